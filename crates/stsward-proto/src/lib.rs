@@ -1,0 +1,18 @@
+//! # stsward-proto — the RFC 8461 (MTA-STS) and RFC 8460 (TLS-RPT) core
+//!
+//! Pure types for SMTP transport security: the MTA-STS policy file (RFC 8461 §3.2), the
+//! `_mta-sts` TXT record (RFC 8461 §3.1), MX patterns (RFC 8461 §4.1), the `_smtp._tls` TXT
+//! record (RFC 8460 §3), the TLS-RPT report model (RFC 8460 §4) and its result types
+//! (RFC 8460 §4.3), and the findings vocabulary shared by every stsward tool.
+//!
+//! This crate makes no connections, does no DNS, reads no files and never reads the clock:
+//! callers pass bytes and times in. Every parser returns typed errors or findings and never
+//! panics on input.
+#![forbid(unsafe_code)]
+
+pub mod finding;
+pub mod mta_sts;
+pub mod tlsrpt;
+pub mod txt;
+
+pub use finding::{Code, Finding, Severity};
