@@ -1,0 +1,194 @@
+//! Command-line flags (stage one of two): what the user typed, as clap parses it.
+//!
+//! Stage two, [`crate::command`], validates these into a [`crate::command::Command`] that
+//! the dispatcher runs. Nothing here knows a protocol.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Deploy MTA-STS and TLS reporting without breaking your mail.
+///
+/// stsward checks a domain's whole SMTP transport-security deployment (MTA-STS, TLS-RPT,
+/// DANE), lints MTA-STS policy files, and reads the TLS reports that mail senders send back.
+#[derive(Debug, Parser)]
+#[command(name = "stsward", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "\
+Exit status:
+  0  success; no finding is an error
+  1  a finding is an error, or an input could not be parsed
+  2  the command could not run (bad arguments, unreadable file, no resolver)
+
+Run 'stsward <COMMAND> --help' for the options of each command.")]
+pub struct Cli {
+    /// When to use colour in human output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// When to colour human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when standard output is a terminal.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Check a domain's MTA-STS, TLS-RPT and DANE deployment end to end.
+    ///
+    /// Looks up the _mta-sts and _smtp._tls TXT records, fetches the policy over HTTPS exactly
+    /// as a sending MTA would (no redirects, 64 KiB cap, text/plain only), compares it with the
+    /// MX records, and probes every address of every MX host: STARTTLS, TLS version,
+    /// certificate trust, name and expiry, and DANE TLSA records. Every problem comes with its
+    /// remedy.
+    #[command(after_help = "\
+Examples:
+  stsward check example.com
+  stsward check example.com --json
+  stsward check --from domains.txt --json > results.jsonl
+
+Exit status: 0 when no finding is an error, 1 when one is, 2 when the check could not run.")]
+    Check(CheckArgs),
+
+    /// Work with MTA-STS policy files (RFC 8461 §3.2).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+
+    /// Work with TLS-RPT reports (RFC 8460).
+    #[command(subcommand)]
+    Report(ReportCommand),
+
+    /// Run a local test world of DNS, MX and policy hosts (for tests and demos).
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The domain to check (the part after @ in the mail address).
+    #[arg(value_name = "DOMAIN", required_unless_present = "from", conflicts_with = "from")]
+    pub domain: Option<String>,
+
+    /// Check many domains: one per line from FILE, or '-' for standard input.
+    /// Blank lines and lines starting with '#' are skipped.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// Print JSON (with --from: one JSON object per line, then a summary object).
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub net: NetArgs,
+
+    /// How many domains to check at once in bulk mode.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+/// Network overrides shared by every command that talks to the world.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// Send DNS queries to this server instead of the system resolver.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub resolver: Option<SocketAddr>,
+
+    /// Also trust the CA certificates in this PEM file (for policy hosts and MX hosts).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// SMTP port to probe on MX hosts.
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    pub smtp_port: u16,
+
+    /// HTTPS port of policy hosts.
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub https_port: u16,
+
+    /// Timeout for each network step, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Lint an MTA-STS policy file: syntax, values, and what senders will make of it.
+    #[command(after_help = "\
+Examples:
+  stsward policy lint mta-sts.txt
+  curl -s https://mta-sts.example.com/.well-known/mta-sts.txt | stsward policy lint -
+
+Exit status: 0 when no finding is an error, 1 when one is, 2 when the file cannot be read.")]
+    Lint {
+        /// The policy file, or '-' for standard input.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Parse TLS-RPT reports and print each as normalised RFC 8460 JSON.
+    ///
+    /// Accepts bare .json, .json.gz and .zip reports and report e-mails (.eml), and prints one
+    /// JSON line per report. Real senders deviate from the RFC; those deviations are accepted
+    /// and, with --strict, listed.
+    #[command(after_help = "\
+Examples:
+  stsward report parse google.com!example.com!1700000000!1700086399.json.gz
+  stsward report parse --strict reports/*.eml
+
+Exit status: 0 when every input parsed, 1 when any input could not be parsed,
+2 when no input could be read at all.")]
+    Parse {
+        /// Report files: .json, .json.gz, .zip, or e-mail messages.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Also print each report's deviations from RFC 8460.
+        #[arg(long)]
+        strict: bool,
+        /// Pretty-print the JSON instead of one line per report.
+        #[arg(long)]
+        pretty: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Start the lab world described by a scenario file and run it until interrupted.
+    ///
+    /// Prints the --resolver, --ca-file, --smtp-port and --https-port flags to pass to
+    /// 'stsward check' for the lab's .test domains.
+    Up {
+        /// The scenario (TOML).
+        #[arg(value_name = "SCENARIO.toml")]
+        scenario: PathBuf,
+        /// Directory for the lab's CA file (default: a new temporary directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Fixed DNS port (default: a free high port).
+        #[arg(long, value_name = "PORT")]
+        dns_port: Option<u16>,
+        /// Fixed SMTP port for every MX host (default: a free high port).
+        #[arg(long, value_name = "PORT")]
+        smtp_port: Option<u16>,
+        /// Fixed HTTPS port for every policy host (default: a free high port).
+        #[arg(long, value_name = "PORT")]
+        https_port: Option<u16>,
+        /// Add N generated good domains (bulk-0.test ... ) for load tests.
+        #[arg(long, value_name = "N")]
+        bulk: Option<usize>,
+    },
+}
