@@ -1,1 +1,6 @@
-//! placeholder
+//! # stsward-lab — a self-contained local world for tests and demos
+//!
+//! Placeholder while the modules land.
+
+pub mod ca;
+pub mod scenario;

@@ -1,0 +1,1004 @@
+//! The lab scenario: a TOML description of `.test` domains and the faults each one shows
+//!
+//! The scenario is parsed once (serde, `deny_unknown_fields`) and validated into the plain
+//! structs below; the rest of the lab only ever sees validated values. The records it makes
+//! up ("good" TXT records, generated policies) follow RFC 8461 §3.1 (`_mta-sts` TXT),
+//! RFC 8461 §3.2 (policy file) and RFC 8460 §3 (`_smtp._tls` TXT).
+//!
+//! ```text
+//! [lab]                       ; optional
+//! address_pool = 4            ; good hosts share this many addresses (bulk scenarios)
+//!
+//! [[domain]]
+//! name = "perfect.test"
+//! mx = [{ host = "mx.perfect.test", preference = 10 }]
+//! sts_txt = "good"            ; or a list of raw TXT strings; omitted = no record
+//! tlsrpt_txt = "good"         ; or a list of raw TXT strings; omitted = no record
+//! dnssec = false
+//! policy = { behaviour = "good", mode = "enforce" }   ; omitted = no policy host
+//! cname = [{ name = "_mta-sts.perfect.test", target = "_mta-sts.other.test" }]
+//!
+//! [[mx_host]]                 ; MX hosts not declared here are "good"
+//! name = "mx.perfect.test"
+//! behaviour = "good"
+//! tlsa = "auto"               ; or "wrong", or ["3 1 1 <hex>", ...]
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// Every lab name lives under this top-level domain (RFC 2606 §2 reserves it for testing).
+pub const LAB_TLD: &str = "test";
+
+/// RFC 1035 §2.3.4: a label is at most 63 octets.
+const MAX_LABEL_LEN: usize = 63;
+/// RFC 1035 §2.3.4: a name is at most 255 octets on the wire, 253 in presentation form.
+const MAX_NAME_LEN: usize = 253;
+
+/// How long a `slow` policy host waits before answering unless the scenario says otherwise:
+/// longer than the one-minute fetch timeout that RFC 8461 §3.3 suggests, plus margin.
+pub const DEFAULT_SLOW_DELAY: Duration = Duration::from_secs(70);
+
+/// How many days a `cert-expiring` certificate has left unless the scenario says otherwise:
+/// inside the 14-day warning window of `spec/findings.md`.
+pub const DEFAULT_EXPIRING_DAYS: u32 = 5;
+
+/// The `max_age` of generated policies: one week (RFC 8461 §3.2 suggests weeks or more).
+const GENERATED_MAX_AGE: u32 = 604_800;
+
+/// A scenario that failed to load, naming the field at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The TOML did not parse or did not match the schema (the message names the key).
+    #[error("scenario TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// A domain or host name is not usable.
+    #[error("{field}: {name:?} is not a usable lab name: {reason}")]
+    BadName {
+        /// Where the name was given, e.g. `domain[2].mx[0].host`.
+        field: String,
+        /// The name as written.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// The same domain is declared twice.
+    #[error("{field}: domain {name:?} is declared twice")]
+    DuplicateDomain {
+        /// Where the second declaration is.
+        field: String,
+        /// The repeated name.
+        name: String,
+    },
+    /// The same MX host is declared twice.
+    #[error("{field}: MX host {name:?} is declared twice")]
+    DuplicateHost {
+        /// Where the second declaration is.
+        field: String,
+        /// The repeated name.
+        name: String,
+    },
+    /// A keyword field holds a word that is not one of the keywords.
+    #[error("{field}: {value:?} is not one of {expected}")]
+    BadKeyword {
+        /// The field.
+        field: String,
+        /// What was written.
+        value: String,
+        /// The accepted words.
+        expected: &'static str,
+    },
+    /// A TLSA record given as text does not parse.
+    #[error("{field}: TLSA {value:?}: {reason}")]
+    BadTlsa {
+        /// The field.
+        field: String,
+        /// What was written.
+        value: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A CNAME would share its owner name with other data (RFC 1034 §3.6.2).
+    #[error("{field}: {name:?} has a CNAME and other records")]
+    CnameConflict {
+        /// The field.
+        field: String,
+        /// The owner name.
+        name: String,
+    },
+    /// A field value is out of its range.
+    #[error("{field}: {reason}")]
+    OutOfRange {
+        /// The field.
+        field: String,
+        /// What the range is.
+        reason: &'static str,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated model
+// ---------------------------------------------------------------------------------------------
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scenario {
+    /// The domains, in file order.
+    pub domains: Vec<Domain>,
+    /// Every MX host that any domain's MX records name, by lowercase name.
+    pub mx_hosts: BTreeMap<String, MxHost>,
+    /// When set, the good hosts (MX and policy) share this many addresses, so that thousands
+    /// of domains need only a few sockets. Hosts with a fault always get their own address.
+    pub address_pool: Option<usize>,
+}
+
+/// One lab domain and the DNS zone named after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// Lowercase, no trailing dot, ends in `.test`.
+    pub name: String,
+    /// The MX records, in file order.
+    pub mx: Vec<MxRecord>,
+    /// The TXT strings at `_mta-sts.<name>`, one record each.
+    pub sts_txt: Vec<String>,
+    /// The TXT strings at `_smtp._tls.<name>`, one record each.
+    pub tlsrpt_txt: Vec<String>,
+    /// CNAME records at names of this zone.
+    pub cnames: Vec<Cname>,
+    /// The policy host `mta-sts.<name>`, if any.
+    pub policy: Option<PolicyHost>,
+    /// Whether the zone is DNSSEC-signed.
+    pub dnssec: bool,
+}
+
+impl Domain {
+    /// `mta-sts.<domain>`: the name the policy host must answer to (RFC 8461 §3.3).
+    pub fn policy_host_name(&self) -> String {
+        format!("mta-sts.{}", self.name)
+    }
+}
+
+/// One MX record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxRecord {
+    /// The exchange host (lowercase, no trailing dot).
+    pub host: String,
+    /// The preference.
+    pub preference: u16,
+}
+
+/// One CNAME record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cname {
+    /// Owner name.
+    pub name: String,
+    /// Canonical name.
+    pub target: String,
+}
+
+/// The policy host of a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyHost {
+    /// What the host does.
+    pub behaviour: PolicyBehaviour,
+    /// The policy body served at `/.well-known/mta-sts.txt` (bytes, exactly as served).
+    pub text: String,
+}
+
+/// How a policy host misbehaves (or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyBehaviour {
+    /// 200, `text/plain`, the policy.
+    Good,
+    /// 301 to another path of the same host, which serves the policy.
+    Redirect,
+    /// 404.
+    NotFound,
+    /// 500.
+    ServerError,
+    /// 200 with `text/html`.
+    WrongContentType,
+    /// 200 with a body larger than 64 KiB.
+    Oversize,
+    /// Answers only after `delay`.
+    Slow {
+        /// How long the host waits before sending the headers.
+        delay: Duration,
+    },
+    /// A certificate whose validity has ended.
+    CertExpired,
+    /// A certificate that ends within a few days.
+    CertExpiring {
+        /// Days left.
+        days: u32,
+    },
+    /// A certificate for another name.
+    CertWrongName,
+    /// A self-signed certificate.
+    CertSelfSigned,
+    /// A certificate from a CA that is not in the lab's CA file.
+    CertUntrusted,
+    /// `mta-sts.<domain>` has no address record.
+    NoAddress,
+    /// An address is published, nothing listens there.
+    Unreachable,
+}
+
+impl PolicyBehaviour {
+    /// Whether the host runs a server with the lab's ordinary good certificate.
+    pub fn is_good(self) -> bool {
+        matches!(self, PolicyBehaviour::Good)
+    }
+}
+
+/// One MX host and its behaviour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxHost {
+    /// Lowercase, no trailing dot.
+    pub name: String,
+    /// What the SMTP server at this host does.
+    pub behaviour: MxBehaviour,
+    /// The TLSA records at `_25._tcp.<name>`.
+    pub tlsa: TlsaSpec,
+}
+
+/// How an MX host misbehaves (or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MxBehaviour {
+    /// STARTTLS with TLS 1.2+ and a trusted certificate for the name.
+    Good,
+    /// EHLO does not offer STARTTLS.
+    NoStarttls,
+    /// Expired certificate.
+    CertExpired,
+    /// Certificate expiring within `days`.
+    CertExpiring {
+        /// Days left.
+        days: u32,
+    },
+    /// Certificate for another name.
+    CertWrongName,
+    /// Self-signed certificate.
+    CertSelfSigned,
+    /// Certificate chaining to a CA that is not in the lab's CA file.
+    CertUntrusted,
+    /// Only TLS 1.0 (OpenSSL at `@SECLEVEL=0`).
+    Tls10Only,
+    /// TLS 1.0 as well as TLS 1.2 and 1.3.
+    TlsLegacyToo,
+    /// STARTTLS accepted, then garbage instead of a TLS handshake.
+    HandshakeFail,
+    /// An address is published, nothing listens there.
+    Unreachable,
+    /// The host has no address record.
+    NoAddress,
+}
+
+impl MxBehaviour {
+    /// Whether the host runs a server with the lab's ordinary good certificate.
+    pub fn is_good(self) -> bool {
+        matches!(self, MxBehaviour::Good)
+    }
+}
+
+/// Which TLSA records to publish for an MX host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TlsaSpec {
+    /// No TLSA record.
+    #[default]
+    None,
+    /// `3 1 1` of the leaf certificate the host really presents.
+    Auto,
+    /// `3 1 1` of a key the host does not have.
+    Wrong,
+    /// These records exactly.
+    Explicit(Vec<TlsaRecord>),
+}
+
+/// One TLSA record (RFC 6698 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsaRecord {
+    /// Certificate usage.
+    pub usage: u8,
+    /// Selector.
+    pub selector: u8,
+    /// Matching type.
+    pub matching: u8,
+    /// Certificate association data.
+    pub data: Vec<u8>,
+}
+
+impl FromStr for TlsaRecord {
+    type Err = &'static str;
+
+    /// Parses the presentation form `usage selector matching hexdata`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.split_whitespace();
+        let mut number = |what: &'static str| -> Result<u8, &'static str> {
+            parts.next().ok_or(what)?.parse::<u8>().map_err(|_| what)
+        };
+        let usage = number("usage is not a number 0-255")?;
+        let selector = number("selector is not a number 0-255")?;
+        let matching = number("matching type is not a number 0-255")?;
+        let hex: String = parts.collect();
+        if hex.is_empty() {
+            return Err("association data missing");
+        }
+        let data = decode_hex(&hex).ok_or("association data is not hexadecimal")?;
+        Ok(TlsaRecord {
+            usage,
+            selector,
+            matching,
+            data,
+        })
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let text = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(text, 16).ok()
+        })
+        .collect()
+}
+
+/// Lowercase hexadecimal of `bytes`.
+pub(crate) fn encode_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// The generated policy for `mx_hosts` in `mode` (RFC 8461 §3.2), CRLF line endings.
+pub fn generated_policy(mode: &str, mx_hosts: &[String]) -> String {
+    let mut text = format!("version: STSv1\r\nmode: {mode}\r\n");
+    let mut seen = BTreeSet::new();
+    for host in mx_hosts {
+        if seen.insert(host.as_str()) {
+            text.push_str("mx: ");
+            text.push_str(host);
+            text.push_str("\r\n");
+        }
+    }
+    let _ = write!(text, "max_age: {GENERATED_MAX_AGE}\r\n");
+    text
+}
+
+/// A policy id (RFC 8461 §3.1: 1–32 alphanumerics) derived from the policy text, so that it
+/// changes whenever the policy does.
+pub fn generated_policy_id(policy_text: &str) -> String {
+    let digest = Sha256::digest(policy_text.as_bytes());
+    encode_hex(digest.get(..8).unwrap_or_default())
+}
+
+/// The generated `_mta-sts` record for a policy text (RFC 8461 §3.1).
+pub fn generated_sts_txt(policy_text: &str) -> String {
+    format!("v=STSv1; id={}", generated_policy_id(policy_text))
+}
+
+/// The generated `_smtp._tls` record for a domain (RFC 8460 §3).
+pub fn generated_tlsrpt_txt(domain: &str) -> String {
+    format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw (serde) model
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    #[serde(default)]
+    lab: Option<RawLab>,
+    #[serde(default)]
+    domain: Vec<RawDomain>,
+    #[serde(default)]
+    mx_host: Vec<RawMxHost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLab {
+    address_pool: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomain {
+    name: String,
+    #[serde(default)]
+    mx: Vec<RawMx>,
+    sts_txt: Option<RawTxt>,
+    tlsrpt_txt: Option<RawTxt>,
+    #[serde(default)]
+    cname: Vec<RawCname>,
+    policy: Option<RawPolicy>,
+    #[serde(default)]
+    dnssec: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMx {
+    host: String,
+    #[serde(default = "default_preference")]
+    preference: u16,
+}
+
+fn default_preference() -> u16 {
+    10
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawTxt {
+    Keyword(String),
+    Records(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCname {
+    name: String,
+    target: String,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum RawPolicyBehaviour {
+    Good,
+    Redirect,
+    NotFound,
+    ServerError,
+    WrongContentType,
+    Oversize,
+    Slow,
+    CertExpired,
+    CertExpiring,
+    CertWrongName,
+    CertSelfSigned,
+    CertUntrusted,
+    NoAddress,
+    Unreachable,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    behaviour: RawPolicyBehaviour,
+    text: Option<String>,
+    mode: Option<String>,
+    delay_ms: Option<u64>,
+    expiring_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum RawMxBehaviour {
+    Good,
+    NoStarttls,
+    CertExpired,
+    CertExpiring,
+    CertWrongName,
+    CertSelfSigned,
+    CertUntrusted,
+    Tls10Only,
+    TlsLegacyToo,
+    HandshakeFail,
+    Unreachable,
+    NoAddress,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMxHost {
+    name: String,
+    behaviour: RawMxBehaviour,
+    tlsa: Option<RawTxt>,
+    expiring_days: Option<u32>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------------
+
+impl FromStr for Scenario {
+    type Err = ScenarioError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scenario::from_toml_str(s)
+    }
+}
+
+impl Scenario {
+    /// Parses and validates a scenario file's text.
+    pub fn from_toml_str(text: &str) -> Result<Self, ScenarioError> {
+        let raw: RawScenario = toml::from_str(text)?;
+        validate(raw)
+    }
+
+    /// The domain named `name`, if the scenario has it.
+    pub fn domain(&self, name: &str) -> Option<&Domain> {
+        self.domains.iter().find(|d| d.name == name)
+    }
+}
+
+fn validate(raw: RawScenario) -> Result<Scenario, ScenarioError> {
+    let address_pool = match raw.lab.and_then(|lab| lab.address_pool) {
+        Some(0) => {
+            return Err(ScenarioError::OutOfRange {
+                field: "lab.address_pool".into(),
+                reason: "must be at least 1",
+            });
+        }
+        other => other,
+    };
+
+    let mut mx_hosts = BTreeMap::new();
+    for (i, host) in raw.mx_host.into_iter().enumerate() {
+        let field = format!("mx_host[{i}]");
+        let host = validate_mx_host(host, &field)?;
+        if mx_hosts.contains_key(&host.name) {
+            return Err(ScenarioError::DuplicateHost {
+                field: format!("{field}.name"),
+                name: host.name,
+            });
+        }
+        mx_hosts.insert(host.name.clone(), host);
+    }
+
+    let mut domains: Vec<Domain> = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, raw_domain) in raw.domain.into_iter().enumerate() {
+        let field = format!("domain[{i}]");
+        let domain = validate_domain(raw_domain, &field)?;
+        if !names.insert(domain.name.clone()) {
+            return Err(ScenarioError::DuplicateDomain {
+                field: format!("{field}.name"),
+                name: domain.name,
+            });
+        }
+        for mx in &domain.mx {
+            // Undeclared MX hosts are good ones: most scenarios only care about a few faults.
+            mx_hosts.entry(mx.host.clone()).or_insert_with(|| MxHost {
+                name: mx.host.clone(),
+                behaviour: MxBehaviour::Good,
+                tlsa: TlsaSpec::None,
+            });
+        }
+        domains.push(domain);
+    }
+    Ok(Scenario {
+        domains,
+        mx_hosts,
+        address_pool,
+    })
+}
+
+fn validate_domain(raw: RawDomain, field: &str) -> Result<Domain, ScenarioError> {
+    let name = lab_name(&raw.name, &format!("{field}.name"), false)?;
+    let mut mx = Vec::with_capacity(raw.mx.len());
+    for (j, record) in raw.mx.into_iter().enumerate() {
+        mx.push(MxRecord {
+            host: lab_name(&record.host, &format!("{field}.mx[{j}].host"), false)?,
+            preference: record.preference,
+        });
+    }
+    let mx_names: Vec<String> = mx.iter().map(|m| m.host.clone()).collect();
+
+    let policy = match raw.policy {
+        None => None,
+        Some(p) => Some(validate_policy(p, &mx_names, &format!("{field}.policy"))?),
+    };
+
+    let sts_txt = match raw.sts_txt {
+        None => Vec::new(),
+        Some(RawTxt::Records(records)) => records,
+        Some(RawTxt::Keyword(word)) if word == "good" => {
+            // Without a policy host the id still has to be something stable.
+            let basis = policy.as_ref().map_or(name.as_str(), |p| p.text.as_str());
+            vec![generated_sts_txt(basis)]
+        }
+        Some(RawTxt::Keyword(word)) => {
+            return Err(ScenarioError::BadKeyword {
+                field: format!("{field}.sts_txt"),
+                value: word,
+                expected: "\"good\" or a list of TXT strings",
+            });
+        }
+    };
+    let tlsrpt_txt = match raw.tlsrpt_txt {
+        None => Vec::new(),
+        Some(RawTxt::Records(records)) => records,
+        Some(RawTxt::Keyword(word)) if word == "good" => vec![generated_tlsrpt_txt(&name)],
+        Some(RawTxt::Keyword(word)) => {
+            return Err(ScenarioError::BadKeyword {
+                field: format!("{field}.tlsrpt_txt"),
+                value: word,
+                expected: "\"good\" or a list of TXT strings",
+            });
+        }
+    };
+
+    let mut cnames = Vec::with_capacity(raw.cname.len());
+    for (j, cname) in raw.cname.into_iter().enumerate() {
+        let owner_field = format!("{field}.cname[{j}].name");
+        let owner = lab_name(&cname.name, &owner_field, true)?;
+        if !in_zone(&owner, &name) {
+            return Err(ScenarioError::BadName {
+                field: owner_field,
+                name: owner,
+                reason: "a CNAME's owner must lie inside its domain",
+            });
+        }
+        let target = lab_name(&cname.target, &format!("{field}.cname[{j}].target"), true)?;
+        let sts_name = format!("_mta-sts.{name}");
+        let tlsrpt_name = format!("_smtp._tls.{name}");
+        let clashes = owner == name
+            || (owner == sts_name && !sts_txt.is_empty())
+            || (owner == tlsrpt_name && !tlsrpt_txt.is_empty())
+            || (policy.is_some() && owner == format!("mta-sts.{name}"))
+            || cnames.iter().any(|c: &Cname| c.name == owner);
+        if clashes {
+            return Err(ScenarioError::CnameConflict {
+                field: owner_field,
+                name: owner,
+            });
+        }
+        cnames.push(Cname {
+            name: owner,
+            target,
+        });
+    }
+
+    Ok(Domain {
+        name,
+        mx,
+        sts_txt,
+        tlsrpt_txt,
+        cnames,
+        policy,
+        dnssec: raw.dnssec,
+    })
+}
+
+fn validate_policy(
+    raw: RawPolicy,
+    mx_names: &[String],
+    field: &str,
+) -> Result<PolicyHost, ScenarioError> {
+    let expiring_days = raw.expiring_days.unwrap_or(DEFAULT_EXPIRING_DAYS);
+    if expiring_days == 0 {
+        return Err(ScenarioError::OutOfRange {
+            field: format!("{field}.expiring_days"),
+            reason: "must be at least 1",
+        });
+    }
+    let behaviour = match raw.behaviour {
+        RawPolicyBehaviour::Good => PolicyBehaviour::Good,
+        RawPolicyBehaviour::Redirect => PolicyBehaviour::Redirect,
+        RawPolicyBehaviour::NotFound => PolicyBehaviour::NotFound,
+        RawPolicyBehaviour::ServerError => PolicyBehaviour::ServerError,
+        RawPolicyBehaviour::WrongContentType => PolicyBehaviour::WrongContentType,
+        RawPolicyBehaviour::Oversize => PolicyBehaviour::Oversize,
+        RawPolicyBehaviour::Slow => PolicyBehaviour::Slow {
+            delay: raw
+                .delay_ms
+                .map_or(DEFAULT_SLOW_DELAY, Duration::from_millis),
+        },
+        RawPolicyBehaviour::CertExpired => PolicyBehaviour::CertExpired,
+        RawPolicyBehaviour::CertExpiring => PolicyBehaviour::CertExpiring {
+            days: expiring_days,
+        },
+        RawPolicyBehaviour::CertWrongName => PolicyBehaviour::CertWrongName,
+        RawPolicyBehaviour::CertSelfSigned => PolicyBehaviour::CertSelfSigned,
+        RawPolicyBehaviour::CertUntrusted => PolicyBehaviour::CertUntrusted,
+        RawPolicyBehaviour::NoAddress => PolicyBehaviour::NoAddress,
+        RawPolicyBehaviour::Unreachable => PolicyBehaviour::Unreachable,
+    };
+    if raw.delay_ms.is_some() && !matches!(behaviour, PolicyBehaviour::Slow { .. }) {
+        return Err(ScenarioError::OutOfRange {
+            field: format!("{field}.delay_ms"),
+            reason: "only a \"slow\" policy host has a delay",
+        });
+    }
+    let text = match (raw.text, raw.mode) {
+        (Some(_), Some(_)) => {
+            return Err(ScenarioError::OutOfRange {
+                field: format!("{field}.mode"),
+                reason: "give either text or mode, not both",
+            });
+        }
+        (Some(text), None) => text,
+        (None, mode) => {
+            let mode = mode.unwrap_or_else(|| "enforce".to_owned());
+            if !matches!(mode.as_str(), "enforce" | "testing" | "none") {
+                return Err(ScenarioError::BadKeyword {
+                    field: format!("{field}.mode"),
+                    value: mode,
+                    expected: "enforce, testing or none",
+                });
+            }
+            generated_policy(&mode, mx_names)
+        }
+    };
+    Ok(PolicyHost { behaviour, text })
+}
+
+fn validate_mx_host(raw: RawMxHost, field: &str) -> Result<MxHost, ScenarioError> {
+    let name = lab_name(&raw.name, &format!("{field}.name"), false)?;
+    let days = raw.expiring_days.unwrap_or(DEFAULT_EXPIRING_DAYS);
+    if days == 0 {
+        return Err(ScenarioError::OutOfRange {
+            field: format!("{field}.expiring_days"),
+            reason: "must be at least 1",
+        });
+    }
+    let behaviour = match raw.behaviour {
+        RawMxBehaviour::Good => MxBehaviour::Good,
+        RawMxBehaviour::NoStarttls => MxBehaviour::NoStarttls,
+        RawMxBehaviour::CertExpired => MxBehaviour::CertExpired,
+        RawMxBehaviour::CertExpiring => MxBehaviour::CertExpiring { days },
+        RawMxBehaviour::CertWrongName => MxBehaviour::CertWrongName,
+        RawMxBehaviour::CertSelfSigned => MxBehaviour::CertSelfSigned,
+        RawMxBehaviour::CertUntrusted => MxBehaviour::CertUntrusted,
+        RawMxBehaviour::Tls10Only => MxBehaviour::Tls10Only,
+        RawMxBehaviour::TlsLegacyToo => MxBehaviour::TlsLegacyToo,
+        RawMxBehaviour::HandshakeFail => MxBehaviour::HandshakeFail,
+        RawMxBehaviour::Unreachable => MxBehaviour::Unreachable,
+        RawMxBehaviour::NoAddress => MxBehaviour::NoAddress,
+    };
+    let tlsa = match raw.tlsa {
+        None => TlsaSpec::None,
+        Some(RawTxt::Keyword(word)) => match word.as_str() {
+            "auto" => TlsaSpec::Auto,
+            "wrong" => TlsaSpec::Wrong,
+            "none" => TlsaSpec::None,
+            _ => {
+                return Err(ScenarioError::BadKeyword {
+                    field: format!("{field}.tlsa"),
+                    value: word,
+                    expected: "\"auto\", \"wrong\", \"none\" or a list of \"u s m hex\" records",
+                });
+            }
+        },
+        Some(RawTxt::Records(records)) => {
+            let mut parsed = Vec::with_capacity(records.len());
+            for (k, text) in records.into_iter().enumerate() {
+                match text.parse::<TlsaRecord>() {
+                    Ok(record) => parsed.push(record),
+                    Err(reason) => {
+                        return Err(ScenarioError::BadTlsa {
+                            field: format!("{field}.tlsa[{k}]"),
+                            value: text,
+                            reason,
+                        });
+                    }
+                }
+            }
+            TlsaSpec::Explicit(parsed)
+        }
+    };
+    Ok(MxHost {
+        name,
+        behaviour,
+        tlsa,
+    })
+}
+
+/// Whether `name` is `zone` or lies below it.
+pub(crate) fn in_zone(name: &str, zone: &str) -> bool {
+    name == zone
+        || name
+            .strip_suffix(zone)
+            .is_some_and(|prefix| prefix.ends_with('.'))
+}
+
+/// Normalises and checks a lab name: lowercase, no trailing dot, under `.test`, RFC 1035
+/// lengths; letters, digits and hyphens, plus `_` where `underscore` allows (owner names such
+/// as `_mta-sts.x.test`).
+fn lab_name(raw: &str, field: &str, underscore: bool) -> Result<String, ScenarioError> {
+    let name = raw.trim_end_matches('.').to_ascii_lowercase();
+    let bad = |reason| ScenarioError::BadName {
+        field: field.to_owned(),
+        name: raw.to_owned(),
+        reason,
+    };
+    if name.len() > MAX_NAME_LEN {
+        return Err(bad("longer than 253 characters"));
+    }
+    if !in_zone(&name, LAB_TLD) || name == LAB_TLD {
+        return Err(bad("lab names must end in .test"));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(bad("empty label"));
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Err(bad("a label is longer than 63 characters"));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || (underscore && c == '_');
+        if !label.chars().all(allowed) {
+            return Err(bad("only letters, digits and hyphens are allowed"));
+        }
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_keywords_generate_rfc_records() {
+        let scenario: Scenario = r#"
+            [[domain]]
+            name = "Perfect.TEST."
+            mx = [{ host = "mx1.perfect.test", preference = 10 }, { host = "mx2.perfect.test" }]
+            sts_txt = "good"
+            tlsrpt_txt = "good"
+            policy = { behaviour = "good" }
+        "#
+        .parse()
+        .unwrap();
+        let domain = scenario.domain("perfect.test").unwrap();
+        let policy = domain.policy.as_ref().unwrap();
+        assert_eq!(
+            policy.text,
+            "version: STSv1\r\nmode: enforce\r\nmx: mx1.perfect.test\r\nmx: mx2.perfect.test\r\nmax_age: 604800\r\n"
+        );
+        assert_eq!(domain.sts_txt.len(), 1);
+        assert!(domain.sts_txt[0].starts_with("v=STSv1; id="));
+        assert_eq!(
+            domain.tlsrpt_txt,
+            vec!["v=TLSRPTv1; rua=mailto:tlsrpt@perfect.test".to_owned()]
+        );
+        assert_eq!(domain.mx[1].preference, 10);
+        assert_eq!(
+            scenario.mx_hosts["mx2.perfect.test"].behaviour,
+            MxBehaviour::Good
+        );
+    }
+
+    #[test]
+    fn rfc8461_3_1_generated_id_is_1_to_32_alphanumerics_and_follows_the_policy() {
+        let a = generated_policy_id("version: STSv1\r\n");
+        let b = generated_policy_id("version: STSv1\r\nmode: none\r\n");
+        assert_ne!(a, b);
+        assert!((1..=32).contains(&a.len()));
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn behaviours_and_tlsa_parse() {
+        let scenario: Scenario = r#"
+            [[domain]]
+            name = "slow.test"
+            policy = { behaviour = "slow", delay_ms = 1500 }
+            [[mx_host]]
+            name = "mx.slow.test"
+            behaviour = "cert-expiring"
+            expiring_days = 3
+            tlsa = ["3 1 1 00ff", "2 0 1 ABCD"]
+        "#
+        .parse()
+        .unwrap();
+        assert_eq!(
+            scenario.domains[0].policy.as_ref().unwrap().behaviour,
+            PolicyBehaviour::Slow {
+                delay: Duration::from_millis(1500)
+            }
+        );
+        let host = &scenario.mx_hosts["mx.slow.test"];
+        assert_eq!(host.behaviour, MxBehaviour::CertExpiring { days: 3 });
+        assert_eq!(
+            host.tlsa,
+            TlsaSpec::Explicit(vec![
+                TlsaRecord {
+                    usage: 3,
+                    selector: 1,
+                    matching: 1,
+                    data: vec![0, 0xff]
+                },
+                TlsaRecord {
+                    usage: 2,
+                    selector: 0,
+                    matching: 1,
+                    data: vec![0xab, 0xcd]
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_scenarios_name_the_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "[[domain]]\nname = \"a.test\"\nbogus = 1\n",
+                "bogus",
+                "unknown keys are rejected",
+            ),
+            (
+                "[[domain]]\nname = \"a.example\"\n",
+                "domain[0].name",
+                "names outside .test would leak into real DNS",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\nsts_txt = \"great\"\n",
+                "domain[0].sts_txt",
+                "the only keyword is good",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\n[[domain]]\nname = \"A.test\"\n",
+                "domain[1].name",
+                "duplicate domain, case-insensitive",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\npolicy = { behaviour = \"teapot\" }\n",
+                "teapot",
+                "unknown behaviour",
+            ),
+            (
+                "[[mx_host]]\nname = \"mx.a.test\"\nbehaviour = \"good\"\ntlsa = [\"3 1 x 00\"]\n",
+                "mx_host[0].tlsa[0]",
+                "TLSA matching type not a number",
+            ),
+            (
+                "[[mx_host]]\nname = \"mx.a.test\"\nbehaviour = \"good\"\ntlsa = [\"3 1 1 0g\"]\n",
+                "mx_host[0].tlsa[0]",
+                "TLSA data not hex",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\nsts_txt = \"good\"\ncname = [{ name = \"_mta-sts.a.test\", target = \"b.test\" }]\n",
+                "domain[0].cname[0].name",
+                "CNAME beside TXT at the same name",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\ncname = [{ name = \"x.b.test\", target = \"b.test\" }]\n",
+                "domain[0].cname[0].name",
+                "CNAME owner outside the domain's zone",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\nmx = [{ host = \"mx..a.test\" }]\n",
+                "domain[0].mx[0].host",
+                "empty label",
+            ),
+            (
+                "[lab]\naddress_pool = 0\n",
+                "lab.address_pool",
+                "a pool of no addresses",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\npolicy = { behaviour = \"good\", delay_ms = 5 }\n",
+                "domain[0].policy.delay_ms",
+                "delay only for slow hosts",
+            ),
+            (
+                "[[mx_host]]\nname = \"mx.a.test\"\nbehaviour = \"good\"\n[[mx_host]]\nname = \"MX.a.test\"\nbehaviour = \"good\"\n",
+                "mx_host[1].name",
+                "duplicate MX host",
+            ),
+        ];
+        for (text, field, reason) in cases {
+            let err = Scenario::from_toml_str(text).expect_err(reason);
+            let message = err.to_string();
+            assert!(
+                message.contains(field),
+                "{reason}: {message:?} should name {field:?}"
+            );
+        }
+    }
+}
