@@ -1,0 +1,1 @@
+//! Hand-built observations for the judge tests.
