@@ -113,6 +113,9 @@ mod tests {
 
     #[test]
     fn escapes_cover_bytes_a_line_cannot_hold() {
-        assert_eq!(vocabulary("\\x23\n\\u{feff}\n\\\\\n"), ["#", "\u{feff}", "\\"]);
+        assert_eq!(
+            vocabulary("\\x23\n\\u{feff}\n\\\\\n"),
+            ["#", "\u{feff}", "\\"]
+        );
     }
 }
