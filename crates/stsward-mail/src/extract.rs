@@ -254,20 +254,34 @@ impl<'l> Walk<'l> {
                 entry_name: None,
                 compression: Compression::None,
             };
-            let before = self.skipped.len();
-            self.payload(body, info, &label);
-            // A damaged transfer encoding explains the failure better than its symptom.
-            if part.is_encoding_problem
-                && let Some(skip) = self.skipped.get_mut(before)
+            let recovered;
+            let body = if part.is_encoding_problem
+                && part
+                    .content_transfer_encoding()
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"))
             {
-                skip.error = MailError::TransferEncoding {
-                    part: label,
-                    encoding: part
-                        .content_transfer_encoding()
-                        .unwrap_or("(none)")
-                        .to_owned(),
-                };
-            }
+                // mail-parser leaves the text undecoded when the part has no closing
+                // boundary (seen in a truncated sample); the base64 itself is often whole.
+                match decode_base64_lines(body) {
+                    Some(bytes) => {
+                        recovered = bytes;
+                        &recovered[..]
+                    }
+                    None => {
+                        self.skipped.push(SkippedPart {
+                            error: MailError::TransferEncoding {
+                                part: label,
+                                encoding: "base64".to_owned(),
+                            },
+                            part: info,
+                        });
+                        continue;
+                    }
+                }
+            } else {
+                body
+            };
+            self.payload(body, info, &label);
         }
     }
 
@@ -356,6 +370,21 @@ fn json_report(mut data: Vec<u8>, label: &str) -> Result<Vec<u8>, MailError> {
         data.drain(..UTF8_BOM.len());
     }
     Ok(data)
+}
+
+/// Decodes base64 text line by line up to the first line that is not base64 (such as a
+/// boundary line); `None` when nothing decodes.
+fn decode_base64_lines(text: &[u8]) -> Option<Vec<u8>> {
+    let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    let mut joined = Vec::with_capacity(text.len());
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if !line.iter().all(is_b64) {
+            break;
+        }
+        joined.extend_from_slice(line);
+    }
+    mail_parser::decoders::base64::base64_decode(&joined).filter(|d| !d.is_empty())
 }
 
 fn skip_bom_and_space(bytes: &[u8]) -> &[u8] {
@@ -528,6 +557,30 @@ mod tests {
         for (data, reason) in bad {
             assert!(json_report(data.to_vec(), "x").is_err(), "{reason}");
         }
+    }
+
+    #[test]
+    fn base64_recovery_stops_at_the_first_non_base64_line() {
+        assert_eq!(
+            decode_base64_lines(b"e30=\r\n\r\n--boundary--\r\nZZZZ").as_deref(),
+            Some(&b"{}"[..])
+        );
+        assert_eq!(
+            decode_base64_lines(b"eyJh\r\nIjoxfQ==\r\n").as_deref(),
+            Some(&br#"{"a":1}"#[..])
+        );
+        assert_eq!(decode_base64_lines(b"--not base64"), None);
+    }
+
+    #[test]
+    fn part_without_closing_boundary_is_still_read() {
+        let raw = b"Subject: r\r\nMIME-Version: 1.0\r\n\
+            Content-Type: multipart/report; report-type=tlsrpt; boundary=b\r\n\r\n\
+            --b\r\nContent-Type: text/plain\r\n\r\nhuman\r\n\
+            --b\r\nContent-Type: application/tlsrpt+json\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+            eyJhIjoxfQ==\r\n";
+        let got = extract_from_message(raw, &Limits::default()).unwrap();
+        assert_eq!(got.reports[0].json, br#"{"a":1}"#);
     }
 
     #[test]
