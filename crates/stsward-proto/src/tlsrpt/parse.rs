@@ -1,0 +1,715 @@
+//! RFC 8460 §4.4 — reading a TLS-RPT report, leniently
+//!
+//! Real senders deviate from RFC 8460 §4.4 (see `shared/corpus/README.md`): `mx-host` as a
+//! string (the RFC's own example) or an array (errata 6241); the prose's key names
+//! `mx-host-pattern` and `additional-info-uri` next to the schema's; the draft-era
+//! `failure-error-code`; date-times without an offset; a `sending-mta-ip` of `x.x.x.x`;
+//! failure counts that do not add up. This parser accepts all of that, records each departure
+//! as a [`Deviation`], and never turns a bad value into a silent default. What is not a report
+//! at all gets a specific [`ReportError`].
+//!
+//! The input is parsed once into a `serde_json::Value` and then walked, moving values out, so
+//! the cost stays close to that of the JSON parse itself.
+
+use serde_json::{Map, Value};
+
+use super::datetime::{DateTimeError, DateTimeLeniency, ReportDateTime};
+use super::deviation::{Deviation, codes};
+use super::report::{
+    DateRange, Extensions, FailureDetail, Policy, PolicyResult, Report, Summary, sum_failed,
+};
+use super::result_type::{PolicyType, ResultType};
+
+/// A report together with every way it departed from RFC 8460 §4.4.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedReport {
+    /// The report.
+    pub report: Report,
+    /// The departures, in document order; empty for a conformant report.
+    pub deviations: Vec<Deviation>,
+}
+
+/// Why bytes are not a readable TLS-RPT report (RFC 8460 §4.4).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// Nothing but whitespace (or a byte-order mark).
+    #[error("the input is empty")]
+    Empty,
+    /// Not JSON (RFC 8259).
+    #[error("the input is not JSON: {source}")]
+    NotJson {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The JSON parser's error.
+        source: serde_json::Error,
+    },
+    /// JSON, but not an object.
+    #[error("the JSON is {found}, not an object, so it is not a TLS-RPT report")]
+    NotAnObject {
+        /// The JSON type found.
+        found: &'static str,
+    },
+    /// A JSON object without the members that make a TLS-RPT report.
+    #[error("the JSON object is not a TLS-RPT report: it has no {missing}")]
+    NotAReport {
+        /// What is missing.
+        missing: &'static str,
+    },
+    /// A member of the wrong JSON type.
+    #[error("field {field} has type {found}, expected {expected}")]
+    FieldType {
+        /// JSON pointer to the member.
+        field: String,
+        /// The type RFC 8460 §4.4 requires.
+        expected: &'static str,
+        /// The type found.
+        found: &'static str,
+    },
+    /// A required member is missing and no default would be honest.
+    #[error("required field {field} is missing")]
+    MissingField {
+        /// JSON pointer to the member.
+        field: String,
+    },
+    /// A date-time that cannot be read, even leniently.
+    #[error("field {field} is not a date-time: {source}")]
+    DateTime {
+        /// JSON pointer to the member.
+        field: String,
+        /// What is wrong with it.
+        source: DateTimeError,
+    },
+}
+
+/// The UTF-8 byte-order mark, which RFC 8259 §8.1 forbids at the start of JSON text.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Parses a TLS-RPT report (RFC 8460 §4.4) from its JSON bytes, leniently.
+pub fn parse_report(bytes: &[u8]) -> Result<ParsedReport, ReportError> {
+    let mut w = Walker::default();
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let mut bytes = bytes.get(start..).unwrap_or_default();
+    if let Some(rest) = bytes.strip_prefix(BOM) {
+        w.deviate(
+            codes::BOM,
+            "",
+            "the report begins with a UTF-8 byte-order mark",
+        );
+        bytes = rest;
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ReportError::Empty);
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|source| ReportError::NotJson {
+        line: source.line(),
+        column: source.column(),
+        source,
+    })?;
+    let report = w.report(value)?;
+    Ok(ParsedReport {
+        report,
+        deviations: w.deviations,
+    })
+}
+
+/// The JSON type of a value, as error messages name it.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_u64() => "integer",
+        Value::Number(n) if n.is_i64() => "negative integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn wrong(field: &str, expected: &'static str, v: &Value) -> ReportError {
+    ReportError::FieldType {
+        field: field.to_owned(),
+        expected,
+        found: type_name(v),
+    }
+}
+
+fn required<T>(v: Option<T>, field: &str) -> Result<T, ReportError> {
+    v.ok_or_else(|| ReportError::MissingField {
+        field: field.to_owned(),
+    })
+}
+
+fn object(v: Value, field: &str) -> Result<Map<String, Value>, ReportError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(wrong(field, "object", &other)),
+    }
+}
+
+fn string(v: Value, field: &str) -> Result<String, ReportError> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(wrong(field, "string", &other)),
+    }
+}
+
+fn count(v: Value, field: &str) -> Result<u64, ReportError> {
+    match v.as_u64() {
+        Some(n) => Ok(n),
+        None => Err(wrong(field, "non-negative integer", &v)),
+    }
+}
+
+fn string_array(v: Value, field: &str) -> Result<Vec<String>, ReportError> {
+    match v {
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| string(item, &format!("{field}/{i}")))
+            .collect(),
+        other => Err(wrong(field, "array of strings", &other)),
+    }
+}
+
+#[derive(Default)]
+struct Walker {
+    deviations: Vec<Deviation>,
+}
+
+impl Walker {
+    fn deviate(&mut self, code: &'static str, path: impl Into<String>, msg: impl Into<String>) {
+        self.deviations.push(Deviation::new(code, path, msg));
+    }
+
+    /// An optional string member: `null` is read as absent, with a deviation.
+    fn opt_string(&mut self, v: Option<Value>, field: &str) -> Result<Option<String>, ReportError> {
+        match v {
+            None => Ok(None),
+            Some(Value::Null) => {
+                self.deviate(
+                    codes::NULL_VALUE,
+                    field,
+                    "the member is null; read as absent",
+                );
+                Ok(None)
+            }
+            Some(v) => string(v, field).map(Some),
+        }
+    }
+
+    fn report(&mut self, value: Value) -> Result<Report, ReportError> {
+        let obj = match value {
+            Value::Object(m) => m,
+            other => {
+                return Err(ReportError::NotAnObject {
+                    found: type_name(&other),
+                });
+            }
+        };
+        let (mut org, mut range, mut contact, mut id, mut policies) =
+            (None, None, None, None, None);
+        let mut extensions = Extensions::new();
+        for (k, v) in obj {
+            match k.as_str() {
+                "organization-name" => org = Some(v),
+                "date-range" => range = Some(v),
+                "contact-info" => contact = Some(v),
+                "report-id" => id = Some(v),
+                "policies" => policies = Some(v),
+                _ => {
+                    extensions.insert(k, v);
+                }
+            }
+        }
+        match (&policies, &org, &id) {
+            (None, None, None) => {
+                return Err(ReportError::NotAReport {
+                    missing: "policies, report-id or organization-name",
+                });
+            }
+            (None, _, _) => {
+                return Err(ReportError::NotAReport {
+                    missing: "policies",
+                });
+            }
+            (Some(_), None, None) => {
+                return Err(ReportError::NotAReport {
+                    missing: "report-id and no organization-name",
+                });
+            }
+            _ => {}
+        }
+        let organization_name = string(required(org, "/organization-name")?, "/organization-name")?;
+        let report_id = string(required(id, "/report-id")?, "/report-id")?;
+        let date_range = self.date_range(required(range, "/date-range")?)?;
+        let contact_info = self.opt_string(contact, "/contact-info")?;
+        let policies = match policies {
+            Some(Value::Array(items)) => items,
+            Some(other) => return Err(wrong("/policies", "array", &other)),
+            None => Vec::new(),
+        };
+        if policies.is_empty() {
+            self.deviate(
+                codes::POLICIES_EMPTY,
+                "/policies",
+                "the report lists no policies",
+            );
+        }
+        let policies = policies
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| self.policy_result(p, &format!("/policies/{i}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Report {
+            organization_name,
+            date_range,
+            contact_info,
+            report_id,
+            policies,
+            extensions,
+        })
+    }
+
+    fn datetime(&mut self, v: Value, field: &str) -> Result<ReportDateTime, ReportError> {
+        let s = string(v, field)?;
+        let (dt, leniency) =
+            ReportDateTime::parse_lenient(&s).map_err(|source| ReportError::DateTime {
+                field: field.to_owned(),
+                source,
+            })?;
+        for l in leniency {
+            match l {
+                DateTimeLeniency::NoOffset => self.deviate(
+                    codes::DATETIME_NO_OFFSET,
+                    field,
+                    format!("{s:?} has no Z or offset; read as UTC"),
+                ),
+                DateTimeLeniency::SpaceSeparator => self.deviate(
+                    codes::DATETIME_SEPARATOR,
+                    field,
+                    format!("{s:?} separates date and time with a space instead of T"),
+                ),
+            }
+        }
+        Ok(dt)
+    }
+
+    fn date_range(&mut self, v: Value) -> Result<DateRange, ReportError> {
+        let obj = object(v, "/date-range")?;
+        let (mut start, mut end) = (None, None);
+        let mut extensions = Extensions::new();
+        for (k, v) in obj {
+            match k.as_str() {
+                "start-datetime" => start = Some(v),
+                "end-datetime" => end = Some(v),
+                _ => {
+                    extensions.insert(k, v);
+                }
+            }
+        }
+        const START: &str = "/date-range/start-datetime";
+        const END: &str = "/date-range/end-datetime";
+        let start = self.datetime(required(start, START)?, START)?;
+        let end = self.datetime(required(end, END)?, END)?;
+        if end < start {
+            self.deviate(
+                codes::DATE_RANGE_INVERTED,
+                "/date-range",
+                format!("the range ends ({end}) before it starts ({start})"),
+            );
+        }
+        Ok(DateRange {
+            start,
+            end,
+            extensions,
+        })
+    }
+
+    fn policy_result(&mut self, v: Value, path: &str) -> Result<PolicyResult, ReportError> {
+        let obj = object(v, path)?;
+        let (mut policy, mut summary, mut details) = (None, None, None);
+        let mut extensions = Extensions::new();
+        for (k, v) in obj {
+            match k.as_str() {
+                "policy" => policy = Some(v),
+                "summary" => summary = Some(v),
+                "failure-details" => details = Some(v),
+                _ => {
+                    extensions.insert(k, v);
+                }
+            }
+        }
+        let policy_path = format!("{path}/policy");
+        let policy = self.policy(required(policy, &policy_path)?, &policy_path)?;
+        let summary_path = format!("{path}/summary");
+        let summary = self.summary(required(summary, &summary_path)?, &summary_path)?;
+        let details_path = format!("{path}/failure-details");
+        let details = match details {
+            None => Vec::new(),
+            Some(Value::Null) => {
+                self.deviate(
+                    codes::NULL_VALUE,
+                    &details_path,
+                    "failure-details is null; read as none",
+                );
+                Vec::new()
+            }
+            Some(Value::Array(items)) => items,
+            Some(other) => return Err(wrong(&details_path, "array", &other)),
+        };
+        let failure_details = details
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| self.failure_detail(d, &format!("{details_path}/{i}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sum = sum_failed(&failure_details);
+        if let Some(total) = summary.total_failure_session_count {
+            if sum > total {
+                self.deviate(
+                    codes::FAILURE_COUNT_EXCEEDS_TOTAL,
+                    &summary_path,
+                    format!(
+                        "the failure details add up to {sum} failed sessions, more than the total-failure-session-count of {total}"
+                    ),
+                );
+            }
+        }
+        Ok(PolicyResult {
+            policy,
+            summary,
+            failure_details,
+            extensions,
+        })
+    }
+
+    /// `mx-host` (or its alias): an array of strings, or one string (a deviation).
+    fn mx_hosts(&mut self, v: Value, field: &str) -> Result<Vec<String>, ReportError> {
+        match v {
+            Value::String(s) if s.is_empty() => {
+                self.deviate(
+                    codes::MX_HOST_EMPTY,
+                    field,
+                    "mx-host is an empty string; read as no patterns",
+                );
+                Ok(Vec::new())
+            }
+            Value::String(s) => {
+                self.deviate(
+                    codes::MX_HOST_STRING,
+                    field,
+                    format!("mx-host is the string {s:?}, not an array (RFC 8460 errata 6241)"),
+                );
+                Ok(vec![s])
+            }
+            other => string_array(other, field),
+        }
+    }
+
+    fn policy(&mut self, v: Value, path: &str) -> Result<Policy, ReportError> {
+        let obj = object(v, path)?;
+        let (mut ptype, mut pstring, mut domain, mut mx, mut mx_alias) =
+            (None, None, None, None, None);
+        let mut extensions = Extensions::new();
+        for (k, v) in obj {
+            match k.as_str() {
+                "policy-type" => ptype = Some(v),
+                "policy-string" => pstring = Some(v),
+                "policy-domain" => domain = Some(v),
+                "mx-host" => mx = Some(v),
+                "mx-host-pattern" => mx_alias = Some((k, v)),
+                _ => {
+                    extensions.insert(k, v);
+                }
+            }
+        }
+        let type_path = format!("{path}/policy-type");
+        let policy_type: PolicyType =
+            match string(required(ptype, &type_path)?, &type_path)?.parse() {
+                Ok(t) => t,
+                Err(never) => match never {},
+            };
+        if let PolicyType::Other(t) = &policy_type {
+            self.deviate(
+                codes::POLICY_TYPE_UNKNOWN,
+                &type_path,
+                format!("policy-type {t:?} is not sts, tlsa or no-policy-found; kept as is"),
+            );
+        }
+
+        let ps_path = format!("{path}/policy-string");
+        let mut policy_string = match pstring {
+            None => Vec::new(),
+            Some(Value::String(s)) => {
+                self.deviate(
+                    codes::POLICY_STRING_STRING,
+                    &ps_path,
+                    "policy-string is a string, not an array",
+                );
+                vec![s]
+            }
+            Some(other) => string_array(other, &ps_path)?,
+        };
+        if matches!(policy_type, PolicyType::Sts | PolicyType::Tlsa) && policy_string.is_empty() {
+            self.deviate(
+                codes::POLICY_STRING_MISSING,
+                &ps_path,
+                format!("the {policy_type} policy has no policy-string"),
+            );
+        }
+        if policy_type == PolicyType::Tlsa {
+            if let [only] = policy_string.as_slice() {
+                if only.trim_start().starts_with('[') {
+                    if let Ok(records) = serde_json::from_str::<Vec<String>>(only) {
+                        self.deviate(
+                            codes::TLSA_POLICY_STRING_JSON,
+                            &ps_path,
+                            format!(
+                                "policy-string holds {} TLSA records as one JSON-encoded string; unpacked",
+                                records.len()
+                            ),
+                        );
+                        policy_string = records;
+                    }
+                }
+            }
+        }
+
+        let domain_path = format!("{path}/policy-domain");
+        let policy_domain = self.opt_string(domain, &domain_path)?;
+        if policy_domain.is_none() {
+            self.deviate(
+                codes::POLICY_DOMAIN_MISSING,
+                &domain_path,
+                "the policy has no policy-domain",
+            );
+        }
+
+        let mx_path = format!("{path}/mx-host");
+        let mx_host = match (mx, mx_alias) {
+            (Some(v), None) => self.mx_hosts(v, &mx_path)?,
+            (None, Some((_, v))) => {
+                let alias_path = format!("{path}/mx-host-pattern");
+                self.deviate(
+                    codes::MX_HOST_PATTERN_KEY,
+                    &alias_path,
+                    "the prose key mx-host-pattern is used instead of the schema key mx-host",
+                );
+                self.mx_hosts(v, &alias_path)?
+            }
+            (Some(v), Some((k, alias))) => {
+                self.deviate(
+                    codes::DUPLICATE_ALIAS,
+                    format!("{path}/mx-host-pattern"),
+                    "both mx-host and mx-host-pattern are present; mx-host used, the other kept as an extension",
+                );
+                extensions.insert(k, alias);
+                self.mx_hosts(v, &mx_path)?
+            }
+            (None, None) => Vec::new(),
+        };
+        Ok(Policy {
+            policy_type,
+            policy_string,
+            policy_domain,
+            mx_host,
+            extensions,
+        })
+    }
+
+    fn summary(&mut self, v: Value, path: &str) -> Result<Summary, ReportError> {
+        let obj = object(v, path)?;
+        let (mut ok, mut failed) = (None, None);
+        let mut extensions = Extensions::new();
+        for (k, v) in obj {
+            match k.as_str() {
+                "total-successful-session-count" => ok = Some(v),
+                "total-failure-session-count" => failed = Some(v),
+                _ => {
+                    extensions.insert(k, v);
+                }
+            }
+        }
+        let ok_path = format!("{path}/total-successful-session-count");
+        let total_successful_session_count = count(required(ok, &ok_path)?, &ok_path)?;
+        let failed_path = format!("{path}/total-failure-session-count");
+        let total_failure_session_count = match failed {
+            Some(v) => Some(count(v, &failed_path)?),
+            None => {
+                self.deviate(
+                    codes::TOTAL_FAILURE_MISSING,
+                    &failed_path,
+                    "the summary has no total-failure-session-count",
+                );
+                None
+            }
+        };
+        Ok(Summary {
+            total_successful_session_count,
+            total_failure_session_count,
+            extensions,
+        })
+    }
+
+    fn failure_detail(&mut self, v: Value, path: &str) -> Result<FailureDetail, ReportError> {
+        let obj = object(v, path)?;
+        let mut slots: [Option<Value>; 8] = Default::default();
+        let (mut info_alias, mut code_alias) = (None, None);
+        let mut extensions = Extensions::new();
+        for (k, v) in obj {
+            let slot = match k.as_str() {
+                "result-type" => 0,
+                "sending-mta-ip" => 1,
+                "receiving-mx-hostname" => 2,
+                "receiving-mx-helo" => 3,
+                "receiving-ip" => 4,
+                "failed-session-count" => 5,
+                "additional-information" => 6,
+                "failure-reason-code" => 7,
+                "additional-info-uri" => {
+                    info_alias = Some((k, v));
+                    continue;
+                }
+                "failure-error-code" => {
+                    code_alias = Some((k, v));
+                    continue;
+                }
+                _ => {
+                    extensions.insert(k, v);
+                    continue;
+                }
+            };
+            if let Some(s) = slots.get_mut(slot) {
+                *s = Some(v);
+            }
+        }
+        let [rt, ip, mx, helo, rip, n, info, code] = slots;
+        let f = |name: &str| format!("{path}/{name}");
+
+        let rt_path = f("result-type");
+        let result_type: ResultType = match string(required(rt, &rt_path)?, &rt_path)?.parse() {
+            Ok(t) => t,
+            Err(never) => match never {},
+        };
+        if let ResultType::Other(t) = &result_type {
+            self.deviate(
+                codes::RESULT_TYPE_UNKNOWN,
+                &rt_path,
+                format!("result-type {t:?} is not one RFC 8460 §4.3 defines; kept as is"),
+            );
+        }
+
+        let ip_path = f("sending-mta-ip");
+        let sending_mta_ip = match self.opt_string(ip, &ip_path)? {
+            None => {
+                self.deviate(
+                    codes::SENDING_MTA_IP_MISSING,
+                    &ip_path,
+                    "the failure detail has no sending-mta-ip",
+                );
+                None
+            }
+            Some(s) if s.is_empty() => {
+                self.deviate(
+                    codes::SENDING_MTA_IP_EMPTY,
+                    &ip_path,
+                    "sending-mta-ip is an empty string; read as absent",
+                );
+                None
+            }
+            Some(s) => {
+                if s.parse::<std::net::IpAddr>().is_err() {
+                    self.deviate(
+                        codes::SENDING_MTA_IP_INVALID,
+                        &ip_path,
+                        format!("sending-mta-ip {s:?} is not an IP address; kept as text"),
+                    );
+                }
+                Some(s)
+            }
+        };
+        let receiving_mx_hostname = self.opt_string(mx, &f("receiving-mx-hostname"))?;
+        let receiving_mx_helo = self.opt_string(helo, &f("receiving-mx-helo"))?;
+        let rip_path = f("receiving-ip");
+        let receiving_ip = self.opt_string(rip, &rip_path)?;
+        if let Some(s) = &receiving_ip {
+            if s.parse::<std::net::IpAddr>().is_err() {
+                self.deviate(
+                    codes::RECEIVING_IP_INVALID,
+                    &rip_path,
+                    format!("receiving-ip {s:?} is not an IP address; kept as text"),
+                );
+            }
+        }
+        let n_path = f("failed-session-count");
+        let failed_session_count = count(required(n, &n_path)?, &n_path)?;
+
+        let additional_information = self.aliased(
+            info,
+            info_alias,
+            &mut extensions,
+            path,
+            "additional-information",
+            codes::ADDITIONAL_INFO_URI_KEY,
+        )?;
+        let failure_reason_code = self.aliased(
+            code,
+            code_alias,
+            &mut extensions,
+            path,
+            "failure-reason-code",
+            codes::FAILURE_ERROR_CODE_KEY,
+        )?;
+        Ok(FailureDetail {
+            result_type,
+            sending_mta_ip,
+            receiving_mx_hostname,
+            receiving_mx_helo,
+            receiving_ip,
+            failed_session_count,
+            additional_information,
+            failure_reason_code,
+            extensions,
+        })
+    }
+
+    /// An optional string member that senders also write under another key.
+    fn aliased(
+        &mut self,
+        value: Option<Value>,
+        alias: Option<(String, Value)>,
+        extensions: &mut Extensions,
+        path: &str,
+        key: &str,
+        alias_code: &'static str,
+    ) -> Result<Option<String>, ReportError> {
+        let key_path = format!("{path}/{key}");
+        match (value, alias) {
+            (v, None) => self.opt_string(v, &key_path),
+            (None, Some((k, v))) => {
+                let alias_path = format!("{path}/{k}");
+                self.deviate(
+                    alias_code,
+                    &alias_path,
+                    format!("the key {k} is used instead of the schema key {key}"),
+                );
+                self.opt_string(Some(v), &alias_path)
+            }
+            (Some(v), Some((k, alias))) => {
+                self.deviate(
+                    codes::DUPLICATE_ALIAS,
+                    format!("{path}/{k}"),
+                    format!("both {key} and {k} are present; {key} used, {k} kept as an extension"),
+                );
+                extensions.insert(k, alias);
+                self.opt_string(Some(v), &key_path)
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! RFC 8460 §4 — the TLS-RPT report model and its RFC-conformant JSON form
+//!
+//! ```text
+//! report          = { organization-name, date-range { start-datetime, end-datetime },
+//!                     contact-info, report-id, policies [ policy-result ] }   ; §4.4
+//! policy-result   = { policy { policy-type, policy-string [], policy-domain, mx-host [] },
+//!                     summary { total-successful-session-count,
+//!                               total-failure-session-count },
+//!                     failure-details [ failure-detail ] }
+//! failure-detail  = { result-type, sending-mta-ip, receiving-mx-hostname,
+//!                     receiving-mx-helo, receiving-ip, failed-session-count,
+//!                     additional-information, failure-reason-code }
+//! ```
+//!
+//! `mx-host` is an array, as errata 6241 corrected the RFC's example. Members this model does
+//! not know are kept in `extensions` at every level and written back, so nothing a sender
+//! sent is lost. Reading a report is [`super::parse_report`]; writing one is
+//! [`Report::to_rfc_json`].
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use super::datetime::ReportDateTime;
+use super::result_type::{PolicyType, ResultType};
+
+/// Unknown JSON members, kept in the order received.
+pub type Extensions = Map<String, Value>;
+
+/// One TLS-RPT report (RFC 8460 §4.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// `organization-name`: who sent the report.
+    pub organization_name: String,
+    /// `date-range`: the period the report covers (RFC 8460 §4.1).
+    pub date_range: DateRange,
+    /// `contact-info`: whom to ask about it, when given.
+    pub contact_info: Option<String>,
+    /// `report-id`: the sender's unique identifier for this report.
+    pub report_id: String,
+    /// `policies`: one result per policy applied.
+    pub policies: Vec<PolicyResult>,
+    /// Unknown top-level members.
+    pub extensions: Extensions,
+}
+
+/// `date-range` (RFC 8460 §4.1, §4.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DateRange {
+    /// `start-datetime`.
+    pub start: ReportDateTime,
+    /// `end-datetime`.
+    pub end: ReportDateTime,
+    /// Unknown members.
+    pub extensions: Extensions,
+}
+
+/// One element of `policies` (RFC 8460 §4.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyResult {
+    /// `policy`: what was applied.
+    pub policy: Policy,
+    /// `summary`: how many sessions succeeded and failed (RFC 8460 §4.2).
+    pub summary: Summary,
+    /// `failure-details`: the failures, grouped (empty when there were none).
+    pub failure_details: Vec<FailureDetail>,
+    /// Unknown members.
+    pub extensions: Extensions,
+}
+
+/// `policy` (RFC 8460 §4.4, §4.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// `policy-type`.
+    pub policy_type: PolicyType,
+    /// `policy-string`: the policy as the sender saw it, one element per line (MTA-STS) or per
+    /// TLSA record (RFC 8460 §4.5). Empty when the sender gave none.
+    pub policy_string: Vec<String>,
+    /// `policy-domain`; `None` when the sender left it out (a deviation).
+    pub policy_domain: Option<String>,
+    /// `mx-host`: the MX patterns of an MTA-STS policy. Empty when the sender gave none.
+    pub mx_host: Vec<String>,
+    /// Unknown members.
+    pub extensions: Extensions,
+}
+
+/// `summary` (RFC 8460 §4.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// `total-successful-session-count` (RFC 8460 §4.2.1).
+    pub total_successful_session_count: u64,
+    /// `total-failure-session-count` (RFC 8460 §4.2.2); `None` when the sender left it out
+    /// (a deviation).
+    pub total_failure_session_count: Option<u64>,
+    /// Unknown members.
+    pub extensions: Extensions,
+}
+
+/// One element of `failure-details` (RFC 8460 §4.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureDetail {
+    /// `result-type` (RFC 8460 §4.3).
+    pub result_type: ResultType,
+    /// `sending-mta-ip`, exactly as sent (it may not be an address; see
+    /// [`FailureDetail::sending_mta_ip_addr`]).
+    pub sending_mta_ip: Option<String>,
+    /// `receiving-mx-hostname`.
+    pub receiving_mx_hostname: Option<String>,
+    /// `receiving-mx-helo`.
+    pub receiving_mx_helo: Option<String>,
+    /// `receiving-ip`, exactly as sent.
+    pub receiving_ip: Option<String>,
+    /// `failed-session-count`.
+    pub failed_session_count: u64,
+    /// `additional-information`: a URI with more detail.
+    pub additional_information: Option<String>,
+    /// `failure-reason-code`: free text, e.g. an OpenSSL error name.
+    pub failure_reason_code: Option<String>,
+    /// Unknown members.
+    pub extensions: Extensions,
+}
+
+impl FailureDetail {
+    /// `sending-mta-ip` as an address, when it is one.
+    pub fn sending_mta_ip_addr(&self) -> Option<IpAddr> {
+        self.sending_mta_ip.as_deref().and_then(|s| s.parse().ok())
+    }
+
+    /// `receiving-ip` as an address, when it is one.
+    pub fn receiving_ip_addr(&self) -> Option<IpAddr> {
+        self.receiving_ip.as_deref().and_then(|s| s.parse().ok())
+    }
+}
+
+impl Summary {
+    /// The failure count to use for this policy: the sender's total when given, otherwise
+    /// the sum of the failure details (RFC 8460 §4.2.2 defines the total as that count).
+    pub fn failures_or(&self, details: &[FailureDetail]) -> u64 {
+        self.total_failure_session_count
+            .unwrap_or_else(|| sum_failed(details))
+    }
+}
+
+/// The sum of `failed-session-count` over `details`, saturating.
+pub fn sum_failed(details: &[FailureDetail]) -> u64 {
+    details
+        .iter()
+        .fold(0u64, |acc, d| acc.saturating_add(d.failed_session_count))
+}
+
+impl Report {
+    /// `(successful, failed)` session counts summed over all policies (RFC 8460 §4.2), as
+    /// the sender's summaries state them; a missing failure total counts as the sum of that
+    /// policy's failure details. Saturating.
+    pub fn totals(&self) -> (u64, u64) {
+        self.policies.iter().fold((0u64, 0u64), |(ok, failed), p| {
+            (
+                ok.saturating_add(p.summary.total_successful_session_count),
+                failed.saturating_add(p.summary.failures_or(&p.failure_details)),
+            )
+        })
+    }
+
+    /// Every failure detail of every policy, with its policy.
+    pub fn failure_details(&self) -> impl Iterator<Item = (&PolicyResult, &FailureDetail)> {
+        self.policies
+            .iter()
+            .flat_map(|p| p.failure_details.iter().map(move |d| (p, d)))
+    }
+
+    /// The report as RFC 8460 §4.4 JSON: schema key names in schema order, `mx-host` as an
+    /// array (errata 6241), date-times in UTC with `Z`, optional members omitted when absent,
+    /// extensions after the known members. A missing `total-failure-session-count` is written
+    /// as the sum of the failure details, which is what the RFC defines it to be.
+    pub fn to_rfc_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "organization-name".into(),
+            self.organization_name.clone().into(),
+        );
+        let mut dr = Map::new();
+        dr.insert(
+            "start-datetime".into(),
+            self.date_range.start.to_string().into(),
+        );
+        dr.insert(
+            "end-datetime".into(),
+            self.date_range.end.to_string().into(),
+        );
+        extend(&mut dr, &self.date_range.extensions);
+        m.insert("date-range".into(), Value::Object(dr));
+        if let Some(c) = &self.contact_info {
+            m.insert("contact-info".into(), c.clone().into());
+        }
+        m.insert("report-id".into(), self.report_id.clone().into());
+        let policies = self.policies.iter().map(PolicyResult::to_json).collect();
+        m.insert("policies".into(), Value::Array(policies));
+        extend(&mut m, &self.extensions);
+        Value::Object(m)
+    }
+
+    /// [`Report::to_rfc_json`] as compact text.
+    pub fn to_json_string(&self) -> String {
+        self.to_rfc_json().to_string()
+    }
+}
+
+impl PolicyResult {
+    fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        let p = &self.policy;
+        let mut pm = Map::new();
+        pm.insert("policy-type".into(), p.policy_type.as_str().into());
+        if !p.policy_string.is_empty() {
+            pm.insert("policy-string".into(), strings(&p.policy_string));
+        }
+        if let Some(d) = &p.policy_domain {
+            pm.insert("policy-domain".into(), d.clone().into());
+        }
+        if !p.mx_host.is_empty() {
+            pm.insert("mx-host".into(), strings(&p.mx_host));
+        }
+        extend(&mut pm, &p.extensions);
+        m.insert("policy".into(), Value::Object(pm));
+
+        let s = &self.summary;
+        let mut sm = Map::new();
+        sm.insert(
+            "total-successful-session-count".into(),
+            s.total_successful_session_count.into(),
+        );
+        sm.insert(
+            "total-failure-session-count".into(),
+            s.failures_or(&self.failure_details).into(),
+        );
+        extend(&mut sm, &s.extensions);
+        m.insert("summary".into(), Value::Object(sm));
+
+        if !self.failure_details.is_empty() {
+            let details = self
+                .failure_details
+                .iter()
+                .map(FailureDetail::to_json)
+                .collect();
+            m.insert("failure-details".into(), Value::Array(details));
+        }
+        extend(&mut m, &self.extensions);
+        Value::Object(m)
+    }
+}
+
+impl FailureDetail {
+    fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("result-type".into(), self.result_type.as_str().into());
+        let opt = |m: &mut Map<String, Value>, key: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                m.insert(key.into(), v.clone().into());
+            }
+        };
+        opt(&mut m, "sending-mta-ip", &self.sending_mta_ip);
+        opt(&mut m, "receiving-mx-hostname", &self.receiving_mx_hostname);
+        opt(&mut m, "receiving-mx-helo", &self.receiving_mx_helo);
+        opt(&mut m, "receiving-ip", &self.receiving_ip);
+        m.insert(
+            "failed-session-count".into(),
+            self.failed_session_count.into(),
+        );
+        opt(
+            &mut m,
+            "additional-information",
+            &self.additional_information,
+        );
+        opt(&mut m, "failure-reason-code", &self.failure_reason_code);
+        extend(&mut m, &self.extensions);
+        Value::Object(m)
+    }
+}
+
+fn strings(v: &[String]) -> Value {
+    Value::Array(v.iter().cloned().map(Value::String).collect())
+}
+
+/// Appends extensions without ever overwriting a member the model wrote.
+fn extend(m: &mut Map<String, Value>, ext: &Extensions) {
+    for (k, v) in ext {
+        if !m.contains_key(k) {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+}
