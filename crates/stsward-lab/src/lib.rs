@@ -3,4 +3,5 @@
 //! Placeholder while the modules land.
 
 pub mod ca;
+pub mod dns;
 pub mod scenario;
