@@ -1,1 +1,22 @@
-//! placeholder
+//! # stsward-net — the client-side network layer of stsward
+//!
+//! What a sender (RFC 8461 §5) and a checker both need to observe on the wire:
+//! - [`dns`]: TXT, MX, A/AAAA and TLSA lookups with CNAME chains and DNSSEC status;
+//! - [`policy_fetch`]: the RFC 8461 §3.3 policy fetch over HTTPS;
+//! - [`starttls`]: the SMTP STARTTLS probe of an MX host (RFC 3207), with [`smtp_reply`] as
+//!   its pure reply parser and [`legacy`] for TLS 1.0/1.1 detection;
+//! - [`cert`]: judging a presented chain (trust, name, validity, separately);
+//! - [`dane`]: RFC 7672 TLSA matching.
+//!
+//! This crate observes and reports typed facts and errors. It never decides how bad a fact is:
+//! severities belong to `stsward-check`. Time is always an argument.
+
+pub mod cert;
+pub mod dane;
+pub mod error;
+pub mod smtp_reply;
+
+pub use error::NetError;
+
+#[cfg(test)]
+mod test_pki;
