@@ -4,4 +4,6 @@
 
 pub mod ca;
 pub mod dns;
+pub mod https;
+pub mod smtp;
 pub mod scenario;

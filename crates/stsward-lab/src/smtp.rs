@@ -1,0 +1,416 @@
+//! The lab's MX servers: just enough SMTP (RFC 5321 §4.1) and STARTTLS (RFC 3207 §4) for a
+//! prober to see the banner, the EHLO keywords, and the TLS handshake of each fault.
+//!
+//! ```text
+//! S: 220 <host> ESMTP stsward-lab
+//! C: EHLO <client>        S: 250-<host> ... 250 STARTTLS (unless no-starttls)
+//! C: STARTTLS             S: 220 2.0.0 Ready to start TLS     -> TLS handshake
+//! C: EHLO <client>        S: 250-<host> ...   (no STARTTLS once TLS is up)
+//! C: QUIT                 S: 221 2.0.0 Bye
+//! anything else           S: 502 / 500 / 503
+//! ```
+//!
+//! The session is a pure state machine ([`Session`]) fed one line at a time; thin wrappers
+//! run it over tokio (rustls) or, for the legacy TLS variants that rustls cannot speak, over
+//! a blocking OpenSSL stream on a worker thread.
+
+use std::io::{BufRead, BufReader as StdBufReader, Read as _, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssl::ssl::{SslAcceptor, SslMethod, SslVersion};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::ca::IssuedCert;
+
+/// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF; the lab allows
+/// some slack before it gives up on a client.
+const MAX_COMMAND_LINE: u64 = 1024;
+/// How long a client may stay silent before the lab hangs up (RFC 5321 §4.5.3.2.7 allows
+/// five minutes; a test lab needs far less).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a `handshake-fail` host sends instead of a TLS ServerHello.
+const NOT_TLS: &[u8] = b"this is not a TLS handshake\r\n";
+
+/// Errors building an SMTP site.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SmtpError {
+    /// OpenSSL refused the legacy acceptor's configuration.
+    #[error("configuring OpenSSL for {host}: {source}")]
+    Openssl {
+        /// The MX host.
+        host: String,
+        /// The underlying error.
+        #[source]
+        source: openssl::error::ErrorStack,
+    },
+    /// rustls refused the certificate.
+    #[error("configuring rustls for {host}: {source}")]
+    Rustls {
+        /// The MX host.
+        host: String,
+        /// The underlying error.
+        #[source]
+        source: rustls::Error,
+    },
+}
+
+/// Which TLS versions a legacy (OpenSSL) site accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyTls {
+    /// TLS 1.0 only.
+    Tls10Only,
+    /// TLS 1.0 up to TLS 1.3.
+    Tls10AndModern,
+}
+
+/// How an SMTP site treats STARTTLS.
+#[derive(Clone)]
+pub enum SmtpTls {
+    /// STARTTLS is not offered.
+    NotOffered,
+    /// STARTTLS with rustls (TLS 1.2 and 1.3).
+    Modern(TlsAcceptor),
+    /// STARTTLS with OpenSSL, legacy versions allowed.
+    Legacy(Arc<SslAcceptor>),
+    /// STARTTLS is accepted, then the server sends bytes that are not TLS and hangs up.
+    Garbage,
+}
+
+impl std::fmt::Debug for SmtpTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SmtpTls::NotOffered => "NotOffered",
+            SmtpTls::Modern(_) => "Modern",
+            SmtpTls::Legacy(_) => "Legacy",
+            SmtpTls::Garbage => "Garbage",
+        })
+    }
+}
+
+impl SmtpTls {
+    /// A rustls acceptor presenting `cert`.
+    pub fn modern(host: &str, cert: &IssuedCert) -> Result<Self, SmtpError> {
+        let config = rustls::ServerConfig::builder_with_provider(crate::https::provider())
+            .with_safe_default_protocol_versions()
+            .and_then(|builder| {
+                builder
+                    .with_no_client_auth()
+                    .with_single_cert(cert.chain.clone(), cert.private_key())
+            })
+            .map_err(|source| SmtpError::Rustls {
+                host: host.to_owned(),
+                source,
+            })?;
+        Ok(SmtpTls::Modern(TlsAcceptor::from(Arc::new(config))))
+    }
+
+    /// An OpenSSL acceptor presenting `cert` with TLS 1.0 enabled. `@SECLEVEL=0` is what lets
+    /// OpenSSL 3 negotiate TLS 1.0 at all (its default level 1 forbids SHA-1 signatures).
+    pub fn legacy(host: &str, cert: &IssuedCert, versions: LegacyTls) -> Result<Self, SmtpError> {
+        let err = |source| SmtpError::Openssl {
+            host: host.to_owned(),
+            source,
+        };
+        let mut builder = SslAcceptor::mozilla_intermediate(SslMethod::tls_server()).map_err(err)?;
+        builder
+            .set_cipher_list("DEFAULT:@SECLEVEL=0")
+            .map_err(err)?;
+        builder.set_security_level(0);
+        builder
+            .set_min_proto_version(Some(SslVersion::TLS1))
+            .map_err(err)?;
+        let max = match versions {
+            LegacyTls::Tls10Only => Some(SslVersion::TLS1),
+            LegacyTls::Tls10AndModern => Some(SslVersion::TLS1_3),
+        };
+        builder.set_max_proto_version(max).map_err(err)?;
+        let mut chain = cert.chain.iter();
+        if let Some(leaf) = chain.next() {
+            let leaf = openssl::x509::X509::from_der(leaf.as_ref()).map_err(err)?;
+            builder.set_certificate(&leaf).map_err(err)?;
+        }
+        for extra in chain {
+            let extra = openssl::x509::X509::from_der(extra.as_ref()).map_err(err)?;
+            builder.add_extra_chain_cert(extra).map_err(err)?;
+        }
+        let key = openssl::pkey::PKey::private_key_from_pkcs8(cert.private_key_pkcs8()).map_err(err)?;
+        builder.set_private_key(&key).map_err(err)?;
+        builder.check_private_key().map_err(err)?;
+        Ok(SmtpTls::Legacy(Arc::new(builder.build())))
+    }
+}
+
+/// One listening MX address: its banner name and its STARTTLS behaviour.
+#[derive(Debug, Clone)]
+pub struct SmtpSite {
+    /// The name in the banner and EHLO answer.
+    pub hostname: String,
+    /// What STARTTLS does.
+    pub tls: SmtpTls,
+}
+
+/// What the session wants the transport to do after a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this reply (CRLF-terminated lines) and read the next command.
+    Reply(String),
+    /// Send this reply, then start the TLS handshake.
+    StartTls(String),
+    /// Send this reply, then close the connection.
+    Close(String),
+}
+
+/// The SMTP session state machine (RFC 5321 §4.1.1, RFC 3207 §4).
+#[derive(Debug, Clone)]
+pub struct Session {
+    hostname: String,
+    offer_starttls: bool,
+    tls_active: bool,
+}
+
+impl Session {
+    /// A new session for `hostname`, offering STARTTLS or not.
+    pub fn new(hostname: &str, offer_starttls: bool) -> Self {
+        Session {
+            hostname: hostname.to_owned(),
+            offer_starttls,
+            tls_active: false,
+        }
+    }
+
+    /// The greeting (RFC 5321 §4.2: `220 <domain> <text>`).
+    pub fn banner(&self) -> String {
+        format!("220 {} ESMTP stsward-lab\r\n", self.hostname)
+    }
+
+    /// RFC 3207 §4.2: after the handshake the server forgets everything the client said.
+    pub fn tls_started(&mut self) {
+        self.tls_active = true;
+    }
+
+    /// Answers one command line (without its CRLF).
+    pub fn on_line(&mut self, line: &str) -> Action {
+        let line = line.trim_end_matches(['\r', '\n']);
+        let (verb, argument) = match line.split_once(' ') {
+            Some((verb, rest)) => (verb, rest.trim()),
+            None => (line, ""),
+        };
+        match verb.to_ascii_uppercase().as_str() {
+            "EHLO" if !argument.is_empty() => Action::Reply(self.ehlo_reply(argument)),
+            "HELO" if !argument.is_empty() => {
+                Action::Reply(format!("250 {} greets {argument}\r\n", self.hostname))
+            }
+            "EHLO" | "HELO" => Action::Reply("501 5.5.4 Syntax: EHLO hostname\r\n".into()),
+            "STARTTLS" if self.tls_active => {
+                Action::Reply("503 5.5.1 TLS already active\r\n".into())
+            }
+            "STARTTLS" if self.offer_starttls => {
+                Action::StartTls("220 2.0.0 Ready to start TLS\r\n".into())
+            }
+            "STARTTLS" => Action::Reply("502 5.5.1 STARTTLS not available\r\n".into()),
+            "NOOP" | "RSET" => Action::Reply("250 2.0.0 OK\r\n".into()),
+            "QUIT" => Action::Close("221 2.0.0 Bye\r\n".into()),
+            "MAIL" | "RCPT" | "DATA" | "VRFY" | "EXPN" | "HELP" | "BDAT" => {
+                Action::Reply("502 5.5.1 The lab accepts no mail\r\n".into())
+            }
+            _ => Action::Reply("500 5.5.2 Command unrecognized\r\n".into()),
+        }
+    }
+
+    fn ehlo_reply(&self, client: &str) -> String {
+        let mut lines = vec![
+            format!("{} greets {client}", self.hostname),
+            "PIPELINING".to_owned(),
+            "SIZE 10485760".to_owned(),
+            "8BITMIME".to_owned(),
+        ];
+        if self.offer_starttls && !self.tls_active {
+            lines.push("STARTTLS".to_owned());
+        }
+        let last = lines.len().saturating_sub(1);
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let sep = if i == last { ' ' } else { '-' };
+                format!("250{sep}{text}\r\n")
+            })
+            .collect()
+    }
+}
+
+/// Serves `site` on `listener` until the task is aborted.
+pub fn spawn(listener: TcpListener, site: Arc<SmtpSite>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::debug!(%error, "lab SMTP accept failed");
+                    continue;
+                }
+            };
+            let site = site.clone();
+            tokio::spawn(async move {
+                if let Err(error) = serve(stream, &site).await {
+                    tracing::debug!(%error, %peer, host = %site.hostname, "lab SMTP session ended");
+                }
+            });
+        }
+    })
+}
+
+async fn serve(stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
+    let offer = !matches!(site.tls, SmtpTls::NotOffered);
+    let mut session = Session::new(&site.hostname, offer);
+    let mut stream = BufReader::new(stream);
+    let banner = session.banner();
+    stream.get_mut().write_all(banner.as_bytes()).await?;
+    if !run_plain(&mut stream, &mut session).await? {
+        return Ok(());
+    }
+    // Whatever the client sent after STARTTLS is dropped with the buffer (RFC 3207 §4.2:
+    // nothing from before the handshake may leak into the TLS session).
+    let mut tcp = stream.into_inner();
+    match &site.tls {
+        SmtpTls::NotOffered => Ok(()),
+        SmtpTls::Garbage => {
+            tcp.write_all(NOT_TLS).await?;
+            tcp.shutdown().await
+        }
+        SmtpTls::Modern(acceptor) => {
+            let tls = acceptor.accept(tcp).await?;
+            session.tls_started();
+            let mut tls = BufReader::new(tls);
+            run_plain(&mut tls, &mut session).await?;
+            Ok(())
+        }
+        SmtpTls::Legacy(acceptor) => {
+            let std_stream = tcp.into_std()?;
+            std_stream.set_nonblocking(false)?;
+            std_stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+            std_stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
+            let acceptor = acceptor.clone();
+            tokio::task::spawn_blocking(move || serve_legacy(std_stream, &acceptor, session))
+                .await
+                .map_err(std::io::Error::other)?
+        }
+    }
+}
+
+/// Runs the session until QUIT (returns false), STARTTLS (returns true) or end of input.
+async fn run_plain<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut BufReader<S>,
+    session: &mut Session,
+) -> std::io::Result<bool> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = tokio::time::timeout(
+            IDLE_TIMEOUT,
+            (&mut *stream).take(MAX_COMMAND_LINE).read_line(&mut line),
+        )
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        if read == 0 {
+            return Ok(false);
+        }
+        match session.on_line(&line) {
+            Action::Reply(reply) => stream.get_mut().write_all(reply.as_bytes()).await?,
+            Action::StartTls(reply) => {
+                stream.get_mut().write_all(reply.as_bytes()).await?;
+                return Ok(true);
+            }
+            Action::Close(reply) => {
+                stream.get_mut().write_all(reply.as_bytes()).await?;
+                stream.get_mut().shutdown().await?;
+                return Ok(false);
+            }
+        }
+    }
+}
+
+fn serve_legacy(
+    stream: std::net::TcpStream,
+    acceptor: &SslAcceptor,
+    mut session: Session,
+) -> std::io::Result<()> {
+    let tls = acceptor.accept(stream).map_err(std::io::Error::other)?;
+    session.tls_started();
+    let mut tls = StdBufReader::new(tls);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if (&mut tls).take(MAX_COMMAND_LINE).read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let (reply, close) = match session.on_line(&line) {
+            Action::Reply(reply) | Action::StartTls(reply) => (reply, false),
+            Action::Close(reply) => (reply, true),
+        };
+        tls.get_mut().write_all(reply.as_bytes())?;
+        if close {
+            let _ = tls.get_mut().shutdown();
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc5321_4_1_1_session_replies() {
+        let mut session = Session::new("mx.a.test", true);
+        assert_eq!(session.banner(), "220 mx.a.test ESMTP stsward-lab\r\n");
+        let cases: &[(&str, &str)] = &[
+            ("EHLO client.test\r\n", "250-mx.a.test greets client.test\r\n"),
+            ("HELO client.test\r\n", "250 mx.a.test greets client.test\r\n"),
+            ("EHLO\r\n", "501 "),
+            ("NOOP\r\n", "250 "),
+            ("MAIL FROM:<a@b.test>\r\n", "502 "),
+            ("BOGUS\r\n", "500 "),
+            ("\r\n", "500 "),
+        ];
+        for (line, expected) in cases {
+            match session.on_line(line) {
+                Action::Reply(reply) => assert!(reply.starts_with(expected), "{line:?}: {reply:?}"),
+                other => panic!("{line:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rfc3207_4_starttls_offered_then_withdrawn_after_handshake() {
+        let mut session = Session::new("mx.a.test", true);
+        let Action::Reply(ehlo) = session.on_line("EHLO c.test") else {
+            panic!("EHLO must be answered")
+        };
+        assert!(ehlo.ends_with("250 STARTTLS\r\n"), "{ehlo}");
+        assert!(matches!(session.on_line("starttls"), Action::StartTls(r) if r.starts_with("220 ")));
+        session.tls_started();
+        let Action::Reply(ehlo) = session.on_line("EHLO c.test") else {
+            panic!("EHLO must be answered")
+        };
+        assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+        assert!(matches!(session.on_line("STARTTLS"), Action::Reply(r) if r.starts_with("503 ")));
+        assert!(matches!(session.on_line("QUIT"), Action::Close(r) if r.starts_with("221 ")));
+    }
+
+    #[test]
+    fn rfc3207_4_no_starttls_host_neither_offers_nor_accepts_it() {
+        let mut session = Session::new("mx.a.test", false);
+        let Action::Reply(ehlo) = session.on_line("EHLO c.test") else {
+            panic!("EHLO must be answered")
+        };
+        assert!(!ehlo.contains("STARTTLS"));
+        assert!(ehlo.ends_with("250 8BITMIME\r\n"), "{ehlo}");
+        assert!(matches!(session.on_line("STARTTLS"), Action::Reply(r) if r.starts_with("502 ")));
+    }
+}
