@@ -104,6 +104,15 @@ fn is_wsp(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
+/// `1 empty line`, `2 empty lines`.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 fn defined_key(key: &str) -> Option<&'static str> {
     POLICY_KEYS.iter().copied().find(|k| *k == key)
 }
@@ -477,11 +486,14 @@ impl Linter {
     }
 
     fn line_endings(&mut self, crlf: usize, lf: usize) {
-        if lf == 0 {
+        if lf == 0 || self.content_lines.is_empty() {
             return;
         }
         let message = if crlf == 0 {
-            format!("{lf} line(s) end in LF; senders accept LF, the canonical form uses CRLF")
+            format!(
+                "{} end in LF; senders accept LF, the canonical form uses CRLF",
+                count(lf, "line")
+            )
         } else {
             format!("line ends are mixed: {crlf} CRLF and {lf} LF; senders accept both")
         };
@@ -506,26 +518,29 @@ impl Linter {
             }
         }
         for (start, end) in runs {
-            let count = end - start + 1;
+            let n = end - start + 1;
             let (severity, message) = if start > last {
                 (
                     Severity::Info,
                     format!(
-                        "{count} empty line(s) after the last field; most senders ignore them, but the grammar has no empty lines"
+                        "{} after the last field; most senders ignore them, but the grammar has no empty lines",
+                        count(n, "empty line")
                     ),
                 )
             } else if end < first {
                 (
                     Severity::Warning,
                     format!(
-                        "{count} empty line(s) before the first field; the grammar starts with a field and strict senders reject the file"
+                        "{} before the first field; the grammar starts with a field and strict senders reject the file",
+                        count(n, "empty line")
                     ),
                 )
             } else {
                 (
                     Severity::Warning,
                     format!(
-                        "{count} empty line(s) between fields; the grammar has none and strict senders stop reading or reject the file here"
+                        "{} between fields; the grammar has none and strict senders stop reading or reject the file here",
+                        count(n, "empty line")
                     ),
                 )
             };
@@ -563,8 +578,8 @@ impl Linter {
                 "the policy file is empty".to_owned()
             } else {
                 format!(
-                    "the policy file holds only {} empty line(s)",
-                    self.blank_lines.len()
+                    "the policy file holds only {}",
+                    count(self.blank_lines.len(), "empty line")
                 )
             };
             self.file(
@@ -622,14 +637,14 @@ impl Linter {
         }
         let mode = self.mode.and_then(|(_, m)| m);
         if mode != Some(Mode::None) && self.mx.is_empty() {
-            let mode_text = mode.map_or("not none", Mode::as_str);
-            let message = if self.mx_lines == 0 {
-                format!("no mx line while mode is {mode_text}; senders have no MX host to accept")
-            } else {
-                format!(
-                    "none of the {} mx line(s) holds a usable pattern while mode is {mode_text}",
-                    self.mx_lines
-                )
+            let mode_text = match mode {
+                Some(m) => format!("mode is {m}"),
+                None => "mode is missing or invalid".to_owned(),
+            };
+            let message = match self.mx_lines {
+                0 => format!("no mx line, and {mode_text}; only mode none may omit mx"),
+                1 => format!("the only mx line holds no usable pattern, and {mode_text}"),
+                n => format!("none of the {n} mx lines holds a usable pattern, and {mode_text}"),
             };
             self.file(
                 AFTER_LINES - 1,
