@@ -119,7 +119,7 @@ pub fn extract_from_message(raw: &[u8], limits: &Limits) -> Result<Extracted, Ma
     check_input_size(raw, limits, "the message")?;
     let message = MessageParser::default()
         .parse(raw)
-        .filter(|m| !m.headers().is_empty())
+        .filter(|m| m.headers().iter().any(|h| is_field_name(h.name.as_str())))
         .ok_or(MailError::NotAMessage)?;
     let fields = raw_fields(&message);
     let headers = ReportHeaders::from_fields(fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
@@ -427,6 +427,13 @@ fn media_type(part: &mail_parser::MessagePart<'_>) -> String {
         },
         None => "text/plain".to_owned(),
     }
+}
+
+/// RFC 5322 §3.6.8: `field-name = 1*ftext`, printable ASCII except `:`. mail-parser
+/// accepts any line as a header name, so binary or prose input would otherwise pass as a
+/// message with one odd header.
+fn is_field_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
 }
 
 /// The last path component: zip entries and some clients' names carry directories.

@@ -318,7 +318,8 @@ mod tests {
     #[test]
     fn rfc8460_5_1_bad_names_name_the_wrong_part() {
         use FilenameError as E;
-        let bad: &[(&str, &str, fn(&E) -> bool)] = &[
+        type Check = fn(&E) -> bool;
+        let bad: &[(&str, &str, Check)] = &[
             (
                 "a.example!b.example!1!2.gz",
                 "the RFC's §5.3 sample uses .gz, which the §5.1 grammar forbids",

@@ -658,7 +658,8 @@ fn bare_json_with_bom_is_a_report_without_the_bom() {
 #[test]
 fn bare_files_that_are_not_reports_say_why() {
     let limits = Limits::default();
-    let cases: [(&str, &[u8], fn(&MailError) -> bool, &str); 5] = [
+    type Check = fn(&MailError) -> bool;
+    let cases: [(&str, &[u8], Check, &str); 5] = [
         (
             "r.json",
             b"",
@@ -765,5 +766,21 @@ proptest::proptest! {
         };
         bytes.extend(tail);
         let _ = extract_from_file("x", &bytes, &Limits::default());
+    }
+}
+
+#[test]
+fn input_without_header_fields_is_not_a_message() {
+    let cases: [(&[u8], &str); 4] = [
+        (b"", "empty"),
+        (b"\r\n\r\n", "blank lines only"),
+        (b"\x00\x01\x02\xff", "binary"),
+        (b"just a sentence with no colon", "prose"),
+    ];
+    for (raw, reason) in cases {
+        match extract_from_message(raw, &Limits::default()) {
+            Err(MailError::NotAMessage) => {}
+            other => panic!("{reason}: {other:?}"),
+        }
     }
 }
