@@ -1,9 +1,37 @@
 //! # stsward-lab — a self-contained local world for tests and demos
 //!
-//! Placeholder while the modules land.
+//! A lab is built from a [`Scenario`] (TOML) describing `.test` domains: their `_mta-sts`
+//! (RFC 8461 §3.1) and `_smtp._tls` (RFC 8460 §3) records, policy hosts (RFC 8461 §3.3), MX
+//! hosts with STARTTLS (RFC 3207) and optional TLSA records (RFC 7672), each with a chosen
+//! fault. [`Lab::start`] runs it all on loopback: an authoritative DNS server, one SMTP and
+//! one HTTPS listener per host address (every host has its own 127.0.0.0/8 address), and a
+//! test CA whose root is written to a file for the checker's `--ca-file`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use stsward_lab::{Lab, LabOptions, Scenario};
+//! let scenario: Scenario = std::fs::read_to_string("scenarios/findings.toml")?.parse()?;
+//! let lab = Lab::start(&scenario, &LabOptions::new("/tmp/lab", time::OffsetDateTime::now_utc())).await?;
+//! println!("{}", lab.describe());
+//! lab.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The lab reads no clock of its own (certificates are issued relative to
+//! [`LabOptions::now`]); only DNSSEC signatures use hickory's clock.
 
 pub mod ca;
 pub mod dns;
 pub mod https;
-pub mod smtp;
+mod plan;
 pub mod scenario;
+pub mod smtp;
+mod world;
+
+pub use ca::{CaError, CertVariant, LabCa};
+pub use plan::AddressSpaceExhausted;
+pub use scenario::{Scenario, ScenarioError};
+pub use world::{Lab, LabError, LabOptions, RunningLab, TRUST_ANCHOR_FILE_NAME, generate_bulk};
+
+/// The shipped scenario with one domain per finding code the lab can provoke.
+pub const FINDINGS_SCENARIO: &str = include_str!("../scenarios/findings.toml");
