@@ -2,7 +2,7 @@
 //!
 //! RFC 8460 §5.3 asks for a `multipart/report; report-type="tlsrpt"` message (RFC 6522)
 //! whose machine-readable part is `application/tlsrpt+json`, or `application/tlsrpt+gzip`
-//! when compressed (RFC 8460 §6.5, §6.6):
+//! when compressed (both media types are registered in RFC 8460 §6):
 //!
 //! ```text
 //! multipart/report; report-type="tlsrpt"
@@ -26,6 +26,11 @@
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
+use crate::parts::{
+    REPORT_NAME_ENDINGS, base_name, decode_base64_lines, is_field_name, is_report_part,
+    is_tlsrpt_report, media_type, raw_fields,
+};
+
 use crate::decompress::{GZIP_MAGIC, Limits, ZIP_MAGIC, gunzip, unzip_reports};
 use crate::{MailError, ReportFilename, ReportHeaders};
 
@@ -33,21 +38,6 @@ use crate::{MailError, ReportFilename, ReportHeaders};
 const UTF8_BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 /// How deep forwarded messages (`message/rfc822` inside `message/rfc822`) are searched.
 const MAX_NESTED_MESSAGES: usize = 3;
-
-const TLSRPT_TYPES: [&str; 3] = [
-    "application/tlsrpt+gzip",
-    "application/tlsrpt+json",
-    "application/tlsrpt",
-];
-const ARCHIVE_TYPES: [&str; 5] = [
-    "application/gzip",
-    "application/x-gzip",
-    "application/zip",
-    "application/x-zip",
-    "application/x-zip-compressed",
-];
-const GENERIC_TYPES: [&str; 2] = ["application/octet-stream", "application/json"];
-const REPORT_NAME_ENDINGS: [&str; 3] = [".json", ".gz", ".zip"];
 
 /// How a report was packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,21 +362,6 @@ fn json_report(mut data: Vec<u8>, label: &str) -> Result<Vec<u8>, MailError> {
     Ok(data)
 }
 
-/// Decodes base64 text line by line up to the first line that is not base64 (such as a
-/// boundary line); `None` when nothing decodes.
-fn decode_base64_lines(text: &[u8]) -> Option<Vec<u8>> {
-    let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
-    let mut joined = Vec::with_capacity(text.len());
-    for line in text.split(|&b| b == b'\n') {
-        let line = line.trim_ascii();
-        if !line.iter().all(is_b64) {
-            break;
-        }
-        joined.extend_from_slice(line);
-    }
-    mail_parser::decoders::base64::base64_decode(&joined).filter(|d| !d.is_empty())
-}
-
 fn skip_bom_and_space(bytes: &[u8]) -> &[u8] {
     let bytes = bytes.strip_prefix(&UTF8_BOM[..]).unwrap_or(bytes);
     let start = bytes
@@ -396,158 +371,9 @@ fn skip_bom_and_space(bytes: &[u8]) -> &[u8] {
     bytes.get(start..).unwrap_or_default()
 }
 
-fn is_report_part(content_type: &str, name: Option<&str>, in_tlsrpt: bool) -> bool {
-    let name_hint = name.is_some_and(|n| {
-        let n = n.to_ascii_lowercase();
-        REPORT_NAME_ENDINGS.iter().any(|e| n.ends_with(e))
-    });
-    TLSRPT_TYPES.contains(&content_type)
-        || (ARCHIVE_TYPES.contains(&content_type) && (in_tlsrpt || name_hint))
-        || (GENERIC_TYPES.contains(&content_type) && name_hint)
-        || name.is_some_and(|n| base_name(n).parse::<ReportFilename>().is_ok())
-}
-
-fn is_tlsrpt_report(message: &Message<'_>) -> bool {
-    message.parts.first().is_some_and(|root| {
-        media_type(root) == "multipart/report"
-            && root
-                .content_type()
-                .and_then(|ct| ct.attribute("report-type"))
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("tlsrpt"))
-    })
-}
-
-/// The part's media type as lowercase `type/subtype`; RFC 2045 §5.2's `text/plain` default
-/// when there is no Content-Type.
-fn media_type(part: &mail_parser::MessagePart<'_>) -> String {
-    match part.content_type() {
-        Some(ct) => match &ct.c_subtype {
-            Some(sub) => format!("{}/{}", ct.c_type, sub).to_ascii_lowercase(),
-            None => ct.c_type.to_ascii_lowercase(),
-        },
-        None => "text/plain".to_owned(),
-    }
-}
-
-/// RFC 5322 §3.6.8: `field-name = 1*ftext`, printable ASCII except `:`. mail-parser
-/// accepts any line as a header name, so binary or prose input would otherwise pass as a
-/// message with one odd header.
-fn is_field_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
-}
-
-/// The last path component: zip entries and some clients' names carry directories.
-fn base_name(name: &str) -> &str {
-    name.rsplit(['/', '\\']).next().unwrap_or(name)
-}
-
-/// The top-level header fields as `(name, raw value)`, values as written (maybe folded).
-fn raw_fields(message: &Message<'_>) -> Vec<(String, String)> {
-    message
-        .headers()
-        .iter()
-        .map(|h| {
-            let raw = message
-                .raw_message
-                .get(h.offset_start as usize..h.offset_end as usize)
-                .unwrap_or_default();
-            (
-                h.name.as_str().to_owned(),
-                String::from_utf8_lossy(raw).into_owned(),
-            )
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc8460_5_3_which_parts_are_reports() {
-        let cases = [
-            (
-                "application/tlsrpt+gzip",
-                None,
-                false,
-                true,
-                "RFC media type",
-            ),
-            (
-                "application/tlsrpt+json",
-                None,
-                false,
-                true,
-                "RFC media type",
-            ),
-            (
-                "application/tlsrpt",
-                None,
-                false,
-                true,
-                "seen raw in the wild",
-            ),
-            (
-                "application/gzip",
-                None,
-                true,
-                true,
-                "inside a tlsrpt report",
-            ),
-            (
-                "application/gzip",
-                None,
-                false,
-                false,
-                "no name, no report type",
-            ),
-            ("application/x-gzip", Some("r.gz"), false, true, "named .gz"),
-            ("application/zip", Some("r.zip"), false, true, "named .zip"),
-            (
-                "application/octet-stream",
-                Some("r.json.gz"),
-                false,
-                true,
-                "named",
-            ),
-            (
-                "application/octet-stream",
-                Some("r.pdf"),
-                true,
-                false,
-                "a PDF",
-            ),
-            (
-                "application/json",
-                Some("r.json"),
-                false,
-                true,
-                "named .json",
-            ),
-            ("text/plain", None, true, false, "the human-readable part"),
-            (
-                "text/html",
-                None,
-                true,
-                false,
-                "Microsoft's human-readable part",
-            ),
-            (
-                "text/plain",
-                Some("a.example!b.example!1!2.json"),
-                false,
-                true,
-                "§5.1 name",
-            ),
-        ];
-        for (ct, name, in_tlsrpt, want, reason) in cases {
-            assert_eq!(
-                is_report_part(ct, name, in_tlsrpt),
-                want,
-                "{ct} {name:?}: {reason}"
-            );
-        }
-    }
 
     #[test]
     fn json_report_strips_bom_and_rejects_non_objects() {
@@ -567,19 +393,6 @@ mod tests {
     }
 
     #[test]
-    fn base64_recovery_stops_at_the_first_non_base64_line() {
-        assert_eq!(
-            decode_base64_lines(b"e30=\r\n\r\n--boundary--\r\nZZZZ").as_deref(),
-            Some(&b"{}"[..])
-        );
-        assert_eq!(
-            decode_base64_lines(b"eyJh\r\nIjoxfQ==\r\n").as_deref(),
-            Some(&br#"{"a":1}"#[..])
-        );
-        assert_eq!(decode_base64_lines(b"--not base64"), None);
-    }
-
-    #[test]
     fn part_without_closing_boundary_is_still_read() {
         let raw = b"Subject: r\r\nMIME-Version: 1.0\r\n\
             Content-Type: multipart/report; report-type=tlsrpt; boundary=b\r\n\r\n\
@@ -588,12 +401,5 @@ mod tests {
             eyJhIjoxfQ==\r\n";
         let got = extract_from_message(raw, &Limits::default()).unwrap();
         assert_eq!(got.reports[0].json, br#"{"a":1}"#);
-    }
-
-    #[test]
-    fn base_name_drops_directories() {
-        assert_eq!(base_name("reports/a!b!1!2.json"), "a!b!1!2.json");
-        assert_eq!(base_name("C:\\x\\a.json"), "a.json");
-        assert_eq!(base_name("a.json"), "a.json");
     }
 }

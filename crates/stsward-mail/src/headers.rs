@@ -1,6 +1,6 @@
 //! RFC 8460 §5.3 — the header fields of a report e-mail
 //!
-//! A report message carries two header fields registered by RFC 8460 §6.1 and a Subject
+//! A report message carries two header fields registered in RFC 8460 §6 and a Subject
 //! that SHOULD follow a fixed form:
 //!
 //! ```text

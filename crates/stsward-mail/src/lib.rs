@@ -19,6 +19,7 @@ mod error;
 pub mod extract;
 pub mod filename;
 pub mod headers;
+mod parts;
 
 pub use decompress::{DEFAULT_MAX_DECOMPRESSED, Limits};
 pub use error::MailError;
