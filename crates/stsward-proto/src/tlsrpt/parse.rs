@@ -90,11 +90,8 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Parses a TLS-RPT report (RFC 8460 §4.4) from its JSON bytes, leniently.
 pub fn parse_report(bytes: &[u8]) -> Result<ParsedReport, ReportError> {
     let mut w = Walker::default();
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let mut bytes = bytes.get(start..).unwrap_or_default();
+    // Leading whitespace is valid JSON and stays, so that error lines match the input.
+    let mut bytes = bytes;
     if let Some(rest) = bytes.strip_prefix(BOM) {
         w.deviate(
             codes::BOM,
