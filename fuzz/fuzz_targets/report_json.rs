@@ -16,7 +16,9 @@ use libfuzzer_sys::fuzz_target;
 use stsward_proto::tlsrpt::{Report, parse_report};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(parsed) = parse_report(data) else { return };
+    let Ok(parsed) = parse_report(data) else {
+        return;
+    };
     let json = parsed.report.to_json_string();
     let again = match parse_report(json.as_bytes()) {
         Ok(again) => again,
@@ -29,12 +31,19 @@ fuzz_target!(|data: &[u8]| {
     );
     for d in &again.deviations {
         assert!(
-            parsed.deviations.iter().any(|o| o.code == d.code && o.path == d.path),
+            parsed
+                .deviations
+                .iter()
+                .any(|o| o.code == d.code && o.path == d.path),
             "the writer introduced deviation {d}\ninput deviations: {:?}\n{json}",
             parsed.deviations
         );
     }
-    assert_eq!(again.report.to_json_string(), json, "RFC JSON is not a fixed point");
+    assert_eq!(
+        again.report.to_json_string(),
+        json,
+        "RFC JSON is not a fixed point"
+    );
 });
 
 /// The report as `to_rfc_json` writes it: every summary carries its failure total.
