@@ -327,8 +327,8 @@ fn untrusted(message: String) -> Verdict {
 }
 
 /// Merges per-address verdicts into per-host findings: identical verdicts on several
-/// addresses become one finding naming them, so a host with two healthy addresses reads as
-/// one healthy host, and a disagreement between addresses stays visible.
+/// addresses become one finding, so a host with two healthy addresses reads as one healthy
+/// host. Only when the addresses disagree does a message name the addresses it is about.
 fn merge(host: &str, per_address: &[(IpAddr, Vec<Verdict>)], total: usize) -> Vec<Finding> {
     let mut groups: Vec<(&Verdict, Vec<IpAddr>)> = Vec::new();
     for (ip, verdicts) in per_address {
@@ -342,32 +342,17 @@ fn merge(host: &str, per_address: &[(IpAddr, Vec<Verdict>)], total: usize) -> Ve
     groups
         .into_iter()
         .map(|(verdict, ips)| {
-            let at = if total == 1 || ips.len() == total {
-                let all = ips
+            let message = if ips.len() == total {
+                verdict.message.clone()
+            } else {
+                let at = ips
                     .iter()
                     .map(IpAddr::to_string)
                     .collect::<Vec<_>>()
                     .join(", ");
-                if total == 1 {
-                    format!(" (at {all})")
-                } else {
-                    format!(" (at every address: {all})")
-                }
-            } else {
-                format!(
-                    " (at {})",
-                    ips.iter()
-                        .map(IpAddr::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("{at}: {}", verdict.message)
             };
-            Finding::new(
-                verdict.code,
-                verdict.severity,
-                host,
-                format!("{}{at}", verdict.message),
-            )
+            Finding::new(verdict.code, verdict.severity, host, message)
         })
         .collect()
 }

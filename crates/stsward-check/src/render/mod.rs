@@ -44,3 +44,6 @@ impl Area {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,6 +26,9 @@ use crate::error::NotRun;
 use crate::observe::{AddressLookup, MxLookup};
 use crate::report::{BulkSummary, CheckReport};
 
+/// Room for the longest severity name, `warning`, and a space.
+const LABEL_WIDTH: usize = 8;
+
 /// Renders one report.
 pub fn render(report: &CheckReport, color: bool) -> String {
     let p = Painter { color };
@@ -166,7 +169,7 @@ pub fn render_summary(summary: &BulkSummary) -> String {
 }
 
 fn finding(out: &mut String, f: &Finding, implied: Option<&str>, width: usize, p: &Painter) {
-    let label = format!("{:<7}", f.severity.as_str());
+    let label = format!("{:<LABEL_WIDTH$}", f.severity.as_str());
     let code = format!("{:<width$}", f.code.as_str());
     let message = if implied == Some(f.subject.as_str()) {
         f.message.clone()
@@ -175,7 +178,7 @@ fn finding(out: &mut String, f: &Finding, implied: Option<&str>, width: usize, p
     };
     let _ = writeln!(out, "  {}{code}  {message}", p.severity(f.severity, &label));
     if f.severity > Severity::Ok {
-        let indent = " ".repeat(2 + 7);
+        let indent = " ".repeat(2 + LABEL_WIDTH);
         if !f.remedy.is_empty() {
             let _ = writeln!(out, "{indent}{} {}", p.dim("fix:"), f.remedy);
         }
