@@ -13,6 +13,7 @@
 
 pub mod cert;
 pub mod dane;
+pub mod dns;
 pub mod error;
 pub mod smtp_reply;
 

@@ -1,0 +1,664 @@
+//! RFC 1034 §3.6.2 / RFC 4035 §4.3 — the DNS lookups MTA-STS, TLS-RPT and DANE need.
+//!
+//! - TXT at `_mta-sts.<domain>` (RFC 8461 §3.1) and `_smtp._tls.<domain>` (RFC 8460 §3):
+//!   each record's character-strings are concatenated (RFC 7208 §3.3 style, which both RFCs
+//!   assume when a record is split into 255-octet strings);
+//! - MX (RFC 5321 §5.1), A/AAAA of each exchange, and TLSA at `_25._tcp.<mx>` (RFC 7672 §2.2);
+//! - CNAMEs are followed one hop at a time (RFC 1034 §3.6.2), so the chain is reported and a
+//!   loop or an over-long chain is a typed error instead of a resolver's guess;
+//! - every answer carries its DNSSEC status in the four states of RFC 4035 §4.3.
+//!
+//! ```text
+//! outcome   = Records | NXDOMAIN | NODATA              (an answer, with DnssecStatus)
+//! error     = SERVFAIL | REFUSED | other RCODE | timeout | CNAME loop | chain too long
+//!           | transport failure | invalid name
+//! ```
+//!
+//! Queries go to the `--resolver ADDR:PORT` server when given (UDP, with TCP when the answer is
+//! truncated), else to the system's resolvers (`/etc/resolv.conf`). DNSSEC validation is done
+//! here, by hickory's validator, against the root trust anchor or anchors supplied by the
+//! caller (a lab that signs its own `.test` zones hands over its DNSKEYs).
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hickory_proto::dnssec::{Proof, TrustAnchors as HickoryAnchors};
+use hickory_proto::op::{DnsRequest, DnsRequestOptions, DnsResponse, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::config::{NameServerConfig, ResolverOpts};
+use hickory_resolver::net::RetryDnsHandle;
+use hickory_resolver::net::dnssec::DnssecDnsHandle;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError as HDnsError, DnsHandle, NetError as HNetError};
+use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
+use thiserror::Error;
+
+use crate::dane::Tlsa;
+
+/// RFC 1034 §3.6.2 asks resolvers to detect CNAME loops but sets no length. Eight hops is far
+/// more than any sane delegation (`_mta-sts` → provider → provider's internal name) needs.
+pub const MAX_CNAME_CHAIN: usize = 8;
+
+/// What the checker and the resolver configure.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    /// `--resolver ADDR:PORT`: ask this server directly instead of the system's resolvers.
+    pub server: Option<SocketAddr>,
+    /// Time allowed for one attempt of one query.
+    pub timeout: Duration,
+    /// Attempts per query.
+    pub attempts: usize,
+    /// Time allowed for a whole lookup: every CNAME hop and DNSSEC sub-query included.
+    pub lookup_timeout: Duration,
+    /// Validate DNSSEC (needed for DANE, RFC 7672 §2.1).
+    pub dnssec: bool,
+    /// Trust anchors replacing the IANA root KSKs (for a lab signing its own zones).
+    pub trust_anchors: Option<TrustAnchors>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            server: None,
+            timeout: Duration::from_secs(3),
+            attempts: 2,
+            lookup_timeout: Duration::from_secs(15),
+            dnssec: true,
+            trust_anchors: None,
+        }
+    }
+}
+
+/// DNSSEC trust anchors: DNSKEY records in zone-file presentation format, e.g.
+/// `example.test. 3600 IN DNSKEY 257 3 13 <base64>`. A key at the root replaces nothing: it
+/// is added to the set; keys at other names anchor those zones.
+#[derive(Clone)]
+pub struct TrustAnchors(Arc<HickoryAnchors>);
+
+impl std::fmt::Debug for TrustAnchors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustAnchors")
+            .field("root_keys", &self.0.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrustAnchors {
+    /// Parses DNSKEY records in presentation format.
+    pub fn from_zone_text(text: &str) -> Result<TrustAnchors, DnsSetupError> {
+        HickoryAnchors::from_str(text)
+            .map(|a| TrustAnchors(Arc::new(a)))
+            .map_err(|e| DnsSetupError::TrustAnchors {
+                detail: e.to_string(),
+            })
+    }
+}
+
+/// The resolver could not be set up.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DnsSetupError {
+    /// The trust-anchor text does not parse as DNSKEY records.
+    #[error("trust anchors do not parse as DNSKEY records: {detail}")]
+    TrustAnchors {
+        /// The parser's message.
+        detail: String,
+    },
+    /// No `--resolver` was given and the system configuration is unreadable or empty.
+    #[error("no resolver configured and the system configuration is unusable: {detail}")]
+    SystemConfig {
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// The DNSSEC status of an answer (RFC 4035 §4.3). The status of a chain is the weakest of
+/// its links. `Indeterminate` is also what a lookup reports when validation is switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DnssecStatus {
+    /// Validation failed: signatures do not verify or expected records are missing.
+    Bogus,
+    /// Validation was not possible or not done.
+    Indeterminate,
+    /// Provably unsigned.
+    Insecure,
+    /// Validated from a trust anchor.
+    Secure,
+}
+
+impl DnssecStatus {
+    fn from_proof(p: Proof) -> DnssecStatus {
+        match p {
+            Proof::Secure => DnssecStatus::Secure,
+            Proof::Insecure => DnssecStatus::Insecure,
+            Proof::Bogus => DnssecStatus::Bogus,
+            Proof::Indeterminate => DnssecStatus::Indeterminate,
+        }
+    }
+}
+
+/// What the server said about the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer<T> {
+    /// Records of the asked type (never empty).
+    Records(Vec<T>),
+    /// The (final) name does not exist.
+    NxDomain,
+    /// The name exists but has no record of the asked type.
+    NoData,
+}
+
+/// One lookup's outcome with its provenance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup<T> {
+    /// The name that was asked, without the trailing dot.
+    pub name: String,
+    /// The CNAME targets followed, in order; empty when the name had no CNAME.
+    pub cname_chain: Vec<String>,
+    /// The answer at the end of the chain.
+    pub answer: Answer<T>,
+    /// DNSSEC status of every record used, the weakest winning.
+    pub dnssec: DnssecStatus,
+}
+
+impl<T> Lookup<T> {
+    /// The records, or an empty slice for NXDOMAIN and NODATA.
+    pub fn records(&self) -> &[T] {
+        match &self.answer {
+            Answer::Records(r) => r,
+            Answer::NxDomain | Answer::NoData => &[],
+        }
+    }
+}
+
+/// One TXT record: its character-strings concatenated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Txt {
+    /// The concatenated octets.
+    pub data: Vec<u8>,
+    /// How many character-strings the record had.
+    pub strings: usize,
+}
+
+impl Txt {
+    /// The text, when it is UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.data).ok()
+    }
+}
+
+/// One MX record (RFC 5321 §5.1).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mx {
+    /// Lower is preferred.
+    pub preference: u16,
+    /// The exchange host name, without the trailing dot (`""` for the RFC 7505 null MX `.`).
+    pub exchange: String,
+}
+
+/// A lookup that produced no answer.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum DnsError {
+    /// The name is not a valid domain name.
+    #[error("{name:?} is not a valid domain name")]
+    InvalidName {
+        /// The name given.
+        name: String,
+    },
+    /// The server answered SERVFAIL (with a validating upstream, often a DNSSEC failure).
+    #[error("SERVFAIL for {name}")]
+    ServFail {
+        /// The name queried.
+        name: String,
+    },
+    /// The server refused the query.
+    #[error("REFUSED for {name}")]
+    Refused {
+        /// The name queried.
+        name: String,
+    },
+    /// Another error RCODE.
+    #[error("RCODE {code} for {name}")]
+    Rcode {
+        /// The name queried.
+        name: String,
+        /// The response code.
+        code: u16,
+    },
+    /// No answer in time.
+    #[error("no answer for {name} within {after:?}")]
+    Timeout {
+        /// The name queried.
+        name: String,
+        /// The time allowed.
+        after: Duration,
+    },
+    /// A CNAME points back into its own chain.
+    #[error("CNAME loop: {}", chain.join(" -> "))]
+    CnameLoop {
+        /// The names, from the queried name to the repeated one.
+        chain: Vec<String>,
+    },
+    /// More than [`MAX_CNAME_CHAIN`] CNAMEs.
+    #[error("CNAME chain longer than {limit}: {}", chain.join(" -> "))]
+    CnameChainTooLong {
+        /// The names followed.
+        chain: Vec<String>,
+        /// The limit.
+        limit: usize,
+    },
+    /// No usable answer for another reason (network, malformed message).
+    #[error("DNS transport failure for {name}: {source}")]
+    Transport {
+        /// The name queried.
+        name: String,
+        /// hickory's error.
+        source: HNetError,
+    },
+}
+
+type Pool = RetryDnsHandle<NameServerPool<TokioRuntimeProvider>>;
+
+#[derive(Clone)]
+enum Handle {
+    Plain(Pool),
+    Validating(DnssecDnsHandle<Pool>),
+}
+
+/// A DNS client. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Dns {
+    handle: Handle,
+    lookup_timeout: Duration,
+    /// One query, all attempts included: what a hickory timeout means.
+    query_timeout: Duration,
+}
+
+impl std::fmt::Debug for Dns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dns")
+            .field("validating", &matches!(self.handle, Handle::Validating(_)))
+            .field("lookup_timeout", &self.lookup_timeout)
+            .finish()
+    }
+}
+
+/// The records of one resolution, before conversion.
+struct Resolved {
+    chain: Vec<String>,
+    answer: Answer<Record>,
+    dnssec: DnssecStatus,
+}
+
+impl Dns {
+    /// Builds the client. Must run inside a tokio runtime.
+    pub fn new(cfg: &DnsConfig) -> Result<Dns, DnsSetupError> {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = cfg.timeout;
+        opts.attempts = cfg.attempts.max(1);
+        opts.try_tcp_on_error = true;
+        opts.edns0 = true;
+        let servers = match cfg.server {
+            Some(addr) => {
+                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+                for conn in &mut ns.connections {
+                    conn.port = addr.port();
+                }
+                vec![ns]
+            }
+            None => system_servers()?,
+        };
+        let tls = TlsConfig::new().map_err(|e| DnsSetupError::SystemConfig {
+            detail: e.to_string(),
+        })?;
+        let cx = Arc::new(PoolContext::new(opts, tls));
+        let pool = NameServerPool::from_config(servers, cx, TokioRuntimeProvider::new());
+        let retry = RetryDnsHandle::new(pool, cfg.attempts.max(1));
+        let handle = if cfg.dnssec {
+            let anchors = cfg
+                .trust_anchors
+                .as_ref()
+                .map(|a| a.0.clone())
+                .unwrap_or_else(|| Arc::new(HickoryAnchors::default()));
+            Handle::Validating(DnssecDnsHandle::with_trust_anchor(retry, anchors))
+        } else {
+            Handle::Plain(retry)
+        };
+        let attempts = u32::try_from(cfg.attempts.max(1)).unwrap_or(u32::MAX);
+        Ok(Dns {
+            handle,
+            lookup_timeout: cfg.lookup_timeout,
+            query_timeout: cfg.timeout.saturating_mul(attempts),
+        })
+    }
+
+    /// All TXT records at `name`, following CNAMEs.
+    pub async fn txt(&self, name: &str) -> Result<Lookup<Txt>, DnsError> {
+        self.lookup(name, RecordType::TXT, |r| match &r.data {
+            RData::TXT(t) => Some(Txt {
+                data: t.txt_data.iter().flat_map(|s| s.iter().copied()).collect(),
+                strings: t.txt_data.len(),
+            }),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The MX records of `domain`, sorted by preference, then name.
+    pub async fn mx(&self, domain: &str) -> Result<Lookup<Mx>, DnsError> {
+        let mut l = self
+            .lookup(domain, RecordType::MX, |r| match &r.data {
+                RData::MX(mx) => Some(Mx {
+                    preference: mx.preference,
+                    exchange: display_name(&mx.exchange),
+                }),
+                _ => None,
+            })
+            .await?;
+        if let Answer::Records(r) = &mut l.answer {
+            r.sort();
+        }
+        Ok(l)
+    }
+
+    /// The A and AAAA addresses of `host`: both are asked; the answer is their union. An
+    /// error on one family wins only when the other gave no address either.
+    pub async fn addrs(&self, host: &str) -> Result<Lookup<IpAddr>, DnsError> {
+        let (v4, v6) = futures::join!(
+            self.lookup(host, RecordType::A, |r| match &r.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                _ => None,
+            }),
+            self.lookup(host, RecordType::AAAA, |r| match &r.data {
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            })
+        );
+        match (v4, v6) {
+            (Ok(a), Ok(b)) => Ok(merge(a, b)),
+            (Ok(a), Err(e)) | (Err(e), Ok(a)) => {
+                if a.records().is_empty() {
+                    Err(e)
+                } else {
+                    Ok(a)
+                }
+            }
+            (Err(e), Err(_)) => Err(e),
+        }
+    }
+
+    /// The TLSA records at `name` (e.g. `_25._tcp.mx.example.com`).
+    pub async fn tlsa(&self, name: &str) -> Result<Lookup<Tlsa>, DnsError> {
+        self.lookup(name, RecordType::TLSA, |r| match &r.data {
+            RData::TLSA(t) => Some(Tlsa {
+                usage: u8::from(t.cert_usage).into(),
+                selector: u8::from(t.selector).into(),
+                matching: u8::from(t.matching).into(),
+                data: t.cert_data.clone(),
+            }),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn lookup<T>(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        convert: impl Fn(&Record) -> Option<T>,
+    ) -> Result<Lookup<T>, DnsError> {
+        let shown = name.strip_suffix('.').unwrap_or(name).to_owned();
+        let fqdn = Name::from_str(&format!("{shown}.")).map_err(|_| DnsError::InvalidName {
+            name: shown.clone(),
+        })?;
+        let resolved = tokio::time::timeout(self.lookup_timeout, self.resolve(fqdn, rtype))
+            .await
+            .map_err(|_| DnsError::Timeout {
+                name: shown.clone(),
+                after: self.lookup_timeout,
+            })??;
+        let answer = match resolved.answer {
+            Answer::Records(r) => {
+                let converted: Vec<T> = r.iter().filter_map(convert).collect();
+                if converted.is_empty() {
+                    Answer::NoData
+                } else {
+                    Answer::Records(converted)
+                }
+            }
+            Answer::NxDomain => Answer::NxDomain,
+            Answer::NoData => Answer::NoData,
+        };
+        Ok(Lookup {
+            name: shown,
+            cname_chain: resolved.chain,
+            answer,
+            dnssec: resolved.dnssec,
+        })
+    }
+
+    async fn resolve(&self, start: Name, rtype: RecordType) -> Result<Resolved, DnsError> {
+        let validating = matches!(self.handle, Handle::Validating(_));
+        let mut current = start.clone();
+        let mut visited = vec![start.clone()];
+        let mut chain: Vec<String> = Vec::new();
+        let mut status = if validating {
+            DnssecStatus::Secure
+        } else {
+            DnssecStatus::Indeterminate
+        };
+        let mut weaken = |p: Proof| {
+            if validating {
+                status = status.min(DnssecStatus::from_proof(p));
+            }
+        };
+        // Each round asks for `current`; a response may already carry part of the chain.
+        for _round in 0..=MAX_CNAME_CHAIN {
+            let msg = match self.send(&current, rtype).await {
+                Ok(msg) => msg,
+                Err(failure) => {
+                    let (rcode, proof) =
+                        failure.negative_or_error(display_name(&current), self.query_timeout)?;
+                    weaken(proof);
+                    return Ok(Resolved {
+                        chain,
+                        answer: negative(rcode),
+                        dnssec: status,
+                    });
+                }
+            };
+            loop {
+                let records: Vec<Record> = msg
+                    .answers
+                    .iter()
+                    .filter(|r| r.record_type() == rtype && r.name == current)
+                    .cloned()
+                    .collect();
+                if !records.is_empty() {
+                    for r in &records {
+                        weaken(r.proof);
+                    }
+                    return Ok(Resolved {
+                        chain,
+                        answer: Answer::Records(records),
+                        dnssec: status,
+                    });
+                }
+                let cname = msg.answers.iter().find_map(|r| match &r.data {
+                    RData::CNAME(target) if r.name == current => Some((r.proof, target.0.clone())),
+                    _ => None,
+                });
+                let Some((proof, target)) = cname else {
+                    break;
+                };
+                weaken(proof);
+                chain.push(display_name(&target));
+                if visited.contains(&target) {
+                    let mut names = vec![display_name(&start)];
+                    names.extend(chain);
+                    return Err(DnsError::CnameLoop { chain: names });
+                }
+                if chain.len() > MAX_CNAME_CHAIN {
+                    let mut names = vec![display_name(&start)];
+                    names.extend(chain);
+                    return Err(DnsError::CnameChainTooLong {
+                        chain: names,
+                        limit: MAX_CNAME_CHAIN,
+                    });
+                }
+                visited.push(target.clone());
+                current = target;
+            }
+            let answered_current = msg.queries.first().is_some_and(|q| q.name() == &current);
+            if answered_current {
+                // The response was about `current` itself and had neither records nor a CNAME.
+                for r in &msg.authorities {
+                    weaken(r.proof);
+                }
+                return Ok(Resolved {
+                    chain,
+                    answer: negative(msg.metadata.response_code),
+                    dnssec: status,
+                });
+            }
+            // The chain moved on inside this response; a NXDOMAIN there is about the target.
+            if msg.metadata.response_code == ResponseCode::NXDomain {
+                return Ok(Resolved {
+                    chain,
+                    answer: Answer::NxDomain,
+                    dnssec: status,
+                });
+            }
+        }
+        let mut names = vec![display_name(&start)];
+        names.extend(chain);
+        Err(DnsError::CnameChainTooLong {
+            chain: names,
+            limit: MAX_CNAME_CHAIN,
+        })
+    }
+
+    async fn send(&self, name: &Name, rtype: RecordType) -> Result<DnsResponse, Failure> {
+        let mut options = DnsRequestOptions::default();
+        options.recursion_desired = true;
+        options.use_edns = true;
+        let request = DnsRequest::from_query(Query::query(name.clone(), rtype), options);
+        let first = match &self.handle {
+            Handle::Plain(h) => h.send(request).next().await,
+            Handle::Validating(h) => h.send(request).next().await,
+        };
+        let result = first.unwrap_or(Err(HNetError::Message("no response")));
+        classify(result)
+    }
+}
+
+enum Failure {
+    Negative { rcode: ResponseCode, proof: Proof },
+    Rcode(ResponseCode),
+    Timeout,
+    Transport(HNetError),
+}
+
+impl Failure {
+    /// A negative answer (NXDOMAIN/NODATA with its proof) or the error it means for `name`.
+    fn negative_or_error(
+        self,
+        name: String,
+        after: Duration,
+    ) -> Result<(ResponseCode, Proof), DnsError> {
+        Err(match self {
+            Failure::Negative { rcode, proof } => return Ok((rcode, proof)),
+            Failure::Rcode(ResponseCode::ServFail) => DnsError::ServFail { name },
+            Failure::Rcode(ResponseCode::Refused) => DnsError::Refused { name },
+            Failure::Rcode(other) => DnsError::Rcode {
+                name,
+                code: u16::from(other),
+            },
+            Failure::Timeout => DnsError::Timeout { name, after },
+            Failure::Transport(source) => DnsError::Transport { name, source },
+        })
+    }
+}
+
+fn classify(result: Result<DnsResponse, HNetError>) -> Result<DnsResponse, Failure> {
+    let err = match result {
+        Ok(msg) => return Ok(msg),
+        Err(e) => e,
+    };
+    Err(match err {
+        HNetError::Dns(HDnsError::NoRecordsFound(nr)) => Failure::Negative {
+            rcode: nr.response_code,
+            proof: Proof::Indeterminate,
+        },
+        HNetError::Dns(HDnsError::Nsec {
+            response, proof, ..
+        }) => Failure::Negative {
+            rcode: response.metadata.response_code,
+            proof,
+        },
+        HNetError::Dns(HDnsError::ResponseCode(code)) => Failure::Rcode(code),
+        // A validator that gives up on a response: the data exists but cannot be trusted.
+        HNetError::Dns(HDnsError::DnssecBogus) => Failure::Negative {
+            rcode: ResponseCode::ServFail,
+            proof: Proof::Bogus,
+        },
+        HNetError::Timeout => Failure::Timeout,
+        other => Failure::Transport(other),
+    })
+}
+
+fn negative<T>(rcode: ResponseCode) -> Answer<T> {
+    if rcode == ResponseCode::NXDomain {
+        Answer::NxDomain
+    } else {
+        Answer::NoData
+    }
+}
+
+fn display_name(n: &Name) -> String {
+    let s = n.to_ascii();
+    s.strip_suffix('.').unwrap_or(&s).to_owned()
+}
+
+fn merge(a: Lookup<IpAddr>, b: Lookup<IpAddr>) -> Lookup<IpAddr> {
+    let dnssec = a.dnssec.min(b.dnssec);
+    let cname_chain = if a.cname_chain.is_empty() {
+        b.cname_chain.clone()
+    } else {
+        a.cname_chain.clone()
+    };
+    let answer = match (a.answer, b.answer) {
+        (Answer::Records(mut x), Answer::Records(y)) => {
+            x.extend(y);
+            Answer::Records(x)
+        }
+        (Answer::Records(x), _) | (_, Answer::Records(x)) => Answer::Records(x),
+        (Answer::NxDomain, _) | (_, Answer::NxDomain) => Answer::NxDomain,
+        (Answer::NoData, Answer::NoData) => Answer::NoData,
+    };
+    Lookup {
+        name: a.name,
+        cname_chain,
+        answer,
+        dnssec,
+    }
+}
+
+fn system_servers() -> Result<Vec<NameServerConfig>, DnsSetupError> {
+    let (config, _opts) = hickory_resolver::system_conf::read_system_conf().map_err(|e| {
+        DnsSetupError::SystemConfig {
+            detail: e.to_string(),
+        }
+    })?;
+    let servers = config.name_servers().to_vec();
+    if servers.is_empty() {
+        return Err(DnsSetupError::SystemConfig {
+            detail: "no nameserver in the system configuration".into(),
+        });
+    }
+    Ok(servers)
+}

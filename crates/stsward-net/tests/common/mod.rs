@@ -1,0 +1,1 @@
+pub mod dns_server;
