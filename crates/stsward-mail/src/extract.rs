@@ -283,12 +283,10 @@ impl<'l> Walk<'l> {
     }
 
     fn try_payload(&mut self, bytes: &[u8], info: &PartInfo, label: &str) -> Result<(), MailError> {
-        let limit = self
-            .limits
-            .max_decompressed
-            .min(self.limits.max_total_decompressed.saturating_sub(self.used));
+        let remaining = self.limits.max_total_decompressed.saturating_sub(self.used);
+        let limit = self.limits.max_decompressed.min(remaining);
         if bytes.starts_with(&ZIP_MAGIC) {
-            let entries = unzip_reports(bytes, self.limits, limit, label)?;
+            let entries = unzip_reports(bytes, self.limits, remaining, label)?;
             for entry in entries {
                 let entry_label = format!("{label}: zip entry {:?}", entry.name);
                 let json = json_report(entry.data, &entry_label)?;
