@@ -78,7 +78,11 @@ fn rfc8461_3_2_every_corpus_policy_lints_without_panic() {
                 "{name}: subject {:?}",
                 f.subject
             );
-            assert!(f.code.as_str().starts_with("sts.policy."), "{name}: {}", f.code);
+            assert!(
+                f.code.as_str().starts_with("sts.policy."),
+                "{name}: {}",
+                f.code
+            );
         }
         if let Some(policy) = &l.policy {
             accepted.push(name.as_str());
@@ -93,7 +97,11 @@ fn rfc8461_3_2_every_corpus_policy_lints_without_panic() {
             );
         }
     }
-    assert_eq!(accepted.len(), ACCEPTED_BY_SENDERS, "accepted: {accepted:?}");
+    assert_eq!(
+        accepted.len(),
+        ACCEPTED_BY_SENDERS,
+        "accepted: {accepted:?}"
+    );
 }
 
 type Expected = &'static [(&'static str, &'static str, Severity)];
@@ -267,7 +275,12 @@ const NOTABLE: &[(&str, bool, Expected, &str)] = &[
     (
         "GamerFishToken__mta-sts.webstays.com.txt",
         true,
-        &[TESTING, ("line 5", "sts.policy.blank-line", Info), LE, VALID],
+        &[
+            TESTING,
+            ("line 5", "sts.policy.blank-line", Info),
+            LE,
+            VALID,
+        ],
         "several spaces after the colon; one trailing empty line",
     ),
     (
@@ -291,13 +304,23 @@ const NOTABLE: &[(&str, bool, Expected, &str)] = &[
     (
         "elvisimprsntr__mta-sts-policy@909eecb261.txt",
         true,
-        &[TESTING, ("line 4", "sts.policy.unknown-key", Info), LE, VALID],
+        &[
+            TESTING,
+            ("line 4", "sts.policy.unknown-key", Info),
+            LE,
+            VALID,
+        ],
         "`ms:` typo is an unknown key",
     ),
     (
         "deptofdefense__dds.mil.txt",
         true,
-        &[TESTING, ("line 3", "sts.policy.max-age-short", Warning), LE, VALID],
+        &[
+            TESTING,
+            ("line 3", "sts.policy.max-age-short", Warning),
+            LE,
+            VALID,
+        ],
         "max_age 3600",
     ),
 ];
@@ -349,7 +372,11 @@ fn rfc8461_3_2_notable_corpus_values() {
         .policy
         .expect("accepted");
     assert_eq!(p.max_age().as_secs(), 31_557_600);
-    assert!(p.mx().iter().all(|m| m.domain() == m.domain().to_lowercase()));
+    assert!(
+        p.mx()
+            .iter()
+            .all(|m| m.domain() == m.domain().to_lowercase())
+    );
     assert!(p.matches_mx("alt1.aspmx.l.google.com."));
 
     let p = lint_file(&dir, "fishheadtackle__mta-sts.txt")

@@ -26,7 +26,10 @@ fn check(name: &str, input: &[u8], accepted: bool, want: Expected<'_>) -> Lint {
     assert_eq!(got, want, "{name}: findings\n{:#?}", l.findings);
     assert_eq!(l.policy.is_some(), accepted, "{name}: accepted");
     let errors = l.findings.iter().any(|f| f.severity == Error);
-    let valid = l.findings.iter().any(|f| f.code.as_str() == "sts.policy.valid");
+    let valid = l
+        .findings
+        .iter()
+        .any(|f| f.code.as_str() == "sts.policy.valid");
     assert_eq!(valid, !errors, "{name}: sts.policy.valid iff no error");
     l
 }
@@ -47,13 +50,34 @@ fn rfc8461_3_2_example_policy_is_valid() {
 fn rfc8461_3_2_accepted_variations_of_whitespace() {
     // (name, input): all accepted, none reported beyond the LF note.
     let table: &[(&str, &str)] = &[
-        ("no space after colon", "version:STSv1\nmode:enforce\nmx:mx.example\nmax_age:86400\n"),
-        ("tab after colon", "version: STSv1\nmode:\tenforce\nmx:\t\tmx.example\nmax_age: 86400\n"),
-        ("many spaces after colon", "version: STSv1\nmode:     enforce\nmx:      mx.example\nmax_age: 86400"),
-        ("trailing whitespace (sts-policy-field *WSP)", "version: STSv1 \nmode: enforce\t\nmx: mx.example  \nmax_age: 86400 \n"),
-        ("fields in another order", "mx: mx.example\nmax_age: 86400\nmode: enforce\nversion: STSv1\n"),
-        ("no final line end", "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 86400"),
-        ("uppercase mx host", "version: STSv1\nmode: enforce\nmx: MX.EXAMPLE.COM\nmax_age: 31557600\n"),
+        (
+            "no space after colon",
+            "version:STSv1\nmode:enforce\nmx:mx.example\nmax_age:86400\n",
+        ),
+        (
+            "tab after colon",
+            "version: STSv1\nmode:\tenforce\nmx:\t\tmx.example\nmax_age: 86400\n",
+        ),
+        (
+            "many spaces after colon",
+            "version: STSv1\nmode:     enforce\nmx:      mx.example\nmax_age: 86400",
+        ),
+        (
+            "trailing whitespace (sts-policy-field *WSP)",
+            "version: STSv1 \nmode: enforce\t\nmx: mx.example  \nmax_age: 86400 \n",
+        ),
+        (
+            "fields in another order",
+            "mx: mx.example\nmax_age: 86400\nmode: enforce\nversion: STSv1\n",
+        ),
+        (
+            "no final line end",
+            "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 86400",
+        ),
+        (
+            "uppercase mx host",
+            "version: STSv1\nmode: enforce\nmx: MX.EXAMPLE.COM\nmax_age: 31557600\n",
+        ),
     ];
     for (name, input) in table {
         let want: &[_] = if name.starts_with("fields in") {
@@ -354,28 +378,48 @@ fn rfc8461_3_2_every_content_code() {
 
 #[test]
 fn rfc8461_3_2_finding_messages_carry_the_values() {
-    let l = lint(b"version: STLS1\nmode: enforced\nmx: alt*.google.com\nmx: a.example\nmax_age: 31557601\n");
+    let l = lint(
+        b"version: STLS1\nmode: enforced\nmx: alt*.google.com\nmx: a.example\nmax_age: 31557601\n",
+    );
     let messages: Vec<&str> = l.findings.iter().map(|f| f.message.as_str()).collect();
     assert!(messages[0].contains("\"STLS1\""), "{messages:?}");
     assert!(messages[1].contains("\"enforced\""), "{messages:?}");
     assert!(messages[2].contains("alt*.google.com"), "{messages:?}");
     assert!(messages[3].contains("31557601"), "{messages:?}");
-    assert!(l.findings.iter().all(|f| !f.remedy.is_empty() && f.reference.starts_with("RFC ")));
+    assert!(
+        l.findings
+            .iter()
+            .all(|f| !f.remedy.is_empty() && f.reference.starts_with("RFC "))
+    );
 }
 
 #[test]
 fn rfc8461_3_2_byte_order_marks_and_encodings() {
     let body = "version: STSv1\r\nmode: enforce\r\nmx: mx.example\r\nmax_age: 86400\r\n";
     let utf8_bom = [b"\xEF\xBB\xBF".as_slice(), body.as_bytes()].concat();
-    check("UTF-8 BOM", &utf8_bom, false, &[("line 1", "sts.policy.bom", Error)]);
+    check(
+        "UTF-8 BOM",
+        &utf8_bom,
+        false,
+        &[("line 1", "sts.policy.bom", Error)],
+    );
     let utf16le: Vec<u8> = [0xFF, 0xFE]
         .into_iter()
         .chain(body.encode_utf16().flat_map(u16::to_le_bytes))
         .collect();
-    check("UTF-16LE", &utf16le, false, &[("line 1", "sts.policy.bom", Error)]);
+    check(
+        "UTF-16LE",
+        &utf16le,
+        false,
+        &[("line 1", "sts.policy.bom", Error)],
+    );
     let utf16be: Vec<u8> = [0xFE, 0xFF]
         .into_iter()
-        .chain("version: STSv1\nmode: bad\n".encode_utf16().flat_map(u16::to_be_bytes))
+        .chain(
+            "version: STSv1\nmode: bad\n"
+                .encode_utf16()
+                .flat_map(u16::to_be_bytes),
+        )
         .collect();
     // The decoded rest is still linted.
     check(

@@ -15,8 +15,12 @@ fn label() -> impl Strategy<Value = String> {
 }
 
 fn mx_pattern() -> impl Strategy<Value = MxPattern> {
-    (any::<bool>(), prop::collection::vec(label(), 1..5), any::<bool>()).prop_map(
-        |(wildcard, labels, dot)| {
+    (
+        any::<bool>(),
+        prop::collection::vec(label(), 1..5),
+        any::<bool>(),
+    )
+        .prop_map(|(wildcard, labels, dot)| {
             let text = format!(
                 "{}{}{}",
                 if wildcard { "*." } else { "" },
@@ -25,13 +29,14 @@ fn mx_pattern() -> impl Strategy<Value = MxPattern> {
             );
             text.parse::<MxPattern>()
                 .unwrap_or_else(|e| panic!("{text:?}: {e}"))
-        },
-    )
+        })
 }
 
 fn record_extension() -> impl Strategy<Value = RecordExtension> {
     ("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}", "[!-:<>-~]{1,20}")
-        .prop_filter("v and id are not extensions", |(n, _)| n != "v" && n != "id")
+        .prop_filter("v and id are not extensions", |(n, _)| {
+            n != "v" && n != "id"
+        })
         .prop_map(|(n, v)| RecordExtension::new(&n, &v).unwrap())
 }
 

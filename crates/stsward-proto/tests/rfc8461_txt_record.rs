@@ -89,5 +89,8 @@ fn rfc8461_3_1_split_strings_are_joined_before_evaluation() {
     // and the joined text must then parse.
     let joined = ["v=STSv1; ", "id=2024"].concat();
     let out = evaluate(&[joined], "_mta-sts.example.com");
-    assert_eq!(out.record.map(|r| r.id.to_string()), Some("2024".to_owned()));
+    assert_eq!(
+        out.record.map(|r| r.id.to_string()),
+        Some("2024".to_owned())
+    );
 }

@@ -239,7 +239,8 @@ mod tests {
     #[test]
     fn rfc8461_3_1_good_records() {
         // (record, id, extensions)
-        let table: &[(&str, &str, &[(&str, &str)])] = &[
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+        let table: &[Case<'_>] = &[
             ("v=STSv1;id=20180907T090909;", "20180907T090909", &[]),
             ("v=STSv1; id=1", "1", &[]),
             ("v=STSv1 ;\tid=abc ; ", "abc", &[]),
@@ -251,7 +252,7 @@ mod tests {
             ),
             ("v=STSv1; foo=bar; id=abc;", "abc", &[("foo", "bar")]),
             (
-                &"v=STSv1; id=12345678901234567890123456789012;",
+                "v=STSv1; id=12345678901234567890123456789012;",
                 "12345678901234567890123456789012",
                 &[],
             ),

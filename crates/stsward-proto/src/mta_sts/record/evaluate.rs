@@ -165,7 +165,8 @@ mod tests {
         use Code::*;
         use Severity::*;
         // (records, record used?, expected findings, why)
-        let table: &[(&[&str], bool, &[(Code, Severity)], &str)] = &[
+        type Case<'a> = (&'a [&'a str], bool, &'a [(Code, Severity)], &'a str);
+        let table: &[Case<'_>] = &[
             (&[], false, &[(StsTxtMissing, Info)], "nothing published"),
             (
                 &["v=spf1 -all"],
