@@ -71,11 +71,16 @@ fn rfc8460_4_4_conformant_report_has_no_deviations() {
 }
 
 type Mutation = fn(&mut Value);
+/// (what real senders do, the change, the deviations as (code, path))
+type Leniency = (
+    &'static str,
+    Mutation,
+    &'static [(&'static str, &'static str)],
+);
 
 #[test]
 fn rfc8460_4_4_each_leniency_is_accepted_and_recorded() {
-    // (what real senders do, the change, the deviation codes with their path)
-    let table: &[(&str, Mutation, &[(&str, &str)])] = &[
+    let table: &[Leniency] = &[
         (
             "mx-host as a string (RFC text, before errata 6241)",
             |v| set(v, POLICY, "mx-host", json!("mx.example.com")),

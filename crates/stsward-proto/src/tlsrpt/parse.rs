@@ -367,16 +367,16 @@ impl Walker {
             .map(|(i, d)| self.failure_detail(d, &format!("{details_path}/{i}")))
             .collect::<Result<Vec<_>, _>>()?;
         let sum = sum_failed(&failure_details);
-        if let Some(total) = summary.total_failure_session_count {
-            if sum > total {
-                self.deviate(
-                    codes::FAILURE_COUNT_EXCEEDS_TOTAL,
-                    &summary_path,
-                    format!(
-                        "the failure details add up to {sum} failed sessions, more than the total-failure-session-count of {total}"
-                    ),
-                );
-            }
+        if let Some(total) = summary.total_failure_session_count
+            && sum > total
+        {
+            self.deviate(
+                codes::FAILURE_COUNT_EXCEEDS_TOTAL,
+                &summary_path,
+                format!(
+                    "the failure details add up to {sum} failed sessions, more than the total-failure-session-count of {total}"
+                ),
+            );
         }
         Ok(PolicyResult {
             policy,
@@ -460,22 +460,22 @@ impl Walker {
                 format!("the {policy_type} policy has no policy-string"),
             );
         }
-        if policy_type == PolicyType::Tlsa {
-            if let [only] = policy_string.as_slice() {
-                if only.trim_start().starts_with('[') {
-                    if let Ok(records) = serde_json::from_str::<Vec<String>>(only) {
-                        self.deviate(
-                            codes::TLSA_POLICY_STRING_JSON,
-                            &ps_path,
-                            format!(
-                                "policy-string holds {} TLSA records as one JSON-encoded string; unpacked",
-                                records.len()
-                            ),
-                        );
-                        policy_string = records;
-                    }
-                }
-            }
+        // Microsoft sends the TLSA records as one string holding a JSON array; RFC 8460 §4.5
+        // wants one array element per record.
+        if policy_type == PolicyType::Tlsa
+            && let [only] = policy_string.as_slice()
+            && only.trim_start().starts_with('[')
+            && let Ok(records) = serde_json::from_str::<Vec<String>>(only)
+        {
+            self.deviate(
+                codes::TLSA_POLICY_STRING_JSON,
+                &ps_path,
+                format!(
+                    "policy-string holds {} TLSA records as one JSON-encoded string; unpacked",
+                    records.len()
+                ),
+            );
+            policy_string = records;
         }
 
         let domain_path = format!("{path}/policy-domain");
@@ -635,14 +635,14 @@ impl Walker {
         let receiving_mx_helo = self.opt_string(helo, &f("receiving-mx-helo"))?;
         let rip_path = f("receiving-ip");
         let receiving_ip = self.opt_string(rip, &rip_path)?;
-        if let Some(s) = &receiving_ip {
-            if s.parse::<std::net::IpAddr>().is_err() {
-                self.deviate(
-                    codes::RECEIVING_IP_INVALID,
-                    &rip_path,
-                    format!("receiving-ip {s:?} is not an IP address; kept as text"),
-                );
-            }
+        if let Some(s) = &receiving_ip
+            && s.parse::<std::net::IpAddr>().is_err()
+        {
+            self.deviate(
+                codes::RECEIVING_IP_INVALID,
+                &rip_path,
+                format!("receiving-ip {s:?} is not an IP address; kept as text"),
+            );
         }
         let n_path = f("failed-session-count");
         let failed_session_count = count(required(n, &n_path)?, &n_path)?;

@@ -312,15 +312,15 @@ pub fn evaluate_txt<S: AsRef<str>>(domain: &str, txt_records: &[S]) -> RecordEva
         }
         Selection::One { record, .. } => evaluate_one(&subject, record, &mut findings),
     };
-    if findings.iter().all(|f| f.severity <= Severity::Info) {
-        if let Some(r) = &record {
-            findings.push(Finding::new(
-                Code::TlsrptTxtOk,
-                Severity::Ok,
-                &subject,
-                format!("one valid TLS-RPT record: {r}"),
-            ));
-        }
+    if findings.iter().all(|f| f.severity <= Severity::Info)
+        && let Some(r) = &record
+    {
+        findings.push(Finding::new(
+            Code::TlsrptTxtOk,
+            Severity::Ok,
+            &subject,
+            format!("one valid TLS-RPT record: {r}"),
+        ));
     }
     RecordEvaluation { record, findings }
 }

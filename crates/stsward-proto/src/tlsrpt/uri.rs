@@ -263,10 +263,10 @@ fn parse_https(uri: &str, scheme_len: usize) -> Result<String, RuaError> {
             None => (hostport, None),
         }
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err() {
-            return Err(RuaError::Port);
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err())
+    {
+        return Err(RuaError::Port);
     }
     if host.is_empty() {
         return Err(RuaError::Host {
