@@ -297,8 +297,8 @@ pub enum Probe {
         banner: String,
         /// The EHLO keywords offered.
         ehlo_keywords: Vec<String>,
-        /// What the TLS layer saw.
-        tls: TlsObservation,
+        /// What the TLS layer saw (boxed: it dwarfs the other outcomes).
+        tls: Box<TlsObservation>,
     },
 }
 

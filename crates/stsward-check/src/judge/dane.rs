@@ -99,12 +99,11 @@ pub fn judge(mx: &MxHostObservation) -> Vec<Finding> {
     let mut matched = Vec::new();
     let mut mismatched = Vec::new();
     for addr in addresses {
-        match &addr.dane {
-            Some(m) => match &m.matched {
+        if let Some(m) = &addr.dane {
+            match &m.matched {
                 Some(record) => matched.push((addr.ip, record)),
                 None => mismatched.push(addr.ip),
-            },
-            None => {}
+            }
         }
     }
     if !mismatched.is_empty() {

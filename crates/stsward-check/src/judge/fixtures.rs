@@ -34,14 +34,14 @@ pub fn tls(cert: CertFacts) -> Probe {
     Probe::Tls {
         banner: "220 mx ESMTP".to_owned(),
         ehlo_keywords: vec!["PIPELINING".to_owned(), "STARTTLS".to_owned()],
-        tls: TlsObservation {
+        tls: Box::new(TlsObservation {
             handshake: Handshake::Established {
                 version: TlsVersion::Tls13,
                 cipher: "TLS13_AES_256_GCM_SHA384".to_owned(),
                 certificate: cert,
             },
             legacy_accepted: Some(Vec::new()),
-        },
+        }),
     }
 }
 
@@ -155,15 +155,11 @@ pub fn mx1_probe(obs: &mut Observation) -> &mut AddressObservation {
 /// The certificate of the first address of the first MX host.
 pub fn mx1_cert(obs: &mut Observation) -> &mut CertFacts {
     match &mut mx1_probe(obs).probe {
-        Probe::Tls {
-            tls:
-                TlsObservation {
-                    handshake: Handshake::Established { certificate, .. },
-                    ..
-                },
-            ..
-        } => certificate,
-        _ => panic!("fixture has an established handshake"),
+        Probe::Tls { tls, .. } => match &mut tls.handshake {
+            Handshake::Established { certificate, .. } => certificate,
+            Handshake::Failed { .. } => panic!("fixture has an established handshake"),
+        },
+        _ => panic!("fixture has a TLS probe"),
     }
 }
 

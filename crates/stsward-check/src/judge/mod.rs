@@ -17,7 +17,6 @@ pub mod dane;
 pub mod mx_coverage;
 pub mod mx_host;
 pub mod policy;
-pub(crate) mod proto_bridge;
 pub mod sts_txt;
 pub mod tlsrpt;
 
@@ -30,7 +29,7 @@ use crate::observe::{MxLookup, Observation};
 /// (`sts.policy.cert-expiring`, `mx.cert.expiring`).
 pub const EXPIRY_WARNING: Duration = Duration::days(14);
 
-pub use proto_bridge::{ParsedPolicy, PolicyMode};
+pub use policy::PolicyMode;
 
 /// The judge's result for a whole domain.
 #[derive(Debug, Clone)]
@@ -57,7 +56,7 @@ pub fn judge(obs: &Observation, now: OffsetDateTime) -> Judgement {
         let judged = policy::judge(&obs.policy, now);
         findings.extend(judged.findings);
         if let Some(policy) = judged.policy {
-            policy_mode = Some(policy.mode);
+            policy_mode = Some(PolicyMode::from(policy.mode()));
             findings.extend(mx_coverage::judge(&obs.domain, &policy, &obs.mx));
         }
     }
@@ -80,7 +79,7 @@ pub fn judge(obs: &Observation, now: OffsetDateTime) -> Judgement {
         }
     }
 
-    findings.extend(tlsrpt::judge(&obs.tlsrpt_txt));
+    findings.extend(tlsrpt::judge(&obs.domain, &obs.tlsrpt_txt));
     Judgement {
         findings,
         policy_mode,

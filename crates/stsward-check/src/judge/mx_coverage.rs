@@ -17,14 +17,14 @@
 //! A pattern that matches no MX host (`sts.mx.stale`) is a warning: harmless today, but it
 //! is usually a host that was retired and a sign the policy is not maintained.
 
+use stsward_proto::mta_sts::{Mode, MxPattern, Policy};
 use stsward_proto::{Code, Finding, Severity};
 
-use super::proto_bridge::{self, ParsedPolicy, PolicyMode};
 use super::sts_txt::kind_words;
 use crate::observe::MxLookup;
 
 /// Judges coverage of the MX hosts by the policy's patterns.
-pub fn judge(domain: &str, policy: &ParsedPolicy, mx: &MxLookup) -> Vec<Finding> {
+pub fn judge(domain: &str, policy: &Policy, mx: &MxLookup) -> Vec<Finding> {
     let hosts = match mx {
         MxLookup::Failed(_) => return lookup_failure(domain, mx),
         MxLookup::Answer { hosts } => hosts,
@@ -51,10 +51,10 @@ pub fn judge(domain: &str, policy: &ParsedPolicy, mx: &MxLookup) -> Vec<Finding>
         return findings;
     }
 
-    let uncovered_severity = match policy.mode {
-        PolicyMode::Enforce => Severity::Error,
-        PolicyMode::Testing => Severity::Warning,
-        PolicyMode::None => Severity::Info,
+    let uncovered_severity = match policy.mode() {
+        Mode::Enforce => Severity::Error,
+        Mode::Testing => Severity::Warning,
+        Mode::None => Severity::Info,
     };
     let named: Vec<&str> = hosts
         .iter()
@@ -64,18 +64,12 @@ pub fn judge(domain: &str, policy: &ParsedPolicy, mx: &MxLookup) -> Vec<Finding>
 
     let mut uncovered = 0;
     for host in &named {
-        if !policy
-            .mx
-            .iter()
-            .any(|p| proto_bridge::mx_pattern_matches(p, host))
-        {
+        if !policy.matches_mx(host) {
             uncovered += 1;
-            let consequence = match policy.mode {
-                PolicyMode::Enforce => "senders refuse to deliver to it",
-                PolicyMode::Testing => {
-                    "senders report failures for it, and enforce would refuse it"
-                }
-                PolicyMode::None => "this only matters if the policy is re-enabled",
+            let consequence = match policy.mode() {
+                Mode::Enforce => "senders refuse to deliver to it",
+                Mode::Testing => "senders report failures for it, and enforce would refuse it",
+                Mode::None => "this only matters if the policy is re-enabled",
             };
             findings.push(Finding::new(
                 Code::StsMxUncovered,
@@ -83,8 +77,8 @@ pub fn judge(domain: &str, policy: &ParsedPolicy, mx: &MxLookup) -> Vec<Finding>
                 *host,
                 format!(
                     "MX host {host} matches no mx pattern of the policy ({}); in mode {} {consequence}",
-                    pattern_list(&policy.mx),
-                    policy.mode.as_str()
+                    pattern_list(policy.mx()),
+                    policy.mode().as_str()
                 ),
             ));
         }
@@ -97,21 +91,18 @@ pub fn judge(domain: &str, policy: &ParsedPolicy, mx: &MxLookup) -> Vec<Finding>
             format!(
                 "every MX host ({}) matches a pattern ({})",
                 named.join(", "),
-                pattern_list(&policy.mx)
+                pattern_list(policy.mx())
             ),
         ));
     }
 
     // With the policy withdrawn a stale pattern does nothing at all.
-    let stale_severity = match policy.mode {
-        PolicyMode::None => Severity::Info,
-        PolicyMode::Enforce | PolicyMode::Testing => Severity::Warning,
+    let stale_severity = match policy.mode() {
+        Mode::None => Severity::Info,
+        Mode::Enforce | Mode::Testing => Severity::Warning,
     };
-    for pattern in &policy.mx {
-        if !named
-            .iter()
-            .any(|h| proto_bridge::mx_pattern_matches(pattern, h))
-        {
+    for pattern in policy.mx() {
+        if !named.iter().any(|h| pattern.matches(h)) {
             findings.push(Finding::new(
                 Code::StsMxStale,
                 stale_severity,
@@ -143,10 +134,14 @@ pub fn lookup_failure(domain: &str, mx: &MxLookup) -> Vec<Finding> {
     }
 }
 
-fn pattern_list(patterns: &[String]) -> String {
+fn pattern_list(patterns: &[MxPattern]) -> String {
     if patterns.is_empty() {
         "no patterns".to_owned()
     } else {
-        patterns.join(", ")
+        patterns
+            .iter()
+            .map(MxPattern::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

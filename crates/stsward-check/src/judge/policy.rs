@@ -12,21 +12,43 @@
 //! linted by `stsward-proto` (line-numbered `sts.policy.*` findings), and the parsed policy
 //! is handed on to the coverage judge.
 
+use serde::{Deserialize, Serialize};
+use stsward_proto::mta_sts::{self, Mode, Policy};
 use stsward_proto::{Code, Finding, Severity};
 use time::OffsetDateTime;
 
-use super::proto_bridge::{self, ParsedPolicy};
 use super::{EXPIRY_WARNING, date, relative_days, sts_txt::kind_words};
 use crate::observe::{CertProblem, PolicyFetch, PolicyObservation};
+
+/// The policy mode (RFC 8461 §5), as reported in `--json` (`policy_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyMode {
+    /// Senders refuse MX hosts that fail validation.
+    Enforce,
+    /// Senders deliver anyway and report failures.
+    Testing,
+    /// The policy is withdrawn.
+    None,
+}
+
+impl From<Mode> for PolicyMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Enforce => PolicyMode::Enforce,
+            Mode::Testing => PolicyMode::Testing,
+            Mode::None => PolicyMode::None,
+        }
+    }
+}
 
 /// The findings about the policy, and the policy itself when it could be used.
 #[derive(Debug)]
 pub struct PolicyJudgement {
     /// The findings.
     pub findings: Vec<Finding>,
-    /// The parsed policy, when the fetch succeeded and the content parses far enough to
-    /// have a mode and patterns.
-    pub policy: Option<ParsedPolicy>,
+    /// The policy senders would use, when the fetch succeeded and the content is usable.
+    pub policy: Option<Policy>,
 }
 
 /// Whether `mta-sts.<domain>` exists: anything but "no address" means a server was there
@@ -143,27 +165,15 @@ fn fetched(
         ));
     }
 
-    let linted = proto_bridge::lint_policy(body);
-    let clean = !linted
-        .findings
-        .iter()
-        .any(|f| f.severity >= Severity::Warning);
-    if clean && let Some(policy) = &linted.policy {
-        findings.push(Finding::new(
-            Code::StsPolicyValid,
-            Severity::Ok,
-            host,
-            format!(
-                "mode {}, max_age {}, mx {}",
-                policy.mode.as_str(),
-                policy
-                    .max_age
-                    .map_or_else(|| "?".to_owned(), |m| m.to_string()),
-                policy.mx.join(", ")
-            ),
-        ));
-    }
-    findings.extend(linted.findings);
+    // The linter names file-wide findings `policy`; in a check, the policy is the one served
+    // by this host, so say so. Line-numbered subjects (`line 3`) stay as they are.
+    let linted = mta_sts::lint(body);
+    findings.extend(linted.findings.into_iter().map(|mut f| {
+        if f.subject == "policy" {
+            f.subject = host.to_owned();
+        }
+        f
+    }));
     PolicyJudgement {
         findings,
         policy: linted.policy,

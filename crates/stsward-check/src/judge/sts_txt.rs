@@ -7,104 +7,56 @@
 //! recipient domain does not have an available MTA-STS policy.
 //! ```
 //!
-//! The record's own grammar is checked by `stsward-proto` (through [`super::proto_bridge`]);
-//! this file applies the one-record rule and decides how bad a missing record is.
+//! The one-record rule and the record grammar are `stsward-proto`'s
+//! ([`stsward_proto::mta_sts::evaluate`]). The checker adds what needs the rest of the
+//! domain: a missing record is only `info` on its own, but an `error` when a policy host
+//! exists, because that is half a deployment and senders never fetch the policy.
 
-use stsward_proto::txt::{Selection, select};
+use stsward_proto::mta_sts;
 use stsward_proto::{Code, Finding, Severity};
 
-use super::proto_bridge;
 use crate::observe::{LookupError, TxtLookup, TxtObservation};
 
-/// The findings about the `_mta-sts` record, and whether the domain publishes one at all.
+/// The findings about the `_mta-sts` record, and whether the owner meant to deploy MTA-STS.
 #[derive(Debug)]
 pub struct TxtJudgement {
     /// The findings.
     pub findings: Vec<Finding>,
-    /// Whether at least one `v=STSv1` record exists (even a broken one): the owner meant to
-    /// deploy MTA-STS, so the policy is worth judging.
+    /// Whether something at the name tries to be an MTA-STS record (even a broken one): the
+    /// owner believes MTA-STS is on, so the policy is worth judging.
     pub deployed: bool,
 }
 
-/// Judges the `_mta-sts` TXT answer. `policy_host_exists` makes a missing record an error:
-/// a policy host without a record is half a deployment, and senders never fetch its policy.
+/// Judges the `_mta-sts` TXT answer. `policy_host_exists` makes a missing record an error.
 pub fn judge(domain: &str, txt: &TxtObservation, policy_host_exists: bool) -> TxtJudgement {
-    let mut findings = Vec::new();
     let records = match &txt.lookup {
         TxtLookup::Answer { records, .. } => records,
         TxtLookup::Failed(err) => {
-            findings.push(lookup_failed(Code::StsTxtLookup, &txt.name, err));
             return TxtJudgement {
-                findings,
+                findings: vec![lookup_failed(Code::StsTxtLookup, &txt.name, err)],
                 deployed: false,
             };
         }
     };
-
-    let selection = select(records, "STSv1");
-    let (Selection::None { unrelated }
-    | Selection::One { unrelated, .. }
-    | Selection::Multiple { unrelated, .. }) = &selection;
-    let deployed = !matches!(selection, Selection::None { .. });
-
-    match &selection {
-        Selection::None { .. } if policy_host_exists => findings.push(Finding::new(
-            Code::StsTxtMissing,
-            Severity::Error,
-            &txt.name,
-            format!(
-                "no v=STSv1 TXT record at {}, but mta-sts.{domain} exists: senders never fetch the policy without the record",
+    let mut findings = mta_sts::evaluate(records, &txt.name).findings;
+    let deployed = !findings.iter().any(|f| f.code == Code::StsTxtMissing);
+    for f in &mut findings {
+        if f.code != Code::StsTxtMissing {
+            continue;
+        }
+        if policy_host_exists {
+            f.severity = Severity::Error;
+            f.message = format!(
+                "no v=STSv1 TXT record at {}, but mta-sts.{domain} exists: senders never fetch its policy without the record",
                 txt.name
-            ),
-        )),
-        Selection::None { .. } => findings.push(Finding::new(
-            Code::StsTxtMissing,
-            Severity::Info,
-            &txt.name,
-            format!(
-                "no v=STSv1 TXT record at {} and no policy host: {domain} does not use MTA-STS",
+            );
+        } else {
+            f.message = format!(
+                "no v=STSv1 TXT record at {} and no policy host mta-sts.{domain}: {domain} does not use MTA-STS",
                 txt.name
-            ),
-        )),
-        Selection::Multiple { records, .. } => findings.push(Finding::new(
-            Code::StsTxtMultiple,
-            Severity::Error,
-            &txt.name,
-            format!(
-                "{} v=STSv1 records at {}: {}",
-                records.len(),
-                txt.name,
-                quoted_list(records)
-            ),
-        )),
-        Selection::One { record, .. } => {
-            let problems = proto_bridge::evaluate_sts_record(&txt.name, record);
-            if !problems.iter().any(|f| f.severity >= Severity::Warning) {
-                findings.push(Finding::new(
-                    Code::StsTxtOk,
-                    Severity::Ok,
-                    &txt.name,
-                    format!("one v=STSv1 record: \"{record}\""),
-                ));
-            }
-            findings.extend(problems);
+            );
         }
     }
-
-    if !unrelated.is_empty() {
-        findings.push(Finding::new(
-            Code::StsTxtUnrelated,
-            Severity::Info,
-            &txt.name,
-            format!(
-                "{} other TXT record(s) at {}, ignored by senders: {}",
-                unrelated.len(),
-                txt.name,
-                quoted_list(unrelated)
-            ),
-        ));
-    }
-
     TxtJudgement { findings, deployed }
 }
 
@@ -134,12 +86,4 @@ pub(crate) fn kind_words(err: &LookupError) -> &'static str {
         K::Resolver => "resolver unusable",
         K::Other => "error",
     }
-}
-
-pub(crate) fn quoted_list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|r| format!("\"{r}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

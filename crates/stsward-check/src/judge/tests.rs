@@ -108,10 +108,10 @@ fn set_handshake(obs: &mut Observation, handshake: Handshake, legacy: Option<Vec
         Probe::Tls {
             banner: "220 mx".to_owned(),
             ehlo_keywords: vec!["STARTTLS".to_owned()],
-            tls: TlsObservation {
+            tls: Box::new(TlsObservation {
                 handshake,
                 legacy_accepted: legacy,
-            },
+            }),
         },
     );
 }
@@ -198,7 +198,7 @@ const CASES: &[Case] = &[
         &[], &[Code::StsPolicyCertExpiring]),
     ("rfc8461_5_testing_mode_is_info",
         |o| set_policy(o, "testing", &["*.example.test"]),
-        &[(Code::StsPolicyModeTesting, Severity::Info, "policy")], &[]),
+        &[(Code::StsPolicyModeTesting, Severity::Info, "line 2"), (Code::StsPolicyValid, Severity::Ok, POLICY_HOST)], &[]),
 
     // ---- RFC 8461 §4.1: policy versus MX ----
     ("rfc8461_4_1_uncovered_mx_in_enforce_is_an_error",
