@@ -28,7 +28,7 @@ use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::scenario::TlsaRecord;
+use crate::scenario::{Dnssec, TlsaRecord};
 
 /// RFC 1035 §3.3: a `<character-string>` holds at most 255 octets, so longer TXT data is
 /// split into several strings of one record.
@@ -146,8 +146,8 @@ pub struct Zone {
     pub origin: String,
     /// The records (SOA and NS are added by the server).
     pub records: Vec<LabRecord>,
-    /// Whether to sign the zone.
-    pub dnssec: bool,
+    /// Whether and how to sign the zone.
+    pub dnssec: Dnssec,
 }
 
 /// A running authoritative server.
@@ -224,7 +224,7 @@ fn build_zone(zone: &Zone) -> Result<(InMemoryZoneHandler, Option<String>), DnsE
         origin.clone(),
         ZoneType::Primary,
         AxfrPolicy::Deny,
-        zone.dnssec.then_some(NxProofKind::Nsec),
+        (zone.dnssec != Dnssec::Off).then_some(NxProofKind::Nsec),
     );
     let serial = 1;
     let soa = SOA::new(
@@ -269,12 +269,36 @@ fn build_zone(zone: &Zone) -> Result<(InMemoryZoneHandler, Option<String>), DnsE
         };
         insert(Record::from_rdata(owner, TTL, rdata))?;
     }
-    let anchor = if zone.dnssec {
-        Some(sign(&mut handler, &origin, &zone.origin)?)
-    } else {
-        None
+    let anchor = match zone.dnssec {
+        Dnssec::Off => None,
+        Dnssec::Signed => Some(sign(&mut handler, &origin, &zone.origin)?),
+        Dnssec::Bogus => {
+            sign(&mut handler, &origin, &zone.origin)?;
+            // Announce a key that signed nothing: validators holding it must call the zone
+            // bogus (RFC 4035 §5.5), which is the fault this zone exists to show.
+            Some(fresh_key(&origin, &zone.origin)?.2)
+        }
     };
     Ok((handler, anchor))
+}
+
+/// A fresh ECDSA P-256 zone key, its DNSKEY, and that DNSKEY as a presentation-form record.
+fn fresh_key(
+    origin: &Name,
+    zone: &str,
+) -> Result<(EcdsaSigningKey, DNSKEY, String), DnsError> {
+    let dnssec_err = |source| DnsError::Dnssec {
+        zone: zone.to_owned(),
+        source,
+    };
+    let algorithm = Algorithm::ECDSAP256SHA256;
+    let pkcs8 = EcdsaSigningKey::generate_pkcs8(algorithm).map_err(dnssec_err)?;
+    let key = EcdsaSigningKey::from_pkcs8(&pkcs8, algorithm).map_err(dnssec_err)?;
+    let public = key.to_public_key().map_err(dnssec_err)?;
+    // One combined signing key (flags 257): the lab has no key rollover to model.
+    let dnskey = DNSKEY::new(true, true, false, public);
+    let anchor = Record::from_rdata(origin.clone(), TTL, dnskey.clone()).to_string();
+    Ok((key, dnskey, anchor))
 }
 
 /// Signs the zone with a fresh key and returns its DNSKEY record in presentation form.
@@ -287,13 +311,7 @@ fn sign(
         zone: zone.to_owned(),
         source,
     };
-    let algorithm = Algorithm::ECDSAP256SHA256;
-    let pkcs8 = EcdsaSigningKey::generate_pkcs8(algorithm).map_err(dnssec_err)?;
-    let key = EcdsaSigningKey::from_pkcs8(&pkcs8, algorithm).map_err(dnssec_err)?;
-    let public = key.to_public_key().map_err(dnssec_err)?;
-    // One combined signing key (flags 257): the lab has no key rollover to model.
-    let dnskey = DNSKEY::new(true, true, false, public);
-    let anchor = Record::from_rdata(origin.clone(), TTL, dnskey.clone()).to_string();
+    let (key, dnskey, anchor) = fresh_key(origin, zone)?;
     let signer = DnssecSigner::new(dnskey, Box::new(key), origin.clone(), SIGNATURE_LIFETIME);
     handler
         .add_zone_signing_key_mut(signer)
@@ -340,7 +358,7 @@ mod tests {
                 name: "mx.signed.test".into(),
                 addr: Ipv4Addr::new(127, 77, 0, 9),
             }],
-            dnssec: true,
+            dnssec: Dnssec::Signed,
         };
         let (mut handler, anchor) = build_zone(&zone).unwrap();
         let anchor = anchor.unwrap();
@@ -366,5 +384,30 @@ mod tests {
             .filter(|set| !set.rrsigs().is_empty())
             .count();
         assert!(signatures >= 3, "SOA, NS, A and DNSKEY sets are signed");
+    }
+
+    #[test]
+    fn rfc4035_5_5_bogus_zone_announces_a_key_it_does_not_use() {
+        let zone = Zone {
+            origin: "bogus.test".into(),
+            records: Vec::new(),
+            dnssec: Dnssec::Bogus,
+        };
+        let (mut handler, anchor) = build_zone(&zone).unwrap();
+        let anchors: hickory_proto::dnssec::TrustAnchors = anchor.unwrap().parse().unwrap();
+        let origin = LowerName::new(&dns_name("bogus.test").unwrap());
+        let served: Vec<_> = handler
+            .records_get_mut()
+            .values()
+            .flat_map(|set| set.records_without_rrsigs())
+            .filter_map(|record| match &record.data {
+                RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::DNSKEY(key)) => {
+                    Some(key.public_key().clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(served.len(), 1);
+        assert!(!anchors.contains_with_name(&served[0], &origin));
     }
 }

@@ -15,7 +15,7 @@ use crate::ca::CertVariant;
 use crate::dns::{LabRecord, NS_NAME, Zone};
 use crate::https::PolicySite;
 use crate::scenario::{
-    LAB_TLD, MxBehaviour, PolicyBehaviour, Scenario, TlsaRecord, TlsaSpec, in_zone,
+    Dnssec, LAB_TLD, MxBehaviour, PolicyBehaviour, Scenario, TlsaRecord, TlsaSpec, in_zone,
 };
 
 /// The lab ran out of loopback addresses in its /16.
@@ -235,7 +235,7 @@ pub(crate) fn zones(
         Zone {
             origin: LAB_TLD.to_owned(),
             records: Vec::new(),
-            dnssec: false,
+            dnssec: Dnssec::Off,
         },
     );
     for domain in &scenario.domains {
@@ -312,6 +312,17 @@ pub(crate) fn zones(
                 .map(|digest| {
                     vec![TlsaRecord {
                         usage: 3,
+                        selector: 1,
+                        matching: 1,
+                        data: digest.to_vec(),
+                    }]
+                })
+                .unwrap_or_default(),
+            TlsaSpec::AutoPkixEe => leaf_spki
+                .get(&host.name)
+                .map(|digest| {
+                    vec![TlsaRecord {
+                        usage: 1,
                         selector: 1,
                         matching: 1,
                         data: digest.to_vec(),

@@ -14,14 +14,14 @@
 //! mx = [{ host = "mx.perfect.test", preference = 10 }]
 //! sts_txt = "good"            ; or a list of raw TXT strings; omitted = no record
 //! tlsrpt_txt = "good"         ; or a list of raw TXT strings; omitted = no record
-//! dnssec = false
+//! dnssec = false            ; true, or "bogus" (signed, but the trust anchor is wrong)
 //! policy = { behaviour = "good", mode = "enforce" }   ; omitted = no policy host
 //! cname = [{ name = "_mta-sts.perfect.test", target = "_mta-sts.other.test" }]
 //!
 //! [[mx_host]]                 ; MX hosts not declared here are "good"
 //! name = "mx.perfect.test"
 //! behaviour = "good"
-//! tlsa = "auto"               ; or "wrong", or ["3 1 1 <hex>", ...]
+//! tlsa = "auto"               ; or "auto-pkix-ee", "wrong", or ["3 1 1 <hex>", ...]
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -153,8 +153,20 @@ pub struct Domain {
     pub cnames: Vec<Cname>,
     /// The policy host `mta-sts.<name>`, if any.
     pub policy: Option<PolicyHost>,
-    /// Whether the zone is DNSSEC-signed.
-    pub dnssec: bool,
+    /// Whether and how the zone is DNSSEC-signed.
+    pub dnssec: Dnssec,
+}
+
+/// DNSSEC for one zone (RFC 4035 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dnssec {
+    /// Unsigned.
+    #[default]
+    Off,
+    /// Signed; the trust-anchor file holds the zone's key.
+    Signed,
+    /// Signed, but the trust-anchor file holds a different key, so validation fails.
+    Bogus,
 }
 
 impl Domain {
@@ -295,6 +307,9 @@ pub enum TlsaSpec {
     None,
     /// `3 1 1` of the leaf certificate the host really presents.
     Auto,
+    /// `1 1 1` (PKIX-EE) of the leaf certificate the host really presents: matches, but with
+    /// a usage RFC 7672 §3.1.3 advises against for SMTP.
+    AutoPkixEe,
     /// `3 1 1` of a key the host does not have.
     Wrong,
     /// These records exactly.
@@ -426,8 +441,14 @@ struct RawDomain {
     #[serde(default)]
     cname: Vec<RawCname>,
     policy: Option<RawPolicy>,
-    #[serde(default)]
-    dnssec: bool,
+    dnssec: Option<RawDnssec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDnssec {
+    Flag(bool),
+    Keyword(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -664,6 +685,19 @@ fn validate_domain(raw: RawDomain, field: &str) -> Result<Domain, ScenarioError>
         });
     }
 
+    let dnssec = match raw.dnssec {
+        None | Some(RawDnssec::Flag(false)) => Dnssec::Off,
+        Some(RawDnssec::Flag(true)) => Dnssec::Signed,
+        Some(RawDnssec::Keyword(word)) if word == "bogus" => Dnssec::Bogus,
+        Some(RawDnssec::Keyword(word)) => {
+            return Err(ScenarioError::BadKeyword {
+                field: format!("{field}.dnssec"),
+                value: word,
+                expected: "true, false or \"bogus\"",
+            });
+        }
+    };
+
     Ok(Domain {
         name,
         mx,
@@ -671,7 +705,7 @@ fn validate_domain(raw: RawDomain, field: &str) -> Result<Domain, ScenarioError>
         tlsrpt_txt,
         cnames,
         policy,
-        dnssec: raw.dnssec,
+        dnssec,
     })
 }
 
@@ -765,13 +799,14 @@ fn validate_mx_host(raw: RawMxHost, field: &str) -> Result<MxHost, ScenarioError
         None => TlsaSpec::None,
         Some(RawTxt::Keyword(word)) => match word.as_str() {
             "auto" => TlsaSpec::Auto,
+            "auto-pkix-ee" => TlsaSpec::AutoPkixEe,
             "wrong" => TlsaSpec::Wrong,
             "none" => TlsaSpec::None,
             _ => {
                 return Err(ScenarioError::BadKeyword {
                     field: format!("{field}.tlsa"),
                     value: word,
-                    expected: "\"auto\", \"wrong\", \"none\" or a list of \"u s m hex\" records",
+                    expected: "\"auto\", \"auto-pkix-ee\", \"wrong\", \"none\" or a list of \"u s m hex\" records",
                 });
             }
         },
@@ -975,6 +1010,11 @@ mod tests {
                 "[[domain]]\nname = \"a.test\"\nmx = [{ host = \"mx..a.test\" }]\n",
                 "domain[0].mx[0].host",
                 "empty label",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\ndnssec = \"maybe\"\n",
+                "domain[0].dnssec",
+                "dnssec keyword other than bogus",
             ),
             (
                 "[lab]\naddress_pool = 0\n",

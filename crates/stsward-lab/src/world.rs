@@ -460,7 +460,7 @@ pub fn generate_bulk(n: usize, base: &Scenario) -> Scenario {
                 behaviour: PolicyBehaviour::Good,
                 text,
             }),
-            dnssec: false,
+            dnssec: crate::scenario::Dnssec::Off,
         });
     }
     scenario.address_pool = Some(scenario.address_pool.unwrap_or(BULK_ADDRESS_POOL));
