@@ -73,7 +73,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The exact spelling in a policy file.
+    /// The exact spelling in a policy file (RFC 8461 §3.2 `sts-policy-mode-value`).
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Enforce => "enforce",
@@ -109,7 +109,7 @@ impl fmt::Display for Mode {
 pub struct MaxAge(u32);
 
 impl MaxAge {
-    /// A lifetime of `secs` seconds; refused above 31557600.
+    /// A lifetime of `secs` seconds; refused above 31557600 (RFC 8461 §3.2).
     pub fn new(secs: u64) -> Result<Self, Error> {
         match u32::try_from(secs) {
             Ok(v) if v <= MAX_AGE_LIMIT => Ok(MaxAge(v)),
@@ -120,7 +120,7 @@ impl MaxAge {
         }
     }
 
-    /// The lifetime in seconds.
+    /// The lifetime in seconds (RFC 8461 §3.2).
     pub fn as_secs(self) -> u32 {
         self.0
     }
@@ -163,7 +163,7 @@ pub struct Extension {
 pub const POLICY_KEYS: [&str; 4] = ["version", "mode", "max_age", "mx"];
 
 impl Extension {
-    /// A validated extension; the four defined keys are not extensions.
+    /// A validated extension (RFC 8461 §3.2); the four defined keys are not extensions.
     pub fn new(name: &str, value: &str) -> Result<Self, Error> {
         let fail = |reason| Error::Extension {
             name: name.to_owned(),
@@ -184,12 +184,12 @@ impl Extension {
         })
     }
 
-    /// The field name.
+    /// The field name (RFC 8461 §3.2 `sts-policy-ext-name`).
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The field value.
+    /// The field value (RFC 8461 §3.2 `sts-policy-ext-value`).
     pub fn value(&self) -> &str {
         &self.value
     }

@@ -41,7 +41,7 @@ pub const MAX_ID_LEN: usize = 32;
 pub struct PolicyId(String);
 
 impl PolicyId {
-    /// The id as published.
+    /// The id as published (RFC 8461 §3.1).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -73,7 +73,7 @@ pub struct Extension {
 }
 
 impl Extension {
-    /// A validated extension; `v` and `id` are not extensions.
+    /// A validated extension (RFC 8461 §3.1); `v` and `id` are not extensions.
     pub fn new(name: &str, value: &str) -> Result<Self, Error> {
         let fail = |reason| Error::Extension {
             name: name.to_owned(),
@@ -98,12 +98,12 @@ impl Extension {
         })
     }
 
-    /// The field name.
+    /// The field name (RFC 8461 §3.1 `sts-ext-name`).
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The field value.
+    /// The field value (RFC 8461 §3.1 `sts-ext-value`).
     pub fn value(&self) -> &str {
         &self.value
     }
@@ -134,7 +134,7 @@ pub struct StsRecord {
 }
 
 impl StsRecord {
-    /// A record with no extensions.
+    /// A record with no extensions (RFC 8461 §3.1).
     pub fn new(id: PolicyId) -> Self {
         StsRecord {
             id,
