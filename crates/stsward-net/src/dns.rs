@@ -36,6 +36,7 @@ use hickory_resolver::net::{DnsError as HDnsError, DnsHandle, NetError as HNetEr
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use thiserror::Error;
 
+use crate::NetError;
 use crate::dane::Tlsa;
 
 /// RFC 1034 §3.6.2 asks resolvers to detect CNAME loops but sets no length. Eight hops is far
@@ -296,7 +297,7 @@ struct Resolved {
 
 impl Dns {
     /// Builds the client. Must run inside a tokio runtime.
-    pub fn new(cfg: &DnsConfig) -> Result<Dns, DnsSetupError> {
+    pub fn new(cfg: &DnsConfig) -> Result<Dns, NetError> {
         let mut opts = ResolverOpts::default();
         opts.timeout = cfg.timeout;
         opts.attempts = cfg.attempts.max(1);
@@ -310,10 +311,12 @@ impl Dns {
                 }
                 vec![ns]
             }
-            None => system_servers()?,
+            None => system_servers().map_err(NetError::from)?,
         };
-        let tls = TlsConfig::new().map_err(|e| DnsSetupError::SystemConfig {
-            detail: e.to_string(),
+        let tls = TlsConfig::new().map_err(|e| {
+            NetError::from(DnsSetupError::SystemConfig {
+                detail: e.to_string(),
+            })
         })?;
         let cx = Arc::new(PoolContext::new(opts, tls));
         let pool = NameServerPool::from_config(servers, cx, TokioRuntimeProvider::new());

@@ -15,7 +15,11 @@ pub mod cert;
 pub mod dane;
 pub mod dns;
 pub mod error;
+pub mod legacy;
+pub mod policy_fetch;
 pub mod smtp_reply;
+pub mod starttls;
+pub mod tls;
 
 pub use error::NetError;
 
