@@ -236,9 +236,10 @@ impl LabCa {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let (not_before, not_after) = match variant {
             CertVariant::Expired => (self.now - EXPIRED_BEGAN, self.now - BACKDATE),
-            CertVariant::Expiring { days } => {
-                (self.now - BACKDATE, self.now + Duration::days(i64::from(days)))
-            }
+            CertVariant::Expiring { days } => (
+                self.now - BACKDATE,
+                self.now + Duration::days(i64::from(days)),
+            ),
             _ => (self.now - BACKDATE, self.now + LEAF_LIFETIME),
         };
         params.not_before = not_before;

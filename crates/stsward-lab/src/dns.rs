@@ -209,11 +209,9 @@ impl DnsServer {
 
 /// `name` as an absolute DNS name.
 fn dns_name(name: &str) -> Result<Name, DnsError> {
-    Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).map_err(|source| {
-        DnsError::Name {
-            name: name.to_owned(),
-            source,
-        }
+    Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).map_err(|source| DnsError::Name {
+        name: name.to_owned(),
+        source,
     })
 }
 
@@ -283,10 +281,7 @@ fn build_zone(zone: &Zone) -> Result<(InMemoryZoneHandler, Option<String>), DnsE
 }
 
 /// A fresh ECDSA P-256 zone key, its DNSKEY, and that DNSKEY as a presentation-form record.
-fn fresh_key(
-    origin: &Name,
-    zone: &str,
-) -> Result<(EcdsaSigningKey, DNSKEY, String), DnsError> {
+fn fresh_key(origin: &Name, zone: &str) -> Result<(EcdsaSigningKey, DNSKEY, String), DnsError> {
     let dnssec_err = |source| DnsError::Dnssec {
         zone: zone.to_owned(),
         source,
@@ -302,11 +297,7 @@ fn fresh_key(
 }
 
 /// Signs the zone with a fresh key and returns its DNSKEY record in presentation form.
-fn sign(
-    handler: &mut InMemoryZoneHandler,
-    origin: &Name,
-    zone: &str,
-) -> Result<String, DnsError> {
+fn sign(handler: &mut InMemoryZoneHandler, origin: &Name, zone: &str) -> Result<String, DnsError> {
     let dnssec_err = |source| DnsError::Dnssec {
         zone: zone.to_owned(),
         source,
@@ -362,7 +353,10 @@ mod tests {
         };
         let (mut handler, anchor) = build_zone(&zone).unwrap();
         let anchor = anchor.unwrap();
-        assert!(anchor.starts_with("signed.test. 300 IN DNSKEY 257 3 13 "), "{anchor}");
+        assert!(
+            anchor.starts_with("signed.test. 300 IN DNSKEY 257 3 13 "),
+            "{anchor}"
+        );
         let anchors: hickory_proto::dnssec::TrustAnchors = anchor.parse().unwrap();
         let origin = LowerName::new(&dns_name("signed.test").unwrap());
         let served: Vec<_> = handler

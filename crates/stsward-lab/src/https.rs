@@ -69,12 +69,10 @@ pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 fn server_config(
     resolver: Arc<dyn ResolvesServerCert>,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
-    Ok(
-        rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver),
-    )
+    Ok(rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver))
 }
 
 /// Chooses a certificate by SNI; unknown or absent SNI gets the default one.
@@ -140,8 +138,7 @@ pub fn spawn(
     sites: Arc<PolicySites>,
 ) -> Result<JoinHandle<()>, HttpsError> {
     let host = sites.keys().next().cloned().unwrap_or_default();
-    let config = server_config(certs)
-        .map_err(|source| HttpsError::Rustls { host, source })?;
+    let config = server_config(certs).map_err(|source| HttpsError::Rustls { host, source })?;
     let acceptor = TlsAcceptor::from(Arc::new(config));
     Ok(tokio::spawn(async move {
         loop {
@@ -155,16 +152,15 @@ pub fn spawn(
             let acceptor = acceptor.clone();
             let sites = sites.clone();
             tokio::spawn(async move {
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                    .await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%error, %peer, "lab HTTPS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
+                let tls =
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, %peer, "lab HTTPS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
                 let sni = tls.get_ref().1.server_name().map(str::to_ascii_lowercase);
                 let service = service_fn(move |request| {
                     let sites = sites.clone();
@@ -232,7 +228,9 @@ async fn answer(
             "internal server error\n",
         ),
         PolicyBehaviour::WrongContentType => plain(StatusCode::OK, "text/html", &site.text),
-        PolicyBehaviour::Oversize => plain(StatusCode::OK, "text/plain", &oversize_body(&site.text)),
+        PolicyBehaviour::Oversize => {
+            plain(StatusCode::OK, "text/plain", &oversize_body(&site.text))
+        }
         PolicyBehaviour::Slow { delay } => {
             tokio::time::sleep(delay).await;
             plain(StatusCode::OK, "text/plain", &site.text)

@@ -144,7 +144,9 @@ pub(crate) fn plan(
                         behaviour: MxBehaviour::Good,
                     });
                 }
-                let slot = smtp_pool.get(next_in_pool % smtp_pool.len().max(1)).copied();
+                let slot = smtp_pool
+                    .get(next_in_pool % smtp_pool.len().max(1))
+                    .copied();
                 next_in_pool += 1;
                 if let Some(site) = slot.and_then(|i| plan.smtp.get_mut(i)) {
                     site.hosts.push(host.name.clone());
@@ -190,7 +192,9 @@ pub(crate) fn plan(
                         variant: CertVariant::Good,
                     });
                 }
-                let slot = https_pool.get(next_in_pool % https_pool.len().max(1)).copied();
+                let slot = https_pool
+                    .get(next_in_pool % https_pool.len().max(1))
+                    .copied();
                 next_in_pool += 1;
                 if let Some(listener) = slot.and_then(|i| plan.https.get_mut(i)) {
                     plan.addresses.insert(name.clone(), listener.addr);
@@ -392,7 +396,11 @@ mod tests {
         let scenario: Scenario = SCENARIO.parse().unwrap();
         let plan = plan(&scenario, &mut Addresses::new(90)).unwrap();
         assert_eq!(plan.smtp.len(), 2, "mx.a.test and mx.provider.test listen");
-        assert_eq!(plan.dead.len(), 2, "mx.dead.test and mta-sts.sub.a.test are dead");
+        assert_eq!(
+            plan.dead.len(),
+            2,
+            "mx.dead.test and mta-sts.sub.a.test are dead"
+        );
         assert!(!plan.addresses.contains_key("mx.ghost.test"));
         let mut spki = BTreeMap::new();
         spki.insert("mx.a.test".to_owned(), [7u8; 32]);
@@ -400,13 +408,26 @@ mod tests {
         let origins: Vec<&str> = zones.iter().map(|z| z.origin.as_str()).collect();
         assert_eq!(origins, ["a.test", "sub.a.test", "test"]);
         let sub = &zones[1];
-        assert!(sub.records.iter().any(|r| matches!(r, LabRecord::A { name, .. } if name == "mta-sts.sub.a.test")),
-            "an unreachable policy host still has its address, in the closest zone");
+        assert!(
+            sub.records
+                .iter()
+                .any(|r| matches!(r, LabRecord::A { name, .. } if name == "mta-sts.sub.a.test")),
+            "an unreachable policy host still has its address, in the closest zone"
+        );
         let test = &zones[2];
-        assert!(!test.records.iter().any(|r| matches!(r, LabRecord::Tlsa { .. })));
+        assert!(
+            !test
+                .records
+                .iter()
+                .any(|r| matches!(r, LabRecord::Tlsa { .. }))
+        );
         let a = &zones[0];
         assert!(a.records.iter().any(|r| matches!(r, LabRecord::Tlsa { name, record } if name == "_25._tcp.mx.a.test" && record.data == vec![7u8; 32])));
-        assert!(test.records.iter().any(|r| matches!(r, LabRecord::A { name, .. } if name == "mx.provider.test")));
+        assert!(
+            test.records
+                .iter()
+                .any(|r| matches!(r, LabRecord::A { name, .. } if name == "mx.provider.test"))
+        );
     }
 
     #[test]
@@ -417,12 +438,18 @@ mod tests {
                 "[[domain]]\nname = \"d{i}.test\"\nmx = [{{ host = \"mx{i}.p.test\" }}]\npolicy = {{ behaviour = \"good\" }}\n"
             ));
         }
-        text.push_str("[[domain]]\nname = \"bad.test\"\npolicy = { behaviour = \"cert-expired\" }\n");
+        text.push_str(
+            "[[domain]]\nname = \"bad.test\"\npolicy = { behaviour = \"cert-expired\" }\n",
+        );
         let scenario: Scenario = text.parse().unwrap();
         let plan = plan(&scenario, &mut Addresses::new(91)).unwrap();
         assert_eq!(plan.smtp.len(), 2);
         assert_eq!(plan.smtp.iter().map(|s| s.hosts.len()).sum::<usize>(), 10);
-        assert_eq!(plan.https.len(), 3, "two pooled listeners and the faulty host");
+        assert_eq!(
+            plan.https.len(),
+            3,
+            "two pooled listeners and the faulty host"
+        );
         assert_eq!(plan.https[2].variant, CertVariant::Expired);
     }
 }

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openssl::ssl::{SslAcceptor, SslMethod, SslVersion};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -116,7 +118,8 @@ impl SmtpTls {
             host: host.to_owned(),
             source,
         };
-        let mut builder = SslAcceptor::mozilla_intermediate(SslMethod::tls_server()).map_err(err)?;
+        let mut builder =
+            SslAcceptor::mozilla_intermediate(SslMethod::tls_server()).map_err(err)?;
         builder
             .set_cipher_list("DEFAULT:@SECLEVEL=0")
             .map_err(err)?;
@@ -138,7 +141,8 @@ impl SmtpTls {
             let extra = openssl::x509::X509::from_der(extra.as_ref()).map_err(err)?;
             builder.add_extra_chain_cert(extra).map_err(err)?;
         }
-        let key = openssl::pkey::PKey::private_key_from_pkcs8(cert.private_key_pkcs8()).map_err(err)?;
+        let key =
+            openssl::pkey::PKey::private_key_from_pkcs8(cert.private_key_pkcs8()).map_err(err)?;
         builder.set_private_key(&key).map_err(err)?;
         builder.check_private_key().map_err(err)?;
         Ok(SmtpTls::Legacy(Arc::new(builder.build())))
@@ -370,8 +374,14 @@ mod tests {
         let mut session = Session::new("mx.a.test", true);
         assert_eq!(session.banner(), "220 mx.a.test ESMTP stsward-lab\r\n");
         let cases: &[(&str, &str)] = &[
-            ("EHLO client.test\r\n", "250-mx.a.test greets client.test\r\n"),
-            ("HELO client.test\r\n", "250 mx.a.test greets client.test\r\n"),
+            (
+                "EHLO client.test\r\n",
+                "250-mx.a.test greets client.test\r\n",
+            ),
+            (
+                "HELO client.test\r\n",
+                "250 mx.a.test greets client.test\r\n",
+            ),
             ("EHLO\r\n", "501 "),
             ("NOOP\r\n", "250 "),
             ("MAIL FROM:<a@b.test>\r\n", "502 "),
@@ -393,7 +403,9 @@ mod tests {
             panic!("EHLO must be answered")
         };
         assert!(ehlo.ends_with("250 STARTTLS\r\n"), "{ehlo}");
-        assert!(matches!(session.on_line("starttls"), Action::StartTls(r) if r.starts_with("220 ")));
+        assert!(
+            matches!(session.on_line("starttls"), Action::StartTls(r) if r.starts_with("220 "))
+        );
         session.tls_started();
         let Action::Reply(ehlo) = session.on_line("EHLO c.test") else {
             panic!("EHLO must be answered")

@@ -22,7 +22,7 @@ use crate::dns::{DnsError, DnsServer};
 use crate::https::{HttpsError, PolicySites, SniCerts};
 use crate::plan::{AddressSpaceExhausted, Addresses, plan, zones};
 use crate::scenario::{
-    Domain, MxBehaviour, MxRecord, PolicyHost, PolicyBehaviour, Scenario, generated_policy,
+    Domain, MxBehaviour, MxRecord, PolicyBehaviour, PolicyHost, Scenario, generated_policy,
     generated_sts_txt, generated_tlsrpt_txt,
 };
 use crate::smtp::{LegacyTls, SmtpError, SmtpSite, SmtpTls};
@@ -32,9 +32,8 @@ pub const TRUST_ANCHOR_FILE_NAME: &str = "trust-anchors.txt";
 
 /// How many random ports to try before giving up.
 const PORT_TRIES: usize = 64;
-/// The range random ports come from: above the usual ephemeral-port floor of services, below
-/// Linux's default ephemeral range (32768–60999) would collide less, but that range is
-/// narrow; any unprivileged port works because every bind is checked.
+/// The range random ports come from: unprivileged, and every bind is checked, so a port
+/// some other program holds is simply skipped.
 const PORT_RANGE: std::ops::RangeInclusive<u16> = 20_000..=60_999;
 /// Second octets the lab picks its 127.x.0.0/16 from, so that labs started side by side (in
 /// parallel tests) do not share addresses.

@@ -122,7 +122,11 @@ async fn rfc1035_lab_dns_answers_mx_txt_a_and_tlsa() {
         assert_eq!(split.len(), 1);
         assert!(split[0].len() > 1, "{split:?}");
         assert!(split[0].iter().all(|s| s.len() <= 255));
-        assert!(split[0].concat().starts_with("v=STSv1; id=20240101; padding=xxx"));
+        assert!(
+            split[0]
+                .concat()
+                .starts_with("v=STSv1; id=20240101; padding=xxx")
+        );
 
         let a = dns_udp(dns, "mx.perfect.test.", RecordType::A).await;
         let addrs: Vec<IpAddr> = a
@@ -141,7 +145,9 @@ async fn rfc1035_lab_dns_answers_mx_txt_a_and_tlsa() {
 
         let tlsa = dns_udp(dns, "_25._tcp.mx.perfect.test.", RecordType::TLSA).await;
         assert!(
-            tlsa.answers.iter().any(|r| matches!(&r.data, RData::TLSA(_))),
+            tlsa.answers
+                .iter()
+                .any(|r| matches!(&r.data, RData::TLSA(_))),
             "perfect.test publishes a TLSA record"
         );
 
@@ -156,7 +162,10 @@ async fn rfc1035_lab_dns_answers_mx_txt_a_and_tlsa() {
 
         let cname = dns_udp(dns, "_mta-sts.sts-txt-lookup.test.", RecordType::TXT).await;
         assert!(
-            cname.answers.iter().any(|r| matches!(&r.data, RData::CNAME(_))),
+            cname
+                .answers
+                .iter()
+                .any(|r| matches!(&r.data, RData::CNAME(_))),
             "the CNAME loop is served as CNAMEs"
         );
         lab.shutdown().await;
@@ -199,7 +208,10 @@ async fn reply<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut BufReader<S>) -> 
     }
 }
 
-async fn command<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut BufReader<S>, line: &str) -> String {
+async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut BufReader<S>,
+    line: &str,
+) -> String {
     stream
         .get_mut()
         .write_all(format!("{line}\r\n").as_bytes())
@@ -223,11 +235,17 @@ async fn starttls(
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let mut stream = smtp_to(lab, host).await;
     let ehlo = command(&mut stream, "EHLO prober.test").await;
-    assert!(ehlo.contains("250-STARTTLS") || ehlo.contains("250 STARTTLS"), "{ehlo}");
+    assert!(
+        ehlo.contains("250-STARTTLS") || ehlo.contains("250 STARTTLS"),
+        "{ehlo}"
+    );
     let ready = command(&mut stream, "STARTTLS").await;
     assert!(ready.starts_with("220 "), "{ready}");
     connector(lab)
-        .connect(ServerName::try_from(host.to_owned()).unwrap(), stream.into_inner())
+        .connect(
+            ServerName::try_from(host.to_owned()).unwrap(),
+            stream.into_inner(),
+        )
         .await
 }
 
@@ -244,7 +262,10 @@ async fn rfc3207_good_mx_offers_starttls_and_completes_a_trusted_handshake() {
         let mut tls = BufReader::new(tls);
         let ehlo = command(&mut tls, "EHLO prober.test").await;
         assert!(ehlo.starts_with("250-"), "{ehlo}");
-        assert!(!ehlo.contains("STARTTLS"), "RFC 3207 §4.2: not offered again: {ehlo}");
+        assert!(
+            !ehlo.contains("STARTTLS"),
+            "RFC 3207 §4.2: not offered again: {ehlo}"
+        );
         let bye = command(&mut tls, "QUIT").await;
         assert!(bye.starts_with("221 "), "{bye}");
         lab.shutdown().await;
@@ -265,7 +286,11 @@ async fn rfc3207_mx_faults_show_as_described() {
         assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
         let refused = command(&mut plain, "STARTTLS").await;
         assert!(refused.starts_with("502 "), "{refused}");
-        assert!(command(&mut plain, "MAIL FROM:<a@b.test>").await.starts_with("502 "));
+        assert!(
+            command(&mut plain, "MAIL FROM:<a@b.test>")
+                .await
+                .starts_with("502 ")
+        );
         assert!(command(&mut plain, "XYZZY").await.starts_with("500 "));
 
         // handshake-fail: STARTTLS accepted, then no TLS.
@@ -405,7 +430,10 @@ async fn fetch(lab: &RunningLab, host: &str, path: &str) -> Result<Fetched, Stri
         .header(http::header::HOST, host)
         .body(Empty::<Bytes>::new())
         .unwrap();
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
     let header = |name| {
         response
             .headers()
@@ -441,17 +469,27 @@ async fn rfc8461_3_3_policy_hosts_serve_and_fail_as_described() {
         let good = fetch(&lab, "mta-sts.perfect.test", POLICY).await.unwrap();
         assert_eq!(good.status, 200);
         assert_eq!(good.content_type, "text/plain");
-        let expected = &scenario.domain("perfect.test").unwrap().policy.as_ref().unwrap().text;
+        let expected = &scenario
+            .domain("perfect.test")
+            .unwrap()
+            .policy
+            .as_ref()
+            .unwrap()
+            .text;
         assert_eq!(String::from_utf8(good.body).unwrap(), *expected);
         assert!(expected.contains("mode: enforce\r\nmx: mx.perfect.test\r\n"));
 
-        let redirect = fetch(&lab, "mta-sts.sts-policy-redirect.test", POLICY).await.unwrap();
+        let redirect = fetch(&lab, "mta-sts.sts-policy-redirect.test", POLICY)
+            .await
+            .unwrap();
         assert_eq!(redirect.status, 301);
         let location = redirect.location.unwrap();
         let path = location
             .strip_prefix("https://mta-sts.sts-policy-redirect.test")
             .unwrap();
-        let target = fetch(&lab, "mta-sts.sts-policy-redirect.test", path).await.unwrap();
+        let target = fetch(&lab, "mta-sts.sts-policy-redirect.test", path)
+            .await
+            .unwrap();
         assert_eq!(target.status, 200, "the redirect leads to a valid policy");
 
         let cases: &[(&str, u16, &str)] = &[
@@ -464,11 +502,18 @@ async fn rfc8461_3_3_policy_hosts_serve_and_fail_as_described() {
             assert_eq!(got.status, *status, "{host}");
             assert_eq!(got.content_type, *content_type, "{host}");
         }
-        let big = fetch(&lab, "mta-sts.sts-policy-size.test", POLICY).await.unwrap();
+        let big = fetch(&lab, "mta-sts.sts-policy-size.test", POLICY)
+            .await
+            .unwrap();
         assert!(big.body.len() > 64 * 1024);
 
-        let bom = fetch(&lab, "mta-sts.sts-policy-bom.test", POLICY).await.unwrap();
-        assert!(bom.body.starts_with("\u{feff}version: STSv1\r\n".as_bytes()));
+        let bom = fetch(&lab, "mta-sts.sts-policy-bom.test", POLICY)
+            .await
+            .unwrap();
+        assert!(
+            bom.body
+                .starts_with("\u{feff}version: STSv1\r\n".as_bytes())
+        );
 
         let expired = fetch(&lab, "mta-sts.sts-policy-webpki-expired.test", POLICY)
             .await
@@ -540,9 +585,15 @@ async fn shutdown_releases_every_port() {
             lab.https_port(),
         );
         let dns = lab.resolver_addr();
-        assert!(tokio::net::TcpListener::bind(smtp).await.is_err(), "in use while running");
+        assert!(
+            tokio::net::TcpListener::bind(smtp).await.is_err(),
+            "in use while running"
+        );
         let describe = lab.describe();
-        assert!(describe.contains(&format!("--resolver {dns}")), "{describe}");
+        assert!(
+            describe.contains(&format!("--resolver {dns}")),
+            "{describe}"
+        );
         assert!(describe.contains("--ca-file "));
         assert!(describe.contains(&format!("--smtp-port {}", lab.smtp_port())));
         assert!(describe.contains(&format!("--https-port {}", lab.https_port())));
@@ -586,10 +637,11 @@ async fn bulk_lab_of_1000_domains_starts_fast_on_few_sockets() {
 
 #[test]
 fn scenario_errors_name_the_field() {
-    let err = "[[domain]]\nname = \"x.test\"\n[domain.policy]\nbehaviour = \"good\"\ncolour = \"red\"\n"
-        .parse::<Scenario>()
-        .unwrap_err()
-        .to_string();
+    let err =
+        "[[domain]]\nname = \"x.test\"\n[domain.policy]\nbehaviour = \"good\"\ncolour = \"red\"\n"
+            .parse::<Scenario>()
+            .unwrap_err()
+            .to_string();
     assert!(err.contains("colour"), "{err}");
     let err = "[[mx_host]]\nname = \"mx.x.test\"\nbehaviour = \"good\"\ntlsa = \"sometimes\"\n"
         .parse::<Scenario>()
