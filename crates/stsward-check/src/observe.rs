@@ -320,29 +320,32 @@ pub enum TlsVersion {
     /// TLS 1.3.
     #[serde(rename = "TLSv1.3")]
     Tls13,
+    /// Any other wire value, kept as sent.
+    #[serde(untagged)]
+    Other(u16),
 }
 
 impl TlsVersion {
-    /// The name as in JSON output, e.g. `TLSv1.2`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TlsVersion::Ssl3 => "SSLv3",
-            TlsVersion::Tls10 => "TLSv1.0",
-            TlsVersion::Tls11 => "TLSv1.1",
-            TlsVersion::Tls12 => "TLSv1.2",
-            TlsVersion::Tls13 => "TLSv1.3",
-        }
-    }
-
     /// Whether this version is deprecated (RFC 8996: TLS 1.0 and 1.1, and anything older).
+    /// An unknown wire value is not known to be deprecated.
     pub fn is_deprecated(self) -> bool {
-        self < TlsVersion::Tls12
+        matches!(
+            self,
+            TlsVersion::Ssl3 | TlsVersion::Tls10 | TlsVersion::Tls11
+        )
     }
 }
 
 impl std::fmt::Display for TlsVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            TlsVersion::Ssl3 => f.write_str("SSLv3"),
+            TlsVersion::Tls10 => f.write_str("TLSv1.0"),
+            TlsVersion::Tls11 => f.write_str("TLSv1.1"),
+            TlsVersion::Tls12 => f.write_str("TLSv1.2"),
+            TlsVersion::Tls13 => f.write_str("TLSv1.3"),
+            TlsVersion::Other(v) => write!(f, "0x{v:04x}"),
+        }
     }
 }
 
@@ -368,8 +371,9 @@ pub enum Handshake {
         version: TlsVersion,
         /// The negotiated cipher suite.
         cipher: String,
-        /// Facts about the presented leaf certificate and its chain.
-        certificate: CertFacts,
+        /// Facts about the presented leaf certificate and its chain; `None` when the server
+        /// presented no certificate or the leaf does not parse.
+        certificate: Option<CertFacts>,
     },
     /// The handshake failed.
     Failed {

@@ -38,7 +38,7 @@ pub fn tls(cert: CertFacts) -> Probe {
             handshake: Handshake::Established {
                 version: TlsVersion::Tls13,
                 cipher: "TLS13_AES_256_GCM_SHA384".to_owned(),
-                certificate: cert,
+                certificate: Some(cert),
             },
             legacy_accepted: Some(Vec::new()),
         }),
@@ -156,7 +156,11 @@ pub fn mx1_probe(obs: &mut Observation) -> &mut AddressObservation {
 pub fn mx1_cert(obs: &mut Observation) -> &mut CertFacts {
     match &mut mx1_probe(obs).probe {
         Probe::Tls { tls, .. } => match &mut tls.handshake {
-            Handshake::Established { certificate, .. } => certificate,
+            Handshake::Established {
+                certificate: Some(certificate),
+                ..
+            } => certificate,
+            Handshake::Established { .. } => panic!("fixture has a certificate"),
             Handshake::Failed { .. } => panic!("fixture has an established handshake"),
         },
         _ => panic!("fixture has a TLS probe"),

@@ -23,9 +23,6 @@ use crate::observe::{
     UntrustedReason,
 };
 
-/// TLS 1.2 is the least MTA-STS senders accept (RFC 8996 deprecates 1.0 and 1.1).
-const MIN_TLS: TlsVersion = TlsVersion::Tls12;
-
 /// Judges one MX host from its address probes. A null MX (empty host) gives nothing.
 pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
     let host = mx.host.as_str();
@@ -107,7 +104,12 @@ pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
                         certificate,
                     } => {
                         judge_version(*version, cipher, legacy, &mut v);
-                        judge_certificate(host, certificate, now, &mut v);
+                        match certificate {
+                            Some(cert) => judge_certificate(host, cert, now, &mut v),
+                            None => v.push(untrusted(
+                                "the server presented no readable certificate".to_owned(),
+                            )),
+                        }
                     }
                     Handshake::Failed { detail, timed_out } => {
                         judge_failed_handshake(detail, *timed_out, legacy, &mut v);
@@ -183,7 +185,7 @@ fn step_failure(step: SmtpStep, timed_out: bool, detail: &str) -> String {
 }
 
 fn judge_version(version: TlsVersion, cipher: &str, legacy: &[TlsVersion], v: &mut Vec<Verdict>) {
-    if version < MIN_TLS {
+    if version.is_deprecated() {
         v.push(Verdict::new(
             Code::MxTlsVersion,
             Severity::Error,
@@ -196,10 +198,10 @@ fn judge_version(version: TlsVersion, cipher: &str, legacy: &[TlsVersion], v: &m
         Severity::Ok,
         format!("{version}, {cipher}"),
     ));
-    let old: Vec<&str> = legacy
+    let old: Vec<String> = legacy
         .iter()
         .filter(|l| l.is_deprecated())
-        .map(|l| l.as_str())
+        .map(|l| l.to_string())
         .collect();
     if !old.is_empty() {
         v.push(Verdict::new(

@@ -120,7 +120,7 @@ fn established(version: TlsVersion) -> Handshake {
     Handshake::Established {
         version,
         cipher: "ECDHE-RSA-AES128-SHA".to_owned(),
-        certificate: cert(MX1),
+        certificate: Some(cert(MX1)),
     }
 }
 
