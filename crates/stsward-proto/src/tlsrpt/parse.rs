@@ -11,6 +11,8 @@
 //! The input is parsed once into a `serde_json::Value` and then walked, moving values out, so
 //! the cost stays close to that of the JSON parse itself.
 
+use std::fmt;
+
 use serde_json::{Map, Value};
 
 use super::datetime::{DateTimeError, DateTimeLeniency, ReportDateTime};
@@ -95,7 +97,7 @@ pub fn parse_report(bytes: &[u8]) -> Result<ParsedReport, ReportError> {
     if let Some(rest) = bytes.strip_prefix(BOM) {
         w.deviate(
             codes::BOM,
-            "",
+            &ROOT,
             "the report begins with a UTF-8 byte-order mark",
         );
         bytes = rest;
@@ -115,6 +117,60 @@ pub fn parse_report(bytes: &[u8]) -> Result<ParsedReport, ReportError> {
     })
 }
 
+/// A JSON pointer (RFC 6901) to the member being read, rendered only when an error or a
+/// deviation needs it, so that a clean report costs no path strings.
+#[derive(Clone, Copy)]
+struct Ptr<'a> {
+    parent: Option<&'a Ptr<'a>>,
+    seg: Seg<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Root,
+    Key(&'a str),
+    Index(usize),
+}
+
+const ROOT: Ptr<'static> = Ptr {
+    parent: None,
+    seg: Seg::Root,
+};
+const ORG: Ptr<'static> = ROOT.key("organization-name");
+const ID: Ptr<'static> = ROOT.key("report-id");
+const RANGE: Ptr<'static> = ROOT.key("date-range");
+const POLICIES: Ptr<'static> = ROOT.key("policies");
+
+impl<'a> Ptr<'a> {
+    const fn key(&'a self, key: &'a str) -> Ptr<'a> {
+        Ptr {
+            parent: Some(self),
+            seg: Seg::Key(key),
+        }
+    }
+
+    const fn index(&'a self, i: usize) -> Ptr<'a> {
+        Ptr {
+            parent: Some(self),
+            seg: Seg::Index(i),
+        }
+    }
+}
+
+impl fmt::Display for Ptr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(parent) = self.parent {
+            write!(f, "{parent}")?;
+        }
+        match self.seg {
+            Seg::Root => Ok(()),
+            // RFC 6901 §3: "~" and "/" in a key are escaped.
+            Seg::Key(k) => write!(f, "/{}", k.replace('~', "~0").replace('/', "~1")),
+            Seg::Index(i) => write!(f, "/{i}"),
+        }
+    }
+}
+
 /// The JSON type of a value, as error messages name it.
 fn type_name(v: &Value) -> &'static str {
     match v {
@@ -129,47 +185,47 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn wrong(field: &str, expected: &'static str, v: &Value) -> ReportError {
+fn wrong(field: &Ptr<'_>, expected: &'static str, v: &Value) -> ReportError {
     ReportError::FieldType {
-        field: field.to_owned(),
+        field: field.to_string(),
         expected,
         found: type_name(v),
     }
 }
 
-fn required<T>(v: Option<T>, field: &str) -> Result<T, ReportError> {
+fn required<T>(v: Option<T>, field: &Ptr<'_>) -> Result<T, ReportError> {
     v.ok_or_else(|| ReportError::MissingField {
-        field: field.to_owned(),
+        field: field.to_string(),
     })
 }
 
-fn object(v: Value, field: &str) -> Result<Map<String, Value>, ReportError> {
+fn object(v: Value, field: &Ptr<'_>) -> Result<Map<String, Value>, ReportError> {
     match v {
         Value::Object(m) => Ok(m),
         other => Err(wrong(field, "object", &other)),
     }
 }
 
-fn string(v: Value, field: &str) -> Result<String, ReportError> {
+fn string(v: Value, field: &Ptr<'_>) -> Result<String, ReportError> {
     match v {
         Value::String(s) => Ok(s),
         other => Err(wrong(field, "string", &other)),
     }
 }
 
-fn count(v: Value, field: &str) -> Result<u64, ReportError> {
+fn count(v: Value, field: &Ptr<'_>) -> Result<u64, ReportError> {
     match v.as_u64() {
         Some(n) => Ok(n),
         None => Err(wrong(field, "non-negative integer", &v)),
     }
 }
 
-fn string_array(v: Value, field: &str) -> Result<Vec<String>, ReportError> {
+fn string_array(v: Value, field: &Ptr<'_>) -> Result<Vec<String>, ReportError> {
     match v {
         Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| string(item, &format!("{field}/{i}")))
+            .map(|(i, item)| string(item, &field.index(i)))
             .collect(),
         other => Err(wrong(field, "array of strings", &other)),
     }
@@ -181,12 +237,17 @@ struct Walker {
 }
 
 impl Walker {
-    fn deviate(&mut self, code: &'static str, path: impl Into<String>, msg: impl Into<String>) {
-        self.deviations.push(Deviation::new(code, path, msg));
+    fn deviate(&mut self, code: &'static str, path: &Ptr<'_>, msg: impl Into<String>) {
+        self.deviations
+            .push(Deviation::new(code, path.to_string(), msg));
     }
 
     /// An optional string member: `null` is read as absent, with a deviation.
-    fn opt_string(&mut self, v: Option<Value>, field: &str) -> Result<Option<String>, ReportError> {
+    fn opt_string(
+        &mut self,
+        v: Option<Value>,
+        field: &Ptr<'_>,
+    ) -> Result<Option<String>, ReportError> {
         match v {
             None => Ok(None),
             Some(Value::Null) => {
@@ -243,26 +304,26 @@ impl Walker {
             }
             _ => {}
         }
-        let organization_name = string(required(org, "/organization-name")?, "/organization-name")?;
-        let report_id = string(required(id, "/report-id")?, "/report-id")?;
-        let date_range = self.date_range(required(range, "/date-range")?)?;
-        let contact_info = self.opt_string(contact, "/contact-info")?;
+        let organization_name = string(required(org, &ORG)?, &ORG)?;
+        let report_id = string(required(id, &ID)?, &ID)?;
+        let date_range = self.date_range(required(range, &RANGE)?)?;
+        let contact_info = self.opt_string(contact, &ROOT.key("contact-info"))?;
         let policies = match policies {
             Some(Value::Array(items)) => items,
-            Some(other) => return Err(wrong("/policies", "array", &other)),
+            Some(other) => return Err(wrong(&POLICIES, "array", &other)),
             None => Vec::new(),
         };
         if policies.is_empty() {
             self.deviate(
                 codes::POLICIES_EMPTY,
-                "/policies",
+                &POLICIES,
                 "the report lists no policies",
             );
         }
         let policies = policies
             .into_iter()
             .enumerate()
-            .map(|(i, p)| self.policy_result(p, &format!("/policies/{i}")))
+            .map(|(i, p)| self.policy_result(p, &POLICIES.index(i)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Report {
             organization_name,
@@ -274,11 +335,11 @@ impl Walker {
         })
     }
 
-    fn datetime(&mut self, v: Value, field: &str) -> Result<ReportDateTime, ReportError> {
+    fn datetime(&mut self, v: Value, field: &Ptr<'_>) -> Result<ReportDateTime, ReportError> {
         let s = string(v, field)?;
         let (dt, leniency) =
             ReportDateTime::parse_lenient(&s).map_err(|source| ReportError::DateTime {
-                field: field.to_owned(),
+                field: field.to_string(),
                 source,
             })?;
         for l in leniency {
@@ -299,7 +360,7 @@ impl Walker {
     }
 
     fn date_range(&mut self, v: Value) -> Result<DateRange, ReportError> {
-        let obj = object(v, "/date-range")?;
+        let obj = object(v, &RANGE)?;
         let (mut start, mut end) = (None, None);
         let mut extensions = Extensions::new();
         for (k, v) in obj {
@@ -311,14 +372,13 @@ impl Walker {
                 }
             }
         }
-        const START: &str = "/date-range/start-datetime";
-        const END: &str = "/date-range/end-datetime";
-        let start = self.datetime(required(start, START)?, START)?;
-        let end = self.datetime(required(end, END)?, END)?;
+        let (start_ptr, end_ptr) = (RANGE.key("start-datetime"), RANGE.key("end-datetime"));
+        let start = self.datetime(required(start, &start_ptr)?, &start_ptr)?;
+        let end = self.datetime(required(end, &end_ptr)?, &end_ptr)?;
         if end < start {
             self.deviate(
                 codes::DATE_RANGE_INVERTED,
-                "/date-range",
+                &RANGE,
                 format!("the range ends ({end}) before it starts ({start})"),
             );
         }
@@ -329,7 +389,7 @@ impl Walker {
         })
     }
 
-    fn policy_result(&mut self, v: Value, path: &str) -> Result<PolicyResult, ReportError> {
+    fn policy_result(&mut self, v: Value, path: &Ptr<'_>) -> Result<PolicyResult, ReportError> {
         let obj = object(v, path)?;
         let (mut policy, mut summary, mut details) = (None, None, None);
         let mut extensions = Extensions::new();
@@ -343,11 +403,11 @@ impl Walker {
                 }
             }
         }
-        let policy_path = format!("{path}/policy");
+        let policy_path = path.key("policy");
         let policy = self.policy(required(policy, &policy_path)?, &policy_path)?;
-        let summary_path = format!("{path}/summary");
+        let summary_path = path.key("summary");
         let summary = self.summary(required(summary, &summary_path)?, &summary_path)?;
-        let details_path = format!("{path}/failure-details");
+        let details_path = path.key("failure-details");
         let details = match details {
             None => Vec::new(),
             Some(Value::Null) => {
@@ -364,7 +424,7 @@ impl Walker {
         let failure_details = details
             .into_iter()
             .enumerate()
-            .map(|(i, d)| self.failure_detail(d, &format!("{details_path}/{i}")))
+            .map(|(i, d)| self.failure_detail(d, &details_path.index(i)))
             .collect::<Result<Vec<_>, _>>()?;
         let sum = sum_failed(&failure_details);
         if let Some(total) = summary.total_failure_session_count
@@ -387,7 +447,7 @@ impl Walker {
     }
 
     /// `mx-host` (or its alias): an array of strings, or one string (a deviation).
-    fn mx_hosts(&mut self, v: Value, field: &str) -> Result<Vec<String>, ReportError> {
+    fn mx_hosts(&mut self, v: Value, field: &Ptr<'_>) -> Result<Vec<String>, ReportError> {
         match v {
             Value::String(s) if s.is_empty() => {
                 self.deviate(
@@ -409,7 +469,7 @@ impl Walker {
         }
     }
 
-    fn policy(&mut self, v: Value, path: &str) -> Result<Policy, ReportError> {
+    fn policy(&mut self, v: Value, path: &Ptr<'_>) -> Result<Policy, ReportError> {
         let obj = object(v, path)?;
         let (mut ptype, mut pstring, mut domain, mut mx, mut mx_alias) =
             (None, None, None, None, None);
@@ -426,7 +486,7 @@ impl Walker {
                 }
             }
         }
-        let type_path = format!("{path}/policy-type");
+        let type_path = path.key("policy-type");
         let policy_type: PolicyType =
             match string(required(ptype, &type_path)?, &type_path)?.parse() {
                 Ok(t) => t,
@@ -440,7 +500,7 @@ impl Walker {
             );
         }
 
-        let ps_path = format!("{path}/policy-string");
+        let ps_path = path.key("policy-string");
         let mut policy_string = match pstring {
             None => Vec::new(),
             Some(Value::String(s)) => {
@@ -478,7 +538,7 @@ impl Walker {
             policy_string = records;
         }
 
-        let domain_path = format!("{path}/policy-domain");
+        let domain_path = path.key("policy-domain");
         let policy_domain = self.opt_string(domain, &domain_path)?;
         if policy_domain.is_none() {
             self.deviate(
@@ -488,11 +548,11 @@ impl Walker {
             );
         }
 
-        let mx_path = format!("{path}/mx-host");
+        let mx_path = path.key("mx-host");
         let mx_host = match (mx, mx_alias) {
             (Some(v), None) => self.mx_hosts(v, &mx_path)?,
             (None, Some((_, v))) => {
-                let alias_path = format!("{path}/mx-host-pattern");
+                let alias_path = path.key("mx-host-pattern");
                 self.deviate(
                     codes::MX_HOST_PATTERN_KEY,
                     &alias_path,
@@ -503,7 +563,7 @@ impl Walker {
             (Some(v), Some((k, alias))) => {
                 self.deviate(
                     codes::DUPLICATE_ALIAS,
-                    format!("{path}/mx-host-pattern"),
+                    &path.key("mx-host-pattern"),
                     "both mx-host and mx-host-pattern are present; mx-host used, the other kept as an extension",
                 );
                 extensions.insert(k, alias);
@@ -520,7 +580,7 @@ impl Walker {
         })
     }
 
-    fn summary(&mut self, v: Value, path: &str) -> Result<Summary, ReportError> {
+    fn summary(&mut self, v: Value, path: &Ptr<'_>) -> Result<Summary, ReportError> {
         let obj = object(v, path)?;
         let (mut ok, mut failed) = (None, None);
         let mut extensions = Extensions::new();
@@ -533,9 +593,9 @@ impl Walker {
                 }
             }
         }
-        let ok_path = format!("{path}/total-successful-session-count");
+        let ok_path = path.key("total-successful-session-count");
         let total_successful_session_count = count(required(ok, &ok_path)?, &ok_path)?;
-        let failed_path = format!("{path}/total-failure-session-count");
+        let failed_path = path.key("total-failure-session-count");
         let total_failure_session_count = match failed {
             Some(v) => Some(count(v, &failed_path)?),
             None => {
@@ -554,7 +614,7 @@ impl Walker {
         })
     }
 
-    fn failure_detail(&mut self, v: Value, path: &str) -> Result<FailureDetail, ReportError> {
+    fn failure_detail(&mut self, v: Value, path: &Ptr<'_>) -> Result<FailureDetail, ReportError> {
         let obj = object(v, path)?;
         let mut slots: [Option<Value>; 8] = Default::default();
         let (mut info_alias, mut code_alias) = (None, None);
@@ -587,7 +647,7 @@ impl Walker {
             }
         }
         let [rt, ip, mx, helo, rip, n, info, code] = slots;
-        let f = |name: &str| format!("{path}/{name}");
+        let f = |name: &'static str| path.key(name);
 
         let rt_path = f("result-type");
         let result_type: ResultType = match string(required(rt, &rt_path)?, &rt_path)?.parse() {
@@ -682,15 +742,15 @@ impl Walker {
         value: Option<Value>,
         alias: Option<(String, Value)>,
         extensions: &mut Extensions,
-        path: &str,
+        path: &Ptr<'_>,
         key: &str,
         alias_code: &'static str,
     ) -> Result<Option<String>, ReportError> {
-        let key_path = format!("{path}/{key}");
+        let key_path = path.key(&key);
         match (value, alias) {
             (v, None) => self.opt_string(v, &key_path),
             (None, Some((k, v))) => {
-                let alias_path = format!("{path}/{k}");
+                let alias_path = path.key(&k);
                 self.deviate(
                     alias_code,
                     &alias_path,
@@ -701,7 +761,7 @@ impl Walker {
             (Some(v), Some((k, alias))) => {
                 self.deviate(
                     codes::DUPLICATE_ALIAS,
-                    format!("{path}/{k}"),
+                    &path.key(&k),
                     format!("both {key} and {k} are present; {key} used, {k} kept as an extension"),
                 );
                 extensions.insert(k, alias);
