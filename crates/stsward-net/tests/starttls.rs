@@ -1,0 +1,158 @@
+//! RFC 3207 / RFC 8461 §4.2 end to end: a loopback MX with chosen TLS faults, fixed `now`.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use common::smtp_server::{self, Tls};
+use common::test_pki::{TestCa, Window, now, self_signed};
+use stsward_net::cert::{Roots, UntrustedReason, Validity};
+use stsward_net::legacy::LegacyMode;
+use stsward_net::starttls::{AddrProbe, ProbeConfig, ProbeError, ProbeStep, probe_mx};
+use stsward_net::tls::TlsVersion;
+
+const MX: &str = "mx.example.test";
+
+fn cfg(ca: &TestCa, port: u16) -> ProbeConfig {
+    let mut c = ProbeConfig::new(
+        "probe.stsward.test",
+        Roots::new(false, std::slice::from_ref(&ca.cert)).unwrap(),
+    );
+    c.smtp_port = port;
+    c.connect_timeout = Duration::from_secs(2);
+    c.banner_timeout = Duration::from_millis(500);
+    c.ehlo_timeout = Duration::from_secs(2);
+    c.starttls_timeout = Duration::from_secs(2);
+    c.handshake_timeout = Duration::from_secs(2);
+    c.legacy = LegacyMode::Never;
+    c
+}
+
+async fn probe(ca: &TestCa, tls: Tls) -> AddrProbe {
+    let addr = smtp_server::spawn(tls).await;
+    let ip: IpAddr = addr.ip();
+    let mut v = probe_mx(MX, &[ip], &cfg(ca, addr.port()), now()).await;
+    assert_eq!(v.len(), 1);
+    v.remove(0)
+}
+
+fn cert(ca: &TestCa, names: &[&str], w: Window) -> Tls {
+    let l = ca.leaf(names, w);
+    let k = l.key_clone();
+    smtp_server::cert(vec![l.cert], k)
+}
+
+#[tokio::test]
+async fn rfc3207_good_mx_reports_banner_extensions_and_tls_facts() {
+    let ca = TestCa::new("MX CA");
+    let p = probe(&ca, cert(&ca, &[MX], Window::Current)).await;
+    assert!(p.error.is_none(), "{:?}", p.error);
+    let banner = p.banner.as_ref().unwrap();
+    assert_eq!(banner.code, 220);
+    assert_eq!(banner.lines.len(), 2, "multi-line 220- banner");
+    let kw: Vec<&str> = p
+        .ehlo_extensions
+        .iter()
+        .map(|e| e.keyword.as_str())
+        .collect();
+    assert_eq!(kw, ["PIPELINING", "STARTTLS", "SIZE"]);
+    assert!(p.starttls_offered);
+    let tls = p.tls.as_ref().unwrap();
+    assert_eq!(tls.version, TlsVersion::Tls1_3);
+    assert!(tls.cipher.starts_with("TLS13_"), "{}", tls.cipher);
+    assert_eq!(tls.chain.len(), 1);
+    assert!(tls.verdict.is_ok(), "{:?}", tls.verdict);
+    assert_eq!(p.best_version(), Some(TlsVersion::Tls1_3));
+}
+
+#[tokio::test]
+async fn rfc8461_4_2_expired_cert_is_expired_not_missing_starttls() {
+    let ca = TestCa::new("MX CA");
+    let p = probe(&ca, cert(&ca, &[MX], Window::Expired)).await;
+    assert!(p.starttls_offered, "STARTTLS was offered");
+    assert!(p.error.is_none(), "the handshake completes: {:?}", p.error);
+    let v = &p.tls.as_ref().unwrap().verdict;
+    assert!(matches!(v.validity, Validity::Expired { checked_at, .. } if checked_at == now()));
+    assert_eq!(v.trusted, Ok(()), "trust is judged apart from expiry");
+    assert!(v.name_ok);
+}
+
+#[tokio::test]
+async fn rfc8461_4_2_wrong_name_still_judges_trust_and_validity() {
+    let ca = TestCa::new("MX CA");
+    let p = probe(&ca, cert(&ca, &["other.example.test"], Window::Current)).await;
+    let v = &p.tls.as_ref().unwrap().verdict;
+    assert!(!v.name_ok);
+    assert_eq!(v.trusted, Ok(()));
+    assert!(matches!(v.validity, Validity::Valid { .. }));
+}
+
+#[tokio::test]
+async fn rfc8461_4_2_self_signed_is_untrusted_with_name_and_validity() {
+    let ca = TestCa::new("MX CA");
+    let l = self_signed(&[MX], Window::Current);
+    let k = l.key_clone();
+    let p = probe(&ca, smtp_server::cert(vec![l.cert], k)).await;
+    let v = &p.tls.as_ref().unwrap().verdict;
+    assert_eq!(
+        v.trusted.as_ref().unwrap_err().reason,
+        UntrustedReason::SelfSigned
+    );
+    assert!(v.name_ok);
+    assert!(matches!(v.validity, Validity::Valid { .. }));
+}
+
+#[tokio::test]
+async fn rfc3207_steps_fail_with_their_own_errors() {
+    let ca = TestCa::new("MX CA");
+
+    let p = probe(&ca, Tls::NotOffered).await;
+    assert!(
+        !p.starttls_offered && p.tls.is_none() && p.error.is_none(),
+        "no STARTTLS: {p:?}"
+    );
+
+    let p = probe(&ca, Tls::Refuse(454)).await;
+    assert!(p.starttls_offered);
+    assert!(
+        matches!(p.error, Some(ProbeError::StarttlsRefused(454))),
+        "{:?}",
+        p.error
+    );
+
+    let p = probe(&ca, Tls::Garbage).await;
+    assert!(p.starttls_offered, "offered, yet the handshake fails");
+    assert!(
+        matches!(p.error, Some(ProbeError::Handshake(_))),
+        "{:?}",
+        p.error
+    );
+
+    let started = Instant::now();
+    let p = probe(&ca, Tls::Mute).await;
+    assert!(
+        matches!(
+            p.error,
+            Some(ProbeError::Timeout {
+                step: ProbeStep::Banner,
+                ..
+            })
+        ),
+        "{:?}",
+        p.error
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // nothing listens: bind a port, then free it
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let v = probe_mx(MX, &["127.0.0.1".parse().unwrap()], &cfg(&ca, port), now()).await;
+    assert!(
+        matches!(v[0].error, Some(ProbeError::Connect(_))),
+        "{:?}",
+        v[0].error
+    );
+}
