@@ -746,7 +746,7 @@ impl Walker {
         key: &str,
         alias_code: &'static str,
     ) -> Result<Option<String>, ReportError> {
-        let key_path = path.key(&key);
+        let key_path = path.key(key);
         match (value, alias) {
             (v, None) => self.opt_string(v, &key_path),
             (None, Some((k, v))) => {
