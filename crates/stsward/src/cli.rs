@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// stsward checks a domain's whole SMTP transport-security deployment (MTA-STS, TLS-RPT,
 /// DANE), lints MTA-STS policy files, and reads the TLS reports that mail senders send back.
 #[derive(Debug, Parser)]
-#[command(name = "stsward", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "stsward",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 #[command(after_help = "\
 Exit status:
   0  success; no finding is an error
@@ -75,7 +80,11 @@ Exit status: 0 when no finding is an error, 1 when one is, 2 when the check coul
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The domain to check (the part after @ in the mail address).
-    #[arg(value_name = "DOMAIN", required_unless_present = "from", conflicts_with = "from")]
+    #[arg(
+        value_name = "DOMAIN",
+        required_unless_present = "from",
+        conflicts_with = "from"
+    )]
     pub domain: Option<String>,
 
     /// Check many domains: one per line from FILE, or '-' for standard input.

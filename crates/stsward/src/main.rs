@@ -1,1 +1,66 @@
-fn main() {}
+//! `stsward` — the binary: command-line parsing, configuration and wiring, no protocol logic.
+//!
+//! Arguments are parsed in two stages (raw clap flags in [`cli`], then a validated
+//! [`command::Command`]) and dispatched by one short `match` in [`run`].
+//!
+//! Exit status (documented in `--help`): 0 success, 1 a finding is an error or an input could
+//! not be parsed, 2 the command could not run.
+
+mod cli;
+mod cmd;
+mod command;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::command::Command;
+
+/// What a command reports back to `main`: the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything is fine (exit 0).
+    Success,
+    /// A finding is an error, or an input could not be parsed (exit 1).
+    Problems,
+    /// The command could not run (exit 2).
+    CannotRun,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Success => ExitCode::SUCCESS,
+            Outcome::Problems => ExitCode::from(1),
+            Outcome::CannotRun => ExitCode::from(2),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let command = match Command::from_cli(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stsward: {e:#}");
+            return Outcome::CannotRun.into();
+        }
+    };
+    match run(command) {
+        Ok(outcome) => outcome.into(),
+        Err(e) => {
+            eprintln!("stsward: {e:#}");
+            Outcome::CannotRun.into()
+        }
+    }
+}
+
+/// Dispatches a validated command.
+fn run(command: Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::PolicyLint(c) => cmd::policy::lint(&c),
+        Command::ReportParse(c) => cmd::report::parse(&c),
+        Command::Check(c) => cmd::check::run(c),
+        Command::LabUp(c) => cmd::lab::up(c),
+    }
+}

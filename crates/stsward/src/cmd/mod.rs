@@ -1,0 +1,6 @@
+//! One file per command: read inputs, call the libraries, print, and pick the exit status.
+
+pub mod check;
+pub mod lab;
+pub mod policy;
+pub mod report;

@@ -1,0 +1,220 @@
+//! Stage two of argument parsing: raw flags validated into commands the dispatcher runs.
+//!
+//! Everything a command needs is decided here — colour, input sources, timeouts — so the
+//! command bodies in [`crate::cmd`] never look at flags or the environment again.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::cli::{Cli, CliCommand, ColorChoice, LabCommand, NetArgs, PolicyCommand, ReportCommand};
+
+/// Where an input comes from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Standard input (`-`).
+    Stdin,
+    /// A file.
+    Path(PathBuf),
+}
+
+impl Input {
+    fn from_arg(p: PathBuf) -> Self {
+        if p.as_os_str() == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(p)
+        }
+    }
+
+    /// The name to show in messages.
+    pub fn display_name(&self) -> String {
+        match self {
+            Input::Stdin => "<stdin>".to_owned(),
+            Input::Path(p) => p.display().to_string(),
+        }
+    }
+
+    /// Reads the whole input.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Input::Stdin => {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+                Ok(buf)
+            }
+            Input::Path(p) => std::fs::read(p),
+        }
+    }
+}
+
+/// `stsward policy lint`.
+#[derive(Debug)]
+pub struct PolicyLint {
+    pub input: Input,
+    pub json: bool,
+    pub color: bool,
+}
+
+/// `stsward report parse`.
+#[derive(Debug)]
+pub struct ReportParse {
+    pub files: Vec<PathBuf>,
+    pub strict: bool,
+    pub pretty: bool,
+}
+
+/// Validated network overrides.
+#[derive(Debug, Clone)]
+pub struct Net {
+    pub resolver: Option<SocketAddr>,
+    pub ca_file: Option<PathBuf>,
+    pub smtp_port: u16,
+    pub https_port: u16,
+    pub timeout: Duration,
+}
+
+/// Which domains `stsward check` looks at.
+#[derive(Debug)]
+pub enum Targets {
+    One(String),
+    Many(Input),
+}
+
+/// `stsward check`.
+#[derive(Debug)]
+pub struct Check {
+    pub targets: Targets,
+    pub json: bool,
+    pub color: bool,
+    /// Standard error is a terminal: show a progress bar in bulk mode.
+    pub progress: bool,
+    pub net: Net,
+    pub concurrency: usize,
+}
+
+/// `stsward lab up`.
+#[derive(Debug)]
+pub struct LabUp {
+    pub scenario: PathBuf,
+    pub dir: Option<PathBuf>,
+    pub dns_port: Option<u16>,
+    pub smtp_port: Option<u16>,
+    pub https_port: Option<u16>,
+    pub bulk: Option<usize>,
+}
+
+/// A validated command.
+#[derive(Debug)]
+pub enum Command {
+    PolicyLint(PolicyLint),
+    ReportParse(ReportParse),
+    Check(Check),
+    LabUp(LabUp),
+}
+
+impl Command {
+    /// Validates raw flags.
+    pub fn from_cli(cli: Cli) -> anyhow::Result<Command> {
+        let color = match cli.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        };
+        Ok(match cli.command {
+            CliCommand::Policy(PolicyCommand::Lint { file, json }) => {
+                Command::PolicyLint(PolicyLint {
+                    input: Input::from_arg(file),
+                    json,
+                    color,
+                })
+            }
+            CliCommand::Report(ReportCommand::Parse {
+                files,
+                strict,
+                pretty,
+            }) => Command::ReportParse(ReportParse {
+                files,
+                strict,
+                pretty,
+            }),
+            CliCommand::Check(args) => {
+                let targets = match (args.domain, args.from) {
+                    (Some(d), None) => Targets::One(validate_domain(&d)?),
+                    (None, Some(f)) => Targets::Many(Input::from_arg(f)),
+                    _ => bail!("give either one DOMAIN or --from FILE"),
+                };
+                if args.concurrency == 0 {
+                    bail!("--concurrency must be at least 1");
+                }
+                Command::Check(Check {
+                    targets,
+                    json: args.json,
+                    color,
+                    progress: std::io::stderr().is_terminal(),
+                    net: net(args.net)?,
+                    concurrency: args.concurrency,
+                })
+            }
+            CliCommand::Lab(LabCommand::Up {
+                scenario,
+                dir,
+                dns_port,
+                smtp_port,
+                https_port,
+                bulk,
+            }) => Command::LabUp(LabUp {
+                scenario,
+                dir,
+                dns_port,
+                smtp_port,
+                https_port,
+                bulk,
+            }),
+        })
+    }
+}
+
+fn net(a: NetArgs) -> anyhow::Result<Net> {
+    if !(a.timeout.is_finite() && a.timeout > 0.0 && a.timeout <= 600.0) {
+        bail!(
+            "--timeout must be a number of seconds between 0 and 600, not {}",
+            a.timeout
+        );
+    }
+    if let Some(ca) = &a.ca_file {
+        std::fs::metadata(ca).with_context(|| format!("--ca-file {}", ca.display()))?;
+    }
+    Ok(Net {
+        resolver: a.resolver,
+        ca_file: a.ca_file,
+        smtp_port: a.smtp_port,
+        https_port: a.https_port,
+        timeout: Duration::from_secs_f64(a.timeout),
+    })
+}
+
+/// Normalises a domain argument: trims, drops one trailing dot, lowercases; rejects what
+/// cannot be a domain (an address, a URL) with a message saying what to pass instead.
+pub fn validate_domain(raw: &str) -> anyhow::Result<String> {
+    let d = raw.trim();
+    let d = d.strip_suffix('.').unwrap_or(d);
+    if d.is_empty() {
+        bail!("empty domain");
+    }
+    if let Some((_, after)) = d.rsplit_once('@') {
+        bail!("{raw:?} is a mail address; pass its domain, e.g. {after:?}");
+    }
+    if d.contains("://") || d.contains('/') {
+        bail!("{raw:?} is not a domain name; pass just the domain, e.g. example.com");
+    }
+    if d.chars().any(|c| c.is_whitespace() || c == ':') || d.len() > 253 {
+        bail!("{raw:?} is not a domain name");
+    }
+    Ok(d.to_ascii_lowercase())
+}
