@@ -44,7 +44,7 @@ pub struct DateTimeError {
 
 impl ReportDateTime {
     /// Wraps a time, converted to UTC. `None` if the year is outside 0–9999, which RFC 3339
-    /// cannot write.
+    /// §5.6 cannot write.
     pub fn new(t: OffsetDateTime) -> Option<Self> {
         let utc = t.to_offset(UtcOffset::UTC);
         (0..=9999)

@@ -11,9 +11,7 @@
 //! The input is parsed once into a `serde_json::Value` and then walked, moving values out, so
 //! the cost stays close to that of the JSON parse itself.
 
-use std::fmt;
-
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::datetime::{DateTimeError, DateTimeLeniency, ReportDateTime};
 use super::deviation::{Deviation, codes};
@@ -21,6 +19,13 @@ use super::report::{
     DateRange, Extensions, FailureDetail, Policy, PolicyResult, Report, Summary, sum_failed,
 };
 use super::result_type::{PolicyType, ResultType};
+
+mod access;
+
+use access::{
+    ID, ORG, POLICIES, Ptr, RANGE, ROOT, count, object, required, string, string_array, type_name,
+    wrong,
+};
 
 /// A report together with every way it departed from RFC 8460 §4.4.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,120 +120,6 @@ pub fn parse_report(bytes: &[u8]) -> Result<ParsedReport, ReportError> {
         report,
         deviations: w.deviations,
     })
-}
-
-/// A JSON pointer (RFC 6901) to the member being read, rendered only when an error or a
-/// deviation needs it, so that a clean report costs no path strings.
-#[derive(Clone, Copy)]
-struct Ptr<'a> {
-    parent: Option<&'a Ptr<'a>>,
-    seg: Seg<'a>,
-}
-
-#[derive(Clone, Copy)]
-enum Seg<'a> {
-    Root,
-    Key(&'a str),
-    Index(usize),
-}
-
-const ROOT: Ptr<'static> = Ptr {
-    parent: None,
-    seg: Seg::Root,
-};
-const ORG: Ptr<'static> = ROOT.key("organization-name");
-const ID: Ptr<'static> = ROOT.key("report-id");
-const RANGE: Ptr<'static> = ROOT.key("date-range");
-const POLICIES: Ptr<'static> = ROOT.key("policies");
-
-impl<'a> Ptr<'a> {
-    const fn key(&'a self, key: &'a str) -> Ptr<'a> {
-        Ptr {
-            parent: Some(self),
-            seg: Seg::Key(key),
-        }
-    }
-
-    const fn index(&'a self, i: usize) -> Ptr<'a> {
-        Ptr {
-            parent: Some(self),
-            seg: Seg::Index(i),
-        }
-    }
-}
-
-impl fmt::Display for Ptr<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(parent) = self.parent {
-            write!(f, "{parent}")?;
-        }
-        match self.seg {
-            Seg::Root => Ok(()),
-            // RFC 6901 §3: "~" and "/" in a key are escaped.
-            Seg::Key(k) => write!(f, "/{}", k.replace('~', "~0").replace('/', "~1")),
-            Seg::Index(i) => write!(f, "/{i}"),
-        }
-    }
-}
-
-/// The JSON type of a value, as error messages name it.
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_u64() => "integer",
-        Value::Number(n) if n.is_i64() => "negative integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn wrong(field: &Ptr<'_>, expected: &'static str, v: &Value) -> ReportError {
-    ReportError::FieldType {
-        field: field.to_string(),
-        expected,
-        found: type_name(v),
-    }
-}
-
-fn required<T>(v: Option<T>, field: &Ptr<'_>) -> Result<T, ReportError> {
-    v.ok_or_else(|| ReportError::MissingField {
-        field: field.to_string(),
-    })
-}
-
-fn object(v: Value, field: &Ptr<'_>) -> Result<Map<String, Value>, ReportError> {
-    match v {
-        Value::Object(m) => Ok(m),
-        other => Err(wrong(field, "object", &other)),
-    }
-}
-
-fn string(v: Value, field: &Ptr<'_>) -> Result<String, ReportError> {
-    match v {
-        Value::String(s) => Ok(s),
-        other => Err(wrong(field, "string", &other)),
-    }
-}
-
-fn count(v: Value, field: &Ptr<'_>) -> Result<u64, ReportError> {
-    match v.as_u64() {
-        Some(n) => Ok(n),
-        None => Err(wrong(field, "non-negative integer", &v)),
-    }
-}
-
-fn string_array(v: Value, field: &Ptr<'_>) -> Result<Vec<String>, ReportError> {
-    match v {
-        Value::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| string(item, &field.index(i)))
-            .collect(),
-        other => Err(wrong(field, "array of strings", &other)),
-    }
 }
 
 #[derive(Default)]

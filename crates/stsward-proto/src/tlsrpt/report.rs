@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use super::datetime::ReportDateTime;
 use super::result_type::{PolicyType, ResultType};
 
-/// Unknown JSON members, kept in the order received.
+/// Unknown JSON members (RFC 8460 §4.4 extensions), kept in the order received.
 pub type Extensions = Map<String, Value>;
 
 /// One TLS-RPT report (RFC 8460 §4.4).
@@ -121,12 +121,12 @@ pub struct FailureDetail {
 }
 
 impl FailureDetail {
-    /// `sending-mta-ip` as an address, when it is one.
+    /// `sending-mta-ip` as an address, when it is one (RFC 8460 §4.4).
     pub fn sending_mta_ip_addr(&self) -> Option<IpAddr> {
         self.sending_mta_ip.as_deref().and_then(|s| s.parse().ok())
     }
 
-    /// `receiving-ip` as an address, when it is one.
+    /// `receiving-ip` as an address, when it is one (RFC 8460 §4.4).
     pub fn receiving_ip_addr(&self) -> Option<IpAddr> {
         self.receiving_ip.as_deref().and_then(|s| s.parse().ok())
     }
@@ -141,7 +141,7 @@ impl Summary {
     }
 }
 
-/// The sum of `failed-session-count` over `details`, saturating.
+/// The sum of `failed-session-count` over `details` (RFC 8460 §4.2.2), saturating.
 pub fn sum_failed(details: &[FailureDetail]) -> u64 {
     details
         .iter()
@@ -161,7 +161,7 @@ impl Report {
         })
     }
 
-    /// Every failure detail of every policy, with its policy.
+    /// Every failure detail of every policy, with its policy (RFC 8460 §4.4).
     pub fn failure_details(&self) -> impl Iterator<Item = (&PolicyResult, &FailureDetail)> {
         self.policies
             .iter()
