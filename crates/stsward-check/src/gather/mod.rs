@@ -44,6 +44,9 @@ pub struct CheckConfig {
     /// Also trust the Mozilla root set (off only in labs, so lab certificates cannot pass
     /// for public ones).
     pub use_webpki_roots: bool,
+    /// Validate DNSSEC (RFC 4035). Without it every answer is `indeterminate`, so TLSA
+    /// records are reported as not validated (`dane.tlsa.insecure`).
+    pub validate_dnssec: bool,
     /// DNSSEC trust anchors as DNSKEY zone text, replacing the root's (for a signed lab).
     pub trust_anchors: Option<String>,
     /// `--smtp-port` (25 in production).
@@ -70,6 +73,7 @@ impl Default for CheckConfig {
             resolver: None,
             extra_roots: Vec::new(),
             use_webpki_roots: true,
+            validate_dnssec: true,
             trust_anchors: None,
             smtp_port: 25,
             https_port: 443,
@@ -130,6 +134,7 @@ impl Checker {
         let dns = Dns::new(&DnsConfig {
             server: cfg.resolver,
             timeout: cfg.dns_timeout,
+            dnssec: cfg.validate_dnssec,
             trust_anchors,
             ..DnsConfig::default()
         })

@@ -1,0 +1,338 @@
+//! The checker against the real lab on loopback: every finding code the shipped scenario can
+//! provoke fires on the right subject with the right severity (`spec/findings.md`), and the
+//! perfect domain passes clean.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use stsward_check::{CheckConfig, CheckReport, Checker};
+use stsward_lab::{FINDINGS_SCENARIO, Lab, LabOptions, RunningLab, Scenario};
+use stsward_proto::{Code, Severity};
+use time::OffsetDateTime;
+
+/// The whole run finishes within this, or fails.
+const LIMIT: Duration = Duration::from_secs(120);
+
+struct World {
+    _dir: tempfile::TempDir,
+    lab: RunningLab,
+    checker: Checker,
+}
+
+async fn world() -> World {
+    world_with(true).await
+}
+
+async fn world_with(validate_dnssec: bool) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario: Scenario = FINDINGS_SCENARIO.parse().unwrap();
+    let lab = Lab::start(
+        &scenario,
+        &LabOptions::new(dir.path(), OffsetDateTime::now_utc()),
+    )
+    .await
+    .unwrap();
+    let pem = std::fs::read(lab.ca_file()).unwrap();
+    let anchors = lab
+        .trust_anchor_file()
+        .map(|p| std::fs::read_to_string(p).unwrap());
+    let checker = Checker::new(CheckConfig {
+        resolver: Some(lab.resolver_addr()),
+        extra_roots: CheckConfig::roots_from_pem(&pem).unwrap(),
+        use_webpki_roots: false,
+        validate_dnssec,
+        trust_anchors: anchors,
+        smtp_port: lab.smtp_port(),
+        https_port: lab.https_port(),
+        dns_timeout: Duration::from_secs(2),
+        // The lab's slow policy host answers after 70 s; a short bound keeps the test quick.
+        fetch_timeout: Duration::from_secs(10),
+        smtp_step_timeout: Duration::from_secs(3),
+        concurrency: 64,
+        helo_name: "checker.test".to_owned(),
+        probe_legacy_tls: true,
+    })
+    .unwrap();
+    World {
+        _dir: dir,
+        lab,
+        checker,
+    }
+}
+
+async fn check_all(w: &World, domains: Vec<String>) -> BTreeMap<String, CheckReport> {
+    let now = OffsetDateTime::now_utc();
+    let results = tokio::time::timeout(LIMIT, w.checker.check_many(domains, 16, || now, |_| {}))
+        .await
+        .expect("bulk check within the limit");
+    results
+        .into_iter()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.domain.clone(), r)
+        })
+        .collect()
+}
+
+fn dump(r: &CheckReport) -> String {
+    r.findings
+        .iter()
+        .map(|f| format!("  {} {} [{}] {}", f.severity, f.code, f.subject, f.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// (domain, code, severity, subject): what each lab domain must raise. Subjects follow the
+/// spec: the TXT name for records, the policy host for the fetch, `line N` for policy lines,
+/// the MX host for MX and DANE findings, `mx: <pattern>` for a stale pattern.
+#[rustfmt::skip]
+const EXPECTED: &[(&str, Code, Severity, &str)] = &[
+    // `_mta-sts` TXT (RFC 8461 §3.1)
+    ("sts-txt-missing.test", Code::StsTxtMissing, Severity::Error, "_mta-sts.sts-txt-missing.test"),
+    ("sts-txt-multiple.test", Code::StsTxtMultiple, Severity::Error, "_mta-sts.sts-txt-multiple.test"),
+    ("sts-txt-syntax.test", Code::StsTxtSyntax, Severity::Error, "_mta-sts.sts-txt-syntax.test"),
+    ("sts-txt-version.test", Code::StsTxtVersion, Severity::Error, "_mta-sts.sts-txt-version.test"),
+    ("sts-txt-version-order.test", Code::StsTxtVersion, Severity::Error, "_mta-sts.sts-txt-version-order.test"),
+    ("sts-txt-id.test", Code::StsTxtId, Severity::Error, "_mta-sts.sts-txt-id.test"),
+    ("sts-txt-id-long.test", Code::StsTxtId, Severity::Error, "_mta-sts.sts-txt-id-long.test"),
+    ("sts-txt-extension.test", Code::StsTxtExtension, Severity::Info, "_mta-sts.sts-txt-extension.test"),
+    ("sts-txt-unrelated.test", Code::StsTxtUnrelated, Severity::Info, "_mta-sts.sts-txt-unrelated.test"),
+    ("sts-txt-unrelated.test", Code::StsTxtOk, Severity::Ok, "_mta-sts.sts-txt-unrelated.test"),
+    ("sts-txt-split.test", Code::StsTxtOk, Severity::Ok, "_mta-sts.sts-txt-split.test"),
+    ("sts-txt-lookup.test", Code::StsTxtLookup, Severity::Error, "_mta-sts.sts-txt-lookup.test"),
+    ("sts-txt-cname.test", Code::StsTxtOk, Severity::Ok, "_mta-sts.sts-txt-cname.test"),
+    // Policy fetch (RFC 8461 §3.3)
+    ("sts-policy-host.test", Code::StsPolicyHost, Severity::Error, "mta-sts.sts-policy-host.test"),
+    ("sts-policy-unreachable.test", Code::StsPolicyUnreachable, Severity::Error, "mta-sts.sts-policy-unreachable.test"),
+    ("sts-policy-webpki-expired.test", Code::StsPolicyWebpki, Severity::Error, "mta-sts.sts-policy-webpki-expired.test"),
+    ("sts-policy-webpki-name.test", Code::StsPolicyWebpki, Severity::Error, "mta-sts.sts-policy-webpki-name.test"),
+    ("sts-policy-webpki-self-signed.test", Code::StsPolicyWebpki, Severity::Error, "mta-sts.sts-policy-webpki-self-signed.test"),
+    ("sts-policy-webpki-untrusted.test", Code::StsPolicyWebpki, Severity::Error, "mta-sts.sts-policy-webpki-untrusted.test"),
+    ("sts-policy-cert-expiring.test", Code::StsPolicyCertExpiring, Severity::Warning, "mta-sts.sts-policy-cert-expiring.test"),
+    ("sts-policy-redirect.test", Code::StsPolicyRedirect, Severity::Error, "mta-sts.sts-policy-redirect.test"),
+    ("sts-policy-status.test", Code::StsPolicyStatus, Severity::Error, "mta-sts.sts-policy-status.test"),
+    ("sts-policy-status-500.test", Code::StsPolicyStatus, Severity::Error, "mta-sts.sts-policy-status-500.test"),
+    ("sts-policy-content-type.test", Code::StsPolicyContentType, Severity::Error, "mta-sts.sts-policy-content-type.test"),
+    ("sts-policy-size.test", Code::StsPolicySize, Severity::Error, "mta-sts.sts-policy-size.test"),
+    ("sts-policy-timeout.test", Code::StsPolicyTimeout, Severity::Error, "mta-sts.sts-policy-timeout.test"),
+    // Policy content (RFC 8461 §3.2)
+    ("sts-policy-syntax.test", Code::StsPolicySyntax, Severity::Error, "line 3"),
+    ("sts-policy-version.test", Code::StsPolicyVersion, Severity::Error, "line 1"),
+    ("sts-policy-mode.test", Code::StsPolicyMode, Severity::Error, "line 2"),
+    ("sts-policy-mode-testing.test", Code::StsPolicyModeTesting, Severity::Info, "line 2"),
+    ("sts-policy-mode-none.test", Code::StsPolicyModeNone, Severity::Warning, "line 2"),
+    ("sts-policy-max-age.test", Code::StsPolicyMaxAge, Severity::Error, "line 4"),
+    ("sts-policy-max-age-short.test", Code::StsPolicyMaxAgeShort, Severity::Warning, "line 4"),
+    ("sts-policy-mx-missing.test", Code::StsPolicyMxMissing, Severity::Error, "mta-sts.sts-policy-mx-missing.test"),
+    ("sts-policy-mx-invalid.test", Code::StsPolicyMxInvalid, Severity::Error, "line 4"),
+    ("sts-policy-mx-duplicate.test", Code::StsPolicyMxDuplicate, Severity::Info, "line 4"),
+    ("sts-policy-duplicate.test", Code::StsPolicyDuplicate, Severity::Error, "line 3"),
+    ("sts-policy-unknown-key.test", Code::StsPolicyUnknownKey, Severity::Info, "line 5"),
+    ("sts-policy-line-endings.test", Code::StsPolicyLineEndings, Severity::Info, "mta-sts.sts-policy-line-endings.test"),
+    ("sts-policy-blank-line.test", Code::StsPolicyBlankLine, Severity::Warning, "line 3"),
+    ("sts-policy-bom.test", Code::StsPolicyBom, Severity::Error, "line 1"),
+    // Policy versus MX (RFC 8461 §4.1)
+    ("sts-mx-uncovered.test", Code::StsMxUncovered, Severity::Error, "mx2.sts-mx-uncovered.test"),
+    ("sts-mx-stale.test", Code::StsMxStale, Severity::Warning, "mx: old-mx.sts-mx-stale.test"),
+    ("sts-mx-stale.test", Code::StsMxCovered, Severity::Ok, "sts-mx-stale.test"),
+    ("sts-mx-none.test", Code::StsMxNone, Severity::Warning, "sts-mx-none.test"),
+    ("sts-mx-wildcard.test", Code::StsMxCovered, Severity::Ok, "sts-mx-wildcard.test"),
+    // Each MX host (RFC 8461 §4.2, RFC 3207)
+    ("mx-address.test", Code::MxAddress, Severity::Error, "mx.mx-address.test"),
+    ("mx-unreachable.test", Code::MxUnreachable, Severity::Error, "mx.mx-unreachable.test"),
+    ("mx-starttls-missing.test", Code::MxStarttlsMissing, Severity::Error, "mx.mx-starttls-missing.test"),
+    ("mx-tls-handshake.test", Code::MxTlsHandshake, Severity::Error, "mx.mx-tls-handshake.test"),
+    ("mx-tls-handshake.test", Code::MxStarttlsOk, Severity::Ok, "mx.mx-tls-handshake.test"),
+    ("mx-tls-version.test", Code::MxTlsVersion, Severity::Error, "mx.mx-tls-version.test"),
+    ("mx-tls-legacy.test", Code::MxTlsLegacy, Severity::Info, "mx.mx-tls-legacy.test"),
+    ("mx-tls-legacy.test", Code::MxTlsOk, Severity::Ok, "mx.mx-tls-legacy.test"),
+    ("mx-cert-expired.test", Code::MxCertExpired, Severity::Error, "mx.mx-cert-expired.test"),
+    ("mx-cert-expired.test", Code::MxStarttlsOk, Severity::Ok, "mx.mx-cert-expired.test"),
+    ("mx-cert-expiring.test", Code::MxCertExpiring, Severity::Warning, "mx.mx-cert-expiring.test"),
+    ("mx-cert-name.test", Code::MxCertName, Severity::Error, "mx.mx-cert-name.test"),
+    ("mx-cert-untrusted.test", Code::MxCertUntrusted, Severity::Error, "mx.mx-cert-untrusted.test"),
+    ("mx-cert-self-signed.test", Code::MxCertUntrusted, Severity::Error, "mx.mx-cert-self-signed.test"),
+    // DANE (RFC 7672)
+    ("perfect.test", Code::DaneTlsaOk, Severity::Ok, "mx.perfect.test"),
+    ("dane-tlsa-missing.test", Code::DaneTlsaMissing, Severity::Info, "mx.dane-tlsa-missing.test"),
+    ("dane-tlsa-mismatch.test", Code::DaneTlsaMismatch, Severity::Error, "mx.dane-tlsa-mismatch.test"),
+    ("dane-tlsa-usage.test", Code::DaneTlsaUsage, Severity::Warning, "mx.dane-tlsa-usage.test"),
+    ("dane-dnssec-bogus.test", Code::DaneDnssecBogus, Severity::Error, "mx.dane-dnssec-bogus.test"),
+    // `_smtp._tls` TXT (RFC 8460 §3)
+    ("tlsrpt-txt-missing.test", Code::TlsrptTxtMissing, Severity::Warning, "_smtp._tls.tlsrpt-txt-missing.test"),
+    ("tlsrpt-txt-multiple.test", Code::TlsrptTxtMultiple, Severity::Error, "_smtp._tls.tlsrpt-txt-multiple.test"),
+    ("tlsrpt-txt-syntax.test", Code::TlsrptTxtSyntax, Severity::Error, "_smtp._tls.tlsrpt-txt-syntax.test"),
+    ("tlsrpt-txt-extension.test", Code::TlsrptTxtExtension, Severity::Info, "_smtp._tls.tlsrpt-txt-extension.test"),
+    ("tlsrpt-txt-lookup.test", Code::TlsrptTxtLookup, Severity::Error, "_smtp._tls.tlsrpt-txt-lookup.test"),
+    ("tlsrpt-rua-missing.test", Code::TlsrptRuaMissing, Severity::Error, "_smtp._tls.tlsrpt-rua-missing.test"),
+    ("tlsrpt-rua-invalid.test", Code::TlsrptRuaInvalid, Severity::Error, "_smtp._tls.tlsrpt-rua-invalid.test"),
+];
+
+/// (domain, code that must NOT fire anywhere in its report, why).
+#[rustfmt::skip]
+const ABSENT: &[(&str, Code, &str)] = &[
+    ("mx-cert-expired.test", Code::MxStarttlsMissing, "STARTTLS works; only the certificate is bad"),
+    ("mx-tls-version.test", Code::MxTlsHandshake, "the fault is the version, not the handshake as such"),
+    ("mx-tls-handshake.test", Code::MxStarttlsMissing, "STARTTLS is offered"),
+    ("sts-policy-redirect.test", Code::StsPolicyFetched, "the redirect target serves a valid policy, but senders do not follow it"),
+    ("sts-policy-redirect.test", Code::StsPolicyValid, "no policy was accepted"),
+    ("sts-txt-missing.test", Code::StsTxtOk, "there is no record"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_lab_fault_raises_its_code_on_its_subject() {
+    // Two passes. DANE needs DNSSEC validation; everything else is checked without it,
+    // because in the lab an unsigned zone cannot be proven insecure (there is no signed
+    // parent above `.test`), so a validating resolver spends seconds chasing it and calls it
+    // bogus — an artifact of the lab, not a property of those domains.
+    let plain = world_with(false).await;
+    let all_plain = check_all(&plain, plain.lab.domains().to_vec()).await;
+    let validating = world_with(true).await;
+    let dane_domains: Vec<String> = EXPECTED
+        .iter()
+        .filter(|(_, code, _, _)| code.as_str().starts_with("dane."))
+        .map(|(d, _, _, _)| (*d).to_owned())
+        .collect();
+    let all_dane = check_all(&validating, dane_domains).await;
+    let mut failures = Vec::new();
+    for (domain, code, severity, subject) in EXPECTED {
+        let all = if code.as_str().starts_with("dane.") {
+            &all_dane
+        } else {
+            &all_plain
+        };
+        let Some(r) = all.get(*domain) else {
+            failures.push(format!("{domain}: not checked"));
+            continue;
+        };
+        let hit = r
+            .findings
+            .iter()
+            .any(|f| f.code == *code && f.severity == *severity && f.subject == *subject);
+        if !hit {
+            failures.push(format!(
+                "{domain}: expected {code} {severity} on {subject:?}, got:\n{}",
+                dump(r)
+            ));
+        }
+    }
+    for (domain, code, why) in ABSENT {
+        if let Some(r) = all_plain.get(*domain)
+            && r.has(*code)
+        {
+            failures.push(format!(
+                "{domain}: {code} must not fire ({why}):\n{}",
+                dump(r)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn perfect_domain_is_ok_with_no_warnings() {
+    let w = world().await;
+    let r = w
+        .checker
+        .check_domain("perfect.test", OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(r.verdict, Severity::Ok, "{}", dump(&r));
+    assert_eq!((r.counts.warning, r.counts.error, r.counts.info), (0, 0, 0));
+    assert_eq!(r.exit_status(), stsward_check::EXIT_OK);
+    for code in [
+        Code::StsTxtOk,
+        Code::StsPolicyFetched,
+        Code::StsPolicyValid,
+        Code::StsMxCovered,
+        Code::MxStarttlsOk,
+        Code::MxTlsOk,
+        Code::MxCertOk,
+        Code::DaneTlsaOk,
+        Code::TlsrptTxtOk,
+    ] {
+        assert!(r.has(code), "{code} missing:\n{}", dump(&r));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn json_of_a_lab_check_carries_observed_mx_details() {
+    let w = world().await;
+    let r = w
+        .checker
+        .check_domain("mx-cert-expired.test", OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&stsward_check::render::json::render(&r)).unwrap();
+    assert_eq!(v["verdict"], "error");
+    assert_eq!(r.exit_status(), stsward_check::EXIT_ERRORS);
+    let host = &v["observed"]["mx"]["hosts"][0];
+    assert_eq!(host["host"], "mx.mx-cert-expired.test");
+    let hs = &host["addresses"]["addresses"][0]["probe"]["tls"]["handshake"];
+    assert_eq!(hs["outcome"], "established");
+    assert!(hs["certificate"]["not_after"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unusable_resolver_means_the_check_did_not_run() {
+    // A port on loopback where nothing answers DNS.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = socket.local_addr().unwrap();
+    drop(socket);
+    let checker = Checker::new(CheckConfig {
+        resolver: Some(dead),
+        dns_timeout: Duration::from_millis(200),
+        fetch_timeout: Duration::from_secs(2),
+        smtp_step_timeout: Duration::from_secs(1),
+        ..CheckConfig::default()
+    })
+    .unwrap();
+    let result = tokio::time::timeout(
+        LIMIT,
+        checker.check_domain("example.test", OffsetDateTime::now_utc()),
+    )
+    .await
+    .unwrap();
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err.error,
+            stsward_check::CheckError::ResolverUnusable { .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        stsward_check::exit_status(&[Err(err)]),
+        stsward_check::EXIT_NOT_RUN
+    );
+}
+
+/// Speed goal: one domain with four MX hosts in well under a second, probes in parallel.
+/// Measured and printed, not asserted (benchmarks measure time; tests check behaviour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_mx_hosts_are_probed_concurrently() {
+    let w = world_with(false).await;
+    let started = Instant::now();
+    let r = w
+        .checker
+        .check_domain("four-mx.test", OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    eprintln!("four-mx.test checked in {:?}", started.elapsed());
+    let hosts: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == Code::MxCertOk)
+        .map(|f| f.subject.as_str())
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "mx1.four-mx.test",
+            "mx2.four-mx.test",
+            "mx3.four-mx.test",
+            "mx4.four-mx.test"
+        ]
+    );
+}
