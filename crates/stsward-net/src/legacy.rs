@@ -7,7 +7,7 @@
 //! security level, hence `@SECLEVEL=0` in the cipher list. The certificate is not checked
 //! on this connection: only the version is of interest.
 //!
-//! Without the feature, [`probe`] returns `None` and [`LegacyTls`] is never filled in.
+//! Without the feature the probe never runs and [`LegacyTls`] is never filled in.
 
 use std::net::SocketAddr;
 
