@@ -126,6 +126,19 @@ pub struct NetArgs {
     /// Timeout for each network step, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub timeout: f64,
+
+    /// DNSSEC trust anchors (DNSKEY records in zone-file format) replacing the root's; the
+    /// lab writes one for its signed zones.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchors: Option<PathBuf>,
+
+    /// Do not validate DNSSEC (TLSA records are then reported as not validated).
+    #[arg(long)]
+    pub no_dnssec: bool,
+
+    /// Do not probe MX hosts for TLS 1.0/1.1 with a second connection.
+    #[arg(long)]
+    pub no_legacy_probe: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -75,6 +75,9 @@ pub struct Net {
     pub smtp_port: u16,
     pub https_port: u16,
     pub timeout: Duration,
+    pub trust_anchors: Option<PathBuf>,
+    pub dnssec: bool,
+    pub legacy_probe: bool,
 }
 
 /// Which domains `stsward check` looks at.
@@ -196,6 +199,9 @@ fn net(a: NetArgs) -> anyhow::Result<Net> {
         smtp_port: a.smtp_port,
         https_port: a.https_port,
         timeout: Duration::from_secs_f64(a.timeout),
+        trust_anchors: a.trust_anchors,
+        dnssec: !a.no_dnssec,
+        legacy_probe: !a.no_legacy_probe,
     })
 }
 
