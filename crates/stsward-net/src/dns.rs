@@ -80,24 +80,64 @@ impl Default for DnsConfig {
 /// `example.test. 3600 IN DNSKEY 257 3 13 <base64>`. A key at the root replaces nothing: it
 /// is added to the set; keys at other names anchor those zones.
 #[derive(Clone)]
-pub struct TrustAnchors(Arc<HickoryAnchors>);
+pub struct TrustAnchors {
+    keys: Arc<HickoryAnchors>,
+    /// The zones the keys belong to; `None` when a key anchors the root, so that every name
+    /// is under an anchor.
+    islands: Option<Arc<[Name]>>,
+}
 
 impl std::fmt::Debug for TrustAnchors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrustAnchors")
-            .field("root_keys", &self.0.len())
+            .field("keys", &self.keys.len())
+            .field("islands", &self.islands)
             .finish_non_exhaustive()
     }
 }
 
 impl TrustAnchors {
     /// Parses DNSKEY records in presentation format.
+    ///
+    /// Keys below the root make "islands of security" (RFC 4033 §3.1 calls them islands):
+    /// names outside every anchored zone cannot be validated at all, so they are looked up
+    /// without validation and reported [`DnssecStatus::Insecure`] instead of failing as bogus
+    /// for want of a chain to the root. A lab that signs only some of its zones relies on this.
     pub fn from_zone_text(text: &str) -> Result<TrustAnchors, DnsSetupError> {
-        HickoryAnchors::from_str(text)
-            .map(|a| TrustAnchors(Arc::new(a)))
-            .map_err(|e| DnsSetupError::TrustAnchors {
-                detail: e.to_string(),
-            })
+        let keys = HickoryAnchors::from_str(text).map_err(|e| DnsSetupError::TrustAnchors {
+            detail: e.to_string(),
+        })?;
+        let mut zones = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with(';') {
+                continue;
+            }
+            let owner = line.split_whitespace().next().unwrap_or_default();
+            let name = Name::from_str(owner).map_err(|e| DnsSetupError::TrustAnchors {
+                detail: format!("owner name {owner:?}: {e}"),
+            })?;
+            if !zones.contains(&name) {
+                zones.push(name);
+            }
+        }
+        let islands = if zones.iter().any(Name::is_root) {
+            None
+        } else {
+            Some(zones.into())
+        };
+        Ok(TrustAnchors {
+            keys: Arc::new(keys),
+            islands,
+        })
+    }
+
+    /// Whether `name` is at or below an anchored zone.
+    fn covers(&self, name: &Name) -> bool {
+        match &self.islands {
+            None => true,
+            Some(zones) => zones.iter().any(|z| z.zone_of(name)),
+        }
     }
 }
 
@@ -124,7 +164,26 @@ type Pool = RetryDnsHandle<NameServerPool<TokioRuntimeProvider>>;
 #[derive(Clone)]
 enum Handle {
     Plain(Pool),
-    Validating(DnssecDnsHandle<Pool>),
+    /// Validates names under the anchors; `plain` serves names outside every island.
+    Validating {
+        validator: DnssecDnsHandle<Pool>,
+        plain: Pool,
+        anchors: Option<TrustAnchors>,
+    },
+}
+
+impl Handle {
+    fn is_validating(&self) -> bool {
+        matches!(self, Handle::Validating { .. })
+    }
+
+    /// Whether answers for `name` are validated (false outside the islands of custom anchors).
+    fn validates(&self, name: &Name) -> bool {
+        match self {
+            Handle::Plain(_) => false,
+            Handle::Validating { anchors, .. } => anchors.as_ref().is_none_or(|a| a.covers(name)),
+        }
+    }
 }
 
 /// A DNS client. Cheap to clone; clones share connections.
@@ -139,7 +198,7 @@ pub struct Dns {
 impl std::fmt::Debug for Dns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dns")
-            .field("validating", &matches!(self.handle, Handle::Validating(_)))
+            .field("validating", &self.handle.is_validating())
             .field("lookup_timeout", &self.lookup_timeout)
             .finish()
     }
@@ -179,12 +238,16 @@ impl Dns {
         let pool = NameServerPool::from_config(servers, cx, TokioRuntimeProvider::new());
         let retry = RetryDnsHandle::new(pool, cfg.attempts.max(1));
         let handle = if cfg.dnssec {
-            let anchors = cfg
+            let keys = cfg
                 .trust_anchors
                 .as_ref()
-                .map(|a| a.0.clone())
+                .map(|a| a.keys.clone())
                 .unwrap_or_else(|| Arc::new(HickoryAnchors::default()));
-            Handle::Validating(DnssecDnsHandle::with_trust_anchor(retry, anchors))
+            Handle::Validating {
+                validator: DnssecDnsHandle::with_trust_anchor(retry.clone(), keys),
+                plain: retry,
+                anchors: cfg.trust_anchors.clone(),
+            }
         } else {
             Handle::Plain(retry)
         };
@@ -302,12 +365,15 @@ impl Dns {
     }
 
     async fn resolve(&self, start: Name, rtype: RecordType) -> Result<Resolved, DnsError> {
-        let validating = matches!(self.handle, Handle::Validating(_));
+        let validating = self.handle.validates(&start);
         let mut current = start.clone();
         let mut visited = vec![start.clone()];
         let mut chain: Vec<String> = Vec::new();
         let mut status = if validating {
             DnssecStatus::Secure
+        } else if self.handle.is_validating() {
+            // Validation is on but no anchor covers the name: provably unvalidatable.
+            DnssecStatus::Insecure
         } else {
             DnssecStatus::Indeterminate
         };
@@ -409,7 +475,15 @@ impl Dns {
         let request = DnsRequest::from_query(Query::query(name.clone(), rtype), options);
         let first = match &self.handle {
             Handle::Plain(h) => h.send(request).next().await,
-            Handle::Validating(h) => h.send(request).next().await,
+            Handle::Validating {
+                validator, plain, ..
+            } => {
+                if self.handle.validates(name) {
+                    validator.send(request).next().await
+                } else {
+                    plain.send(request).next().await
+                }
+            }
         };
         let result = first.unwrap_or(Err(HNetError::Message("no response")));
         classify(result)
@@ -521,4 +595,51 @@ fn system_servers() -> Result<Vec<NameServerConfig>, DnsSetupError> {
         });
     }
     Ok(servers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A syntactically valid P-256 DNSKEY (algorithm 13); the key bytes are never used to
+    // verify anything here, only the owner names matter.
+    const KEY: &str = "3600 IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==";
+
+    fn anchors(owners: &[&str]) -> TrustAnchors {
+        let text: String = owners.iter().map(|o| format!("{o} {KEY}\n")).collect();
+        TrustAnchors::from_zone_text(&text).expect("anchors parse")
+    }
+
+    #[test]
+    fn rfc4033_3_1_keys_below_the_root_make_islands_of_security() {
+        let a = anchors(&["perfect.test.", "signed.example."]);
+        let name = |s: &str| Name::from_str(s).expect("name");
+        // (name, covered, reason)
+        let table = [
+            ("perfect.test.", true, "the anchored zone itself"),
+            ("_25._tcp.mx.perfect.test.", true, "below the anchored zone"),
+            ("mx.signed.example.", true, "below the second anchor"),
+            ("other.test.", false, "a sibling zone has no anchor"),
+            ("test.", false, "the parent of an anchor is not covered"),
+            (
+                "notperfect.test.",
+                false,
+                "a label suffix is not a zone cut",
+            ),
+        ];
+        for (n, covered, why) in table {
+            assert_eq!(a.covers(&name(n)), covered, "{n}: {why}");
+        }
+    }
+
+    #[test]
+    fn a_root_key_covers_every_name() {
+        let a = anchors(&["."]);
+        assert!(a.covers(&Name::from_str("anything.example.").expect("name")));
+    }
+
+    #[test]
+    fn unparseable_anchor_text_is_a_setup_error() {
+        assert!(TrustAnchors::from_zone_text("perfect.test. 3600 IN DNSKEY nonsense").is_err());
+    }
 }
