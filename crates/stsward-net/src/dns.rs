@@ -166,7 +166,7 @@ enum Handle {
     Plain(Pool),
     /// Validates names under the anchors; `plain` serves names outside every island.
     Validating {
-        validator: DnssecDnsHandle<Pool>,
+        validator: Box<DnssecDnsHandle<Pool>>,
         plain: Pool,
         anchors: Option<TrustAnchors>,
     },
@@ -244,7 +244,7 @@ impl Dns {
                 .map(|a| a.keys.clone())
                 .unwrap_or_else(|| Arc::new(HickoryAnchors::default()));
             Handle::Validating {
-                validator: DnssecDnsHandle::with_trust_anchor(retry.clone(), keys),
+                validator: Box::new(DnssecDnsHandle::with_trust_anchor(retry.clone(), keys)),
                 plain: retry,
                 anchors: cfg.trust_anchors.clone(),
             }
