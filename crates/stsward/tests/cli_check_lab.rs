@@ -1,0 +1,176 @@
+//! `stsward check` run as a real process against the real lab on loopback: the exit status
+//! of the spec (0 / 1 / 2), the JSON contract, and bulk mode's JSON Lines and summary.
+
+use std::path::Path;
+use std::process::Command;
+
+use stsward_lab::{Lab, LabOptions, RunningLab, Scenario};
+
+/// Fields drop in order: the lab's servers stop before their runtime goes.
+struct World {
+    dir: tempfile::TempDir,
+    lab: RunningLab,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn world() -> World {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario: Scenario = stsward_lab::FINDINGS_SCENARIO.parse().expect("scenario");
+    let lab = rt
+        .block_on(Lab::start(
+            &scenario,
+            &LabOptions::new(dir.path(), time::OffsetDateTime::now_utc()),
+        ))
+        .expect("lab starts");
+    World { dir, lab, _rt: rt }
+}
+
+impl World {
+    fn flags(&self) -> Vec<String> {
+        let mut f = vec![
+            "--resolver".to_owned(),
+            self.lab.resolver_addr().to_string(),
+            "--ca-file".to_owned(),
+            self.lab.ca_file().to_string_lossy().into_owned(),
+            "--smtp-port".to_owned(),
+            self.lab.smtp_port().to_string(),
+            "--https-port".to_owned(),
+            self.lab.https_port().to_string(),
+            "--timeout".to_owned(),
+            "5".to_owned(),
+        ];
+        if let Some(anchors) = self.lab.trust_anchor_file() {
+            f.push("--trust-anchors".to_owned());
+            f.push(anchors.to_string_lossy().into_owned());
+        }
+        f
+    }
+
+    fn check(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_stsward"))
+            .arg("check")
+            .args(args)
+            .args(self.flags())
+            .output()
+            .expect("run stsward");
+        (
+            out.status.code().expect("exit code"),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+#[test]
+fn perfect_domain_exits_0_with_ok_verdict_in_json() {
+    let w = world();
+    let (code, out, err) = w.check(&["perfect.test", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["domain"], "perfect.test");
+    assert_eq!(v["verdict"], "ok");
+    let findings = v["findings"].as_array().expect("findings");
+    assert!(findings.iter().all(|f| f["severity"] == "ok"), "{out}");
+    assert!(
+        findings.iter().any(|f| f["code"] == "dane.tlsa.ok"),
+        "{out}"
+    );
+}
+
+#[test]
+fn expired_mx_certificate_exits_1_and_names_the_certificate_not_starttls() {
+    let w = world();
+    let (code, out, _) = w.check(&["mx-cert-expired.test", "--color", "never"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("mx.cert.expired"), "{out}");
+    assert!(!out.contains("mx.starttls.missing"), "{out}");
+    assert!(
+        out.contains("fix: Renew"),
+        "every problem is followed by its remedy: {out}"
+    );
+}
+
+#[test]
+fn redirected_policy_is_refused() {
+    let w = world();
+    let (code, out, _) = w.check(&["sts-policy-redirect.test", "--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"sts.policy.redirect"), "{codes:?}");
+    assert!(!codes.contains(&"sts.policy.fetched"), "{codes:?}");
+}
+
+#[test]
+fn bulk_mode_prints_json_lines_and_a_summary() {
+    let w = world();
+    let list = w.dir().join("domains.txt");
+    std::fs::write(
+        &list,
+        "# lab domains\nperfect.test\n\nmx-cert-expired.test\nsts-txt-missing.test\n",
+    )
+    .expect("write list");
+    let (code, out, err) = w.check(&["--from", &list.to_string_lossy(), "--json"]);
+    assert_eq!(code, 1, "one domain has errors: {err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON Lines"))
+        .collect();
+    assert_eq!(lines.len(), 4, "three domains and a summary: {out}");
+    assert_eq!(lines[0]["domain"], "perfect.test");
+    assert_eq!(lines[1]["domain"], "mx-cert-expired.test");
+    assert_eq!(lines[1]["verdict"], "error");
+    let summary = &lines[3]["summary"];
+    assert_eq!(summary["domains"], 3);
+    assert_eq!(summary["ok"], 1);
+    assert_eq!(summary["error"], 2, "{summary}");
+    assert!(err.is_empty(), "no progress bar on a pipe: {err:?}");
+}
+
+#[test]
+fn unusable_resolver_exits_2() {
+    let w = world();
+    // A loopback port where nothing answers DNS.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = dead.local_addr().expect("addr").to_string();
+    drop(dead);
+    let out = Command::new(env!("CARGO_BIN_EXE_stsward"))
+        .args([
+            "check",
+            "perfect.test",
+            "--timeout",
+            "1",
+            "--resolver",
+            &addr,
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    drop(w);
+}
+
+#[test]
+fn a_mail_address_is_refused_with_a_hint() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stsward"))
+        .args(["check", "postmaster@example.com"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"example.com\""), "{err}");
+}
