@@ -139,7 +139,7 @@ fn rfc8461_3_2_every_content_code() {
             "max_age twice: the first counts",
             "version: STSv1\r\nmode: enforce\r\nmx: mail.loc\r\nmax_age: 86400\r\nmax_age: 5\r\n",
             true,
-            &[("line 5", "sts.policy.duplicate", Error)],
+            &[("line 5", "sts.policy.duplicate", Warning), VALID],
         ),
         (
             "mode doubt: not a mode",
@@ -186,7 +186,8 @@ fn rfc8461_3_2_every_content_code() {
             true,
             &[
                 ("line 2", "sts.policy.mode-testing", Info),
-                ("line 3", "sts.policy.duplicate", Error),
+                ("line 3", "sts.policy.duplicate", Warning),
+                VALID,
             ],
         ),
         (
@@ -217,7 +218,7 @@ fn rfc8461_3_2_every_content_code() {
             "version twice",
             "version: STSv1\r\nversion: STSv1\r\nmode: enforce\r\nmx: mail.loc\r\nmax_age: 86400\r\n",
             true,
-            &[("line 2", "sts.policy.duplicate", Error)],
+            &[("line 2", "sts.policy.duplicate", Warning), VALID],
         ),
         (
             "mx IP literal, mx with port, and one good mx",
@@ -244,10 +245,19 @@ fn rfc8461_3_2_every_content_code() {
             &[("line 4", "sts.policy.mx-duplicate", Info), VALID],
         ),
         (
-            "mx written with U-labels",
+            "mx written with U-labels: an error, and then no usable mx is left",
             "version: STSv1\r\nmode: enforce\r\nmx: *.bücher.example\r\nmax_age: 86400\r\n",
+            false,
+            &[
+                ("line 3", "sts.policy.mx-invalid", Error),
+                ("policy", "sts.policy.mx-missing", Error),
+            ],
+        ),
+        (
+            "mx written with U-labels beside an A-label line: only the A-label line counts",
+            "version: STSv1\r\nmode: enforce\r\nmx: *.bücher.example\r\nmx: *.xn--bcher-kva.example\r\nmax_age: 86400\r\n",
             true,
-            &[("line 3", "sts.policy.mx-invalid", Warning), VALID],
+            &[("line 3", "sts.policy.mx-invalid", Error)],
         ),
         (
             "unknown key",
@@ -469,4 +479,70 @@ fn rfc8461_3_2_from_str_agrees_with_the_linter() {
         .parse::<Policy>()
         .unwrap_err();
     assert!(err.to_string().contains("doubt"), "{err}");
+}
+
+/// RFC 8461 §3.2: "If any non-repeated field -- i.e., all fields excepting "mx" -- is
+/// duplicated, all entries except for the first SHALL be ignored."
+///
+/// The policy is accepted with the first value of each repeated field, and every repeat is an
+/// `sts.policy.duplicate` warning (`spec/findings.md`), never an error.
+#[test]
+fn rfc8461_3_2_duplicate_key_first_wins() {
+    // (why, policy, expected mode, expected max_age, lines that repeat a key)
+    type Case<'a> = (&'a str, &'a str, Mode, u32, &'a [&'a str]);
+    let table: &[Case<'_>] = &[
+        (
+            "mode twice: the first (testing) counts, not the stricter second",
+            "version: STSv1\nmode: testing\nmode: enforce\nmx: mx.example\nmax_age: 86400\n",
+            Mode::Testing,
+            86_400,
+            &["line 3"],
+        ),
+        (
+            "max_age twice: the first counts",
+            "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 604800\nmax_age: 60\n",
+            Mode::Enforce,
+            604_800,
+            &["line 5"],
+        ),
+        (
+            "a repeat with an invalid value is ignored, not an error",
+            "version: STSv1\nversion: STSv2\nmode: enforce\nmode: Enforce\nmx: mx.example\nmax_age: 86400\nmax_age: forever\n",
+            Mode::Enforce,
+            86_400,
+            &["line 2", "line 4", "line 7"],
+        ),
+        (
+            "an extension key twice: the first value is kept",
+            "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 86400\nx: 1\nx: 2\n",
+            Mode::Enforce,
+            86_400,
+            &["line 6"],
+        ),
+    ];
+    for (why, text, mode, max_age, repeats) in table {
+        let l = lint(text.as_bytes());
+        let policy = l
+            .policy
+            .as_ref()
+            .unwrap_or_else(|| panic!("{why}: refused {:#?}", l.findings));
+        assert_eq!(policy.mode(), *mode, "{why}");
+        assert_eq!(policy.max_age().as_secs(), *max_age, "{why}");
+        let dups: Vec<(&str, Severity)> = l
+            .findings
+            .iter()
+            .filter(|f| f.code.as_str() == "sts.policy.duplicate")
+            .map(|f| (f.subject.as_str(), f.severity))
+            .collect();
+        let want: Vec<(&str, Severity)> = repeats.iter().map(|r| (*r, Warning)).collect();
+        assert_eq!(dups, want, "{why}");
+        assert!(
+            l.findings.iter().all(|f| f.severity < Error),
+            "{why}: {:#?}",
+            l.findings
+        );
+        assert_eq!(text.parse::<Policy>().as_ref(), Ok(policy), "{why}");
+    }
+    let ext = lint(table[3].1.as_bytes()).policy.expect("accepted");
+    assert_eq!(ext.extensions()[0].value(), "1");
 }

@@ -93,6 +93,14 @@ pub enum MxPatternReason {
     HyphenAtLabelEdge(String),
     /// An internationalised name that IDNA (UTS #46) cannot convert to A-labels.
     Idna,
+    /// Unicode U-labels where RFC 8461 §3.2 requires A-labels: "the "mx" value MUST specify
+    /// the Punycode-encoded A-label [RFC3492] to match against, and not the Unicode-encoded
+    /// U-label". Senders compare the A-label MX name from DNS with the pattern as written,
+    /// so it never matches. Carries the A-label form the author should have written.
+    ULabel {
+        /// The same pattern in A-labels, lowercase, without a trailing dot.
+        a_labels: String,
+    },
 }
 
 impl fmt::Display for MxPatternReason {
@@ -115,6 +123,10 @@ impl fmt::Display for MxPatternReason {
             Self::InvalidCharacter(c) => write!(f, "{c:?} cannot appear in a host name"),
             Self::HyphenAtLabelEdge(l) => write!(f, "label {l:?} begins or ends with \"-\""),
             Self::Idna => f.write_str("it is not a valid internationalised domain name"),
+            Self::ULabel { a_labels } => write!(
+                f,
+                "it is written in Unicode U-labels; RFC 8461 §3.2 requires the A-label form {a_labels}"
+            ),
         }
     }
 }

@@ -5,10 +5,17 @@
 //! ```
 //!
 //! A pattern is a host name, or `*.` followed by a domain. The wildcard stands for exactly one
-//! whole label: `*.example.com` matches `mx1.example.com`, but neither `example.com` nor
-//! `a.b.example.com` (RFC 8461 §4.1). Internationalised names are compared as A-labels
-//! (RFC 8461 §3.2 asks for Punycode A-labels in the policy); a U-label pattern is converted with
-//! IDNA (UTS #46) so that matching still works, and the linter says so.
+//! whole label. RFC 8461 §4.1: "the mx pattern "*.example.com" matches "mail.example.com" but
+//! not "example.com" or "foo.bar.example.com"."
+//!
+//! Internationalised names must be written as A-labels. RFC 8461 §3.2: "In the case of
+//! Internationalized Domain Names [RFC5891], the "mx" value MUST specify the Punycode-encoded
+//! A-label [RFC3492] to match against, and not the Unicode-encoded U-label." A pattern written
+//! in U-labels is refused ([`MxPatternReason::ULabel`], which carries the A-label form for the
+//! remedy): senders compare the MX name from DNS, which is always A-labels, with the pattern
+//! as written, so such a pattern never matches. MX *host* names given to
+//! [`MxPattern::matches`] and [`normalize_host`] are still converted, since they come from
+//! DNS or from a person, not from the policy.
 //!
 //! Names compare case-insensitively (RFC 4343) and a trailing root dot on either side is ignored:
 //! DNS answers carry it, policy files usually do not.
@@ -116,6 +123,14 @@ impl FromStr for MxPattern {
             return Err(fail(MxPatternReason::MisplacedWildcard));
         }
         let domain = to_a_labels(rest).map_err(fail)?;
+        if !rest.is_ascii() {
+            let a_labels = if wildcard {
+                format!("*.{domain}")
+            } else {
+                domain
+            };
+            return Err(fail(MxPatternReason::ULabel { a_labels }));
+        }
         Ok(MxPattern { wildcard, domain })
     }
 }
@@ -295,16 +310,42 @@ mod tests {
 
     #[test]
     fn rfc8461_3_2_idn_patterns_compare_as_a_labels() {
-        let pat = p("*.bücher.example");
+        let pat = p("*.xn--bcher-kva.example");
         assert_eq!(pat.domain(), "xn--bcher-kva.example");
         assert_eq!(pat.to_string(), "*.xn--bcher-kva.example");
         assert!(pat.matches("mx.xn--bcher-kva.example"));
+        // Host names are normalised, whichever form they come in.
         assert!(pat.matches("mx.bücher.example"));
         assert!(pat.matches("MX.BÜCHER.EXAMPLE."));
         assert!(!pat.matches("xn--bcher-kva.example"));
-        let alabel = p("mx.xn--bcher-kva.example");
+        let alabel = p("mx.XN--BCHER-KVA.example");
         assert!(alabel.matches("mx.bücher.example"));
-        assert_eq!(alabel, p("mx.bücher.example"));
+    }
+
+    /// RFC 8461 §3.2: "In the case of Internationalized Domain Names [RFC5891], the "mx" value
+    /// MUST specify the Punycode-encoded A-label [RFC3492] to match against, and not the
+    /// Unicode-encoded U-label."
+    #[test]
+    fn rfc8461_3_2_u_label_patterns_are_refused_with_the_a_label_form() {
+        // (pattern, the A-label form the error suggests)
+        let table: &[(&str, &str)] = &[
+            ("*.bücher.example", "*.xn--bcher-kva.example"),
+            ("mx.bücher.example", "mx.xn--bcher-kva.example"),
+            ("MX.BÜCHER.example.", "mx.xn--bcher-kva.example"),
+            ("почта.пример.рф", "xn--80a1acny.xn--e1afmkfd.xn--p1ai"),
+        ];
+        for (text, a_labels) in table {
+            match text.parse::<MxPattern>() {
+                Err(Error::MxPattern {
+                    reason: MxPatternReason::ULabel { a_labels: got },
+                    ..
+                }) => {
+                    assert_eq!(&got, a_labels, "{text:?}");
+                    assert!(p(&got).matches(&got.replace("*.", "mx.")), "{got}");
+                }
+                other => panic!("{text:?} must be refused as U-labels, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -5,15 +5,16 @@
 //! is `Some` exactly when a conforming sender would use the file:
 //!
 //! - `version: STSv1`, one of the three modes, and a valid `max_age` are present (the first
-//!   occurrence counts: "If any non-repeated field ... is duplicated, all entries except for
-//!   the first SHALL be ignored");
+//!   occurrence counts: "If any non-repeated field -- i.e., all fields excepting "mx" -- is
+//!   duplicated, all entries except for the first SHALL be ignored", RFC 8461 §3.2; a repeat
+//!   is an `sts.policy.duplicate` warning);
 //! - at least one usable `mx` pattern, unless the mode is `none`;
 //! - the file is UTF-8 without a byte-order mark, and no larger than 64 KiB (§3.3).
 //!
 //! A line that is not `key: value` (a comment, an indented line, `max_age=604800`) is reported
 //! as an error but otherwise skipped, as common senders skip it; its key then counts as
-//! missing, because no sender reads it. Likewise an `mx` value that can never match is
-//! reported and left out. Unknown keys are kept as extensions and ignored, as §3.2 requires.
+//! missing, because no sender reads it. Likewise an `mx` value that can never match (including
+//! one written in U-labels, which RFC 8461 §3.2 forbids) is reported as an error and left out. Unknown keys are kept as extensions and ignored, as §3.2 requires.
 //!
 //! Severity choices that the spec leaves open:
 //! - A byte-order mark is an `error`, not a warning: senders read the mark as part of the

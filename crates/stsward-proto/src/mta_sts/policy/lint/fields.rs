@@ -1,31 +1,33 @@
 //! RFC 8461 §3.2 — the checks for each field: `version`, `mode`, `max_age`, `mx`, extensions
 //!
-//! The first occurrence of a field other than `mx` counts; later ones are reported and ignored
-//! ("If any non-repeated field ... is duplicated, all entries except for the first SHALL be
-//! ignored").
+//! The first occurrence of a field other than `mx` counts; later ones are reported as
+//! warnings and ignored. RFC 8461 §3.2: "If any non-repeated field -- i.e., all fields
+//! excepting "mx" -- is duplicated, all entries except for the first SHALL be ignored."
+//! The policy stays usable, so a repeat is a `warning`: it works today, but the author
+//! rarely meant the first value to win (`spec/findings.md`).
 
 use crate::finding::{Code, Finding, Severity};
-use crate::mta_sts::error::{Error, PolicyReason};
+use crate::mta_sts::error::{Error, MxPatternReason, PolicyReason};
 use crate::mta_sts::pattern::MxPattern;
 
 use super::super::{Extension, MAX_AGE_SHORT, MaxAge, Mode};
 use super::{Linter, defined_key};
 
 impl Linter {
-    fn duplicate(&mut self, n: usize, key: &str, first: usize) {
+    fn duplicate(&mut self, n: usize, key: &str, value: &str, first: usize) {
         self.at(
             n,
             Code::StsPolicyDuplicate,
-            Severity::Error,
+            Severity::Warning,
             format!(
-                "{key} is given again (first on line {first}); senders use the first and ignore this one"
+                "{key} is given again ({value:?}; first on line {first}); senders use the first and ignore this one"
             ),
         );
     }
 
     pub(super) fn version(&mut self, n: usize, value: &str) {
         if let Some((first, _)) = self.version {
-            return self.duplicate(n, "version", first);
+            return self.duplicate(n, "version", value, first);
         }
         let ok = value == "STSv1";
         self.version = Some((n, ok));
@@ -50,7 +52,7 @@ impl Linter {
 
     pub(super) fn mode(&mut self, n: usize, value: &str) {
         if let Some((first, _)) = self.mode {
-            return self.duplicate(n, "mode", first);
+            return self.duplicate(n, "mode", value, first);
         }
         match value.parse::<Mode>() {
             Ok(mode) => {
@@ -99,7 +101,7 @@ impl Linter {
 
     pub(super) fn max_age(&mut self, n: usize, value: &str) {
         if let Some((first, _)) = self.max_age {
-            return self.duplicate(n, "max_age", first);
+            return self.duplicate(n, "max_age", value, first);
         }
         match value.parse::<MaxAge>() {
             Ok(age) => {
@@ -148,19 +150,26 @@ impl Linter {
                         format!("mx {value:?} repeats line {first}"),
                     );
                 }
-                if !value.is_ascii() {
-                    let f = Finding::new(
-                        Code::StsPolicyMxInvalid,
-                        Severity::Warning,
-                        format!("line {n}"),
-                        format!(
-                            "mx {value:?} uses U-labels; RFC 8461 §3.2 asks for A-labels ({pattern}), and senders that compare A-labels will not match it"
-                        ),
-                    )
-                    .with_remedy(format!("Write the pattern as \"mx: {pattern}\"."));
-                    self.findings.push((n, f));
-                }
                 self.mx.push((n, pattern));
+            }
+            Err(Error::MxPattern {
+                reason: MxPatternReason::ULabel { a_labels },
+                ..
+            }) => {
+                // RFC 8461 §3.2: the "mx" value "MUST specify the Punycode-encoded A-label
+                // [RFC3492] to match against, and not the Unicode-encoded U-label". Senders
+                // compare the A-label MX name with the pattern as written: no match, ever.
+                let mut f = Finding::new(
+                    Code::StsPolicyMxInvalid,
+                    Severity::Error,
+                    format!("line {n}"),
+                    format!(
+                        "mx {value:?} is written in U-labels; RFC 8461 §3.2 requires A-labels ({a_labels}), so senders never match it"
+                    ),
+                )
+                .with_remedy(format!("Write the pattern as \"mx: {a_labels}\"."));
+                "RFC 8461 §3.2".clone_into(&mut f.reference);
+                self.findings.push((n, f));
             }
             Err(e) => {
                 let reason = match e {
