@@ -130,6 +130,9 @@ codes! {
     /// The record does not parse.
     StsTxtSyntax = "sts.txt.syntax", "RFC 8461 §3.1",
         "Rewrite the record as \"v=STSv1; id=<id>;\": fields are name=value pairs separated by \";\".";
+    /// A field (`v`, `id`, an extension) given twice in the record: senders use the first.
+    StsTxtDuplicate = "sts.txt.duplicate", "RFC 8461 §3.2",
+        "Remove the repeated field so that the record reads \"v=STSv1; id=<id>;\"; senders use only the first of each field and ignore the rest.";
     /// `v=` not exactly `STSv1`, or not the first field.
     StsTxtVersion = "sts.txt.version", "RFC 8461 §3.1",
         "Make \"v=STSv1\" the very first field of the record, spelled exactly so.";

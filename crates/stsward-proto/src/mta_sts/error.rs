@@ -186,12 +186,8 @@ impl fmt::Display for ExtensionReason {
 pub enum RecordReason {
     /// The record does not begin with exactly `v=STSv1`.
     VersionNotFirst,
-    /// `v=` appears again after the first field.
-    RepeatedVersion,
     /// No `id=` field.
     MissingId,
-    /// More than one `id=` field: which policy instance is meant is ambiguous.
-    DuplicateId,
     /// The `id` is not 1–32 letters or digits.
     InvalidId(String),
     /// `;;` or a field of only whitespace.
@@ -206,9 +202,7 @@ impl fmt::Display for RecordReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::VersionNotFirst => f.write_str("it does not begin with exactly \"v=STSv1\""),
-            Self::RepeatedVersion => f.write_str("\"v=\" appears more than once"),
             Self::MissingId => f.write_str("it has no \"id=\" field"),
-            Self::DuplicateId => f.write_str("it has more than one \"id=\" field"),
             Self::InvalidId(id) => write!(f, "id {id:?} is not 1 to 32 letters or digits"),
             Self::EmptyField => f.write_str("it has an empty field (\";;\")"),
             Self::MalformedField(x) => write!(f, "field {x:?} is not name=value"),

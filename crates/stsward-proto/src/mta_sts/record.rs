@@ -147,10 +147,29 @@ fn is_wsp(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
-impl FromStr for StsRecord {
-    type Err = Error;
+/// A field of a `_mta-sts` record that repeats an earlier one and is ignored.
+///
+/// RFC 8461 §3.2: "If any non-repeated field -- i.e., all fields excepting "mx" -- is
+/// duplicated, all entries except for the first SHALL be ignored." The sentence follows the
+/// rule that parsers accept "TXT records and policy files", so it covers `v`, `id` and
+/// extensions of the TXT record as well as the policy file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RepeatedField {
+    /// The field name (`v`, `id`, or an extension name).
+    pub name: String,
+    /// The value that is ignored, as published.
+    pub value: String,
+    /// The 1-based position of the ignored field (the version is field 1).
+    pub position: usize,
+}
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+impl StsRecord {
+    /// Parses one record as a sender does, and also returns every repeated field that was
+    /// ignored (RFC 8461 §3.2, first wins). [`FromStr`] gives the same record without them.
+    ///
+    /// A repeat is ignored whatever its value, as long as it is `name=value`: the first
+    /// occurrence is what a sender uses, so a broken second `id` does not break the record.
+    pub fn parse_noting_repeats(s: &str) -> Result<(StsRecord, Vec<RepeatedField>), Error> {
         let fail = |reason| Error::Record {
             record: s.to_owned(),
             reason,
@@ -176,20 +195,30 @@ impl FromStr for StsRecord {
             fields.pop();
         }
         let mut id = None;
-        let mut extensions = Vec::new();
-        for field in fields {
+        let mut extensions: Vec<Extension> = Vec::new();
+        let mut repeats = Vec::new();
+        for (i, field) in fields.into_iter().enumerate() {
             if field.is_empty() {
                 return Err(fail(RecordReason::EmptyField));
             }
             let Some((name, value)) = field.split_once('=') else {
                 return Err(fail(RecordReason::MalformedField(field.to_owned())));
             };
+            let repeated = match name {
+                "v" => true,
+                "id" => id.is_some(),
+                _ => extensions.iter().any(|e| e.name == name),
+            };
+            if repeated && is_ext_name(name) {
+                repeats.push(RepeatedField {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                    position: i + 2,
+                });
+                continue;
+            }
             match name {
-                "v" => return Err(fail(RecordReason::RepeatedVersion)),
                 "id" => {
-                    if id.is_some() {
-                        return Err(fail(RecordReason::DuplicateId));
-                    }
                     let parsed = value
                         .parse::<PolicyId>()
                         .map_err(|_| fail(RecordReason::InvalidId(value.to_owned())))?;
@@ -206,9 +235,19 @@ impl FromStr for StsRecord {
             }
         }
         match id {
-            Some(id) => Ok(StsRecord { id, extensions }),
+            Some(id) => Ok((StsRecord { id, extensions }, repeats)),
             None => Err(fail(RecordReason::MissingId)),
         }
+    }
+}
+
+impl FromStr for StsRecord {
+    type Err = Error;
+
+    /// The record a sender uses; repeated fields are ignored (RFC 8461 §3.2), see
+    /// [`StsRecord::parse_noting_repeats`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_noting_repeats(s).map(|(record, _)| record)
     }
 }
 
@@ -289,8 +328,8 @@ mod tests {
                 "v=STSv1; id=123456789012345678901234567890123",
                 R::InvalidId("123456789012345678901234567890123".into()),
             ),
-            ("v=STSv1; id=1; id=2", R::DuplicateId),
-            ("v=STSv1; v=STSv1; id=1", R::RepeatedVersion),
+            ("v=STSv1; v=STSv1", R::MissingId),
+            ("v=STSv1; id=1; id", R::MalformedField("id".into())),
             ("v=STSv1;; id=1", R::EmptyField),
             ("v=STSv1; id=1;;", R::EmptyField),
             ("v=STSv1; id", R::MalformedField("id".into())),
@@ -306,6 +345,41 @@ mod tests {
                 other => panic!("{text:?}: expected {reason:?}, got {other:?}"),
             }
         }
+    }
+
+    /// RFC 8461 §3.2: "If any non-repeated field -- i.e., all fields excepting "mx" -- is
+    /// duplicated, all entries except for the first SHALL be ignored."
+    #[test]
+    fn rfc8461_3_2_duplicate_txt_field_first_wins() {
+        // (record, the id senders use, the ignored (name, value, position) repeats)
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str, usize)]);
+        let table: &[Case<'_>] = &[
+            ("v=STSv1; id=1; id=2", "1", &[("id", "2", 3)]),
+            ("v=STSv1; id=new; id=old;", "new", &[("id", "old", 3)]),
+            ("v=STSv1; v=STSv1; id=1", "1", &[("v", "STSv1", 2)]),
+            ("v=STSv1; id=1; v=STSv2", "1", &[("v", "STSv2", 3)]),
+            (
+                "v=STSv1; id=1; id=not-an-id!; id=",
+                "1",
+                &[("id", "not-an-id!", 3), ("id", "", 4)],
+            ),
+            ("v=STSv1; x=a; id=1; x=b", "1", &[("x", "b", 4)]),
+        ];
+        for (text, id, want) in table {
+            let (rec, repeats) = StsRecord::parse_noting_repeats(text)
+                .unwrap_or_else(|e| panic!("{text:?} must be accepted: {e}"));
+            assert_eq!(rec.id.as_str(), *id, "{text:?}");
+            let got: Vec<(&str, &str, usize)> = repeats
+                .iter()
+                .map(|r| (r.name.as_str(), r.value.as_str(), r.position))
+                .collect();
+            assert_eq!(got, *want, "{text:?}");
+            assert_eq!(text.parse::<StsRecord>(), Ok(rec.clone()), "{text:?}");
+            assert_eq!(rec.to_string().parse::<StsRecord>(), Ok(rec), "{text:?}");
+        }
+        let (rec, _) = StsRecord::parse_noting_repeats("v=STSv1; x=a; id=1; x=b").unwrap();
+        assert_eq!(rec.extensions.len(), 1);
+        assert_eq!(rec.extensions[0].value(), "a");
     }
 
     #[test]

@@ -89,8 +89,20 @@ pub fn evaluate<S: AsRef<str>>(records: &[S], subject: &str) -> StsTxtOutcome {
             ));
             None
         }
-        Selection::One { record, .. } => match record.parse::<StsRecord>() {
-            Ok(parsed) => {
+        Selection::One { record, .. } => match StsRecord::parse_noting_repeats(record) {
+            Ok((parsed, repeats)) => {
+                // RFC 8461 §3.2: "If any non-repeated field -- i.e., all fields excepting
+                // "mx" -- is duplicated, all entries except for the first SHALL be ignored."
+                for r in &repeats {
+                    findings.push(finding(
+                        Code::StsTxtDuplicate,
+                        Severity::Warning,
+                        format!(
+                            "field {} {}={} repeats an earlier {}= and is ignored; senders use the first",
+                            r.position, r.name, r.value, r.name
+                        ),
+                    ));
+                }
                 for ext in &parsed.extensions {
                     findings.push(finding(
                         Code::StsTxtExtension,
@@ -127,10 +139,8 @@ fn looks_like_sts(record: &str) -> bool {
 fn code_for(err: &Error) -> Code {
     match err {
         Error::Record { reason, .. } => match reason {
-            RecordReason::VersionNotFirst | RecordReason::RepeatedVersion => Code::StsTxtVersion,
-            RecordReason::MissingId | RecordReason::DuplicateId | RecordReason::InvalidId(_) => {
-                Code::StsTxtId
-            }
+            RecordReason::VersionNotFirst => Code::StsTxtVersion,
+            RecordReason::MissingId | RecordReason::InvalidId(_) => Code::StsTxtId,
             _ => Code::StsTxtSyntax,
         },
         _ => Code::StsTxtSyntax,
@@ -158,6 +168,32 @@ mod tests {
         );
         assert_eq!(codes(&out), [(Code::StsTxtOk, Severity::Ok)]);
         assert_eq!(out.findings[0].subject, "_mta-sts.example.com");
+    }
+
+    /// RFC 8461 §3.2: "If any non-repeated field -- i.e., all fields excepting "mx" -- is
+    /// duplicated, all entries except for the first SHALL be ignored."
+    #[test]
+    fn rfc8461_3_2_duplicate_txt_field_is_a_warning_and_the_first_is_used() {
+        let out = evaluate(
+            &["v=STSv1; id=20240101; id=20230101; v=STSv1;"],
+            "_mta-sts.example.com",
+        );
+        assert_eq!(
+            out.record.as_ref().map(|r| r.id.as_str()),
+            Some("20240101"),
+            "the first id is the one senders compare"
+        );
+        assert_eq!(
+            codes(&out),
+            [
+                (Code::StsTxtDuplicate, Severity::Warning),
+                (Code::StsTxtDuplicate, Severity::Warning),
+                (Code::StsTxtOk, Severity::Ok),
+            ]
+        );
+        assert!(out.findings[0].message.contains("id=20230101"));
+        assert!(out.findings[1].message.contains("v=STSv1"));
+        assert_eq!(out.findings[0].reference, "RFC 8461 §3.2");
     }
 
     #[test]
@@ -206,9 +242,15 @@ mod tests {
             ),
             (
                 &["v=STSv1; v=STSv1; id=1"],
-                false,
-                &[(StsTxtVersion, Error)],
-                "version twice",
+                true,
+                &[(StsTxtDuplicate, Warning), (StsTxtOk, Ok)],
+                "version twice: RFC 8461 §3.2, the first counts",
+            ),
+            (
+                &["v=STSv1; id=1; id=2"],
+                true,
+                &[(StsTxtDuplicate, Warning), (StsTxtOk, Ok)],
+                "id twice: RFC 8461 §3.2, the first counts",
             ),
             (&["v=STSv1;"], false, &[(StsTxtId, Error)], "no id"),
             (
