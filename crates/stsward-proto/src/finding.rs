@@ -326,6 +326,9 @@ codes! {
     /// No `rua`.
     TlsrptRuaMissing = "tlsrpt.rua.missing", "RFC 8460 §3",
         "Add rua=mailto:<address> (or rua=https://<url>) to the record.";
+    /// `rua` given more than once in one record.
+    TlsrptRuaDuplicate = "tlsrpt.rua.duplicate", "RFC 8460 §3",
+        "Put every URI in one rua= field, separated by commas (rua=mailto:a@example.com,https://r.example.com/x); senders differ in which of several rua fields they use.";
     /// An rua URI that is not a valid `mailto:` or `https:` URI.
     TlsrptRuaInvalid = "tlsrpt.rua.invalid", "RFC 8460 §3",
         "Use rua=mailto:user@host or rua=https://host/path; separate several URIs with commas.";

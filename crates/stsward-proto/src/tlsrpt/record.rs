@@ -15,8 +15,13 @@
 //!
 //! Of the TXT records at `_smtp._tls.<domain>`, those not beginning with `v=TLSRPTv1` are
 //! discarded and exactly one must remain ([`crate::txt::select`]). Unknown fields are kept as
-//! extensions (senders ignore them). URIs are `mailto:` (RFC 6068) or `https:` (RFC 8460 §3:
-//! HTTP POST delivery is over HTTPS only).
+//! extensions (senders ignore them). URIs are `mailto:` or `https:` (RFC 8460 §3: "Two URI
+//! schemes are supported: "mailto" and "https"").
+//!
+//! The grammar lets `rua` appear more than once (`1*(field-delim tlsrpt-field)`), and unlike
+//! RFC 8461 §3.2, RFC 8460 has no rule that ignores repeats. So a record with two `rua` fields
+//! is valid; the record keeps the URIs of all of them, in order, and the evaluator warns
+//! (`tlsrpt.rua.duplicate`), because senders differ in which field they use.
 
 use std::fmt;
 use std::str::FromStr;
@@ -84,7 +89,7 @@ pub enum RecordError {
         /// The value found.
         value: String,
     },
-    /// A second `v=` or `rua=` field.
+    /// A second `v=` field.
     #[error("the field {name:?} appears more than once")]
     DuplicateField {
         /// The repeated field name.
@@ -108,7 +113,10 @@ pub enum RecordError {
 
 /// The fields of a record, split but with URIs not yet validated.
 struct Fields<'a> {
+    /// The URIs of every `rua` field, in order.
     rua: Option<Vec<&'a str>>,
+    /// How many `rua` fields there were (RFC 8460 §3 allows more than one).
+    rua_fields: usize,
     extensions: Vec<(&'a str, &'a str)>,
 }
 
@@ -143,6 +151,7 @@ fn split_fields(s: &str) -> Result<Fields<'_>, RecordError> {
     }
     let mut fields = Fields {
         rua: None,
+        rua_fields: 0,
         extensions: Vec::new(),
     };
     let parts: Vec<&str> = parts.map(|p| p.trim_matches(is_wsp)).collect();
@@ -165,9 +174,6 @@ fn split_fields(s: &str) -> Result<Fields<'_>, RecordError> {
                 return Err(RecordError::DuplicateField { name: "v".into() });
             }
             "rua" => {
-                if fields.rua.is_some() {
-                    return Err(RecordError::DuplicateField { name: "rua".into() });
-                }
                 let uris: Vec<&str> = value
                     .split(',')
                     .map(|u| u.trim_matches(is_wsp))
@@ -176,7 +182,8 @@ fn split_fields(s: &str) -> Result<Fields<'_>, RecordError> {
                 if uris.is_empty() {
                     return Err(RecordError::EmptyRua);
                 }
-                fields.rua = Some(uris);
+                fields.rua_fields += 1;
+                fields.rua.get_or_insert_with(Vec::new).extend(uris);
             }
             _ => {
                 if !valid_ext_name(name) {
@@ -347,6 +354,17 @@ fn evaluate_one(subject: &str, text: &str, findings: &mut Vec<Finding>) -> Optio
             return None;
         }
     };
+    if fields.rua_fields > 1 {
+        findings.push(Finding::new(
+            Code::TlsrptRuaDuplicate,
+            Severity::Warning,
+            subject,
+            format!(
+                "{text:?} has {} rua fields; the record is valid (RFC 8460 §3), but senders differ in which one they use, so some reports may go to only one of the addresses",
+                fields.rua_fields
+            ),
+        ));
+    }
     for (name, value) in &fields.extensions {
         findings.push(Finding::new(
             Code::TlsrptTxtExtension,
@@ -436,10 +454,6 @@ mod tests {
             ("v=TLSRPTv1; rua", "field without ="),
             ("v=TLSRPTv1; rua=", "empty rua"),
             (
-                "v=TLSRPTv1; rua=mailto:a@example.com; rua=mailto:b@example.com",
-                "rua twice",
-            ),
-            (
                 "v=TLSRPTv1; rua=mailto:a@example.com; _x=1",
                 "name starts with _",
             ),
@@ -462,6 +476,41 @@ mod tests {
         for (input, why) in bad {
             assert!(input.parse::<TlsRptRecord>().is_err(), "{input:?}: {why}");
         }
+    }
+
+    /// RFC 8460 §3 allows repeated fields: `tlsrpt-record = tlsrpt-version
+    /// 1*(field-delim tlsrpt-field) [field-delim]` with `tlsrpt-field = tlsrpt-rua /
+    /// tlsrpt-extension`, and it has no counterpart of RFC 8461 §3.2's "If any non-repeated
+    /// field -- i.e., all fields excepting "mx" -- is duplicated, all entries except for the
+    /// first SHALL be ignored." So two `rua` fields make a valid record, with a warning.
+    #[test]
+    fn rfc8460_3_two_rua_fields_are_valid_with_a_warning() {
+        let text = "v=TLSRPTv1; rua=mailto:a@example.com; rua=https://r.example.net/x,mailto:b@example.com";
+        let r: TlsRptRecord = text.parse().expect("valid");
+        let uris: Vec<String> = r.rua.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            uris,
+            [
+                "mailto:a@example.com",
+                "https://r.example.net/x",
+                "mailto:b@example.com"
+            ]
+        );
+        assert_eq!(r.to_string().parse::<TlsRptRecord>(), Ok(r.clone()));
+        let ev = evaluate_txt("example.com", &[text]);
+        let codes: Vec<(&str, Severity)> = ev
+            .findings
+            .iter()
+            .map(|f| (f.code.as_str(), f.severity))
+            .collect();
+        assert_eq!(codes, [("tlsrpt.rua.duplicate", Severity::Warning)]);
+        assert_eq!(ev.record, Some(r));
+        // A repeated rua whose second value is empty is still an empty rua.
+        assert!(
+            "v=TLSRPTv1; rua=mailto:a@example.com; rua="
+                .parse::<TlsRptRecord>()
+                .is_err()
+        );
     }
 
     #[test]
