@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use stsward_proto::tlsrpt::deviation::codes;
-use stsward_proto::tlsrpt::{ReportError, ResultType, parse_report};
+use stsward_proto::tlsrpt::{CountReason, ReportError, ResultType, parse_report};
 
 /// A conformant report with one policy and one failure detail.
 fn base() -> Value {
@@ -67,7 +67,7 @@ fn rename(v: &mut Value, parent: &str, from: &str, to: &str) {
 fn rfc8460_4_4_conformant_report_has_no_deviations() {
     let parsed = parse_report(base().to_string().as_bytes()).unwrap();
     assert!(parsed.deviations.is_empty(), "{:?}", parsed.deviations);
-    assert_eq!(parsed.report.totals(), (90, 10));
+    assert_eq!(parsed.report.totals().counts(), (90, 10));
 }
 
 type Mutation = fn(&mut Value);
@@ -229,9 +229,25 @@ fn rfc8460_4_4_each_leniency_is_accepted_and_recorded() {
             )],
         ),
         (
-            "failure details exceed the total",
+            "failure details exceed the total: RFC 8460 §4 lets counts overlap, no deviation",
             |v| set(v, DETAIL, "failed-session-count", json!(11)),
-            &[(codes::FAILURE_COUNT_EXCEEDS_TOTAL, "/policies/0/summary")],
+            &[],
+        ),
+        (
+            "a count written as a string",
+            |v| set(v, DETAIL, "failed-session-count", json!("10")),
+            &[(
+                codes::COUNT_STRING,
+                "/policies/0/failure-details/0/failed-session-count",
+            )],
+        ),
+        (
+            "a count written as a float",
+            |v| set(v, SUMMARY, "total-successful-session-count", json!(90.0)),
+            &[(
+                codes::COUNT_FLOAT,
+                "/policies/0/summary/total-successful-session-count",
+            )],
         ),
         (
             "total-failure-session-count missing",
@@ -311,6 +327,10 @@ fn rfc8460_4_4_lenient_values_are_kept_not_defaulted() {
     set(&mut v, DETAIL, "failure-error-code", json!("E1"));
     remove(&mut v, SUMMARY, "total-failure-session-count");
     let r = parse_report(v.to_string().as_bytes()).unwrap().report;
+    assert!(
+        !r.to_json_string().contains("total-failure-session-count"),
+        "a missing total is not written back as an invented sum"
+    );
     let d = &r.policies[0].failure_details[0];
     assert_eq!(d.sending_mta_ip.as_deref(), Some("x.x.x.x"));
     assert_eq!(d.sending_mta_ip_addr(), None);
@@ -318,8 +338,9 @@ fn rfc8460_4_4_lenient_values_are_kept_not_defaulted() {
     assert_eq!(d.failure_reason_code.as_deref(), Some("E1"));
     assert_eq!(r.policies[0].policy.mx_host, ["mx.example.com"]);
     assert_eq!(r.policies[0].summary.total_failure_session_count, None);
-    // With no stated total, the failure details are the count.
-    assert_eq!(r.totals(), (90, 10));
+    // With no stated total, the failure details stand in, marked as an estimate.
+    assert_eq!(r.totals().counts(), (90, 10));
+    assert!(r.totals().failed.estimated);
 }
 
 #[test]
@@ -375,8 +396,12 @@ fn rfc8460_4_4_what_is_not_a_report_gets_a_specific_error() {
         &mut wrong_count,
         SUMMARY,
         "total-successful-session-count",
-        json!("90"),
+        json!("ninety"),
     );
+    let mut huge = base();
+    set(&mut huge, SUMMARY, "total-failure-session-count", json!(1e30));
+    let mut bool_count = base();
+    set(&mut bool_count, DETAIL, "failed-session-count", json!(true));
     let mut negative = base();
     set(&mut negative, DETAIL, "failed-session-count", json!(-1));
     let mut fraction = base();
@@ -461,30 +486,28 @@ fn rfc8460_4_4_what_is_not_a_report_gets_a_specific_error() {
             |e| matches!(e, ReportError::MissingField { field } if field == "/report-id"),
         ),
         (
-            "count as a string",
+            "count as a string that is no number",
             wrong_count.to_string().into_bytes(),
             |e| {
                 e.to_string()
-                    == "field /policies/0/summary/total-successful-session-count has type string, expected non-negative integer"
+                    == "field /policies/0/summary/total-successful-session-count is \"ninety\", not a count of sessions: it is not a number"
             },
         ),
         ("negative count", negative.to_string().into_bytes(), |e| {
-            matches!(
-                e,
-                ReportError::FieldType {
-                    found: "negative integer",
-                    ..
-                }
-            )
+            matches!(e, ReportError::Count { field, reason: CountReason::Negative, .. }
+                if field == "/policies/0/failure-details/0/failed-session-count")
         }),
         ("fractional count", fraction.to_string().into_bytes(), |e| {
-            matches!(
-                e,
-                ReportError::FieldType {
-                    found: "number",
-                    ..
-                }
-            )
+            matches!(e, ReportError::Count { field, value, reason: CountReason::Fraction }
+                if field == "/policies/0/failure-details/0/failed-session-count" && value == "1.5")
+        }),
+        ("a count too large for u64", huge.to_string().into_bytes(), |e| {
+            matches!(e, ReportError::Count { field, reason: CountReason::TooLarge, .. }
+                if field == "/policies/0/summary/total-failure-session-count")
+        }),
+        ("a count that is a boolean", bool_count.to_string().into_bytes(), |e| {
+            matches!(e, ReportError::FieldType { field, found: "boolean", .. }
+                if field == "/policies/0/failure-details/0/failed-session-count")
         }),
         (
             "mx-host as a number",
@@ -511,6 +534,101 @@ fn rfc8460_4_4_what_is_not_a_report_gets_a_specific_error() {
         match parse_report(&bytes) {
             Ok(p) => panic!("{why}: parsed as {:?}", p.report),
             Err(e) => assert!(check(&e), "{why}: got {e:?} ({e})"),
+        }
+    }
+}
+
+/// RFC 8460 §4: "Note that the failure types are non-exclusive; an aggregate report may
+/// contain overlapping "counts" of failure types when a single send attempt encountered
+/// multiple errors." Details that add up to more than the total are normal.
+#[test]
+fn rfc8460_4_overlapping_failure_counts_are_no_deviation() {
+    let mut v = base();
+    set(&mut v, DETAIL, "failed-session-count", json!(10));
+    let details = v
+        .pointer_mut("/policies/0/failure-details")
+        .unwrap()
+        .as_array_mut()
+        .unwrap();
+    let mut second = details[0].clone();
+    second["result-type"] = json!("certificate-not-trusted");
+    details.push(second);
+    let parsed = parse_report(v.to_string().as_bytes()).unwrap();
+    assert!(parsed.deviations.is_empty(), "{:?}", parsed.deviations);
+    let totals = parsed.report.totals();
+    assert_eq!(totals.counts(), (90, 10), "the stated total, not the sum 20");
+    assert!(!totals.failed.estimated);
+}
+
+/// RFC 8460 §4 (overlapping counts) means a missing `total-failure-session-count` is not "the
+/// sum of the details": the model keeps it absent and records a deviation, and only
+/// `failure_count` offers the sum, marked as an estimate.
+#[test]
+fn rfc8460_4_missing_failure_total_stays_absent_and_the_sum_is_an_estimate() {
+    let mut v = base();
+    remove(&mut v, SUMMARY, "total-failure-session-count");
+    let parsed = parse_report(v.to_string().as_bytes()).unwrap();
+    let codes: Vec<&str> = parsed.deviations.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [codes::TOTAL_FAILURE_MISSING]);
+    let p = &parsed.report.policies[0];
+    assert_eq!(p.summary.total_failure_session_count, None);
+    let count = p.summary.failure_count(&p.failure_details);
+    assert_eq!((count.sessions, count.estimated), (10, true));
+    // Written back, it is still missing, so reading it again finds the same deviation.
+    let again = parse_report(parsed.report.to_json_string().as_bytes()).unwrap();
+    assert_eq!(again.report, parsed.report);
+    assert_eq!(again.deviations.len(), 1);
+}
+
+/// RFC 8460 §4.4: the counts are integers. A whole number written as a string (`"5"`) or a
+/// float (`5.0`) is still that count: accepted, with a deviation naming the member. What is
+/// no whole number (`5.5`, `-1`, too large) stays an error naming the member.
+#[test]
+fn rfc8460_4_4_counts_as_strings_or_floats_are_accepted_with_a_deviation() {
+    // (value, expected count or None for an error, expected deviation)
+    let table: &[(Value, Option<u64>, Option<&str>)] = &[
+        (json!(10), Some(10), None),
+        (json!("10"), Some(10), Some(codes::COUNT_STRING)),
+        (json!(10.0), Some(10), Some(codes::COUNT_FLOAT)),
+        (json!("10.0"), Some(10), Some(codes::COUNT_STRING)),
+        (json!(1e3), Some(1000), Some(codes::COUNT_FLOAT)),
+        (json!(5.5), None, None),
+        (json!(-1), None, None),
+        (json!(-1.0), None, None),
+        (json!("-1"), None, None),
+        (json!(""), None, None),
+        (json!(1e20), None, None),
+        (json!(null), None, None),
+    ];
+    for (value, want, deviation) in table {
+        let mut v = base();
+        set(&mut v, DETAIL, "failed-session-count", value.clone());
+        match (parse_report(v.to_string().as_bytes()), want) {
+            (Ok(p), Some(n)) => {
+                assert_eq!(
+                    p.report.policies[0].failure_details[0].failed_session_count, *n,
+                    "{value}"
+                );
+                let got: Vec<(&str, &str)> = p
+                    .deviations
+                    .iter()
+                    .map(|d| (d.code, d.path.as_str()))
+                    .collect();
+                let want: Vec<(&str, &str)> = deviation
+                    .iter()
+                    .map(|c| (*c, "/policies/0/failure-details/0/failed-session-count"))
+                    .collect();
+                assert_eq!(got, want, "{value}");
+                // Written back, the count is a plain integer and the deviation is gone.
+                let again = parse_report(p.report.to_json_string().as_bytes()).unwrap();
+                assert!(again.deviations.is_empty(), "{value}");
+            }
+            (Err(e), None) => assert!(
+                e.to_string()
+                    .contains("/policies/0/failure-details/0/failed-session-count"),
+                "{value}: {e}"
+            ),
+            (got, want) => panic!("{value}: got {got:?}, want {want:?}"),
         }
     }
 }

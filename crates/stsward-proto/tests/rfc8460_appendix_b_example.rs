@@ -103,7 +103,7 @@ fn rfc8460_appendix_b_joined_parses_with_only_the_errata_deviation() {
     assert_eq!(p.policy.mx_host, ["*.mail.company-y.example"]);
     assert_eq!(p.summary.total_successful_session_count, 5326);
     assert_eq!(p.summary.total_failure_session_count, Some(303));
-    assert_eq!(r.totals(), (5326, 303));
+    assert_eq!(r.totals().counts(), (5326, 303));
 
     let d = &p.failure_details;
     assert_eq!(d.len(), 3);

@@ -73,10 +73,14 @@ pub mod codes {
     pub const POLICY_DOMAIN_MISSING: &str = "policy-domain-missing";
     /// A `policy-type` that RFC 8460 §4.4 does not define; kept as is.
     pub const POLICY_TYPE_UNKNOWN: &str = "policy-type-unknown";
-    /// `total-failure-session-count` is missing.
+    /// `total-failure-session-count` is missing. The model keeps it absent; the sum of the
+    /// failure details is only an estimate, since RFC 8460 §4 lets failure counts overlap.
     pub const TOTAL_FAILURE_MISSING: &str = "total-failure-missing";
-    /// The failure details count more failed sessions than the summary's total.
-    pub const FAILURE_COUNT_EXCEEDS_TOTAL: &str = "failure-count-exceeds-total";
+    /// A session count written as a JSON string (`"5"`); read as the number.
+    pub const COUNT_STRING: &str = "count-string";
+    /// A session count written with a fraction or an exponent (`5.0`, `5e0`) that is a whole
+    /// number; read as that number.
+    pub const COUNT_FLOAT: &str = "count-float";
     /// A `result-type` that RFC 8460 §4.3 does not define; kept as is.
     pub const RESULT_TYPE_UNKNOWN: &str = "result-type-unknown";
     /// `sending-mta-ip` is missing from a failure detail.
@@ -112,7 +116,8 @@ pub mod codes {
         POLICY_DOMAIN_MISSING,
         POLICY_TYPE_UNKNOWN,
         TOTAL_FAILURE_MISSING,
-        FAILURE_COUNT_EXCEEDS_TOTAL,
+        COUNT_STRING,
+        COUNT_FLOAT,
         RESULT_TYPE_UNKNOWN,
         SENDING_MTA_IP_MISSING,
         SENDING_MTA_IP_EMPTY,

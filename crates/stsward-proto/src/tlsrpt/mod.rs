@@ -20,8 +20,11 @@ pub mod uri;
 
 pub use datetime::{DateTimeError, ReportDateTime};
 pub use deviation::Deviation;
-pub use parse::{ParsedReport, ReportError, parse_report};
+pub use parse::{CountReason, ParsedReport, ReportError, parse_report};
 pub use record::{RecordError, RecordEvaluation, TlsRptRecord, evaluate_txt};
-pub use report::{DateRange, Extensions, FailureDetail, Policy, PolicyResult, Report, Summary};
+pub use report::{
+    DateRange, Extensions, FailureCount, FailureDetail, Policy, PolicyResult, Report, Summary,
+    Totals,
+};
 pub use result_type::{PolicyType, ResultType};
 pub use uri::{HttpsUri, MailtoUri, RuaError, RuaUri};

@@ -16,15 +16,15 @@ use serde_json::Value;
 use super::datetime::{DateTimeError, DateTimeLeniency, ReportDateTime};
 use super::deviation::{Deviation, codes};
 use super::report::{
-    DateRange, Extensions, FailureDetail, Policy, PolicyResult, Report, Summary, sum_failed,
+    DateRange, Extensions, FailureDetail, Policy, PolicyResult, Report, Summary,
 };
 use super::result_type::{PolicyType, ResultType};
 
 mod access;
 
 use access::{
-    ID, ORG, POLICIES, Ptr, RANGE, ROOT, count, object, required, string, string_array, type_name,
-    wrong,
+    CountForm, ID, ORG, POLICIES, Ptr, RANGE, ROOT, count, object, required, string, string_array,
+    type_name, wrong,
 };
 
 /// A report together with every way it departed from RFC 8460 §4.4.
@@ -81,6 +81,18 @@ pub enum ReportError {
         /// JSON pointer to the member.
         field: String,
     },
+    /// A session count that is not a non-negative whole number, even read leniently
+    /// (`5.5`, `-1`, `"five"`, or more than `u64` holds). Whole numbers written as a float
+    /// (`5.0`) or a string (`"5"`) are accepted with a deviation instead.
+    #[error("field {field} is {value:?}, not a count of sessions: {reason}")]
+    Count {
+        /// JSON pointer to the member.
+        field: String,
+        /// The number or string as sent.
+        value: String,
+        /// Why it is not a count.
+        reason: CountReason,
+    },
     /// A date-time that cannot be read, even leniently.
     #[error("field {field} is not a date-time: {source}")]
     DateTime {
@@ -89,6 +101,24 @@ pub enum ReportError {
         /// What is wrong with it.
         source: DateTimeError,
     },
+}
+
+/// Why a session count was refused (RFC 8460 §4.4 counts are non-negative integers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CountReason {
+    /// Below zero.
+    #[error("it is negative")]
+    Negative,
+    /// Not a whole number (`5.5`).
+    #[error("it has a fractional part")]
+    Fraction,
+    /// Larger than 18446744073709551615.
+    #[error("it is too large")]
+    TooLarge,
+    /// A string (or number text) that is not a number at all.
+    #[error("it is not a number")]
+    NotANumber,
 }
 
 /// The UTF-8 byte-order mark, which RFC 8259 §8.1 forbids at the start of JSON text.
@@ -131,6 +161,30 @@ impl Walker {
     fn deviate(&mut self, code: &'static str, path: &Ptr<'_>, msg: impl Into<String>) {
         self.deviations
             .push(Deviation::new(code, path.to_string(), msg));
+    }
+
+    /// A session count (RFC 8460 §4.4). A whole number written as a float or a string is
+    /// read, with a deviation; anything else that is not a count is an error.
+    fn count(&mut self, v: Value, field: &Ptr<'_>) -> Result<u64, ReportError> {
+        let shown = match &v {
+            Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        };
+        let (n, form) = count(v, field)?;
+        match form {
+            CountForm::Integer => {}
+            CountForm::Float => self.deviate(
+                codes::COUNT_FLOAT,
+                field,
+                format!("the count is written {shown}, not as an integer; read as {n}"),
+            ),
+            CountForm::String => self.deviate(
+                codes::COUNT_STRING,
+                field,
+                format!("the count is the string {shown}, not a number; read as {n}"),
+            ),
+        }
+        Ok(n)
     }
 
     /// An optional string member: `null` is read as absent, with a deviation.
@@ -317,18 +371,10 @@ impl Walker {
             .enumerate()
             .map(|(i, d)| self.failure_detail(d, &details_path.index(i)))
             .collect::<Result<Vec<_>, _>>()?;
-        let sum = sum_failed(&failure_details);
-        if let Some(total) = summary.total_failure_session_count
-            && sum > total
-        {
-            self.deviate(
-                codes::FAILURE_COUNT_EXCEEDS_TOTAL,
-                &summary_path,
-                format!(
-                    "the failure details add up to {sum} failed sessions, more than the total-failure-session-count of {total}"
-                ),
-            );
-        }
+        // Failure details that add up to more than the total are no deviation. RFC 8460 §4:
+        // "Note that the failure types are non-exclusive; an aggregate report may contain
+        // overlapping "counts" of failure types when a single send attempt encountered
+        // multiple errors."
         Ok(PolicyResult {
             policy,
             summary,
@@ -485,15 +531,18 @@ impl Walker {
             }
         }
         let ok_path = path.key("total-successful-session-count");
-        let total_successful_session_count = count(required(ok, &ok_path)?, &ok_path)?;
+        let total_successful_session_count = self.count(required(ok, &ok_path)?, &ok_path)?;
         let failed_path = path.key("total-failure-session-count");
         let total_failure_session_count = match failed {
-            Some(v) => Some(count(v, &failed_path)?),
+            Some(v) => Some(self.count(v, &failed_path)?),
+            // Kept absent, not replaced by the sum of the failure details: RFC 8460 §4 lets
+            // failure counts overlap, so the sum is only an estimate of the total
+            // (`Summary::failure_count` offers it, marked as such).
             None => {
                 self.deviate(
                     codes::TOTAL_FAILURE_MISSING,
                     &failed_path,
-                    "the summary has no total-failure-session-count",
+                    "the summary has no total-failure-session-count; it stays unknown",
                 );
                 None
             }
@@ -596,7 +645,7 @@ impl Walker {
             );
         }
         let n_path = f("failed-session-count");
-        let failed_session_count = count(required(n, &n_path)?, &n_path)?;
+        let failed_session_count = self.count(required(n, &n_path)?, &n_path)?;
 
         let additional_information = self.aliased(
             info,

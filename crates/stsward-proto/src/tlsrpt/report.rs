@@ -132,33 +132,86 @@ impl FailureDetail {
     }
 }
 
+/// A number of failed sessions, and whether the sender stated it or it is an estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FailureCount {
+    /// The number of failed sessions.
+    pub sessions: u64,
+    /// `true` when the sender gave no `total-failure-session-count` and this is the sum of the
+    /// failure details instead. That sum can exceed the real total, because RFC 8460 §4 says
+    /// "the failure types are non-exclusive; an aggregate report may contain overlapping
+    /// "counts" of failure types when a single send attempt encountered multiple errors."
+    pub estimated: bool,
+}
+
 impl Summary {
-    /// The failure count to use for this policy: the sender's total when given, otherwise
-    /// the sum of the failure details (RFC 8460 §4.2.2 defines the total as that count).
-    pub fn failures_or(&self, details: &[FailureDetail]) -> u64 {
-        self.total_failure_session_count
-            .unwrap_or_else(|| sum_failed(details))
+    /// The failure count of this policy for summaries: the sender's
+    /// `total-failure-session-count` (RFC 8460 §4.2.2) when given, otherwise the sum of
+    /// `details` marked as an estimate. The model itself keeps a missing total absent.
+    pub fn failure_count(&self, details: &[FailureDetail]) -> FailureCount {
+        match self.total_failure_session_count {
+            Some(sessions) => FailureCount {
+                sessions,
+                estimated: false,
+            },
+            None => FailureCount {
+                sessions: sum_failed(details),
+                estimated: true,
+            },
+        }
     }
 }
 
-/// The sum of `failed-session-count` over `details` (RFC 8460 §4.2.2), saturating.
+/// The sum of `failed-session-count` over `details`, saturating. Failure types may overlap
+/// (RFC 8460 §4), so this may count one failed session more than once.
 pub fn sum_failed(details: &[FailureDetail]) -> u64 {
     details
         .iter()
         .fold(0u64, |acc, d| acc.saturating_add(d.failed_session_count))
 }
 
+/// Session counts summed over all policies of a report (RFC 8460 §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Totals {
+    /// Successful sessions, as the summaries state them.
+    pub successful: u64,
+    /// Failed sessions; `estimated` when some policy's summary had no failure total.
+    pub failed: FailureCount,
+}
+
+impl Totals {
+    /// `(successful, failed)` as plain numbers, for when the estimate flag does not matter.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.successful, self.failed.sessions)
+    }
+}
+
 impl Report {
-    /// `(successful, failed)` session counts summed over all policies (RFC 8460 §4.2), as
-    /// the sender's summaries state them; a missing failure total counts as the sum of that
-    /// policy's failure details. Saturating.
-    pub fn totals(&self) -> (u64, u64) {
-        self.policies.iter().fold((0u64, 0u64), |(ok, failed), p| {
-            (
-                ok.saturating_add(p.summary.total_successful_session_count),
-                failed.saturating_add(p.summary.failures_or(&p.failure_details)),
-            )
-        })
+    /// Session counts summed over all policies (RFC 8460 §4.2), saturating. A policy without
+    /// a failure total contributes the sum of its failure details, and the result is then
+    /// marked as an estimate ([`Summary::failure_count`]).
+    pub fn totals(&self) -> Totals {
+        self.policies.iter().fold(
+            Totals {
+                successful: 0,
+                failed: FailureCount {
+                    sessions: 0,
+                    estimated: false,
+                },
+            },
+            |t, p| {
+                let f = p.summary.failure_count(&p.failure_details);
+                Totals {
+                    successful: t
+                        .successful
+                        .saturating_add(p.summary.total_successful_session_count),
+                    failed: FailureCount {
+                        sessions: t.failed.sessions.saturating_add(f.sessions),
+                        estimated: t.failed.estimated || f.estimated,
+                    },
+                }
+            },
+        )
     }
 
     /// Every failure detail of every policy, with its policy (RFC 8460 §4.4).
@@ -170,8 +223,9 @@ impl Report {
 
     /// The report as RFC 8460 §4.4 JSON: schema key names in schema order, `mx-host` as an
     /// array (errata 6241), date-times in UTC with `Z`, optional members omitted when absent,
-    /// extensions after the known members. A missing `total-failure-session-count` is written
-    /// as the sum of the failure details, which is what the RFC defines it to be.
+    /// extensions after the known members. A missing `total-failure-session-count` stays
+    /// missing: the sum of the failure details is not the total (RFC 8460 §4 lets failure
+    /// counts overlap), and writing it would invent a value the sender never stated.
     pub fn to_rfc_json(&self) -> Value {
         let mut m = Map::new();
         m.insert(
@@ -229,10 +283,9 @@ impl PolicyResult {
             "total-successful-session-count".into(),
             s.total_successful_session_count.into(),
         );
-        sm.insert(
-            "total-failure-session-count".into(),
-            s.failures_or(&self.failure_details).into(),
-        );
+        if let Some(failed) = s.total_failure_session_count {
+            sm.insert("total-failure-session-count".into(), failed.into());
+        }
         extend(&mut sm, &s.extensions);
         m.insert("summary".into(), Value::Object(sm));
 

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::ReportError;
+use super::{CountReason, ReportError};
 
 /// A JSON pointer (RFC 6901) to the member being read, rendered only when an error or a
 /// deviation needs it, so that a clean report costs no path strings.
@@ -106,11 +106,120 @@ pub(super) fn string(v: Value, field: &Ptr<'_>) -> Result<String, ReportError> {
     }
 }
 
-pub(super) fn count(v: Value, field: &Ptr<'_>) -> Result<u64, ReportError> {
-    match v.as_u64() {
-        Some(n) => Ok(n),
-        None => Err(wrong(field, "non-negative integer", &v)),
+/// How a session count was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CountForm {
+    /// A JSON integer, as RFC 8460 §4.4 has it.
+    Integer,
+    /// A JSON number with a fraction or an exponent that is still a whole number (`5.0`).
+    Float,
+    /// A JSON string holding a number (`"5"`).
+    String,
+}
+
+/// A session count (RFC 8460 §4.4 `total-successful-session-count`,
+/// `total-failure-session-count`, `failed-session-count`) and how it was written. Whole
+/// numbers written as a float or a string are read exactly; anything else that is not a
+/// non-negative whole number within `u64` is an error naming the member.
+pub(super) fn count(v: Value, field: &Ptr<'_>) -> Result<(u64, CountForm), ReportError> {
+    let (text, string_form) = match &v {
+        // With serde_json's `arbitrary_precision`, a number's text is exactly what was sent.
+        Value::Number(n) => (n.to_string(), false),
+        Value::String(s) => (s.clone(), true),
+        other => return Err(wrong(field, "non-negative integer", other)),
+    };
+    let bad = |reason| ReportError::Count {
+        field: field.to_string(),
+        value: text.clone(),
+        reason,
+    };
+    let (n, plain) = exact_whole_number(&text).map_err(bad)?;
+    let form = match (string_form, plain) {
+        (true, _) => CountForm::String,
+        (false, true) => CountForm::Integer,
+        (false, false) => CountForm::Float,
+    };
+    Ok((n, form))
+}
+
+/// Reads JSON number text (RFC 8259 §6) as a non-negative whole number, exactly: `5`, `5.0`,
+/// `5e0`, `0.5e1` are all 5. Returns the value and whether the text was a plain integer.
+fn exact_whole_number(text: &str) -> Result<(u64, bool), CountReason> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let exp_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    // JSON numbers have no leading zeros ("05"), but strings written by hand may; they are
+    // still the number, so only the shape is checked here.
+    if !digits(int) || !frac.is_none_or(digits) || !exp_ok {
+        return Err(CountReason::NotANumber);
     }
+    let plain = frac.is_none() && exponent.is_none();
+    let frac = frac.unwrap_or("");
+    let all: String = format!("{int}{frac}");
+    let significant = all.trim_start_matches('0');
+    if significant.is_empty() {
+        return Ok((0, plain && !negative));
+    }
+    if negative {
+        return Err(CountReason::Negative);
+    }
+    // value = significant × 10^(exp − len(frac)), with `exp` bounded so that a huge
+    // exponent cannot make this loop or allocate: anything past 10^20 is too large anyway.
+    let exp: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let (sign, mag) = match e.strip_prefix('-') {
+                Some(m) => (-1, m),
+                None => (1, e.strip_prefix('+').unwrap_or(e)),
+            };
+            let mag = mag.trim_start_matches('0');
+            if mag.len() > 6 {
+                return Err(if sign > 0 {
+                    CountReason::TooLarge
+                } else {
+                    CountReason::Fraction
+                });
+            }
+            sign * mag.parse::<i64>().unwrap_or(0)
+        }
+    };
+    let frac_len = i64::try_from(frac.len()).unwrap_or(i64::MAX);
+    let scale = exp.saturating_sub(frac_len);
+    let whole = if scale >= 0 {
+        let zeros = usize::try_from(scale).unwrap_or(usize::MAX);
+        if significant.len().saturating_add(zeros) > 20 {
+            return Err(CountReason::TooLarge);
+        }
+        format!("{significant}{}", "0".repeat(zeros))
+    } else {
+        let cut = usize::try_from(scale.unsigned_abs()).unwrap_or(usize::MAX);
+        // Trailing zeros of `all` were not trimmed, so the fraction digits are all here.
+        let keep = significant.len().saturating_sub(cut);
+        let (head, tail) = significant.split_at(keep);
+        if cut > significant.len() || tail.bytes().any(|b| b != b'0') {
+            return Err(CountReason::Fraction);
+        }
+        if head.is_empty() {
+            "0".to_owned()
+        } else {
+            head.to_owned()
+        }
+    };
+    whole
+        .parse::<u64>()
+        .map(|n| (n, plain))
+        .map_err(|_| CountReason::TooLarge)
 }
 
 pub(super) fn string_array(v: Value, field: &Ptr<'_>) -> Result<Vec<String>, ReportError> {
@@ -139,12 +248,65 @@ mod tests {
     }
 
     #[test]
+    fn rfc8460_4_4_counts_are_read_exactly() {
+        // (text, value, a plain integer?)
+        let good: &[(&str, u64, bool)] = &[
+            ("0", 0, true),
+            ("5", 5, true),
+            ("18446744073709551615", u64::MAX, true),
+            ("5.0", 5, false),
+            ("5.000", 5, false),
+            ("5e0", 5, false),
+            ("5E+2", 500, false),
+            ("0.5e1", 5, false),
+            ("50e-1", 5, false),
+            ("0.0", 0, false),
+            ("1.8446744073709551615e19", u64::MAX, false),
+        ];
+        for (text, value, plain) in good {
+            assert_eq!(exact_whole_number(text), Ok((*value, *plain)), "{text}");
+        }
+        // (text, reason)
+        let bad: &[(&str, CountReason)] = &[
+            ("5.5", CountReason::Fraction),
+            ("0.1", CountReason::Fraction),
+            ("5e-1", CountReason::Fraction),
+            ("1e-9999999", CountReason::Fraction),
+            ("-1", CountReason::Negative),
+            ("-1.0", CountReason::Negative),
+            ("18446744073709551616", CountReason::TooLarge),
+            ("1e20", CountReason::TooLarge),
+            ("1e9999999999", CountReason::TooLarge),
+            ("", CountReason::NotANumber),
+            ("five", CountReason::NotANumber),
+            (" 5", CountReason::NotANumber),
+            ("+5", CountReason::NotANumber),
+            ("5.", CountReason::NotANumber),
+            (".5", CountReason::NotANumber),
+            ("5e", CountReason::NotANumber),
+            ("0x10", CountReason::NotANumber),
+        ];
+        for (text, reason) in bad {
+            assert_eq!(exact_whole_number(text), Err(reason.clone()), "{text}");
+        }
+    }
+
+    #[test]
     fn rfc8460_4_4_type_errors_name_the_member_and_both_types() {
         let field = ROOT.key("policies");
-        let err = count(Value::from("3"), &field).unwrap_err();
+        assert!(matches!(
+            count(Value::from("3"), &field),
+            Ok((3, CountForm::String))
+        ));
+        let err = count(Value::Bool(true), &field).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "field /policies has type string, expected non-negative integer"
+            "field /policies has type boolean, expected non-negative integer"
+        );
+        let err = count(Value::from("3.5"), &field).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "field /policies is \"3.5\", not a count of sessions: it has a fractional part"
         );
         assert_eq!(type_name(&Value::from(-1)), "negative integer");
         assert_eq!(type_name(&Value::from(1.5)), "number");
