@@ -399,7 +399,12 @@ fn rfc8460_4_4_what_is_not_a_report_gets_a_specific_error() {
         json!("ninety"),
     );
     let mut huge = base();
-    set(&mut huge, SUMMARY, "total-failure-session-count", json!(1e30));
+    set(
+        &mut huge,
+        SUMMARY,
+        "total-failure-session-count",
+        json!(1e30),
+    );
     let mut bool_count = base();
     set(&mut bool_count, DETAIL, "failed-session-count", json!(true));
     let mut negative = base();
@@ -501,14 +506,22 @@ fn rfc8460_4_4_what_is_not_a_report_gets_a_specific_error() {
             matches!(e, ReportError::Count { field, value, reason: CountReason::Fraction }
                 if field == "/policies/0/failure-details/0/failed-session-count" && value == "1.5")
         }),
-        ("a count too large for u64", huge.to_string().into_bytes(), |e| {
-            matches!(e, ReportError::Count { field, reason: CountReason::TooLarge, .. }
+        (
+            "a count too large for u64",
+            huge.to_string().into_bytes(),
+            |e| {
+                matches!(e, ReportError::Count { field, reason: CountReason::TooLarge, .. }
                 if field == "/policies/0/summary/total-failure-session-count")
-        }),
-        ("a count that is a boolean", bool_count.to_string().into_bytes(), |e| {
-            matches!(e, ReportError::FieldType { field, found: "boolean", .. }
+            },
+        ),
+        (
+            "a count that is a boolean",
+            bool_count.to_string().into_bytes(),
+            |e| {
+                matches!(e, ReportError::FieldType { field, found: "boolean", .. }
                 if field == "/policies/0/failure-details/0/failed-session-count")
-        }),
+            },
+        ),
         (
             "mx-host as a number",
             mx_number.to_string().into_bytes(),
@@ -556,7 +569,11 @@ fn rfc8460_4_overlapping_failure_counts_are_no_deviation() {
     let parsed = parse_report(v.to_string().as_bytes()).unwrap();
     assert!(parsed.deviations.is_empty(), "{:?}", parsed.deviations);
     let totals = parsed.report.totals();
-    assert_eq!(totals.counts(), (90, 10), "the stated total, not the sum 20");
+    assert_eq!(
+        totals.counts(),
+        (90, 10),
+        "the stated total, not the sum 20"
+    );
     assert!(!totals.failed.estimated);
 }
 

@@ -15,9 +15,7 @@ use serde_json::Value;
 
 use super::datetime::{DateTimeError, DateTimeLeniency, ReportDateTime};
 use super::deviation::{Deviation, codes};
-use super::report::{
-    DateRange, Extensions, FailureDetail, Policy, PolicyResult, Report, Summary,
-};
+use super::report::{DateRange, Extensions, FailureDetail, Policy, PolicyResult, Report, Summary};
 use super::result_type::{PolicyType, ResultType};
 
 mod access;

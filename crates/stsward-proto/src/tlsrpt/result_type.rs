@@ -1,8 +1,8 @@
 //! RFC 8460 §4.3 — result types, and RFC 8460 §4.4 — policy types
 //!
 //! The result types are registered in IANA's "STARTTLS Validation Result Types" registry
-//! (RFC 8460 §6.6). This module is stsward's ONE mapping between an RFC result type and the
-//! finding code the checker reports for the same failure ([`ResultType::finding_code`]).
+//! (RFC 8460 §6.6). The mapping between an observed failure, its result type and its finding
+//! code lives in [`crate::failure`]; [`ResultType::finding_code`] reads it.
 //!
 //! ```text
 //! §4.3.1    negotiation failures:  starttls-not-supported, certificate-host-mismatch,
@@ -18,6 +18,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::failure::Failure;
 use crate::finding::Code;
 
 /// A TLS-RPT result type (RFC 8460 §4.3). Unknown strings are kept in [`ResultType::Other`]
@@ -191,31 +192,11 @@ impl ResultType {
         }
     }
 
-    /// The finding code the checker reports for the same failure (`spec/findings.md`):
-    /// stsward's one mapping between RFC 8460 result types and finding codes. `None` for
-    /// [`ResultType::Other`].
-    ///
-    /// Where the checker distinguishes finer causes than the RFC, the most general code of
-    /// that family is chosen: `sts-policy-fetch-error` covers every way a fetch can fail
-    /// (no host, no connection, status, redirect, timeout) and maps to
-    /// `sts.policy.unreachable`; `dane-required` means no usable TLSA record and maps to
-    /// `dane.tlsa.missing`; `validation-failure` is a TLS failure of no other category and
-    /// maps to `mx.tls.handshake`.
+    /// The finding code the checker reports for the same failure (`spec/findings.md`), read
+    /// from stsward's one failure mapping ([`crate::failure::Failure`]) through the most
+    /// general failure of this result type. `None` for [`ResultType::Other`].
     pub fn finding_code(&self) -> Option<Code> {
-        Some(match self {
-            ResultType::StarttlsNotSupported => Code::MxStarttlsMissing,
-            ResultType::CertificateHostMismatch => Code::MxCertName,
-            ResultType::CertificateExpired => Code::MxCertExpired,
-            ResultType::CertificateNotTrusted => Code::MxCertUntrusted,
-            ResultType::ValidationFailure => Code::MxTlsHandshake,
-            ResultType::TlsaInvalid => Code::DaneTlsaMismatch,
-            ResultType::DnssecInvalid => Code::DaneDnssecBogus,
-            ResultType::DaneRequired => Code::DaneTlsaMissing,
-            ResultType::StsPolicyFetchError => Code::StsPolicyUnreachable,
-            ResultType::StsPolicyInvalid => Code::StsPolicySyntax,
-            ResultType::StsWebpkiInvalid => Code::StsPolicyWebpki,
-            ResultType::Other(_) => return None,
-        })
+        Failure::for_result_type(self).map(|f| f.code())
     }
 }
 
