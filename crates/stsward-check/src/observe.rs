@@ -399,12 +399,29 @@ pub struct CertFacts {
     /// End of the leaf's validity period.
     #[serde(with = "rfc3339")]
     pub not_after: OffsetDateTime,
+    /// Where the check's `now` falls in the leaf's validity period, as `stsward-net`
+    /// decided it (`cert::Validity`). The judge takes this verdict and does not compare the
+    /// dates again; it uses them only for messages and the "expires soon" warning.
+    pub validity: CertValidity,
     /// Whether the chain leads to a trusted root, judged without regard to time or name.
     pub trust: Trust,
     /// Whether the leaf is valid for the MX host name (RFC 6125 rules, one wildcard label).
     pub name_matches: bool,
     /// Number of certificates presented.
     pub chain_len: usize,
+}
+
+/// Where the check's `now` falls in the leaf's validity period (RFC 8461 §4.2: "The
+/// certificate presented by the receiving MTA MUST not be expired").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertValidity {
+    /// Inside the period.
+    Valid,
+    /// After `not_after`.
+    Expired,
+    /// Before `not_before`.
+    NotYetValid,
 }
 
 /// Whether a chain leads to a trusted root.

@@ -126,7 +126,7 @@ const EXPECTED: &[(&str, Code, Severity, &str)] = &[
     ("sts-policy-mx-missing.test", Code::StsPolicyMxMissing, Severity::Error, "mta-sts.sts-policy-mx-missing.test"),
     ("sts-policy-mx-invalid.test", Code::StsPolicyMxInvalid, Severity::Error, "line 4"),
     ("sts-policy-mx-duplicate.test", Code::StsPolicyMxDuplicate, Severity::Info, "line 4"),
-    ("sts-policy-duplicate.test", Code::StsPolicyDuplicate, Severity::Error, "line 3"),
+    ("sts-policy-duplicate.test", Code::StsPolicyDuplicate, Severity::Warning, "line 3"),
     ("sts-policy-unknown-key.test", Code::StsPolicyUnknownKey, Severity::Info, "line 5"),
     ("sts-policy-line-endings.test", Code::StsPolicyLineEndings, Severity::Info, "mta-sts.sts-policy-line-endings.test"),
     ("sts-policy-blank-line.test", Code::StsPolicyBlankLine, Severity::Warning, "line 3"),

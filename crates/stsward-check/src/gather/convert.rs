@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::CertificateDer;
 use stsward_net::cert::{
-    CertProblem as NetCertProblem, CertVerdict, UntrustedReason as NetUntrusted,
+    CertProblem as NetCertProblem, CertVerdict, UntrustedReason as NetUntrusted, Validity,
 };
 use stsward_net::dane::{DaneVerdict, RecordOutcome, Tlsa, match_tlsa};
 use stsward_net::dns::{DnsError, DnssecStatus as NetDnssec, Lookup, Txt};
@@ -132,8 +132,17 @@ pub(crate) fn datetime(t: SystemTime) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs).ok()
 }
 
-fn cert_facts(verdict: &CertVerdict, chain_len: usize) -> Option<CertFacts> {
+/// The certificate facts of a probe. The validity verdict is the one `stsward-net` reached
+/// at the check's `now` (`cert::judge`): expiry is decided once, there, and carried here.
+/// `None` when the leaf did not parse (no facts, and no validity period to speak of).
+pub(crate) fn cert_facts(verdict: &CertVerdict, chain_len: usize) -> Option<CertFacts> {
     let leaf = verdict.leaf.as_ref()?;
+    let validity = match verdict.validity {
+        Validity::Valid { .. } => CertValidity::Valid,
+        Validity::Expired { .. } => CertValidity::Expired,
+        Validity::NotYetValid { .. } => CertValidity::NotYetValid,
+        Validity::Unreadable => return None,
+    };
     let trust = match &verdict.trusted {
         Ok(()) => Trust::Trusted,
         Err(u) => {
@@ -155,6 +164,7 @@ fn cert_facts(verdict: &CertVerdict, chain_len: usize) -> Option<CertFacts> {
         dns_names: leaf.subject_alt_names.clone(),
         not_before: datetime(leaf.not_before)?,
         not_after: datetime(leaf.not_after)?,
+        validity,
         trust,
         name_matches: verdict.name_ok,
         chain_len,
@@ -313,4 +323,59 @@ fn hex(bytes: &[u8]) -> String {
         s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use stsward_net::cert::CertInfo;
+
+    use super::*;
+
+    fn verdict(validity: Validity) -> CertVerdict {
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        CertVerdict {
+            trusted: Ok(()),
+            name_ok: true,
+            validity,
+            leaf: Some(CertInfo {
+                subject: "CN=mx.example.test".into(),
+                issuer: "CN=Lab CA".into(),
+                not_before: start,
+                not_after: start + Duration::from_secs(90 * 86_400),
+                subject_alt_names: vec!["mx.example.test".into()],
+            }),
+        }
+    }
+
+    /// Certificate expiry is decided once, in `stsward-net` (`cert::judge` at the check's
+    /// `now`), and carried into the observation instead of being dropped and decided again.
+    #[test]
+    fn rfc8461_4_2_net_validity_verdict_reaches_the_observation() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        // (net verdict, observed validity)
+        let table = [
+            (Validity::Valid { not_after: at }, Some(CertValidity::Valid)),
+            (
+                Validity::Expired {
+                    not_after: at,
+                    checked_at: at,
+                },
+                Some(CertValidity::Expired),
+            ),
+            (
+                Validity::NotYetValid {
+                    not_before: at,
+                    checked_at: at,
+                },
+                Some(CertValidity::NotYetValid),
+            ),
+            (Validity::Unreadable, None),
+        ];
+        for (net, want) in table {
+            let facts = cert_facts(&verdict(net), 2);
+            assert_eq!(facts.as_ref().map(|f| f.validity), want, "{net:?}");
+        }
+    }
 }

@@ -24,6 +24,7 @@ pub fn cert(host: &str) -> CertFacts {
         dns_names: vec![host.to_owned()],
         not_before: now() - Duration::days(30),
         not_after: now() + Duration::days(60),
+        validity: CertValidity::Valid,
         trust: Trust::Trusted,
         name_matches: true,
         chain_len: 2,

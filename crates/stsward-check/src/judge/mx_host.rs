@@ -1,10 +1,18 @@
 //! RFC 8461 §4.2 and RFC 3207 — judging each MX host's STARTTLS, TLS and certificate
 //!
 //! ```text
-//! RFC 8461 §4.2: When a sending MTA ... it MUST ... validate the server certificate: the
-//! certificate presented must ... chain to a trusted root, be valid (not expired), and its
-//! subjectAltName must match the MX host name.
+//! RFC 8461 §4.2: The certificate presented by the receiving MTA MUST not be expired
+//! and MUST chain to a root CA that is trusted by the Sending MTA.  The
+//! certificate MUST have a subject alternative name (SAN) [RFC5280] with
+//! a DNS-ID [RFC6125] matching the hostname, per the rules given in
+//! [RFC6125].
 //! ```
+//!
+//! Every failure finding is built through [`stsward_proto::Failure`], the one mapping from a
+//! failure to its code and its RFC 8460 §4.3 result type (the message names the result type
+//! senders report). Whether the certificate is expired or not yet valid is not decided here:
+//! `stsward-net` decided it at the check's `now` ([`CertFacts::validity`]); only the "expires
+//! within 14 days" warning is a judgement of this file.
 //!
 //! Each fact is judged on its own, so that one fault gives one finding with its own remedy:
 //! an expired certificate behind a working STARTTLS is `mx.cert.expired`, never
@@ -13,14 +21,14 @@
 
 use std::net::IpAddr;
 
-use stsward_proto::{Code, Finding, Severity};
+use stsward_proto::{Code, Failure, Finding, Severity};
 use time::OffsetDateTime;
 
 use super::sts_txt::kind_words;
 use super::{EXPIRY_WARNING, date, relative_days};
 use crate::observe::{
-    AddressLookup, CertFacts, Handshake, MxHostObservation, Probe, SmtpStep, TlsVersion, Trust,
-    UntrustedReason,
+    AddressLookup, CertFacts, CertValidity, Handshake, MxHostObservation, Probe, SmtpStep,
+    TlsVersion, Trust, UntrustedReason,
 };
 
 /// Judges one MX host from its address probes. A null MX (empty host) gives nothing.
@@ -31,8 +39,7 @@ pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
     }
     let addresses = match &mx.addresses {
         AddressLookup::Failed(err) => {
-            return vec![Finding::new(
-                Code::MxAddress,
+            return vec![Failure::MxNoAddress.finding(
                 Severity::Error,
                 host,
                 format!(
@@ -43,8 +50,7 @@ pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
             )];
         }
         AddressLookup::Answer { addresses } if addresses.is_empty() => {
-            return vec![Finding::new(
-                Code::MxAddress,
+            return vec![Failure::MxNoAddress.finding(
                 Severity::Error,
                 host,
                 format!("MX host {host} has no A or AAAA record"),
@@ -68,20 +74,18 @@ pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
                 }
                 SmtpStep::Starttls | SmtpStep::Handshake => per_address.push((
                     addr.ip,
-                    vec![Verdict::new(
-                        Code::MxTlsHandshake,
-                        Severity::Error,
+                    vec![Verdict::failure(
+                        Failure::TlsHandshake,
                         step_failure(*step, *timed_out, detail),
                     )],
                 )),
             },
             Probe::NoStarttls { ehlo_keywords, .. } => per_address.push((
                 addr.ip,
-                vec![Verdict::new(
-                    Code::MxStarttlsMissing,
-                    Severity::Error,
+                vec![Verdict::failure(
+                    Failure::StarttlsNotSupported,
                     format!(
-                        "EHLO does not offer STARTTLS (offered: {}); senders report starttls-not-supported",
+                        "EHLO does not offer STARTTLS (offered: {})",
                         if ehlo_keywords.is_empty() {
                             "nothing".to_owned()
                         } else {
@@ -145,7 +149,7 @@ pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
                 ),
             )
         };
-        findings.push(Finding::new(Code::MxUnreachable, severity, host, message));
+        findings.push(Failure::MxUnreachable.finding(severity, host, message));
     }
     findings.extend(merge(host, &per_address, addresses.len()));
     findings
@@ -167,6 +171,13 @@ impl Verdict {
             message,
         }
     }
+
+    /// An error verdict for `failure`: its one code, and the message followed by the result
+    /// type senders report (`stsward_proto::failure`).
+    fn failure(failure: Failure, message: String) -> Self {
+        let message = format!("{message}{}", failure.senders_report());
+        Verdict::new(failure.code(), Severity::Error, message)
+    }
 }
 
 fn step_failure(step: SmtpStep, timed_out: bool, detail: &str) -> String {
@@ -186,9 +197,8 @@ fn step_failure(step: SmtpStep, timed_out: bool, detail: &str) -> String {
 
 fn judge_version(version: TlsVersion, cipher: &str, legacy: &[TlsVersion], v: &mut Vec<Verdict>) {
     if version.is_deprecated() {
-        v.push(Verdict::new(
-            Code::MxTlsVersion,
-            Severity::Error,
+        v.push(Verdict::failure(
+            Failure::TlsVersion,
             format!("the best TLS version offered is {version}; senders need TLS 1.2 or later"),
         ));
         return;
@@ -221,17 +231,15 @@ fn judge_failed_handshake(
     // A modern client failing while a legacy probe succeeds means the server speaks only
     // deprecated versions: the version is the fault, not the handshake as such.
     if let Some(best) = legacy.iter().max() {
-        v.push(Verdict::new(
-            Code::MxTlsVersion,
-            Severity::Error,
+        v.push(Verdict::failure(
+            Failure::TlsVersion,
             format!(
                 "the best TLS version offered is {best}; a TLS 1.2/1.3 handshake fails ({detail})"
             ),
         ));
     } else {
-        v.push(Verdict::new(
-            Code::MxTlsHandshake,
-            Severity::Error,
+        v.push(Verdict::failure(
+            Failure::TlsHandshake,
             step_failure(SmtpStep::Handshake, timed_out, detail),
         ));
     }
@@ -239,34 +247,40 @@ fn judge_failed_handshake(
 
 fn judge_certificate(host: &str, cert: &CertFacts, now: OffsetDateTime, v: &mut Vec<Verdict>) {
     let mut problem = false;
-    if now > cert.not_after {
-        problem = true;
-        v.push(Verdict::new(
-            Code::MxCertExpired,
-            Severity::Error,
-            format!(
-                "the certificate expired {} ({}); senders report certificate-expired",
-                date(cert.not_after),
-                relative_days(cert.not_after, now)
-            ),
-        ));
-    } else if now < cert.not_before {
-        problem = true;
-        v.push(Verdict::new(
-            Code::MxCertExpired,
-            Severity::Error,
-            format!(
-                "the certificate is not valid before {}; senders report certificate-expired",
-                date(cert.not_before)
-            ),
-        ));
+    // Decided once, by `stsward-net` at this check's `now`; the dates only word the message.
+    match cert.validity {
+        CertValidity::Valid => {}
+        CertValidity::Expired => {
+            problem = true;
+            v.push(Verdict::failure(
+                Failure::CertificateExpired {
+                    not_after: cert.not_after,
+                },
+                format!(
+                    "the certificate expired {} ({})",
+                    date(cert.not_after),
+                    relative_days(cert.not_after, now)
+                ),
+            ));
+        }
+        CertValidity::NotYetValid => {
+            problem = true;
+            v.push(Verdict::failure(
+                Failure::CertificateNotYetValid {
+                    not_before: cert.not_before,
+                },
+                format!(
+                    "the certificate is not valid before {}",
+                    date(cert.not_before)
+                ),
+            ));
+        }
     }
     if let Trust::Untrusted { reason, detail } = &cert.trust {
         problem = true;
         let verdict = match reason {
-            UntrustedReason::ChainExpired => Verdict::new(
-                Code::MxCertExpired,
-                Severity::Error,
+            UntrustedReason::ChainExpired => Verdict::failure(
+                Failure::ChainCertificateExpired,
                 format!("a certificate in the chain has expired ({detail})"),
             ),
             UntrustedReason::SelfSigned => untrusted(format!(
@@ -283,11 +297,10 @@ fn judge_certificate(host: &str, cert: &CertFacts, now: OffsetDateTime, v: &mut 
     }
     if !cert.name_matches {
         problem = true;
-        v.push(Verdict::new(
-            Code::MxCertName,
-            Severity::Error,
+        v.push(Verdict::failure(
+            Failure::CertificateHostMismatch,
             format!(
-                "the certificate names {} but not {host}; senders report certificate-host-mismatch",
+                "the certificate names {} but not {host}",
                 if cert.dns_names.is_empty() {
                     cert.subject.clone()
                 } else {
@@ -296,8 +309,9 @@ fn judge_certificate(host: &str, cert: &CertFacts, now: OffsetDateTime, v: &mut 
             ),
         ));
     }
-    let valid_now = cert.not_before <= now && now <= cert.not_after;
-    if valid_now && cert.not_after - now <= EXPIRY_WARNING {
+    // `spec/findings.md`: "expires within 14 days" is a warning, and a judgement of the
+    // checker, not a failure of delivery.
+    if cert.validity == CertValidity::Valid && cert.not_after - now <= EXPIRY_WARNING {
         v.push(Verdict::new(
             Code::MxCertExpiring,
             Severity::Warning,
@@ -321,11 +335,7 @@ fn judge_certificate(host: &str, cert: &CertFacts, now: OffsetDateTime, v: &mut 
 }
 
 fn untrusted(message: String) -> Verdict {
-    Verdict::new(
-        Code::MxCertUntrusted,
-        Severity::Error,
-        format!("{message}; senders report certificate-not-trusted"),
-    )
+    Verdict::failure(Failure::CertificateNotTrusted, message)
 }
 
 /// Merges per-address verdicts into per-host findings: identical verdicts on several
@@ -357,4 +367,201 @@ fn merge(host: &str, per_address: &[(IpAddr, Vec<Verdict>)], total: usize) -> Ve
             Finding::new(verdict.code, verdict.severity, host, message)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use stsward_proto::tlsrpt::ResultType;
+    use time::Duration;
+
+    use super::*;
+    use crate::judge::fixtures::{address, cert, ip, mx, now, tls};
+    use crate::observe::TlsObservation;
+
+    const HOST: &str = "mx.example.test";
+
+    fn judged(probe: Probe) -> Vec<Finding> {
+        judge(&mx(HOST, 10, vec![address(ip(7), probe)]), now())
+    }
+
+    fn with_cert(f: impl FnOnce(&mut CertFacts)) -> Vec<Finding> {
+        let mut c = cert(HOST);
+        f(&mut c);
+        judged(tls(c))
+    }
+
+    fn codes(findings: &[Finding]) -> Vec<Code> {
+        findings.iter().map(|f| f.code).collect()
+    }
+
+    /// Certificate expiry is decided once, by `stsward-net` at the check's `now`
+    /// (`CertFacts::validity`); the judge takes that verdict and never compares the dates
+    /// itself, so the two can never disagree.
+    #[test]
+    fn rfc8461_4_2_expiry_is_the_net_verdict_not_a_second_date_comparison() {
+        // (why, validity from net, not_before/not_after offsets in days, expected code)
+        let table: &[(&str, CertValidity, i64, i64, Code)] = &[
+            (
+                "net says expired: expired, whatever the dates say",
+                CertValidity::Expired,
+                -30,
+                60,
+                Code::MxCertExpired,
+            ),
+            (
+                "net says not yet valid",
+                CertValidity::NotYetValid,
+                -30,
+                60,
+                Code::MxCertExpired,
+            ),
+            (
+                "net says valid: the judge does not re-decide expiry from the dates, which \
+                 only feed the 14-day warning",
+                CertValidity::Valid,
+                -90,
+                -1,
+                Code::MxCertExpiring,
+            ),
+            (
+                "valid and ending in 10 days: the judge's own 14-day warning",
+                CertValidity::Valid,
+                -30,
+                10,
+                Code::MxCertExpiring,
+            ),
+        ];
+        for (why, validity, start, end, want) in table {
+            let findings = with_cert(|c| {
+                c.validity = *validity;
+                c.not_before = now() + Duration::days(*start);
+                c.not_after = now() + Duration::days(*end);
+            });
+            let cert_codes: Vec<Code> = codes(&findings)
+                .into_iter()
+                .filter(|c| c.as_str().starts_with("mx.cert."))
+                .collect();
+            assert_eq!(cert_codes, [*want], "{why}: {findings:#?}");
+        }
+    }
+
+    /// Every failure finding of this judge is built through `stsward_proto::Failure`: its
+    /// code, and the RFC 8460 §4.3 result type its message says senders report.
+    #[test]
+    fn rfc8460_4_3_mx_failures_name_the_result_type_senders_report() {
+        let established = |certificate| {
+            tls_probe(Handshake::Established {
+                version: TlsVersion::Tls13,
+                cipher: "TLS13_AES_128_GCM_SHA256".into(),
+                certificate,
+            })
+        };
+        // (why, findings, expected code, expected result type)
+        let table: Vec<(&str, Vec<Finding>, Code, Option<ResultType>)> = vec![
+            (
+                "no STARTTLS",
+                judged(Probe::NoStarttls {
+                    banner: "220 mx".into(),
+                    ehlo_keywords: vec!["PIPELINING".into()],
+                }),
+                Code::MxStarttlsMissing,
+                Some(ResultType::StarttlsNotSupported),
+            ),
+            (
+                "expired",
+                with_cert(|c| c.validity = CertValidity::Expired),
+                Code::MxCertExpired,
+                Some(ResultType::CertificateExpired),
+            ),
+            (
+                "not yet valid: not \"expired\" in RFC 8460's words",
+                with_cert(|c| c.validity = CertValidity::NotYetValid),
+                Code::MxCertExpired,
+                Some(ResultType::CertificateNotTrusted),
+            ),
+            (
+                "another name",
+                with_cert(|c| c.name_matches = false),
+                Code::MxCertName,
+                Some(ResultType::CertificateHostMismatch),
+            ),
+            (
+                "self-signed",
+                with_cert(|c| {
+                    c.trust = Trust::Untrusted {
+                        reason: UntrustedReason::SelfSigned,
+                        detail: "x".into(),
+                    }
+                }),
+                Code::MxCertUntrusted,
+                Some(ResultType::CertificateNotTrusted),
+            ),
+            (
+                "no certificate",
+                judged(established(None)),
+                Code::MxCertUntrusted,
+                Some(ResultType::CertificateNotTrusted),
+            ),
+            (
+                "TLS 1.0 only",
+                judged(established_version(TlsVersion::Tls10)),
+                Code::MxTlsVersion,
+                Some(ResultType::ValidationFailure),
+            ),
+            (
+                "handshake fails",
+                judged(tls_probe(Handshake::Failed {
+                    detail: "alert".into(),
+                    timed_out: false,
+                })),
+                Code::MxTlsHandshake,
+                Some(ResultType::ValidationFailure),
+            ),
+            (
+                "connection refused: no TLS-RPT result type (RFC 8460 §4.3.4)",
+                judged(Probe::Failed {
+                    step: SmtpStep::Connect,
+                    timed_out: false,
+                    detail: "refused".into(),
+                    banner: None,
+                }),
+                Code::MxUnreachable,
+                None,
+            ),
+        ];
+        for (why, findings, code, rt) in table {
+            let f = findings
+                .iter()
+                .find(|f| f.code == code)
+                .unwrap_or_else(|| panic!("{why}: no {code} in {findings:#?}"));
+            assert_eq!(f.severity, Severity::Error, "{why}");
+            match rt {
+                Some(rt) => assert!(
+                    f.message.ends_with(&format!("; senders report {rt}")),
+                    "{why}: {}",
+                    f.message
+                ),
+                None => assert!(!f.message.contains("senders report"), "{why}"),
+            }
+        }
+    }
+
+    fn tls_probe(handshake: Handshake) -> Probe {
+        Probe::Tls {
+            banner: "220 mx".into(),
+            ehlo_keywords: vec!["STARTTLS".into()],
+            tls: Box::new(TlsObservation {
+                handshake,
+                legacy_accepted: Some(Vec::new()),
+            }),
+        }
+    }
+
+    fn established_version(version: TlsVersion) -> Probe {
+        tls_probe(Handshake::Established {
+            version,
+            cipher: "TLS_RSA_WITH_AES_128_CBC_SHA".into(),
+            certificate: Some(cert(HOST)),
+        })
+    }
 }

@@ -1,20 +1,33 @@
 //! RFC 8461 §3.3 and §3.2 — judging the policy fetch and the policy it returned
 //!
 //! ```text
-//! RFC 8461 §3.3: The policy is fetched via HTTPS GET from
-//!   https://mta-sts.<domain>/.well-known/mta-sts.txt
-//! ... the certificate MUST be valid for the "mta-sts" host ... HTTP 3xx redirects MUST NOT
-//! be followed ... senders SHOULD validate that the media type is "text/plain" ... and may
-//! limit the size of the policy (64 KiB) and the time taken to fetch it.
+//! RFC 8461 §3.2: Thus, for a Policy Domain of "example.com", the full URL is
+//! "https://mta-sts.example.com/.well-known/mta-sts.txt".
+//!
+//! When fetching a policy, senders SHOULD validate that the media type
+//! is "text/plain" ...
+//!
+//! RFC 8461 §3.3: ... the Policy Host HTTPS server
+//! MUST present an X.509 certificate that is valid for the "mta-sts"
+//! DNS-ID [RFC6125] (e.g., "mta-sts.example.com") as described below,
+//! chain to a root CA that is trusted by the Sending MTA, and be non-
+//! expired.
+//! ...
+//! Policies fetched via HTTPS are only valid if the HTTP response code
+//! is 200 (OK).  HTTP 3xx redirects MUST NOT be followed, ...
+//! ...
+//! A suggested timeout is
+//! one minute, and a suggested maximum policy size is 64 kilobytes;
 //! ```
 //!
-//! A refused fetch is one error, with the reason a sender would give. A fetched body is
-//! linted by `stsward-proto` (line-numbered `sts.policy.*` findings), and the parsed policy
-//! is handed on to the coverage judge.
+//! A refused fetch is one error, built through [`stsward_proto::Failure`] (its one code, and
+//! the result type senders report: `sts-policy-fetch-error` or `sts-webpki-invalid`). A
+//! fetched body is linted by `stsward-proto` (line-numbered `sts.policy.*` findings), and the
+//! parsed policy is handed on to the coverage judge.
 
 use serde::{Deserialize, Serialize};
 use stsward_proto::mta_sts::{self, Mode, Policy};
-use stsward_proto::{Code, Finding, Severity};
+use stsward_proto::{Code, Failure, Finding, Severity};
 use time::OffsetDateTime;
 
 use super::{EXPIRY_WARNING, date, relative_days, sts_txt::kind_words};
@@ -60,8 +73,12 @@ pub fn host_exists(obs: &PolicyObservation) -> bool {
 /// Judges the fetch and, when it succeeded, the content.
 pub fn judge(obs: &PolicyObservation, now: OffsetDateTime) -> PolicyJudgement {
     let host = obs.host.as_str();
-    let refused = |code: Code, message: String| PolicyJudgement {
-        findings: vec![Finding::new(code, Severity::Error, host, message)],
+    let refused = |failure: Failure, message: String| PolicyJudgement {
+        findings: vec![failure.finding(
+            Severity::Error,
+            host,
+            format!("{message}{}", failure.senders_report()),
+        )],
         policy: None,
     };
     match &obs.outcome {
@@ -71,11 +88,11 @@ pub fn judge(obs: &PolicyObservation, now: OffsetDateTime) -> PolicyJudgement {
             cert_not_after,
         } => fetched(obs, content_type, body, *cert_not_after, now),
         PolicyFetch::NoAddress { error: None } => refused(
-            Code::StsPolicyHost,
+            Failure::StsPolicyHostNoAddress,
             format!("{host} has no A or AAAA record, so senders cannot fetch the policy"),
         ),
         PolicyFetch::NoAddress { error: Some(err) } => refused(
-            Code::StsPolicyHost,
+            Failure::StsPolicyHostNoAddress,
             format!(
                 "address lookup for {host} failed ({}): {}",
                 kind_words(err),
@@ -83,7 +100,7 @@ pub fn judge(obs: &PolicyObservation, now: OffsetDateTime) -> PolicyJudgement {
             ),
         ),
         PolicyFetch::Unreachable { detail } => refused(
-            Code::StsPolicyUnreachable,
+            Failure::StsPolicyUnreachable,
             format!("no HTTPS connection to {host} port 443: {detail}"),
         ),
         PolicyFetch::Webpki { problem, detail } => {
@@ -94,14 +111,12 @@ pub fn judge(obs: &PolicyObservation, now: OffsetDateTime) -> PolicyJudgement {
                 CertProblem::Untrusted => "is not trusted",
             };
             refused(
-                Code::StsPolicyWebpki,
-                format!(
-                    "the certificate of {host} {what} ({detail}); senders report sts-webpki-invalid"
-                ),
+                Failure::StsWebpkiInvalid,
+                format!("the certificate of {host} {what} ({detail})"),
             )
         }
         PolicyFetch::Redirect { status, location } => refused(
-            Code::StsPolicyRedirect,
+            Failure::StsPolicyRedirect,
             match location {
                 Some(to) => format!(
                     "{} answered {status} redirecting to {to}; senders do not follow redirects",
@@ -114,22 +129,22 @@ pub fn judge(obs: &PolicyObservation, now: OffsetDateTime) -> PolicyJudgement {
             },
         ),
         PolicyFetch::Status { status } => refused(
-            Code::StsPolicyStatus,
+            Failure::StsPolicyStatus,
             format!("{} answered HTTP {status}, not 200", obs.url),
         ),
         PolicyFetch::ContentType { content_type } => refused(
-            Code::StsPolicyContentType,
+            Failure::StsPolicyContentType,
             match content_type {
                 Some(ct) => format!("{} was served as \"{ct}\", not text/plain", obs.url),
                 None => format!("{} was served without a Content-Type", obs.url),
             },
         ),
         PolicyFetch::TooLarge { limit } => refused(
-            Code::StsPolicySize,
+            Failure::StsPolicyTooLarge,
             format!("{} is larger than {limit} bytes", obs.url),
         ),
         PolicyFetch::Timeout { after_ms } => refused(
-            Code::StsPolicyTimeout,
+            Failure::StsPolicyTimeout,
             format!("{} gave no complete answer within {after_ms} ms", obs.url),
         ),
     }
@@ -177,5 +192,81 @@ fn fetched(
     PolicyJudgement {
         findings,
         policy: linted.policy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::fixtures::{now, policy};
+
+    /// Every refused fetch is built through `stsward_proto::Failure`: one code, and the
+    /// RFC 8460 §4.3.2.2 result type senders report, named in the message.
+    #[test]
+    fn rfc8460_4_3_2_2_refused_fetches_name_the_result_type() {
+        // (outcome, code, result type)
+        let table: Vec<(PolicyFetch, Code, &str)> = vec![
+            (
+                PolicyFetch::NoAddress { error: None },
+                Code::StsPolicyHost,
+                "sts-policy-fetch-error",
+            ),
+            (
+                PolicyFetch::Unreachable {
+                    detail: "refused".into(),
+                },
+                Code::StsPolicyUnreachable,
+                "sts-policy-fetch-error",
+            ),
+            (
+                PolicyFetch::Webpki {
+                    problem: CertProblem::Expired,
+                    detail: "x".into(),
+                },
+                Code::StsPolicyWebpki,
+                "sts-webpki-invalid",
+            ),
+            (
+                PolicyFetch::Redirect {
+                    status: 301,
+                    location: None,
+                },
+                Code::StsPolicyRedirect,
+                "sts-policy-fetch-error",
+            ),
+            (
+                PolicyFetch::Status { status: 404 },
+                Code::StsPolicyStatus,
+                "sts-policy-fetch-error",
+            ),
+            (
+                PolicyFetch::ContentType { content_type: None },
+                Code::StsPolicyContentType,
+                "sts-policy-fetch-error",
+            ),
+            (
+                PolicyFetch::TooLarge { limit: 65_536 },
+                Code::StsPolicySize,
+                "sts-policy-fetch-error",
+            ),
+            (
+                PolicyFetch::Timeout { after_ms: 1 },
+                Code::StsPolicyTimeout,
+                "sts-policy-fetch-error",
+            ),
+        ];
+        for (outcome, code, rt) in table {
+            let judged = judge(&policy("example.test", outcome), now());
+            assert!(judged.policy.is_none());
+            let [f] = judged.findings.as_slice() else {
+                panic!("{code}: {:#?}", judged.findings)
+            };
+            assert_eq!((f.code, f.severity), (code, Severity::Error));
+            assert!(
+                f.message.ends_with(&format!("; senders report {rt}")),
+                "{code}: {}",
+                f.message
+            );
+        }
     }
 }

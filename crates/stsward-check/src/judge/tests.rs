@@ -234,11 +234,11 @@ const CASES: &[Case] = &[
         |o| set_probe(o, Probe::NoStarttls { banner: "220 mx".into(), ehlo_keywords: vec!["PIPELINING".into()] }),
         &[(Code::MxStarttlsMissing, Severity::Error, MX1)], &[Code::MxStarttlsOk]),
     ("rfc8461_4_2_expired_cert_is_expired_not_missing_starttls",
-        |o| { let c = mx1_cert(o); c.not_before = now() - Duration::days(100); c.not_after = now() - Duration::days(2); },
+        |o| { let c = mx1_cert(o); c.not_before = now() - Duration::days(100); c.not_after = now() - Duration::days(2); c.validity = CertValidity::Expired; },
         &[(Code::MxCertExpired, Severity::Error, MX1), (Code::MxStarttlsOk, Severity::Ok, MX1)],
         &[Code::MxStarttlsMissing, Code::MxCertExpiring]),
     ("rfc8461_4_2_not_yet_valid_cert",
-        |o| mx1_cert(o).not_before = now() + Duration::days(1),
+        |o| { let c = mx1_cert(o); c.not_before = now() + Duration::days(1); c.validity = CertValidity::NotYetValid; },
         &[(Code::MxCertExpired, Severity::Error, MX1)], &[]),
     ("mx_cert_expiring_within_14_days_warns",
         |o| mx1_cert(o).not_after = now() + Duration::days(10),
@@ -323,6 +323,7 @@ fn identical_faults_on_several_addresses_merge_into_one_finding() {
     let mut obs = healthy();
     let mut expired = cert(MX1);
     expired.not_after = now() - Duration::days(1);
+    expired.validity = CertValidity::Expired;
     mx1(&mut obs).addresses = AddressLookup::Answer {
         addresses: vec![
             address(ip(11), tls(expired.clone())),
@@ -347,6 +348,7 @@ fn addresses_that_disagree_stay_distinguishable() {
     let mut obs = healthy();
     let mut expired = cert(MX1);
     expired.not_after = now() - Duration::days(1);
+    expired.validity = CertValidity::Expired;
     mx1(&mut obs).addresses = AddressLookup::Answer {
         addresses: vec![
             address(ip(11), tls(cert(MX1))),
