@@ -1,28 +1,54 @@
 //! RFC 8460 §5.1 — the report file name
 //!
 //! A report's attachment (or HTTPS upload) is named after who sent it, which domain it is
-//! about and which time range it covers:
+//! about and which time range it covers. RFC 8460 §5.1: "The filename is RECOMMENDED to be
+//! constructed using the following ABNF:"
 //!
 //! ```text
-//! filename = sender "!" policy-domain "!" begin-timestamp
-//!            "!" end-timestamp [ "!" unique-id ] "." extension
-//! unique-id = 1*(ALPHA / DIGIT)
-//! sender = domain        ; imported from RFC 5322
-//! policy-domain = domain
-//! begin-timestamp = 1*DIGIT  ; seconds since 1970-01-01T00:00:00Z
-//! end-timestamp = 1*DIGIT
-//! extension = "json" / "json.gz"
+//! filename        = sender "!" policy-domain "!" begin-timestamp
+//!                   "!" end-timestamp [ "!" unique-id ] "." extension
+//!
+//! unique-id       = 1*(ALPHA / DIGIT)
+//!
+//! sender          = domain ; from [RFC5321] -- this is used
+//!                   ; as the domain for the `contact-info`
+//!                   ; address in the report body.
+//!                   ; In the case of Internationalized Domain
+//!                   ; Names [RFC5891], the domain MUST consist of
+//!                   ; the Punycode-encoded A-labels [RFC3492] and
+//!                   ; not the U-labels.
+//!
+//! policy-domain   = domain
+//!                   ; In the case of Internationalized Domain
+//!                   ; Names [RFC5891], the domain MUST consist of
+//!                   ; the Punycode-encoded A-labels [RFC3492] and
+//!                   ; not the U-labels.
+//!
+//! begin-timestamp = 1*DIGIT
+//!                   ; seconds since 00:00:00 UTC January 1, 1970
+//!                   ; indicating start of the time range contained
+//!                   ; in the report
+//!
+//! end-timestamp   = 1*DIGIT
+//!                   ; seconds since 00:00:00 UTC January 1, 1970
+//!                   ; indicating end of the time range contained
+//!                   ; in the report
+//!
+//! extension       = "json" / "json.gz"
 //! ```
 //!
-//! RFC 8460's own example: `mail.sender.example.com!example.net!1470013207!1470186007!001.json.gz`.
+//! RFC 8460 §5.1's example: "this is a possible filename for a compressed report to the
+//! Policy Domain "example.net" from the Sending MTA "mail.sndr.example.com":
+//! "mail.sndr.example.com!example.net!1470013207!1470186007!001.json.gz"". The sample message
+//! of §5.3.1 names its attachment (line-wrapped there)
+//! `mail.sender.example!example.com!1013662812!1013749130.json.gz`, which follows the same
+//! grammar without a unique id.
 //!
-//! The grammar is ambiguous as written (RFC 5322 `atext` allows `!` inside a domain), so,
-//! like every sender, we read `!` as the separator only. ABNF literals are case-insensitive
-//! (RFC 5234 §2.3), so `.JSON.GZ` is accepted; `Display` writes the lowercase form. The
-//! RFC's §5.3 sample message names its attachment `….gz`, which this grammar does not
-//! allow: it is reported as a bad extension, not guessed at. `unique-id` also accepts `-`
-//! and `_`, a leniency for ids built from UUIDs or dates; begin ≤ end is not checked here
-//! (the report's own date range is the authority, and callers compare the two).
+//! `sender` and `policy-domain` are RFC 5321 domains, which have no `!`, so `!` splits the
+//! name unambiguously. ABNF literals are case-insensitive (RFC 5234 §2.3), so `.JSON.GZ` is
+//! accepted; `Display` writes the lowercase form. `unique-id` also accepts `-` and `_`, a
+//! leniency for ids built from UUIDs or dates; begin ≤ end is not checked here (the report's
+//! own date range is the authority, and callers compare the two).
 
 use std::fmt;
 use std::str::FromStr;
@@ -243,10 +269,10 @@ mod tests {
     fn rfc8460_5_1_good_names_parse_and_round_trip() {
         let good = [
             (
-                // The RFC's own example.
-                "mail.sender.example.com!example.net!1470013207!1470186007!001.json.gz",
+                // RFC 8460 §5.1's own example.
+                "mail.sndr.example.com!example.net!1470013207!1470186007!001.json.gz",
                 name(
-                    "mail.sender.example.com",
+                    "mail.sndr.example.com",
                     "example.net",
                     1470013207,
                     1470186007,
@@ -274,6 +300,18 @@ mod tests {
                     1778630400,
                     1778716799,
                     Some("134232617934286362"),
+                    true,
+                ),
+            ),
+            (
+                // The attachment of RFC 8460 §5.3.1's sample message: no unique id.
+                "mail.sender.example!example.com!1013662812!1013749130.json.gz",
+                name(
+                    "mail.sender.example",
+                    "example.com",
+                    1013662812,
+                    1013749130,
+                    None,
                     true,
                 ),
             ),
@@ -322,7 +360,7 @@ mod tests {
         let bad: &[(&str, &str, Check)] = &[
             (
                 "a.example!b.example!1!2.gz",
-                "the RFC's §5.3 sample uses .gz, which the §5.1 grammar forbids",
+                "a bare .gz: the §5.1 grammar has only \"json\" / \"json.gz\"",
                 |e| matches!(e, E::Extension { .. }),
             ),
             (

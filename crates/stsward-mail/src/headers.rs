@@ -1,19 +1,21 @@
 //! RFC 8460 §5.3 — the header fields of a report e-mail
 //!
-//! A report message carries two header fields registered in RFC 8460 §6 and a Subject
-//! that SHOULD follow a fixed form:
+//! A report message carries two header fields registered in RFC 8460 §6.1 and a Subject
+//! that SHOULD follow a fixed form (RFC 8460 §5.3, exactly):
 //!
 //! ```text
 //! TLS-Report-Domain: Receiver-Domain
 //! TLS-Report-Submitter: Sender-Domain
 //!
-//! tlsrpt-subject = %s"Report" FWS          ; "Report"
-//!                  %s"Domain:" FWS         ; "Domain:"
-//!                  domain-name FWS         ; per RFC 6376
-//!                  %s"Submitter:" FWS      ; "Submitter:"
-//!                  domain-name FWS
-//!                  %s"Report-ID:" FWS      ; "Report-ID:"
-//!                  "<" id-left "@" id-right ">"   ; per RFC 5322
+//! tlsrpt-subject = %s"Report" FWS               ; "Report"
+//!                  %s"Domain:" FWS              ; "Domain:"
+//!                  domain-name FWS              ; per [RFC6376]
+//!                  %s"Submitter:" FWS           ; "Submitter:"
+//!                  domain-name FWS              ; per [RFC6376]
+//!                  %s"Report-ID:" FWS           ; "Report-ID:
+//!                  "<" id-left "@" id-right ">" ; per [RFC5322]
+//!                  [CFWS]                       ; per [RFC5322]
+//!                                               ; (as with FWS)
 //! ```
 //!
 //! Real senders bend this: Microsoft writes the Report-ID without angle brackets and

@@ -171,7 +171,7 @@ codes! {
     StsPolicyStatus = "sts.policy.status", "RFC 8461 §3.3",
         "Serve the policy at /.well-known/mta-sts.txt with HTTP status 200.";
     /// Media type is not `text/plain`.
-    StsPolicyContentType = "sts.policy.content-type", "RFC 8461 §3.3",
+    StsPolicyContentType = "sts.policy.content-type", "RFC 8461 §3.2",
         "Serve the policy file with \"Content-Type: text/plain\".";
     /// Body larger than 64 KiB.
     StsPolicySize = "sts.policy.size", "RFC 8461 §3.3",
@@ -208,7 +208,7 @@ codes! {
     StsPolicyMxMissing = "sts.policy.mx-missing", "RFC 8461 §3.2",
         "Add one \"mx: <host>\" line for every MX host (or a \"*.example.com\" wildcard covering them).";
     /// An `mx` value that no MX host can match.
-    StsPolicyMxInvalid = "sts.policy.mx-invalid", "RFC 8461 §4.1",
+    StsPolicyMxInvalid = "sts.policy.mx-invalid", "RFC 8461 §3.2",
         "Use a plain host name, or \"*.\" followed by a domain as the leftmost label only; no IP addresses, ports or spaces.";
     /// The same `mx` pattern listed twice.
     StsPolicyMxDuplicate = "sts.policy.mx-duplicate", "RFC 8461 §3.2",
@@ -261,12 +261,12 @@ codes! {
     MxStarttlsMissing = "mx.starttls.missing", "RFC 3207",
         "Enable STARTTLS on the mail server with a valid certificate (Postfix: smtpd_tls_security_level = may).";
     /// The TLS handshake succeeded with TLS 1.2 or later.
-    MxTlsOk = "mx.tls.ok", "RFC 8461 §4.2", "";
+    MxTlsOk = "mx.tls.ok", "RFC 8461 §7.2", "";
     /// STARTTLS offered but the handshake fails.
-    MxTlsHandshake = "mx.tls.handshake", "RFC 8461 §4.2",
+    MxTlsHandshake = "mx.tls.handshake", "RFC 8461 §4",
         "Fix the server's TLS configuration: certificate and key must match, and TLS 1.2 or 1.3 with modern ciphers must be enabled.";
     /// The best TLS version offered is below 1.2.
-    MxTlsVersion = "mx.tls.version", "RFC 8996",
+    MxTlsVersion = "mx.tls.version", "RFC 8461 §7.2",
         "Enable TLS 1.2 and TLS 1.3 on the mail server; MTA-STS senders refuse older versions.";
     /// TLS 1.0/1.1 accepted alongside 1.2+.
     MxTlsLegacy = "mx.tls.legacy", "RFC 8996",
@@ -288,7 +288,7 @@ codes! {
 
     // ---- DANE (RFC 7672) ----
     /// A usable TLSA record matches the presented chain.
-    DaneTlsaOk = "dane.tlsa.ok", "RFC 7672 §3.1", "";
+    DaneTlsaOk = "dane.tlsa.ok", "RFC 7672 §3.2", "";
     /// No TLSA record.
     DaneTlsaMissing = "dane.tlsa.missing", "RFC 7672 §2.2",
         "Optional: with DNSSEC-signed zones, publish \"3 1 1\" TLSA records at _25._tcp.<mx host>.";
@@ -296,11 +296,11 @@ codes! {
     DaneTlsaInsecure = "dane.tlsa.insecure", "RFC 7672 §2.2",
         "Sign the zone of the MX host with DNSSEC, or remove the TLSA records; senders ignore them unsigned.";
     /// No usable TLSA record matches.
-    DaneTlsaMismatch = "dane.tlsa.mismatch", "RFC 7672 §3.1",
+    DaneTlsaMismatch = "dane.tlsa.mismatch", "RFC 7672 §3.2",
         "Publish TLSA records that match the certificate now in use (and the next one before rolling it over).";
     /// PKIX-TA/PKIX-EE usages.
     DaneTlsaUsage = "dane.tlsa.usage", "RFC 7672 §3.1.3",
-        "Use usage 3 (DANE-EE) or 2 (DANE-TA); SMTP senders treat usages 0 and 1 as unusable.";
+        "Use usage 3 (DANE-EE) or 2 (DANE-TA); RFC 7672 says SMTP servers SHOULD NOT publish usages 0 and 1, and senders MAY treat them as unusable.";
     /// DNSSEC validation fails.
     DaneDnssecBogus = "dane.dnssec.bogus", "RFC 7672 §2.1.1",
         "Fix the DNSSEC chain of the zone (DS at the parent, valid signatures, not expired).";

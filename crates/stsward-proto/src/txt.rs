@@ -4,14 +4,18 @@
 //! the version tag are discarded, and exactly one must remain.
 //!
 //! ```text
-//! RFC 8461 §3.1: If multiple TXT records for _mta-sts are returned by the resolver, records
-//! that do not begin with "v=STSv1;" are discarded.  If the number of resulting records is
-//! not one, or if the resulting record is syntactically invalid, senders MUST assume the
-//! recipient domain does not have an available MTA-STS policy.
+//! RFC 8461 §3.1: If multiple TXT records for
+//! "_mta-sts" are returned by the resolver, records that do not begin
+//! with "v=STSv1;" are discarded.  If the number of resulting records is
+//! not one, or if the resulting record is syntactically invalid, senders
+//! MUST assume the recipient domain does not have an available MTA-STS
+//! Policy and skip the remaining steps of policy discovery.
 //! ```
 //!
-//! RFC 8460 §3 says the same of `v=TLSRPTv1;`. A record whose character-strings were split by
-//! the publisher arrives here already concatenated (RFC 7208 §3.3 style), as resolvers do.
+//! RFC 8460 §3 says the same of `v=TLSRPTv1;` (without the clause on syntactically invalid
+//! records). Both RFCs say a record of several strings "MUST be treated as if those strings
+//! are concatenated without adding spaces" (RFC 8460 §3 cites RFC 7208 §3.3 for that); the
+//! caller concatenates them before they arrive here.
 
 /// The outcome of applying the one-record rule to the TXT records at a name.
 #[derive(Debug, Clone, PartialEq, Eq)]

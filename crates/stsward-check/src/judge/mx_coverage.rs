@@ -1,9 +1,13 @@
 //! RFC 8461 §4.1 — the policy's `mx` patterns versus the domain's MX records
 //!
 //! ```text
-//! RFC 8461 §4.1: When a sending MTA ... the MX host name ... MUST match at least one of the
-//! "mx" values in the policy ... Senders MUST NOT deliver to an MX that does not match
-//! (in "enforce" mode).
+//! RFC 8461 §4.1: A receiving candidate MX host is valid according to an applied MTA-
+//! STS Policy if the MX record name matches one or more of the "mx"
+//! fields in the applied policy.
+//!
+//! RFC 8461 §5: "enforce": In this mode, Sending MTAs MUST NOT deliver the
+//! message to hosts that fail MX matching or certificate validation
+//! or that do not support STARTTLS.
 //! ```
 //!
 //! Severity of an uncovered MX host follows the mode, because the harm does:

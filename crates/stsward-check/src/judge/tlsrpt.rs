@@ -1,9 +1,10 @@
 //! RFC 8460 §3 — judging the `_smtp._tls` TXT record
 //!
 //! ```text
-//! RFC 8460 §3: ... If multiple TXT records for "_smtp._tls" are returned by the resolver,
-//! records that do not begin with "v=TLSRPTv1;" are discarded.  If the number of resulting
-//! records is not one, senders MUST assume the recipient domain does not implement TLSRPT.
+//! RFC 8460 §3: If multiple TXT records for "_smtp._tls" are returned by the
+//! resolver, records that do not begin with "v=TLSRPTv1;" are discarded.
+//! If the number of resulting records is not one, senders MUST assume
+//! the recipient domain does not implement TLSRPT.
 //! ```
 //!
 //! The record rules live in `stsward-proto` ([`stsward_proto::tlsrpt::evaluate_txt`]); this

@@ -1,22 +1,78 @@
 //! RFC 8461 §3.2 — the policy file served at `https://mta-sts.<domain>/.well-known/mta-sts.txt`
 //!
+//! The grammar, exactly as RFC 8461 §3.2 prints it (`sta-policy-alphanum` in
+//! `sts-policy-ext-name` is the RFC's own typo for `sts-policy-alphanum`):
+//!
 //! ```text
 //! sts-policy-record        = sts-policy-field *WSP
 //!                            *(sts-policy-term sts-policy-field *WSP)
 //!                            [sts-policy-term]
-//! sts-policy-field         = sts-policy-version / sts-policy-mode / sts-policy-max-age /
-//!                            0*(sts-policy-mx *WSP sts-policy-term) / sts-policy-extension
+//!
+//! sts-policy-field         = sts-policy-version /      ; required once
+//!                            sts-policy-mode    /      ; required once
+//!                            sts-policy-max-age /      ; required once
+//!                            sts-policy-mx /
+//!                            ; required at least once, except when
+//!                            ; mode is "none"
+//!                            sts-policy-extension      ; other fields
+//!
 //! sts-policy-field-delim   = ":" *WSP
-//! sts-policy-version       = %s"version" sts-policy-field-delim %s"STSv1"
-//! sts-policy-mode          = %s"mode" sts-policy-field-delim
-//!                            ( %s"testing" / %s"enforce" / %s"none" )
-//! sts-policy-max-age       = %s"max_age" sts-policy-field-delim 1*10(DIGIT)
-//! sts-policy-mx            = %s"mx" sts-policy-field-delim ["*."] Domain
-//! sts-policy-extension     = sts-policy-ext-name sts-policy-field-delim sts-policy-ext-value
-//! sts-policy-ext-name      = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
-//! sts-policy-ext-value     = sts-policy-vchar [*(%x20 / sts-policy-vchar) sts-policy-vchar]
-//! sts-policy-vchar         = VCHAR / UTF8-2 / UTF8-3 / UTF8-4
+//!
+//! sts-policy-version     = sts-policy-version-field sts-policy-field-delim
+//!                          sts-policy-version-value
+//!
+//! sts-policy-version-field = %s"version"
+//!
+//! sts-policy-version-value = %s"STSv1"
+//!
+//! sts-policy-mode          = sts-policy-mode-field sts-policy-field-delim
+//!                            sts-policy-mode-value
+//!
+//! sts-policy-mode-field    = %s"mode"
+//!
+//! sts-policy-mode-value    =  %s"testing" / %s"enforce" / %s"none"
+//!
+//! sts-policy-mx            = sts-policy-mx-field sts-policy-field-delim
+//!                            sts-policy-mx-value
+//!
+//! sts-policy-mx-field      = %s"mx"
+//!
+//! sts-policy-mx-value      = ["*."] Domain
+//!
+//! sts-policy-max-age     = sts-policy-max-age-field sts-policy-field-delim
+//!                          sts-policy-max-age-value
+//!
+//! sts-policy-max-age-field = %s"max_age"
+//!
+//! sts-policy-max-age-value = 1*10(DIGIT)
+//!
+//! sts-policy-extension     = sts-policy-ext-name    ; additional
+//!                            sts-policy-field-delim ; extension
+//!                            sts-policy-ext-value   ; fields
+//!
+//! sts-policy-ext-name      = (sts-policy-alphanum)
+//!                            *31(sta-policy-alphanum / "_" / "-" / ".")
+//!
 //! sts-policy-term          = LF / CRLF
+//!
+//! sts-policy-ext-value     = sts-policy-vchar
+//!                            [*(%x20 / sts-policy-vchar)
+//!                            sts-policy-vchar]
+//!                            ; chars, including UTF-8 [RFC3629],
+//!                            ; excluding CTLs and no
+//!                            ; leading/trailing spaces
+//!
+//! sts-policy-alphanum     = ALPHA / DIGIT
+//!
+//! sts-policy-vchar        = %x21-7E / UTF8-2 / UTF8-3 / UTF8-4
+//!
+//! UTF8-2          =   <Defined in Section 4 of [RFC3629]>
+//!
+//! UTF8-3          =   <Defined in Section 4 of [RFC3629]>
+//!
+//! UTF8-4          =   <Defined in Section 4 of [RFC3629]>
+//!
+//! Domain          =   <Defined in Section 4.1.2 of [RFC5321]>
 //! ```
 //!
 //! The example policy of RFC 8461 §3.2:
@@ -33,7 +89,9 @@
 //! Every literal above is `%s"…"`, which RFC 7405 defines as case-sensitive: `mode: Enforce`
 //! is not a mode, and `Mode:` is an extension key, not `mode`. Fields may come in any order;
 //! the canonical form written by [`Policy`]'s `Display` puts `version` first and ends every line
-//! with CRLF, as §3.2's prose ("CRLF-separated key/value pairs") describes.
+//! with CRLF, as §3.2's prose ("This resource contains the following CRLF-separated key/value
+//! pairs") describes; the ABNF (`sts-policy-term = LF / CRLF`) also allows LF, and erratum
+//! 6253 (reported, not verified) asks the prose to say so.
 //!
 //! [`Policy`]'s `FromStr` accepts what a sender accepts (see [`lint`] for the rules and for the
 //! findings that explain every deviation).
@@ -50,13 +108,16 @@ use super::error::{Error, ExtensionReason, MaxAgeReason, PolicyReason};
 use super::pattern::MxPattern;
 use super::record::is_ext_name;
 
-/// RFC 8461 §3.2: "max_age: Max lifetime of the policy (plaintext non-negative integer
-/// seconds, maximum value of 31557600)".
+/// RFC 8461 §3.2: ""max_age": Max lifetime of the policy (plaintext non-negative
+/// integer seconds, maximum value of 31557600)."
 pub const MAX_AGE_LIMIT: u32 = 31_557_600;
 /// RFC 8461 §3.2 expects `max_age` "in the range of weeks or greater"; below one day the
 /// policy protects little against an attacker who can block refreshes, so the linter warns.
 pub const MAX_AGE_SHORT: u32 = 86_400;
-/// RFC 8461 §3.3: senders must not accept a policy larger than 64 KiB.
+/// RFC 8461 §3.3: "Senders MAY impose a timeout on the HTTPS GET and/or a limit on the
+/// maximum size of the response body ... a suggested maximum policy size is 64 kilobytes;
+/// Policy Hosts SHOULD respond to requests with a complete policy body within that timeout
+/// and size limit." The linter holds a policy host to that limit.
 pub const MAX_POLICY_BYTES: usize = 64 * 1024;
 /// RFC 8461 §3.2 `sts-policy-max-age-value = 1*10(DIGIT)`.
 pub const MAX_AGE_MAX_DIGITS: usize = 10;
@@ -220,7 +281,8 @@ pub struct Policy {
 
 impl Policy {
     /// A policy without extensions. Refused when `mx` is empty and `mode` is not `none`
-    /// (RFC 8461 §3.2: mx is "required at least once, except when mode is none").
+    /// (RFC 8461 §3.2 ABNF comment on `sts-policy-mx`: "required at least once, except when
+    /// mode is "none"").
     pub fn new(mode: Mode, max_age: MaxAge, mx: Vec<MxPattern>) -> Result<Self, Error> {
         if mx.is_empty() && mode != Mode::None {
             return Err(Error::Policy {

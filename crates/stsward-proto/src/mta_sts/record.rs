@@ -1,14 +1,27 @@
 //! RFC 8461 §3.1 — the `_mta-sts` TXT record
 //!
+//! The grammar, exactly as RFC 8461 §3.1 prints it:
+//!
 //! ```text
-//! sts-text-record = sts-version 1*(sts-field-delim sts-field) [sts-field-delim]
-//! sts-field       = sts-id / sts-extension
+//! sts-text-record = sts-version 1*(sts-field-delim sts-field)
+//!                   [sts-field-delim]
+//!
+//! sts-field       = sts-id /                 ; Note that sts-id record
+//!                   sts-extension            ; is required.
+//!
 //! sts-field-delim = *WSP ";" *WSP
+//!
 //! sts-version     = %s"v=STSv1"
-//! sts-id          = %s"id=" 1*32(ALPHA / DIGIT)
-//! sts-extension   = sts-ext-name "=" sts-ext-value
-//! sts-ext-name    = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
-//! sts-ext-value   = 1*(%x21-3A / %x3C / %x3E-7E)   ; no "=", ";", SP, or CTLs
+//!
+//! sts-id          = %s"id=" 1*32(ALPHA / DIGIT)     ; id=...
+//!
+//! sts-extension   = sts-ext-name "=" sts-ext-value  ; name=value
+//!
+//! sts-ext-name    = (ALPHA / DIGIT)
+//!                   *31(ALPHA / DIGIT / "_" / "-" / ".")
+//!
+//! sts-ext-value   = 1*(%x21-3A / %x3C / %x3E-7E)
+//!                   ; chars excluding "=", ";", SP, and CTLs
 //! ```
 //!
 //! Example from RFC 8461 §3.1:

@@ -1,16 +1,36 @@
 //! RFC 8460 §3 — the `_smtp._tls` TXT record
 //!
+//! The grammar, exactly as RFC 8460 §3 prints it:
+//!
 //! ```text
-//! tlsrpt-record    = tlsrpt-version 1*(field-delim tlsrpt-field) [field-delim]
-//! field-delim      = *WSP ";" *WSP
-//! tlsrpt-field     = tlsrpt-rua / tlsrpt-extension   ; the rua field is required
-//! tlsrpt-version   = %s"v=TLSRPTv1"
-//! tlsrpt-rua       = %s"rua=" tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri)
-//! tlsrpt-uri       = URI        ; RFC 3986; commas (0x2C) and exclamation
-//!                               ; points (0x21) MUST be encoded
-//! tlsrpt-extension = tlsrpt-ext-name "=" tlsrpt-ext-value
-//! tlsrpt-ext-name  = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
-//! tlsrpt-ext-value = 1*(%x21-3A / %x3C / %x3E-7E)   ; no "=", ";", SP, controls
+//! tlsrpt-record     = tlsrpt-version 1*(field-delim tlsrpt-field)
+//!                     [field-delim]
+//!
+//! field-delim       = *WSP ";" *WSP
+//!
+//! tlsrpt-field      = tlsrpt-rua /        ; Note that the
+//!                     tlsrpt-extension    ; tlsrpt-rua record is
+//!                                         ; required.
+//!
+//! tlsrpt-version    = %s"v=TLSRPTv1"
+//!
+//! tlsrpt-rua        = %s"rua="
+//!                     tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri)
+//!
+//! tlsrpt-uri        = URI
+//!                     ; "URI" is imported from [RFC3986];
+//!                     ; commas (ASCII 0x2C), exclamation
+//!                     ; points (ASCII 0x21), and semicolons
+//!                     ; (ASCII 0x3B) MUST be encoded
+//!
+//! tlsrpt-extension  = tlsrpt-ext-name "=" tlsrpt-ext-value
+//!
+//! tlsrpt-ext-name   = (ALPHA / DIGIT) *31(ALPHA /
+//!                     DIGIT / "_" / "-" / ".")
+//!
+//! tlsrpt-ext-value  = 1*(%x21-3A / %x3C / %x3E-7E)
+//!                     ; chars excluding "=", ";", SP, and control
+//!                     ; chars
 //! ```
 //!
 //! Of the TXT records at `_smtp._tls.<domain>`, those not beginning with `v=TLSRPTv1` are

@@ -1,5 +1,7 @@
 //! RFC 8460 §4 — the TLS-RPT report model and its RFC-conformant JSON form
 //!
+//! The shape of RFC 8460 §4.4's JSON schema (a sketch, not the RFC's text):
+//!
 //! ```text
 //! report          = { organization-name, date-range { start-datetime, end-datetime },
 //!                     contact-info, report-id, policies [ policy-result ] }   ; §4.4
@@ -12,7 +14,8 @@
 //!                     additional-information, failure-reason-code }
 //! ```
 //!
-//! `mx-host` is an array, as errata 6241 corrected the RFC's example. Members this model does
+//! `mx-host` is an array, as the schema has it and as erratum 6241 asks of the RFC's
+//! Appendix B example (which shows a string). Members this model does
 //! not know are kept in `extensions` at every level and written back, so nothing a sender
 //! sent is lost. Reading a report is [`super::parse_report`]; writing one is
 //! [`Report::to_rfc_json`].

@@ -1,9 +1,10 @@
 //! RFC 8460 §3 — the `rua` reporting URIs
 //!
-//! Each `tlsrpt-uri` is an RFC 3986 URI in which commas and exclamation points are
-//! percent-encoded (they would otherwise split the list or look like a DMARC size limit).
-//! RFC 8460 §3 defines two schemes: `mailto:` (RFC 6068, reports by e-mail, §5.3) and
-//! `https:` (reports by HTTP POST, §5.4; plain `http:` is not allowed).
+//! Each `tlsrpt-uri` is an RFC 3986 URI in which, RFC 8460 §3: "commas (ASCII 0x2C),
+//! exclamation points (ASCII 0x21), and semicolons (ASCII 0x3B) MUST be encoded" (they would
+//! otherwise split the list, look like a DMARC size limit, or end the field). RFC 8460 §3:
+//! "Two URI schemes are supported: "mailto" and "https"" — reports by e-mail (RFC 6068,
+//! RFC 8460 §5.3) and by HTTP POST (§5.4); plain `http:` is not one of them.
 //!
 //! ```text
 //! mailto-uri = "mailto:" addr-spec *("%2C" addr-spec) [ "?" hfields ]   ; RFC 6068 §2
@@ -130,7 +131,7 @@ impl HttpsUri {
 const MAILTO: &str = "mailto:";
 
 /// Characters that RFC 3986 allows unencoded anywhere in a URI, minus the ones RFC 8460 §3
-/// requires encoded (`,` `!`) and `;` (which would end the TXT field).
+/// requires encoded (`,` `!` `;`).
 fn check_chars(s: &str) -> Result<(), RuaError> {
     let b = s.as_bytes();
     for (i, ch) in s.char_indices() {

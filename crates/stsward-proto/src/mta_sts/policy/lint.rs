@@ -13,8 +13,9 @@
 //!
 //! A line that is not `key: value` (a comment, an indented line, `max_age=604800`) is reported
 //! as an error but otherwise skipped, as common senders skip it; its key then counts as
-//! missing, because no sender reads it. Likewise an `mx` value that can never match (including
-//! one written in U-labels, which RFC 8461 §3.2 forbids) is reported as an error and left out. Unknown keys are kept as extensions and ignored, as §3.2 requires.
+//! missing, because no sender reads it. Likewise an `mx` value that can never match
+//! (including one written in U-labels, which RFC 8461 §3.2 forbids) is reported as an error
+//! and left out. Unknown keys are kept as extensions and ignored, as §3.2 requires.
 //!
 //! Severity choices that the spec leaves open:
 //! - A byte-order mark is an `error`, not a warning: senders read the mark as part of the

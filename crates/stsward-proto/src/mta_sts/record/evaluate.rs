@@ -1,10 +1,12 @@
 //! RFC 8461 §3.1 — judging every TXT string found at `_mta-sts.<domain>`
 //!
 //! ```text
-//! If multiple TXT records for _mta-sts are returned by the resolver, records that do not
-//! begin with "v=STSv1;" are discarded.  If the number of resulting records is not one, or if
-//! the resulting record is syntactically invalid, senders MUST assume the recipient domain
-//! does not have an available MTA-STS policy.
+//! RFC 8461 §3.1: If multiple TXT records for
+//! "_mta-sts" are returned by the resolver, records that do not begin
+//! with "v=STSv1;" are discarded.  If the number of resulting records is
+//! not one, or if the resulting record is syntactically invalid, senders
+//! MUST assume the recipient domain does not have an available MTA-STS
+//! Policy and skip the remaining steps of policy discovery.
 //! ```
 //!
 //! Discarded strings are split in two: those that look like a failed attempt at an MTA-STS
