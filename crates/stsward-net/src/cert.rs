@@ -1,9 +1,17 @@
 //! RFC 8461 §4.2 / RFC 6125 §6 — judging a presented certificate chain: trust, name, validity.
 //!
-//! MTA-STS asks senders to validate the MX certificate as PKIX does (RFC 8461 §4.2: the
-//! certificate must chain to a trusted root, be unexpired, and carry a subject alternative
-//! name that matches the MX host, with the wildcard rule of RFC 6125 §6.4.3: `*` matches
-//! exactly one left-most label). The same rules apply to the policy host (§3.3).
+//! MTA-STS asks senders to validate the MX certificate as PKIX does. RFC 8461 §4.2: "The
+//! certificate presented by the receiving MTA MUST not be expired and MUST chain to a root CA
+//! that is trusted by the Sending MTA.  The certificate MUST have a subject alternative name
+//! (SAN) [RFC5280] with a DNS-ID [RFC6125] matching the hostname, per the rules given in
+//! [RFC6125]." Wildcards follow RFC 6125 §6.4.3 (paraphrase: `*` as the whole left-most label
+//! matches exactly one label). The policy host is held to the same three facts (RFC 8461
+//! §3.3: a certificate "valid for the "mta-sts" DNS-ID [RFC6125] ... chain to a root CA that
+//! is trusted by the Sending MTA, and be non-expired").
+//!
+//! This is the one place where certificate expiry is decided: [`judge`] compares the
+//! caller's `now` with the leaf's period once, and [`CertVerdict::validity`] carries the
+//! verdict to the checker, which does not compare the dates again.
 //!
 //! A checker needs all three facts at once, so [`judge`] decides them *separately*:
 //! - trust is time-independent: the path is built at an instant inside the leaf's own
@@ -131,7 +139,7 @@ pub enum Validity {
         /// End of the period, for "expires within 14 days" warnings.
         not_after: SystemTime,
     },
-    /// After `not_after` (senders report `certificate-expired`, RFC 8460 §4.3.2.1).
+    /// After `not_after` (senders report `certificate-expired`, RFC 8460 §4.3.1).
     Expired {
         /// End of the period.
         not_after: SystemTime,
