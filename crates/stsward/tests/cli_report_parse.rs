@@ -94,7 +94,9 @@ fn failures_name_the_file_and_the_reason_and_exit_1() {
         LENIENT
             .replace(
                 "\"total-successful-session-count\":10",
-                "\"total-successful-session-count\":\"10\"",
+                // "10" would be read (RFC 8460 §4.4 counts written as strings are accepted with
+                // a deviation); "ten" is no count at all.
+                "\"total-successful-session-count\":\"ten\"",
             )
             .as_bytes(),
     );
@@ -118,7 +120,7 @@ fn failures_name_the_file_and_the_reason_and_exit_1() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("{wrong_type}: field /policies/0/summary/total-successful-session-count has type string, expected non-negative integer")),
+        err.contains(&format!("{wrong_type}: field /policies/0/summary/total-successful-session-count is \"ten\", not a count of sessions: it is not a number")),
         "{err}"
     );
     assert!(
