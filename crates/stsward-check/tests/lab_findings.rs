@@ -90,6 +90,8 @@ const EXPECTED: &[(&str, Code, Severity, &str)] = &[
     // `_mta-sts` TXT (RFC 8461 §3.1)
     ("sts-txt-missing.test", Code::StsTxtMissing, Severity::Error, "_mta-sts.sts-txt-missing.test"),
     ("sts-txt-multiple.test", Code::StsTxtMultiple, Severity::Error, "_mta-sts.sts-txt-multiple.test"),
+    ("sts-txt-duplicate.test", Code::StsTxtDuplicate, Severity::Warning, "_mta-sts.sts-txt-duplicate.test"),
+    ("sts-txt-duplicate.test", Code::StsTxtOk, Severity::Ok, "_mta-sts.sts-txt-duplicate.test"),
     ("sts-txt-syntax.test", Code::StsTxtSyntax, Severity::Error, "_mta-sts.sts-txt-syntax.test"),
     ("sts-txt-version.test", Code::StsTxtVersion, Severity::Error, "_mta-sts.sts-txt-version.test"),
     ("sts-txt-version-order.test", Code::StsTxtVersion, Severity::Error, "_mta-sts.sts-txt-version-order.test"),
@@ -166,6 +168,7 @@ const EXPECTED: &[(&str, Code, Severity, &str)] = &[
     ("tlsrpt-txt-extension.test", Code::TlsrptTxtExtension, Severity::Info, "_smtp._tls.tlsrpt-txt-extension.test"),
     ("tlsrpt-txt-lookup.test", Code::TlsrptTxtLookup, Severity::Error, "_smtp._tls.tlsrpt-txt-lookup.test"),
     ("tlsrpt-rua-missing.test", Code::TlsrptRuaMissing, Severity::Error, "_smtp._tls.tlsrpt-rua-missing.test"),
+    ("tlsrpt-rua-duplicate.test", Code::TlsrptRuaDuplicate, Severity::Warning, "_smtp._tls.tlsrpt-rua-duplicate.test"),
     ("tlsrpt-rua-invalid.test", Code::TlsrptRuaInvalid, Severity::Error, "_smtp._tls.tlsrpt-rua-invalid.test"),
 ];
 
