@@ -3,10 +3,10 @@
 //! MTA-STS asks senders to validate the MX certificate as PKIX does. RFC 8461 §4.2: "The
 //! certificate presented by the receiving MTA MUST not be expired and MUST chain to a root CA
 //! that is trusted by the Sending MTA.  The certificate MUST have a subject alternative name
-//! (SAN) [RFC5280] with a DNS-ID [RFC6125] matching the hostname, per the rules given in
-//! [RFC6125]." Wildcards follow RFC 6125 §6.4.3 (paraphrase: `*` as the whole left-most label
+//! (SAN) \[RFC5280\] with a DNS-ID \[RFC6125\] matching the hostname, per the rules given in
+//! \[RFC6125\]." Wildcards follow RFC 6125 §6.4.3 (paraphrase: `*` as the whole left-most label
 //! matches exactly one label). The policy host is held to the same three facts (RFC 8461
-//! §3.3: a certificate "valid for the "mta-sts" DNS-ID [RFC6125] ... chain to a root CA that
+//! §3.3: a certificate "valid for the "mta-sts" DNS-ID \[RFC6125\] ... chain to a root CA that
 //! is trusted by the Sending MTA, and be non-expired").
 //!
 //! This is the one place where certificate expiry is decided: [`judge`] compares the

@@ -46,7 +46,7 @@ pub enum Failure {
     /// (`validation-failure`, RFC 8460 §4.3.3).
     TlsHandshake,
     /// The best TLS version the server speaks is below 1.2 (RFC 8461 §7.2: "MTAs supporting
-    /// MTA-STS MUST have support for TLS 1.2 [RFC5246] or TLS 1.3 [RFC8446] or higher.");
+    /// MTA-STS MUST have support for TLS 1.2 \[RFC5246\] or TLS 1.3 \[RFC8446\] or higher.");
     /// `validation-failure`, RFC 8460 §4.3.3.
     TlsVersion,
     /// RFC 8460 §4.3.1 `certificate-expired`: "This indicates that the certificate has
@@ -64,7 +64,7 @@ pub enum Failure {
         not_before: OffsetDateTime,
     },
     /// RFC 8460 §4.3.1 `certificate-host-mismatch`: "the MX hostname does not match any
-    /// identities listed in the subject alternative name (SAN) [RFC5280]" (an example the
+    /// identities listed in the subject alternative name (SAN) \[RFC5280\]" (an example the
     /// RFC gives).
     CertificateHostMismatch,
     /// RFC 8460 §4.3.1 `certificate-not-trusted`: "errors such as untrusted/unknown

@@ -94,7 +94,7 @@ pub enum MxPatternReason {
     /// An internationalised name that IDNA (UTS #46) cannot convert to A-labels.
     Idna,
     /// Unicode U-labels where RFC 8461 §3.2 requires A-labels: "the "mx" value MUST specify
-    /// the Punycode-encoded A-label [RFC3492] to match against, and not the Unicode-encoded
+    /// the Punycode-encoded A-label \[RFC3492\] to match against, and not the Unicode-encoded
     /// U-label". Senders compare the A-label MX name from DNS with the pattern as written,
     /// so it never matches. Carries the A-label form the author should have written.
     ULabel {

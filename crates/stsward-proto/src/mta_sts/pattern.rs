@@ -9,8 +9,8 @@
 //! not "example.com" or "foo.bar.example.com"."
 //!
 //! Internationalised names must be written as A-labels. RFC 8461 §3.2: "In the case of
-//! Internationalized Domain Names [RFC5891], the "mx" value MUST specify the Punycode-encoded
-//! A-label [RFC3492] to match against, and not the Unicode-encoded U-label." A pattern written
+//! Internationalized Domain Names \[RFC5891\], the "mx" value MUST specify the Punycode-encoded
+//! A-label \[RFC3492\] to match against, and not the Unicode-encoded U-label." A pattern written
 //! in U-labels is refused ([`MxPatternReason::ULabel`], which carries the A-label form for the
 //! remedy): senders compare the MX name from DNS, which is always A-labels, with the pattern
 //! as written, so such a pattern never matches. MX *host* names given to

@@ -93,7 +93,8 @@ pub struct Summary {
     /// `total-successful-session-count` (RFC 8460 §4.2.1).
     pub total_successful_session_count: u64,
     /// `total-failure-session-count` (RFC 8460 §4.2.2); `None` when the sender left it out
-    /// (a deviation).
+    /// (a deviation). Never filled in from the failure details, whose counts may overlap
+    /// (RFC 8460 §4); [`Summary::failure_count`] offers their sum, marked as an estimate.
     pub total_failure_session_count: Option<u64>,
     /// Unknown members.
     pub extensions: Extensions,
