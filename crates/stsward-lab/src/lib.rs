@@ -48,7 +48,7 @@ mod tests {
             "needs policy history, which only hosted domains have",
         ),
         (
-            "sts.mx.lookup",
+            "dane.tlsa.lookup",
             "the lab's DNS cannot fail one query type on purpose",
         ),
     ];

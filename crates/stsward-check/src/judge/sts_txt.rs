@@ -68,8 +68,7 @@ pub(crate) fn lookup_failed(code: Code, name: &str, err: &LookupError) -> Findin
         // RFC 7672 §2.1.1 equates "bogus" with lookup failure; a validating resolver answers
         // SERVFAIL, so senders behind one cannot read the record at all.
         format!(
-            "the TXT answer for {name} fails DNSSEC validation (bogus: expired or missing signatures, or keys that do not chain to the parent's DS): {}; senders behind a validating resolver get SERVFAIL",
-            err.detail
+            "the TXT answer for {name} fails DNSSEC validation (bogus: expired or missing signatures, or keys that do not chain to the parent's DS); senders behind a validating resolver get SERVFAIL and cannot read it"
         )
     } else {
         format!(

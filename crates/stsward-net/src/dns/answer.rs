@@ -131,7 +131,7 @@ pub enum DnsError {
     /// RFC 4035 §4.3 "bogus": the resolver passes DNSSEC records, the name is under a trust
     /// anchor, and the answer (or the proof that there is none) fails validation: expired or
     /// missing signatures, a key that does not chain to the anchor.
-    #[error("DNSSEC validation of {name} failed (bogus)")]
+    #[error("the answer for {name} fails DNSSEC validation (bogus)")]
     DnssecBogus {
         /// The name queried (the end of the CNAME chain followed so far).
         name: String,
