@@ -159,7 +159,7 @@ const EXPECTED: &[(&str, Code, Severity, &str)] = &[
     ("dane-tlsa-usage.test", Code::DaneTlsaUsage, Severity::Warning, "mx.dane-tlsa-usage.test"),
     ("dane-dnssec-bogus.test", Code::DaneDnssecBogus, Severity::Error, "mx.dane-dnssec-bogus-mx.test"),
     ("dane-dnssec-bogus.test", Code::MxAddress, Severity::Error, "mx.dane-dnssec-bogus-mx.test"),
-    // DNSSEC (RFC 4035 §5.5): a zone whose signatures expired is bogus on each record
+    // DNSSEC: a zone whose signatures expired is bogus (RFC 4035 §4.3) on each record
     ("dnssec-expired.test", Code::StsTxtLookup, Severity::Error, "_mta-sts.dnssec-expired.test"),
     ("dnssec-expired.test", Code::StsMxLookup, Severity::Error, "dnssec-expired.test"),
     ("dnssec-expired.test", Code::StsPolicyHost, Severity::Error, "mta-sts.dnssec-expired.test"),
@@ -262,7 +262,7 @@ async fn perfect_domain_is_ok_with_no_warnings() {
 /// and its MX lookup. It used to read as "no record" ("does not use MTA-STS"), or as a valid
 /// record, while validating senders get SERVFAIL and defer its mail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn rfc4035_5_5_expired_signatures_are_bogus_not_missing() {
+async fn rfc7672_2_1_1_expired_signatures_are_bogus_not_missing() {
     let w = world().await;
     let r = w
         .checker

@@ -7,7 +7,7 @@
 //! (algorithm 13) whose DNSKEY, in presentation form, is returned as a trust anchor: the lab
 //! has no signed root, so validators must be given these keys directly.
 //!
-//! Two ways of breaking DNSSEC on purpose (RFC 4035 §5.5 "bogus"): `Bogus` signs with one
+//! Two ways of breaking DNSSEC on purpose (RFC 4035 §4.3 "bogus"): `Bogus` signs with one
 //! key and announces another; `Expired` signs with the announced key, but with an inception
 //! and expiration in the past, as a zone whose re-signing stopped. And one way of having no
 //! DNSSEC at all: a [`DnsServerOptions::plain`] server serves every zone unsigned, ignores
@@ -307,7 +307,7 @@ fn build_zone(
         Dnssec::Bogus => {
             sign(&mut handler, &origin, &zone.origin)?;
             // Announce a key that signed nothing: validators holding it must call the zone
-            // bogus (RFC 4035 §5.5), which is the fault this zone exists to show.
+            // bogus (RFC 4035 §4.3), which is the fault this zone exists to show.
             Some(fresh_key(&origin, &zone.origin)?.2)
         }
         Dnssec::Expired => {
@@ -320,7 +320,7 @@ fn build_zone(
 }
 
 /// Replaces every RRSIG of the zone with one by the same key whose validity window
-/// (RFC 4034 §3.1.5) ended a whole signature lifetime before `now`: the announced key is
+/// (the RRSIG inception and expiration of RFC 4034) ended a whole signature lifetime before `now`: the announced key is
 /// right, the signatures have expired.
 fn resign_expired(
     handler: &mut InMemoryZoneHandler,
@@ -493,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc4034_3_1_5_expired_zone_is_signed_by_its_anchor_before_now() {
+    fn expired_zone_is_signed_by_its_anchor_before_now() {
         let now = OffsetDateTime::now_utc();
         let zone = Zone {
             origin: "expired.test".into(),

@@ -1,9 +1,11 @@
 //! RFC 1034 §3.6.2 / RFC 4035 §4.3 — the DNS lookups MTA-STS, TLS-RPT and DANE need.
 //!
 //! - TXT at `_mta-sts.<domain>` (RFC 8461 §3.1) and `_smtp._tls.<domain>` (RFC 8460 §3):
-//!   each record's character-strings are concatenated (RFC 7208 §3.3 style, which both RFCs
-//!   assume when a record is split into 255-octet strings);
-//! - MX (RFC 5321 §5.1), A/AAAA of each exchange, and TLSA at `_25._tcp.<mx>` (RFC 7672 §2.2);
+//!   "the record MUST be treated as if those strings are concatenated without adding
+//!   spaces" (both sections say so; RFC 8460 §3 points at RFC 7208 §3.3 for the
+//!   multi-string form);
+//! - MX (RFC 5321 §5.1), A/AAAA of each exchange, and TLSA at `_25._tcp.<mx>`
+//!   (RFC 7672 §2.2.3);
 //! - CNAMEs are followed one hop at a time (RFC 1034 §3.6.2), so the chain is reported and a
 //!   loop or an over-long chain is a typed error instead of a resolver's guess;
 //! - every answer carries its DNSSEC status in the four states of RFC 4035 §4.3, kept apart:
@@ -121,7 +123,7 @@ impl std::fmt::Debug for TrustAnchors {
 impl TrustAnchors {
     /// Parses DNSKEY records in presentation format.
     ///
-    /// Keys below the root make "islands of security" (RFC 4033 §3.1 calls them islands):
+    /// Keys below the root make "islands of security" (RFC 4033's term):
     /// names outside every anchored zone cannot be validated at all, so they are looked up
     /// without validation and reported [`DnssecStatus::Insecure`] instead of failing as bogus
     /// for want of a chain to the root. A lab that signs only some of its zones relies on this.
@@ -584,7 +586,7 @@ impl Dns {
     }
 
     /// Whether the resolver passes DNSSEC records for the anchor zone above `name`. Learned
-    /// once per zone from a DNSKEY query with the DO bit (RFC 4035 §3.2.1): the answer must
+    /// once per zone from a DNSKEY query with the DO bit set: the answer must
     /// carry the zone's DNSKEY RRset and an RRSIG over it. An answer without them (a server
     /// that ignores DO, strips signatures, or refuses the zone) is remembered as "no"; no
     /// answer at all (timeout, network) is not remembered, and counts as "no" for now, so
@@ -778,7 +780,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc4033_3_1_keys_below_the_root_make_islands_of_security() {
+    fn rfc4033_keys_below_the_root_make_islands_of_security() {
         let a = anchors(&["perfect.test.", "signed.example."]);
         let name = |s: &str| Name::from_str(s).expect("name");
         // (name, covered, reason)

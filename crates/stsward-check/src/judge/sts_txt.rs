@@ -1,7 +1,7 @@
 //! RFC 8461 §3.1 — judging the `_mta-sts` TXT record
 //!
 //! ```text
-//! RFC 8461 §3.1: If multiple TXT records for _mta-sts are returned by the resolver, records
+//! RFC 8461 §3.1: If multiple TXT records for "_mta-sts" are returned by the resolver, records
 //! that do not begin with "v=STSv1;" are discarded.  If the number of resulting records is
 //! not one, or if the resulting record is syntactically invalid, senders MUST assume the
 //! recipient domain does not have an available MTA-STS policy.

@@ -174,7 +174,7 @@ pub enum Dnssec {
     /// Signed, but the trust-anchor file holds a different key, so validation fails.
     Bogus,
     /// Signed with the key in the trust-anchor file, but every signature expired before the
-    /// lab's "now" (RFC 4034 §3.1.5): validation fails ("bogus", RFC 4035 §5.5).
+    /// lab's "now": validation fails ("bogus", RFC 4035 §4.3).
     Expired,
 }
 

@@ -91,12 +91,12 @@ fn rfc7672_3_1_matching_table() {
         (
             rec(1, 1, 1, sha256(&leaf_spki)),
             DaneVerdict::NoUsableRecords,
-            "PKIX-EE is unusable for SMTP (RFC 7672 §3.1.3), even when it would match",
+            "PKIX-EE is treated as unusable for SMTP (RFC 7672 §3.1.3: MAY), even when it would match",
         ),
         (
             rec(0, 0, 1, sha256(ca.cert.as_ref())),
             DaneVerdict::NoUsableRecords,
-            "PKIX-TA is unusable for SMTP (RFC 7672 §3.1.3)",
+            "PKIX-TA is treated as unusable for SMTP (RFC 7672 §3.1.3: MAY)",
         ),
         (
             rec(4, 1, 1, sha256(&leaf_spki)),
@@ -194,6 +194,8 @@ fn lookup(dnssec: crate::dns::DnssecStatus, records: Vec<Tlsa>) -> crate::dns::L
     }
 }
 
+type Outcome = Result<crate::dns::Lookup<Tlsa>, crate::dns::DnsError>;
+
 /// RFC 7672 §2.2: "A "secure" non-empty TLSA RRset where all the records are unusable:  Any
 /// connection to the MTA MUST be made via TLS, but authentication is not required." Before
 /// issue 6 an all-unusable RRset was read as "DANE does not apply".
@@ -204,11 +206,7 @@ fn rfc7672_2_2_tlsa_lookup_outcome_decides_what_a_sender_must_do() {
     let pkix = rec(1, 1, 1, vec![7; 32]);
     let unknown = rec(3, 1, 9, vec![7; 32]);
     // (lookup outcome, expected, why)
-    let cases: Vec<(
-        Result<crate::dns::Lookup<Tlsa>, DnsError>,
-        TlsaRequirement,
-        &str,
-    )> = vec![
+    let cases: Vec<(Outcome, TlsaRequirement, &str)> = vec![
         (
             Ok(lookup(Secure, vec![usable.clone()])),
             TlsaRequirement::AuthenticatedTls,

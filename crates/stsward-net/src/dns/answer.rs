@@ -11,11 +11,11 @@ use thiserror::Error;
 /// chain is the weakest of its links.
 ///
 /// A [`Lookup`] never carries `Bogus`: signed data that fails validation is a lookup error
-/// ([`DnsError::DnssecBogus`]), as RFC 7672 §2.1.1 asks ("'bogus' or 'indeterminate' replies
+/// ([`DnsError::DnssecBogus`]), as RFC 7672 §2.1.1 asks (""bogus" or "indeterminate" replies
 /// are equated in this memo with lookup failure"). `Indeterminate` is reported when validation
 /// is switched off, and when it is on but the resolver passes no DNSSEC records at all, so
 /// that no chain can be built from the trust anchor: that is a property of the resolver, not
-/// of the domain (see [`super::Dns::dnssec_supplied`]).
+/// of the domain (the module docs of [`super`] say how the two are told apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DnssecStatus {
     /// Validation failed: signatures do not verify or expected records are missing.
