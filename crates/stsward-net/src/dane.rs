@@ -268,7 +268,7 @@ pub fn requirement(lookup: Result<&Lookup<Tlsa>, &DnsError>) -> TlsaRequirement 
 }
 
 /// Whether SMTP senders can use this record: RFC 7672 §2.2 takes "usable" "in the sense of
-/// Section 4.1 of [RFC6698]", and for SMTP that leaves usages 2 and 3 (§3.1.3 lets clients
+/// Section 4.1 of \[RFC6698\]", and for SMTP that leaves usages 2 and 3 (§3.1.3 lets clients
 /// treat 0 and 1 as unusable), a known selector and matching type, and a digest of the
 /// right length.
 pub fn is_usable(record: &Tlsa) -> bool {

@@ -43,7 +43,7 @@ pub fn resolver(obs: &Observation) -> Vec<Finding> {
     };
     let why = match obs.resolver.dnssec {
         DnssecValidation::Validated => return Vec::new(),
-        DnssecValidation::NoDnssecRecords => "the resolver passes no DNSSEC records (no signed DNSKEY for the trust anchor; the DO bit is ignored), so no answer could be validated: their DNSSEC status is indeterminate (RFC 4035 §4.3), which says nothing about the domain".to_owned(),
+        DnssecValidation::NoDnssecRecords => "the resolver passes no DNSSEC records (asked with the DO bit set, it returned no signed DNSKEY for the trust anchor's zone), so no answer could be validated: their DNSSEC status is indeterminate (RFC 4035 §4.3), which says nothing about the domain".to_owned(),
         DnssecValidation::Off => "DNSSEC validation is switched off".to_owned(),
     };
     let with_tlsa: Vec<&str> = match &obs.mx {
