@@ -159,6 +159,8 @@ const EXPECTED: &[(&str, Code, Severity, &str)] = &[
     ("dane-tlsa-usage.test", Code::DaneTlsaUsage, Severity::Warning, "mx.dane-tlsa-usage.test"),
     ("dane-dnssec-bogus.test", Code::DaneDnssecBogus, Severity::Error, "mx.dane-dnssec-bogus-mx.test"),
     ("dane-dnssec-bogus.test", Code::MxAddress, Severity::Error, "mx.dane-dnssec-bogus-mx.test"),
+    ("dane-tlsa-lookup.test", Code::DaneTlsaLookup, Severity::Error, "mx.dane-tlsa-lookup.test"),
+    ("dane-tlsa-lookup.test", Code::MxCertOk, Severity::Ok, "mx.dane-tlsa-lookup.test"),
     // DNSSEC: a zone whose signatures expired is bogus (RFC 4035 §4.3) on each record
     ("dnssec-expired.test", Code::StsTxtLookup, Severity::Error, "_mta-sts.dnssec-expired.test"),
     ("dnssec-expired.test", Code::StsMxLookup, Severity::Error, "dnssec-expired.test"),
