@@ -303,7 +303,8 @@ codes! {
     /// DNSSEC validation fails.
     DaneDnssecBogus = "dane.dnssec.bogus", "RFC 7672 §2.1.1",
         "Fix the DNSSEC chain of the zone (DS at the parent, valid signatures, not expired).";
-    /// The TLSA lookup failed without being bogus (SERVFAIL, timeout, REFUSED). RFC 7672
+    /// The TLSA lookup failed without being bogus (SERVFAIL, timeout, REFUSED, a CNAME loop;
+    /// RFC 7672 §2.1.3: an error at any stage of CNAME expansion fails the lookup). RFC 7672
     /// §2.2: "Any lookup error: ... MUST result in falling back to the next SMTP server or
     /// delayed delivery".
     DaneTlsaLookup = "dane.tlsa.lookup", "RFC 7672 §2.2",
