@@ -34,9 +34,38 @@ pub struct Observation {
     pub mx: MxLookup,
     /// The TXT lookup at `_smtp._tls.<domain>`.
     pub tlsrpt_txt: TxtObservation,
+    /// The resolver the lookups went to, and whether it let DNSSEC be validated.
+    #[serde(default)]
+    pub resolver: ResolverObservation,
 }
 
-/// DNSSEC status of an answer, as a validating resolver reports it (RFC 4035 §4.3).
+/// The resolver of a check (`--resolver`, or the system's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolverObservation {
+    /// `ADDR:PORT`, or `system`.
+    pub server: String,
+    /// Whether DNSSEC could be validated through it.
+    pub dnssec: DnssecValidation,
+}
+
+/// Whether the answers of a check could be DNSSEC-validated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnssecValidation {
+    /// Validation ran: every answer is secure or insecure, or a bogus lookup error.
+    #[default]
+    Validated,
+    /// Validation is on, but the resolver passes no DNSSEC records (no signed DNSKEY for the
+    /// trust anchor, the DO bit ignored): answers are "indeterminate" (RFC 4035 §4.3), which
+    /// says nothing about the domain.
+    NoDnssecRecords,
+    /// Validation is switched off.
+    Off,
+}
+
+/// DNSSEC status of an answer, as a validating resolver reports it (RFC 4035 §4.3). A bogus
+/// answer is recorded as a failed lookup ([`LookupErrorKind::Bogus`]), as RFC 7672 §2.1.1
+/// equates "bogus" with lookup failure; `Bogus` here is kept for observations from elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DnssecStatus {
@@ -46,7 +75,8 @@ pub enum DnssecStatus {
     Insecure,
     /// Validation failed.
     Bogus,
-    /// The resolver could not tell (no validation performed).
+    /// The resolver could not tell: validation is off, or the resolver passes no DNSSEC
+    /// records ([`DnssecValidation`] says which).
     Indeterminate,
 }
 
@@ -467,10 +497,18 @@ pub struct TlsaRecord {
 }
 
 impl TlsaRecord {
-    /// Whether SMTP senders can use this record: RFC 7672 §3.1.3 tells them to treat
-    /// PKIX-TA (0) and PKIX-EE (1) as unusable, and unknown parameters are unusable too.
+    /// Whether SMTP senders can use this record. RFC 7672 §3.1.3 leaves PKIX-TA (0) and
+    /// PKIX-EE (1) undefined for SMTP: "SMTP clients MAY treat such records as "unusable"",
+    /// and stsward does. Unknown parameters, and a digest of the wrong length for its
+    /// matching type, are unusable too (the same rule as `stsward_net::dane::is_usable`).
     pub fn is_usable_for_smtp(&self) -> bool {
-        matches!(self.usage, 2 | 3) && self.selector <= 1 && self.matching_type <= 2
+        let digest_ok = match self.matching_type {
+            0 => true,
+            1 => self.data.len() == 2 * 32,
+            2 => self.data.len() == 2 * 64,
+            _ => false,
+        };
+        matches!(self.usage, 2 | 3) && self.selector <= 1 && digest_ok
     }
 }
 
@@ -495,6 +533,11 @@ impl std::fmt::Display for TlsaRecord {
 pub struct TlsaObservation {
     /// The name queried, `_25._tcp.<host>`.
     pub name: String,
+    /// DNSSEC status of the host's address records, when they were found. RFC 7672 §2.2.2:
+    /// only a "secure" address answer makes senders look for TLSA records at all, so it
+    /// decides how much a failed TLSA lookup matters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_dnssec: Option<DnssecStatus>,
     /// The answer.
     #[serde(flatten)]
     pub lookup: TlsaLookup,

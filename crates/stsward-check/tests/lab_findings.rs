@@ -20,18 +20,17 @@ struct World {
 }
 
 async fn world() -> World {
-    world_with(true).await
+    world_with(true, false).await
 }
 
-async fn world_with(validate_dnssec: bool) -> World {
+/// `plain_dns`: the lab's DNS server has no DNSSEC support (no RRSIG, no DNSKEY, DO ignored)
+/// and writes no trust anchors, like a plain forwarder.
+async fn world_with(validate_dnssec: bool, plain_dns: bool) -> World {
     let dir = tempfile::tempdir().unwrap();
     let scenario: Scenario = FINDINGS_SCENARIO.parse().unwrap();
-    let lab = Lab::start(
-        &scenario,
-        &LabOptions::new(dir.path(), OffsetDateTime::now_utc()),
-    )
-    .await
-    .unwrap();
+    let mut opts = LabOptions::new(dir.path(), OffsetDateTime::now_utc());
+    opts.plain_dns = plain_dns;
+    let lab = Lab::start(&scenario, &opts).await.unwrap();
     let pem = std::fs::read(lab.ca_file()).unwrap();
     let anchors = lab
         .trust_anchor_file()
@@ -160,7 +159,17 @@ const EXPECTED: &[(&str, Code, Severity, &str)] = &[
     ("dane-tlsa-insecure.test", Code::DaneTlsaInsecure, Severity::Warning, "mx.dane-tlsa-insecure.test"),
     ("dane-tlsa-mismatch.test", Code::DaneTlsaMismatch, Severity::Error, "mx.dane-tlsa-mismatch.test"),
     ("dane-tlsa-usage.test", Code::DaneTlsaUsage, Severity::Warning, "mx.dane-tlsa-usage.test"),
-    ("dane-dnssec-bogus.test", Code::DaneDnssecBogus, Severity::Error, "mx.dane-dnssec-bogus.test"),
+    ("dane-dnssec-bogus.test", Code::DaneDnssecBogus, Severity::Error, "mx.dane-dnssec-bogus-mx.test"),
+    ("dane-dnssec-bogus.test", Code::MxAddress, Severity::Error, "mx.dane-dnssec-bogus-mx.test"),
+    ("dane-tlsa-lookup.test", Code::DaneTlsaLookup, Severity::Error, "mx.dane-tlsa-lookup.test"),
+    ("dane-tlsa-lookup.test", Code::MxCertOk, Severity::Ok, "mx.dane-tlsa-lookup.test"),
+    // DNSSEC: a zone whose signatures expired is bogus (RFC 4035 §4.3) on each record
+    ("dnssec-expired.test", Code::StsTxtLookup, Severity::Error, "_mta-sts.dnssec-expired.test"),
+    ("dnssec-expired.test", Code::StsMxLookup, Severity::Error, "dnssec-expired.test"),
+    ("dnssec-expired.test", Code::StsPolicyHost, Severity::Error, "mta-sts.dnssec-expired.test"),
+    ("dnssec-expired.test", Code::TlsrptTxtLookup, Severity::Error, "_smtp._tls.dnssec-expired.test"),
+    ("dane-dnssec-bogus-mx.test", Code::StsTxtLookup, Severity::Error, "_mta-sts.dane-dnssec-bogus-mx.test"),
+    ("dane-dnssec-bogus-mx.test", Code::StsMxLookup, Severity::Error, "dane-dnssec-bogus-mx.test"),
     // `_smtp._tls` TXT (RFC 8460 §3)
     ("tlsrpt-txt-missing.test", Code::TlsrptTxtMissing, Severity::Warning, "_smtp._tls.tlsrpt-txt-missing.test"),
     ("tlsrpt-txt-multiple.test", Code::TlsrptTxtMultiple, Severity::Error, "_smtp._tls.tlsrpt-txt-multiple.test"),
@@ -183,6 +192,11 @@ const ABSENT: &[(&str, Code, &str)] = &[
     ("sts-txt-missing.test", Code::StsTxtOk, "there is no record"),
     ("mx-cert-expired.test", Code::DaneDnssecBogus, "an unsigned zone outside the trust anchors is insecure, not bogus"),
     ("four-mx.test", Code::DaneDnssecBogus, "an unsigned zone outside the trust anchors is insecure, not bogus"),
+    ("dnssec-expired.test", Code::StsTxtMissing, "an expired signed zone is bogus, not a domain without MTA-STS"),
+    ("dnssec-expired.test", Code::StsTxtOk, "a record that fails validation is not read"),
+    ("dnssec-expired.test", Code::DnsDnssecUnavailable, "the lab's server passes DNSSEC records"),
+    ("perfect.test", Code::DnsDnssecUnavailable, "the lab's server passes DNSSEC records"),
+    ("dane-dnssec-bogus.test", Code::StsTxtLookup, "only the MX host's zone is bogus"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -246,6 +260,82 @@ async fn perfect_domain_is_ok_with_no_warnings() {
         Code::TlsrptTxtOk,
     ] {
         assert!(r.has(code), "{code} missing:\n{}", dump(&r));
+    }
+}
+
+/// Issue 6, acceptance: a signed zone whose signatures expired gets bogus errors on its TXT
+/// and its MX lookup. It used to read as "no record" ("does not use MTA-STS"), or as a valid
+/// record, while validating senders get SERVFAIL and defer its mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rfc7672_2_1_1_expired_signatures_are_bogus_not_missing() {
+    let w = world().await;
+    let r = w
+        .checker
+        .check_domain("dnssec-expired.test", OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(r.exit_status(), stsward_check::EXIT_ERRORS, "{}", dump(&r));
+    for (code, subject) in [
+        (Code::StsTxtLookup, "_mta-sts.dnssec-expired.test"),
+        (Code::StsMxLookup, "dnssec-expired.test"),
+        (Code::StsPolicyHost, "mta-sts.dnssec-expired.test"),
+    ] {
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.code == code && f.subject == subject)
+            .unwrap_or_else(|| panic!("{code} on {subject}:\n{}", dump(&r)));
+        assert_eq!(f.severity, Severity::Error);
+        assert!(f.message.contains("bogus"), "{code}: {}", f.message);
+    }
+    assert!(!r.has(Code::StsTxtMissing), "{}", dump(&r));
+}
+
+/// Issue 6, acceptance: unsigned zones through a DNS server with no DNSSEC support, checked
+/// the way a user does (validation on, the default; no trust anchors). Every MX host used
+/// to get `dane.dnssec.bogus` (error, exit 1). Now a healthy domain gets no warning and no
+/// error, and the resolver's lack of DNSSEC is said once, at info.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rfc4035_4_3_healthy_unsigned_domain_through_a_resolver_without_dnssec_is_ok() {
+    let w = world_with(true, true).await;
+    assert!(
+        w.lab.trust_anchor_file().is_none(),
+        "a plain server has no keys to anchor"
+    );
+    for domain in ["perfect.test", "four-mx.test", "dane-tlsa-usage.test"] {
+        let r = w
+            .checker
+            .check_domain(domain, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert!(r.verdict <= Severity::Info, "{domain}:\n{}", dump(&r));
+        assert_eq!(r.exit_status(), stsward_check::EXIT_OK, "{domain}");
+        let unavailable: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.code == Code::DnsDnssecUnavailable)
+            .collect();
+        assert_eq!(unavailable.len(), 1, "{domain}: said once:\n{}", dump(&r));
+        assert_eq!(unavailable[0].severity, Severity::Info);
+        assert_eq!(
+            unavailable[0].subject,
+            format!("resolver {}", w.lab.resolver_addr())
+        );
+        for code in [
+            Code::DaneDnssecBogus,
+            Code::DaneTlsaInsecure,
+            Code::DaneTlsaMissing,
+        ] {
+            assert!(!r.has(code), "{domain}: DANE is unknown, not {code}");
+        }
+        for code in [
+            Code::StsTxtOk,
+            Code::StsPolicyValid,
+            Code::MxCertOk,
+            Code::TlsrptTxtOk,
+        ] {
+            assert!(r.has(code), "{domain}: {code} missing:\n{}", dump(&r));
+        }
     }
 }
 

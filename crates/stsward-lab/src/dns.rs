@@ -7,6 +7,12 @@
 //! (algorithm 13) whose DNSKEY, in presentation form, is returned as a trust anchor: the lab
 //! has no signed root, so validators must be given these keys directly.
 //!
+//! Two ways of breaking DNSSEC on purpose (RFC 4035 §4.3 "bogus"): `Bogus` signs with one
+//! key and announces another; `Expired` signs with the announced key, but with an inception
+//! and expiration in the past, as a zone whose re-signing stopped. And one way of having no
+//! DNSSEC at all: a [`DnsServerOptions::plain`] server serves every zone unsigned, ignores
+//! the DO bit and has no DNSKEY or RRSIG to give, as a plain forwarder or home router.
+//!
 //! ```text
 //! <zone>.            SOA  ns.test. hostmaster.test. 1 3600 600 86400 300
 //! <zone>.            NS   ns.test.
@@ -18,14 +24,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::dnssec::crypto::EcdsaSigningKey;
-use hickory_proto::dnssec::rdata::DNSKEY;
+use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG};
 use hickory_proto::dnssec::{Algorithm, DnssecSigner, SigningKey};
 use hickory_proto::rr::rdata::{A, CNAME, MX, NS, SOA, TLSA, TXT};
-use hickory_proto::rr::{LowerName, Name, RData, Record};
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record};
 use hickory_server::Server;
 use hickory_server::dnssec::NxProofKind;
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use rustls_pki_types::PrivatePkcs8KeyDer;
+use time::OffsetDateTime;
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::scenario::{Dnssec, TlsaRecord};
@@ -150,6 +158,16 @@ pub struct Zone {
     pub dnssec: Dnssec,
 }
 
+/// How the server runs.
+#[derive(Debug, Clone, Copy)]
+pub struct DnsServerOptions {
+    /// The lab's "now": `Dnssec::Expired` zones are signed for a window that ended before it.
+    pub now: OffsetDateTime,
+    /// Serve every zone unsigned, whatever the scenario says, like a DNS server without
+    /// DNSSEC support: no RRSIG, no DNSKEY, no trust anchors.
+    pub plain: bool,
+}
+
 /// A running authoritative server.
 pub struct DnsServer {
     server: Server<Catalog>,
@@ -167,14 +185,27 @@ impl std::fmt::Debug for DnsServer {
 
 impl DnsServer {
     /// Builds the zones and serves them on the given, already bound, sockets.
-    pub fn start(udp: UdpSocket, tcp: TcpListener, zones: &[Zone]) -> Result<Self, DnsError> {
+    pub fn start(
+        udp: UdpSocket,
+        tcp: TcpListener,
+        zones: &[Zone],
+        opts: DnsServerOptions,
+    ) -> Result<Self, DnsError> {
         let addr = udp.local_addr().unwrap_or_else(|_| {
             SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) // only for Debug output
         });
         let mut catalog = Catalog::new();
         let mut trust_anchors = String::new();
         for zone in zones {
-            let (handler, anchor) = build_zone(zone)?;
+            let (handler, anchor) = if opts.plain {
+                let unsigned = Zone {
+                    dnssec: Dnssec::Off,
+                    ..zone.clone()
+                };
+                build_zone(&unsigned, opts.now)?
+            } else {
+                build_zone(zone, opts.now)?
+            };
             if let Some(anchor) = anchor {
                 trust_anchors.push_str(&anchor);
                 trust_anchors.push('\n');
@@ -215,7 +246,10 @@ fn dns_name(name: &str) -> Result<Name, DnsError> {
     })
 }
 
-fn build_zone(zone: &Zone) -> Result<(InMemoryZoneHandler, Option<String>), DnsError> {
+fn build_zone(
+    zone: &Zone,
+    now: OffsetDateTime,
+) -> Result<(InMemoryZoneHandler, Option<String>), DnsError> {
     let origin = dns_name(&zone.origin)?;
     let ns = dns_name(NS_NAME)?;
     let mut handler = InMemoryZoneHandler::empty(
@@ -269,19 +303,67 @@ fn build_zone(zone: &Zone) -> Result<(InMemoryZoneHandler, Option<String>), DnsE
     }
     let anchor = match zone.dnssec {
         Dnssec::Off => None,
-        Dnssec::Signed => Some(sign(&mut handler, &origin, &zone.origin)?),
+        Dnssec::Signed => Some(sign(&mut handler, &origin, &zone.origin)?.0),
         Dnssec::Bogus => {
             sign(&mut handler, &origin, &zone.origin)?;
             // Announce a key that signed nothing: validators holding it must call the zone
-            // bogus (RFC 4035 §5.5), which is the fault this zone exists to show.
+            // bogus (RFC 4035 §4.3), which is the fault this zone exists to show.
             Some(fresh_key(&origin, &zone.origin)?.2)
+        }
+        Dnssec::Expired => {
+            let (anchor, pkcs8) = sign(&mut handler, &origin, &zone.origin)?;
+            resign_expired(&mut handler, &origin, &zone.origin, &pkcs8, now)?;
+            Some(anchor)
         }
     };
     Ok((handler, anchor))
 }
 
+/// Replaces every RRSIG of the zone with one by the same key whose validity window
+/// (the RRSIG inception and expiration of RFC 4034) ended a whole signature lifetime before `now`: the announced key is
+/// right, the signatures have expired.
+fn resign_expired(
+    handler: &mut InMemoryZoneHandler,
+    origin: &Name,
+    zone: &str,
+    pkcs8: &PrivatePkcs8KeyDer<'static>,
+    now: OffsetDateTime,
+) -> Result<(), DnsError> {
+    let dnssec_err = |source| DnsError::Dnssec {
+        zone: zone.to_owned(),
+        source,
+    };
+    let algorithm = Algorithm::ECDSAP256SHA256;
+    let key = EcdsaSigningKey::from_pkcs8(pkcs8, algorithm).map_err(dnssec_err)?;
+    let dnskey = DNSKEY::new(true, true, false, key.to_public_key().map_err(dnssec_err)?);
+    let signer = DnssecSigner::new(dnskey, Box::new(key), origin.clone(), SIGNATURE_LIFETIME);
+    let inception = now - SIGNATURE_LIFETIME * 2;
+    for rrset in handler.records_get_mut().values_mut() {
+        let rrset = Arc::make_mut(rrset);
+        rrset.clear_rrsigs();
+        let rrsig = RRSIG::from_rrset(rrset, DNSClass::IN, inception, &signer)
+            .map_err(|e| dnssec_err(hickory_proto::dnssec::DnsSecError::from(e.to_string())))?;
+        let record = Record::from_rdata(
+            rrset.name().clone(),
+            rrset.ttl(),
+            RData::DNSSEC(DNSSECRData::RRSIG(rrsig)),
+        );
+        rrset.insert_rrsig(record);
+    }
+    Ok(())
+}
+
 /// A fresh ECDSA P-256 zone key, its DNSKEY, and that DNSKEY as a presentation-form record.
 fn fresh_key(origin: &Name, zone: &str) -> Result<(EcdsaSigningKey, DNSKEY, String), DnsError> {
+    let (key, dnskey, anchor, _) = fresh_key_with_der(origin, zone)?;
+    Ok((key, dnskey, anchor))
+}
+
+/// [`fresh_key`], plus the key's PKCS#8 form so that it can sign again later.
+fn fresh_key_with_der(
+    origin: &Name,
+    zone: &str,
+) -> Result<(EcdsaSigningKey, DNSKEY, String, PrivatePkcs8KeyDer<'static>), DnsError> {
     let dnssec_err = |source| DnsError::Dnssec {
         zone: zone.to_owned(),
         source,
@@ -293,22 +375,27 @@ fn fresh_key(origin: &Name, zone: &str) -> Result<(EcdsaSigningKey, DNSKEY, Stri
     // One combined signing key (flags 257): the lab has no key rollover to model.
     let dnskey = DNSKEY::new(true, true, false, public);
     let anchor = Record::from_rdata(origin.clone(), TTL, dnskey.clone()).to_string();
-    Ok((key, dnskey, anchor))
+    Ok((key, dnskey, anchor, pkcs8))
 }
 
-/// Signs the zone with a fresh key and returns its DNSKEY record in presentation form.
-fn sign(handler: &mut InMemoryZoneHandler, origin: &Name, zone: &str) -> Result<String, DnsError> {
+/// Signs the zone with a fresh key and returns its DNSKEY record in presentation form, and
+/// the key.
+fn sign(
+    handler: &mut InMemoryZoneHandler,
+    origin: &Name,
+    zone: &str,
+) -> Result<(String, PrivatePkcs8KeyDer<'static>), DnsError> {
     let dnssec_err = |source| DnsError::Dnssec {
         zone: zone.to_owned(),
         source,
     };
-    let (key, dnskey, anchor) = fresh_key(origin, zone)?;
+    let (key, dnskey, anchor, pkcs8) = fresh_key_with_der(origin, zone)?;
     let signer = DnssecSigner::new(dnskey, Box::new(key), origin.clone(), SIGNATURE_LIFETIME);
     handler
         .add_zone_signing_key_mut(signer)
         .map_err(dnssec_err)?;
     handler.secure_zone_mut().map_err(dnssec_err)?;
-    Ok(anchor)
+    Ok((anchor, pkcs8))
 }
 
 /// Splits TXT data into character-strings of at most [`MAX_CHARACTER_STRING`] octets.
@@ -351,7 +438,7 @@ mod tests {
             }],
             dnssec: Dnssec::Signed,
         };
-        let (mut handler, anchor) = build_zone(&zone).unwrap();
+        let (mut handler, anchor) = build_zone(&zone, OffsetDateTime::now_utc()).unwrap();
         let anchor = anchor.unwrap();
         assert!(
             anchor.starts_with("signed.test. 300 IN DNSKEY 257 3 13 "),
@@ -387,7 +474,7 @@ mod tests {
             records: Vec::new(),
             dnssec: Dnssec::Bogus,
         };
-        let (mut handler, anchor) = build_zone(&zone).unwrap();
+        let (mut handler, anchor) = build_zone(&zone, OffsetDateTime::now_utc()).unwrap();
         let anchors: hickory_proto::dnssec::TrustAnchors = anchor.unwrap().parse().unwrap();
         let origin = LowerName::new(&dns_name("bogus.test").unwrap());
         let served: Vec<_> = handler
@@ -403,5 +490,47 @@ mod tests {
             .collect();
         assert_eq!(served.len(), 1);
         assert!(!anchors.contains_with_name(&served[0], &origin));
+    }
+
+    #[test]
+    fn expired_zone_is_signed_by_its_anchor_before_now() {
+        let now = OffsetDateTime::now_utc();
+        let zone = Zone {
+            origin: "expired.test".into(),
+            records: vec![LabRecord::Txt {
+                name: "_mta-sts.expired.test".into(),
+                text: "v=STSv1; id=1".into(),
+            }],
+            dnssec: Dnssec::Expired,
+        };
+        let (mut handler, anchor) = build_zone(&zone, now).unwrap();
+        let anchors: hickory_proto::dnssec::TrustAnchors = anchor.unwrap().parse().unwrap();
+        let origin = LowerName::new(&dns_name("expired.test").unwrap());
+        let mut signatures = 0;
+        let now_secs = u32::try_from(now.unix_timestamp()).unwrap();
+        for set in handler.records_get_mut().values() {
+            for rrsig in set.rrsigs() {
+                let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &rrsig.data else {
+                    panic!("not an RRSIG: {rrsig}");
+                };
+                signatures += 1;
+                assert!(
+                    sig.input().sig_expiration.get() < now_secs,
+                    "{rrsig} must have expired"
+                );
+            }
+            for record in set.records_without_rrsigs() {
+                if let RData::DNSSEC(DNSSECRData::DNSKEY(key)) = &record.data {
+                    assert!(
+                        anchors.contains_with_name(key.public_key(), &origin),
+                        "the anchor is the key that signed"
+                    );
+                }
+            }
+        }
+        assert!(
+            signatures >= 4,
+            "SOA, NS, TXT, DNSKEY and NSEC sets are signed"
+        );
     }
 }

@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
 use crate::ca::{CaError, CertVariant, LabCa};
-use crate::dns::{DnsError, DnsServer};
+use crate::dns::{DnsError, DnsServer, DnsServerOptions};
 use crate::https::{HttpsError, PolicySites, SniCerts};
 use crate::plan::{AddressSpaceExhausted, Addresses, plan, zones};
 use crate::scenario::{
@@ -107,8 +107,13 @@ pub struct LabOptions {
     pub https_port: Option<u16>,
     /// Directory for the CA file and trust anchors (created if missing).
     pub dir: PathBuf,
-    /// The time certificates are issued relative to.
+    /// The time certificates are issued relative to (and `dnssec = "expired"` zones are
+    /// signed before).
     pub now: OffsetDateTime,
+    /// Run the DNS server without DNSSEC support, whatever the scenario says (see
+    /// `[lab] dns = "plain"` in the scenario format): every zone unsigned, no RRSIG or
+    /// DNSKEY, the DO bit ignored, no trust-anchor file.
+    pub plain_dns: bool,
 }
 
 impl LabOptions {
@@ -121,6 +126,7 @@ impl LabOptions {
             https_port: None,
             dir: dir.into(),
             now,
+            plain_dns: false,
         }
     }
 }
@@ -227,7 +233,15 @@ impl Lab {
         let (dns_port, udp, tcp) = bind_dns(dns_ip, opts.dns_port).await?;
         let resolver_addr = SocketAddr::new(dns_ip, dns_port);
 
-        let dns = DnsServer::start(udp, tcp, &zone_list)?;
+        let dns = DnsServer::start(
+            udp,
+            tcp,
+            &zone_list,
+            DnsServerOptions {
+                now: opts.now,
+                plain: opts.plain_dns || scenario.plain_dns,
+            },
+        )?;
         let trust_anchor_file = if dns.trust_anchors().is_empty() {
             None
         } else {

@@ -649,3 +649,110 @@ fn scenario_errors_name_the_field() {
         .to_string();
     assert!(err.contains("mx_host[0].tlsa"), "{err}");
 }
+
+// ---- DNSSEC (RFC 4035) -----------------------------------------------------------------------
+
+/// A UDP query with the DO bit set, as a validator sends it.
+async fn dns_udp_do(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
+    let mut message = query_message(name, rtype);
+    message
+        .edns
+        .get_or_insert_with(hickory_proto::op::Edns::new)
+        .enable_dnssec();
+    let socket = UdpSocket::bind((server.ip(), 0)).await.unwrap();
+    socket
+        .send_to(&message.to_vec().unwrap(), server)
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 65_535];
+    let (len, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    Message::from_vec(&buf[..len]).unwrap()
+}
+
+fn count(message: &Message, rtype: RecordType) -> usize {
+    message
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == rtype)
+        .count()
+}
+
+/// The lab's `dnssec = "expired"` zone serves signatures whose window
+/// closed before the lab's "now", by the key its trust anchor names; a signed zone's are
+/// current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_zone_serves_expired_signatures() {
+    use hickory_proto::dnssec::rdata::DNSSECRData;
+    tokio::time::timeout(LIMIT, async {
+        let (_dir, lab, _) = start_findings().await;
+        let now = u32::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap();
+        let anchors = std::fs::read_to_string(lab.trust_anchor_file().unwrap()).unwrap();
+        assert!(
+            anchors
+                .lines()
+                .any(|l| l.starts_with("dnssec-expired.test. ")),
+            "the expired zone's key is a trust anchor: {anchors}"
+        );
+        // (zone, whether its signatures have expired)
+        for (zone, expired) in [("dnssec-expired.test.", true), ("perfect.test.", false)] {
+            let answer = dns_udp_do(lab.resolver_addr(), zone, RecordType::MX).await;
+            let expirations: Vec<u32> = answer
+                .answers
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::DNSSEC(DNSSECRData::RRSIG(sig)) => {
+                        Some(sig.input().sig_expiration.get())
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert!(!expirations.is_empty(), "{zone}: signed");
+            for at in expirations {
+                assert_eq!(at < now, expired, "{zone}: expiration {at}, now {now}");
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// Issue 6: `LabOptions::plain_dns` makes the lab's server behave as one without DNSSEC
+/// support, whatever the scenario signs: the DO bit is ignored, no RRSIG and no DNSKEY come
+/// back, and no trust anchors are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_dns_server_passes_no_dnssec_records() {
+    tokio::time::timeout(LIMIT, async {
+        let scenario: Scenario = FINDINGS_SCENARIO.parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = LabOptions::new(dir.path(), time::OffsetDateTime::now_utc());
+        opts.plain_dns = true;
+        let plain = Lab::start(&scenario, &opts).await.unwrap();
+        let (_dir, signing, _) = start_findings().await;
+        assert!(plain.trust_anchor_file().is_none());
+        assert!(signing.trust_anchor_file().is_some());
+
+        // (server, signatures and keys expected, why)
+        for (lab, dnssec, why) in [(&plain, false, "plain"), (&signing, true, "signing")] {
+            let txt = dns_udp_do(
+                lab.resolver_addr(),
+                "_mta-sts.perfect.test.",
+                RecordType::TXT,
+            )
+            .await;
+            assert_eq!(txt_strings(&txt).len(), 1, "{why}: the record is served");
+            assert_eq!(count(&txt, RecordType::RRSIG) > 0, dnssec, "{why}: RRSIG");
+            let keys = dns_udp_do(lab.resolver_addr(), "perfect.test.", RecordType::DNSKEY).await;
+            assert_eq!(
+                count(&keys, RecordType::DNSKEY) > 0,
+                dnssec,
+                "{why}: DNSKEY"
+            );
+        }
+        plain.shutdown().await;
+    })
+    .await
+    .unwrap();
+}

@@ -1,4 +1,5 @@
-//! RFC 7672 §3.1 / RFC 6698 §2.1 — matching TLSA records against a presented chain.
+//! RFC 7672 §2.2 / §3.1 / RFC 6698 §2.1 — what a TLSA lookup asks of a sender, and matching
+//! TLSA records against a presented chain.
 //!
 //! ```text
 //! TLSA RDATA = Certificate Usage (1 octet) | Selector (1) | Matching Type (1) | data
@@ -15,15 +16,30 @@
 //!   validity period, so that a path that could never be valid is refused while expiry stays
 //!   the business of the caller's certificate judging. The name check of §3.2.2 is the
 //!   caller's business too (`cert::judge` gives `name_ok`).
-//! - §3.1.3 PKIX-TA(0) and PKIX-EE(1) are not recommended for SMTP; records with these usages
-//!   are reported as unusable, as are unknown usages, selectors and matching types
-//!   (RFC 7672 §2.2: unusable records are ignored; if all are unusable, DANE does not apply).
+//! - §3.1.3 PKIX-TA(0) and PKIX-EE(1): "SMTP client treatment of TLSA RRs with certificate
+//!   usages PKIX-TA(0) or PKIX-EE(1) is undefined.  As with any other unsupported certificate
+//!   usage, SMTP clients MAY treat such records as "unusable"." This module does, as it does
+//!   unknown usages, selectors and matching types.
+//! - §2.2 then sorts the outcome of the TLSA lookup into four actions ([`requirement`]). An
+//!   all-unusable RRset does not switch DANE off: "A "secure" non-empty TLSA RRset where all
+//!   the records are unusable:  Any connection to the MTA MUST be made via TLS, but
+//!   authentication is not required."
+//!
+//! ```text
+//! TLSA lookup (RFC 7672 §2.2)                       sender must
+//! secure, at least one usable record                use TLS, authenticated by the records
+//! secure, non-empty, every record unusable          use TLS, not authenticated
+//! insecure, or secure denial of existence           pre-DANE opportunistic TLS
+//! any lookup error (incl. bogus, indeterminate)     skip the host: next MX or delay
+//! ```
 //!
 //! This module is pure: no I/O, no clock.
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 use sha2::{Digest, Sha256, Sha512};
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::dns::{DnsError, DnssecStatus, Lookup};
 
 /// The certificate usage field (RFC 6698 §2.1.1, names from RFC 7218 §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,7 +162,8 @@ pub struct Tlsa {
 /// Why a TLSA record cannot be used for SMTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unusable {
-    /// Usage 0 or 1: not for SMTP (RFC 7672 §3.1.3).
+    /// Usage 0 or 1: RFC 7672 §3.1.3 leaves their treatment undefined and lets SMTP clients
+    /// treat them as unusable, which this implementation does.
     PkixUsage(TlsaUsage),
     /// A usage this implementation does not know.
     UnknownUsage(u8),
@@ -188,9 +205,11 @@ pub enum RecordOutcome {
 pub enum DaneVerdict {
     /// At least one usable record matched: the server is authenticated.
     Matched,
-    /// Usable records exist but none matched (senders report `tlsa-invalid`).
+    /// Usable records exist but none matched: RFC 7672 §3.2 "Messages MUST NOT be delivered
+    /// via the SMTP server if authentication fails" (senders report `tlsa-invalid`).
     NoMatch,
-    /// Every record is unusable: DANE does not apply (RFC 7672 §2.2).
+    /// Every record is unusable. DANE still applies when the RRset is secure: TLS is
+    /// required, authentication is not (RFC 7672 §2.2, see [`requirement`]).
     NoUsableRecords,
     /// The server presented no certificate.
     EmptyChain,
@@ -203,6 +222,57 @@ pub struct DaneOutcome {
     pub verdict: DaneVerdict,
     /// One entry per input record.
     pub records: Vec<RecordOutcome>,
+}
+
+/// What a sender must do with one MX host after its TLSA lookup (RFC 7672 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsaRequirement {
+    /// "A "secure" TLSA RRset with at least one usable record": TLS, authenticated with the
+    /// records; failing that, the next MX or delayed delivery.
+    AuthenticatedTls,
+    /// "A "secure" non-empty TLSA RRset where all the records are unusable": TLS is still
+    /// required, "but authentication is not required".
+    EncryptedTls,
+    /// "An "insecure" TLSA RRset or DNSSEC-authenticated denial of existence of the TLSA
+    /// records": pre-DANE opportunistic TLS; DANE does not apply.
+    Opportunistic,
+    /// "Any lookup error": "Lookup errors, including "bogus" and "indeterminate" as
+    /// explained in Section 2.1.1, MUST result in falling back to the next SMTP server or
+    /// delayed delivery."
+    LookupFailed,
+}
+
+/// The RFC 7672 §2.2 action for the outcome of a TLSA lookup.
+///
+/// An indeterminate answer counts as a failure here, as RFC 7672 §2.1.1 demands of a sender
+/// ("this MUST be treated by the SMTP client as though a "bogus" or error result had been
+/// returned"); a checker that only lacks a validating resolver says so separately.
+pub fn requirement(lookup: Result<&Lookup<Tlsa>, &DnsError>) -> TlsaRequirement {
+    let Ok(lookup) = lookup else {
+        return TlsaRequirement::LookupFailed;
+    };
+    match lookup.dnssec {
+        DnssecStatus::Bogus | DnssecStatus::Indeterminate => TlsaRequirement::LookupFailed,
+        DnssecStatus::Insecure => TlsaRequirement::Opportunistic,
+        DnssecStatus::Secure => {
+            let records = lookup.records();
+            if records.is_empty() {
+                TlsaRequirement::Opportunistic
+            } else if records.iter().any(|r| usability(r).is_ok()) {
+                TlsaRequirement::AuthenticatedTls
+            } else {
+                TlsaRequirement::EncryptedTls
+            }
+        }
+    }
+}
+
+/// Whether SMTP senders can use this record: RFC 7672 §2.2 takes "usable" "in the sense of
+/// Section 4.1 of \[RFC6698\]", and for SMTP that leaves usages 2 and 3 (§3.1.3 lets clients
+/// treat 0 and 1 as unusable), a known selector and matching type, and a digest of the
+/// right length.
+pub fn is_usable(record: &Tlsa) -> bool {
+    usability(record).is_ok()
 }
 
 /// Matches TLSA records against the chain a server presented (leaf first).

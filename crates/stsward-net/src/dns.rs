@@ -1,12 +1,33 @@
 //! RFC 1034 §3.6.2 / RFC 4035 §4.3 — the DNS lookups MTA-STS, TLS-RPT and DANE need.
 //!
 //! - TXT at `_mta-sts.<domain>` (RFC 8461 §3.1) and `_smtp._tls.<domain>` (RFC 8460 §3):
-//!   each record's character-strings are concatenated (RFC 7208 §3.3 style, which both RFCs
-//!   assume when a record is split into 255-octet strings);
-//! - MX (RFC 5321 §5.1), A/AAAA of each exchange, and TLSA at `_25._tcp.<mx>` (RFC 7672 §2.2);
+//!   "the record MUST be treated as if those strings are concatenated without adding
+//!   spaces" (both sections say so; RFC 8460 §3 points at RFC 7208 §3.3 for the
+//!   multi-string form);
+//! - MX (RFC 5321 §5.1), A/AAAA of each exchange, and TLSA at `_25._tcp.<mx>`
+//!   (RFC 7672 §2.2.3);
 //! - CNAMEs are followed one hop at a time (RFC 1034 §3.6.2), so the chain is reported and a
 //!   loop or an over-long chain is a typed error instead of a resolver's guess;
-//! - every answer carries its DNSSEC status in the four states of RFC 4035 §4.3.
+//! - every answer carries its DNSSEC status in the four states of RFC 4035 §4.3, kept apart:
+//!   "secure" and "insecure" are answers; "bogus" (signed data that fails validation) is the
+//!   lookup error [`DnsError::DnssecBogus`], never an empty answer; "indeterminate" is what
+//!   an answer gets when the resolver passes no DNSSEC records at all (see below).
+//!
+//! ```text
+//! validator says     resolver passes DNSSEC?   lookup result
+//! secure / insecure  -                         answer, Secure / Insecure
+//! bogus              yes                       Err(DnssecBogus)
+//! bogus              no (no signed DNSKEY)     answer, Indeterminate
+//! ```
+//!
+//! A plain forwarder, a home router or an authoritative server without DNSSEC ignores the
+//! DO bit and returns no RRSIG or DNSKEY. hickory's validator then cannot build a chain from
+//! the trust anchor and calls every answer bogus. That is RFC 4035 §4.3's "indeterminate"
+//! ("the resolver is not able to obtain the necessary DNSSEC RRs", as RFC 7672 §2.1.1 quotes
+//! it), and it says something about the resolver, not the domain. To tell the two apart the
+//! client asks, once per trust-anchor zone and client, for the zone's DNSKEY RRset with the DO
+//! bit set: a resolver that returns it with its RRSIG passes DNSSEC records, and only then is
+//! a failed validation bogus.
 //!
 //! ```text
 //! outcome   = Records | NXDOMAIN | NODATA              (an answer, with DnssecStatus)
@@ -19,12 +40,14 @@
 //! here, by hickory's validator, against the root trust anchor or anchors supplied by the
 //! caller (a lab that signs its own `.test` zones hands over its DNSKEYs).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::dnssec::{Proof, TrustAnchors as HickoryAnchors};
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, DnsResponse, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -35,6 +58,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HDnsError, DnsHandle, NetError as HNetError};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use thiserror::Error;
+use tokio::sync::OnceCell;
 
 use crate::NetError;
 use crate::dane::Tlsa;
@@ -99,7 +123,7 @@ impl std::fmt::Debug for TrustAnchors {
 impl TrustAnchors {
     /// Parses DNSKEY records in presentation format.
     ///
-    /// Keys below the root make "islands of security" (RFC 4033 §3.1 calls them islands):
+    /// Keys below the root make "islands of security" (RFC 4033's term):
     /// names outside every anchored zone cannot be validated at all, so they are looked up
     /// without validation and reported [`DnssecStatus::Insecure`] instead of failing as bogus
     /// for want of a chain to the root. A lab that signs only some of its zones relies on this.
@@ -138,6 +162,21 @@ impl TrustAnchors {
             None => true,
             Some(zones) => zones.iter().any(|z| z.zone_of(name)),
         }
+    }
+
+    /// The anchored zone a chain for `name` starts from: the closest enclosing island, or
+    /// the root.
+    fn anchor_zone(&self, name: &Name) -> Name {
+        self.islands
+            .as_ref()
+            .and_then(|zones| {
+                zones
+                    .iter()
+                    .filter(|z| z.zone_of(name))
+                    .max_by_key(|z| z.num_labels())
+                    .cloned()
+            })
+            .unwrap_or_else(Name::root)
     }
 }
 
@@ -184,15 +223,68 @@ impl Handle {
             Handle::Validating { anchors, .. } => anchors.as_ref().is_none_or(|a| a.covers(name)),
         }
     }
+
+    /// The pool that sends queries as they are, without validation.
+    fn plain(&self) -> &Pool {
+        match self {
+            Handle::Plain(pool) | Handle::Validating { plain: pool, .. } => pool,
+        }
+    }
+
+    /// The trust-anchor zone a chain for `name` starts from (the root for IANA's anchors).
+    fn anchor_zone(&self, name: &Name) -> Name {
+        match self {
+            Handle::Validating {
+                anchors: Some(a), ..
+            } => a.anchor_zone(name),
+            _ => Name::root(),
+        }
+    }
 }
 
-/// A DNS client. Cheap to clone; clones share connections.
+/// What this client has learned about its resolver's DNSSEC support, one entry per
+/// trust-anchor zone. Shared by clones; an entry is set once and kept for the life of the
+/// client, so a long-running process asks once, not once per lookup.
+#[derive(Default)]
+struct DnssecSupport {
+    zones: Mutex<HashMap<Name, Arc<OnceCell<bool>>>>,
+}
+
+impl DnssecSupport {
+    fn cell(&self, zone: &Name) -> Arc<OnceCell<bool>> {
+        // A poisoned lock only means another lookup panicked while inserting; the map is
+        // still a valid map.
+        let mut zones = self
+            .zones
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        zones.entry(zone.clone()).or_default().clone()
+    }
+
+    /// What was learned so far: `Some(false)` when any anchor zone came back unsigned.
+    fn known(&self) -> Option<bool> {
+        let zones = self
+            .zones
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let learned: Vec<bool> = zones.values().filter_map(|c| c.get().copied()).collect();
+        if learned.is_empty() {
+            None
+        } else {
+            Some(learned.iter().all(|supplied| *supplied))
+        }
+    }
+}
+
+/// A DNS client. Cheap to clone; clones share connections and what was learned about the
+/// resolver's DNSSEC support.
 #[derive(Clone)]
 pub struct Dns {
     handle: Handle,
     lookup_timeout: Duration,
     /// One query, all attempts included: what a hickory timeout means.
     query_timeout: Duration,
+    support: Arc<DnssecSupport>,
 }
 
 impl std::fmt::Debug for Dns {
@@ -256,7 +348,21 @@ impl Dns {
             handle,
             lookup_timeout: cfg.lookup_timeout,
             query_timeout: cfg.timeout.saturating_mul(attempts),
+            support: Arc::default(),
         })
+    }
+
+    /// Whether DNSSEC validation is switched on.
+    pub fn is_validating(&self) -> bool {
+        self.handle.is_validating()
+    }
+
+    /// What this client has learned so far about its resolver: `Some(true)` when it passes
+    /// DNSSEC records (signed DNSKEYs of the trust-anchor zones), `Some(false)` when it does
+    /// not for some anchor zone (lookups under it are then indeterminate), `None` when no
+    /// lookup has needed to ask yet (or validation is off).
+    pub fn resolver_supplies_dnssec(&self) -> Option<bool> {
+        self.support.known()
     }
 
     /// All TXT records at `name`, following CNAMEs.
@@ -338,7 +444,18 @@ impl Dns {
         let fqdn = Name::from_str(&format!("{shown}.")).map_err(|_| DnsError::InvalidName {
             name: shown.clone(),
         })?;
-        let resolved = tokio::time::timeout(self.lookup_timeout, self.resolve(fqdn, rtype))
+        let settled = async {
+            let mut resolved = self.resolve(fqdn.clone(), rtype).await?;
+            if resolved.dnssec == DnssecStatus::Bogus {
+                if self.dnssec_supplied(&fqdn).await {
+                    let name = resolved.chain.last().cloned().unwrap_or(shown.clone());
+                    return Err(DnsError::DnssecBogus { name });
+                }
+                resolved.dnssec = DnssecStatus::Indeterminate;
+            }
+            Ok(resolved)
+        };
+        let resolved = tokio::time::timeout(self.lookup_timeout, settled)
             .await
             .map_err(|_| DnsError::Timeout {
                 name: shown.clone(),
@@ -468,6 +585,39 @@ impl Dns {
         })
     }
 
+    /// Whether the resolver passes DNSSEC records for the anchor zone above `name`. Learned
+    /// once per zone from a DNSKEY query with the DO bit set: the answer must
+    /// carry the zone's DNSKEY RRset and an RRSIG over it. An answer without them (a server
+    /// that ignores DO, strips signatures, or refuses the zone) is remembered as "no"; no
+    /// answer at all (timeout, network) is not remembered, and counts as "no" for now, so
+    /// that a domain is never called bogus on a guess.
+    async fn dnssec_supplied(&self, name: &Name) -> bool {
+        let zone = self.handle.anchor_zone(name);
+        let cell = self.support.cell(&zone);
+        let pool = self.handle.plain();
+        cell.get_or_try_init(|| async {
+            let mut options = DnsRequestOptions::default();
+            options.recursion_desired = true;
+            options.use_edns = true;
+            options.edns_set_dnssec_ok = true;
+            let query = Query::query(zone.clone(), RecordType::DNSKEY);
+            match pool
+                .send(DnsRequest::from_query(query, options))
+                .next()
+                .await
+            {
+                Some(Ok(msg)) => Ok(has_signed_dnskey(&msg, &zone)),
+                Some(Err(HNetError::Dns(
+                    HDnsError::NoRecordsFound(_) | HDnsError::ResponseCode(_),
+                ))) => Ok(false),
+                Some(Err(_)) | None => Err(()),
+            }
+        })
+        .await
+        .copied()
+        .unwrap_or(false)
+    }
+
     async fn send(&self, name: &Name, rtype: RecordType) -> Result<DnsResponse, Failure> {
         let mut options = DnsRequestOptions::default();
         options.recursion_desired = true;
@@ -490,8 +640,28 @@ impl Dns {
     }
 }
 
+/// Whether a DNSKEY response carries the zone's keys and a signature over them.
+fn has_signed_dnskey(msg: &DnsResponse, zone: &Name) -> bool {
+    let at_zone = |r: &&Record| &r.name == zone;
+    let key = msg
+        .answers
+        .iter()
+        .filter(at_zone)
+        .any(|r| r.record_type() == RecordType::DNSKEY);
+    let signature = msg.answers.iter().filter(at_zone).any(|r| {
+        matches!(&r.data, RData::DNSSEC(DNSSECRData::RRSIG(sig))
+            if sig.input().type_covered == RecordType::DNSKEY)
+    });
+    key && signature
+}
+
 enum Failure {
-    Negative { rcode: ResponseCode, proof: Proof },
+    Negative {
+        rcode: ResponseCode,
+        proof: Proof,
+    },
+    /// The validator gave up on the response as a whole.
+    Bogus,
     Rcode(ResponseCode),
     Timeout,
     Transport(HNetError),
@@ -512,6 +682,7 @@ impl Failure {
                 name,
                 code: u16::from(other),
             },
+            Failure::Bogus => DnsError::DnssecBogus { name },
             Failure::Timeout => DnsError::Timeout { name, after },
             Failure::Transport(source) => DnsError::Transport { name, source },
         })
@@ -535,11 +706,9 @@ fn classify(result: Result<DnsResponse, HNetError>) -> Result<DnsResponse, Failu
             proof,
         },
         HNetError::Dns(HDnsError::ResponseCode(code)) => Failure::Rcode(code),
-        // A validator that gives up on a response: the data exists but cannot be trusted.
-        HNetError::Dns(HDnsError::DnssecBogus) => Failure::Negative {
-            rcode: ResponseCode::ServFail,
-            proof: Proof::Bogus,
-        },
+        // A validator that gives up on a response: the data may exist but cannot be trusted.
+        // Never an empty answer: that would turn a broken signed zone into "no record".
+        HNetError::Dns(HDnsError::DnssecBogus) => Failure::Bogus,
         HNetError::Timeout => Failure::Timeout,
         other => Failure::Transport(other),
     })
@@ -611,7 +780,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc4033_3_1_keys_below_the_root_make_islands_of_security() {
+    fn rfc4033_keys_below_the_root_make_islands_of_security() {
         let a = anchors(&["perfect.test.", "signed.example."]);
         let name = |s: &str| Name::from_str(s).expect("name");
         // (name, covered, reason)

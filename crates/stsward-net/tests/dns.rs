@@ -154,3 +154,54 @@ async fn rfc5321_5_1_mx_sorted_and_addresses_merged() {
     let none = dns.addrs("mx2.example.test").await.unwrap();
     assert_eq!(none.answer, Answer::NxDomain);
 }
+
+/// Issue 6: a server that knows nothing of DNSSEC (it ignores the DO bit and returns no RRSIG
+/// or DNSKEY, like a plain forwarder or a home router) leaves the validator without a chain
+/// from the root anchor. RFC 4035 §4.3 calls that "indeterminate" ("the resolver is not able
+/// to obtain the necessary DNSSEC RRs", quoted in RFC 7672 §2.1.1); it was reported "bogus".
+#[tokio::test]
+async fn rfc4035_4_3_resolver_without_dnssec_is_indeterminate_not_bogus() {
+    let dns = Dns::new(&DnsConfig {
+        server: Some(dns_server::spawn(zone()).await),
+        timeout: Duration::from_millis(300),
+        attempts: 1,
+        lookup_timeout: Duration::from_secs(5),
+        dnssec: true,
+        trust_anchors: None,
+    })
+    .unwrap();
+    assert_eq!(dns.resolver_supplies_dnssec(), None, "nothing asked yet");
+
+    let txt = dns.txt("_mta-sts.split.test").await.unwrap();
+    assert_eq!(txt.records().len(), 1, "the record is still returned");
+    assert_eq!(txt.dnssec, DnssecStatus::Indeterminate, "records");
+    let nodata = dns.txt("nodata.test").await.unwrap();
+    assert_eq!(
+        nodata.answer,
+        Answer::NoData,
+        "an unsigned NODATA is not an error"
+    );
+    assert_eq!(nodata.dnssec, DnssecStatus::Indeterminate, "NODATA");
+    let nx = dns.txt("_mta-sts.nowhere.test").await.unwrap();
+    assert_eq!(nx.answer, Answer::NxDomain);
+    assert_eq!(nx.dnssec, DnssecStatus::Indeterminate, "NXDOMAIN");
+    let mx = dns.mx("example.test").await.unwrap();
+    assert_eq!(mx.dnssec, DnssecStatus::Indeterminate, "MX");
+    let chained = dns.txt("_mta-sts.hosted.test").await.unwrap();
+    assert_eq!(
+        chained.dnssec,
+        DnssecStatus::Indeterminate,
+        "through a CNAME"
+    );
+
+    assert_eq!(
+        dns.resolver_supplies_dnssec(),
+        Some(false),
+        "the client learned, once, that the resolver passes no DNSSEC records"
+    );
+    let e = dns.txt("_mta-sts.broken.test").await.unwrap_err();
+    assert!(
+        matches!(e, DnsError::ServFail { .. }),
+        "a real SERVFAIL stays a SERVFAIL: {e:?}"
+    );
+}

@@ -145,7 +145,7 @@ codes! {
     /// Other TXT strings at the same name.
     StsTxtUnrelated = "sts.txt.unrelated", "RFC 8461 §3.1",
         "Nothing to fix; senders ignore TXT records that do not begin with v=STSv1. Consider removing stray records.";
-    /// SERVFAIL, timeout, or a CNAME loop/over-long chain.
+    /// SERVFAIL, timeout, a CNAME loop/over-long chain, or a DNSSEC-bogus answer.
     StsTxtLookup = "sts.txt.lookup", "RFC 8461 §3.1",
         "Make _mta-sts.<domain> resolve reliably: fix the authoritative servers, DNSSEC, or the CNAME chain.";
 
@@ -295,15 +295,29 @@ codes! {
     /// TLSA present but not DNSSEC-validated.
     DaneTlsaInsecure = "dane.tlsa.insecure", "RFC 7672 §2.2",
         "Sign the zone of the MX host with DNSSEC, or remove the TLSA records; senders ignore them unsigned.";
-    /// No usable TLSA record matches.
+    /// No usable TLSA record matches (RFC 7672 §3.2: "Messages MUST NOT be delivered via the
+    /// SMTP server if authentication fails").
     DaneTlsaMismatch = "dane.tlsa.mismatch", "RFC 7672 §3.2",
         "Publish TLSA records that match the certificate now in use (and the next one before rolling it over).";
-    /// PKIX-TA/PKIX-EE usages.
+    /// Records SMTP senders cannot use: PKIX-TA/PKIX-EE usages (RFC 7672 §3.1.3: "SMTP
+    /// clients MAY treat such records as "unusable""), or unknown parameters.
     DaneTlsaUsage = "dane.tlsa.usage", "RFC 7672 §3.1.3",
         "Use usage 3 (DANE-EE) or 2 (DANE-TA); RFC 7672 says SMTP servers SHOULD NOT publish usages 0 and 1, and senders MAY treat them as unusable.";
     /// DNSSEC validation fails.
     DaneDnssecBogus = "dane.dnssec.bogus", "RFC 7672 §2.1.1",
         "Fix the DNSSEC chain of the zone (DS at the parent, valid signatures, not expired).";
+    /// The TLSA lookup failed without being bogus (SERVFAIL, timeout, REFUSED, a CNAME loop;
+    /// RFC 7672 §2.1.3: an error at any stage of CNAME expansion fails the lookup). RFC 7672
+    /// §2.2: "Any lookup error: ... MUST result in falling back to the next SMTP server or
+    /// delayed delivery".
+    DaneTlsaLookup = "dane.tlsa.lookup", "RFC 7672 §2.2",
+        "Make the MX host's name servers answer TLSA queries for _25._tcp.<mx host>, with an empty (NODATA) answer when there is no record.";
+
+    // ---- The resolver (RFC 4035 §4.3 states, as RFC 7672 §2.1.1 uses them) ----
+    /// DNSSEC validation was not possible: the resolver passes no DNSSEC records (or
+    /// validation is switched off), so every answer is "indeterminate" and DANE is unknown.
+    DnsDnssecUnavailable = "dns.dnssec.unavailable", "RFC 7672 §2.1.1",
+        "Nothing to fix in the domain. To get DANE results, check through a DNSSEC-validating resolver, or one that passes DNSSEC records through (for example a local unbound), with --resolver.";
 
     // ---- `_smtp._tls` TXT record (RFC 8460 §3) ----
     /// Exactly one valid `v=TLSRPTv1` record.

@@ -132,7 +132,7 @@ pub struct NetArgs {
     #[arg(long, value_name = "FILE")]
     pub trust_anchors: Option<PathBuf>,
 
-    /// Do not validate DNSSEC (TLSA records are then reported as not validated).
+    /// Do not validate DNSSEC (DANE is then reported as unknown: dns.dnssec.unavailable).
     #[arg(long)]
     pub no_dnssec: bool,
 

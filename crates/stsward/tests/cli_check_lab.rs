@@ -14,14 +14,18 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(false)
+}
+
+/// `plain_dns`: the lab's DNS server has no DNSSEC support and writes no trust anchors.
+fn world_with(plain_dns: bool) -> World {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario: Scenario = stsward_lab::FINDINGS_SCENARIO.parse().expect("scenario");
+    let mut opts = LabOptions::new(dir.path(), time::OffsetDateTime::now_utc());
+    opts.plain_dns = plain_dns;
     let lab = rt
-        .block_on(Lab::start(
-            &scenario,
-            &LabOptions::new(dir.path(), time::OffsetDateTime::now_utc()),
-        ))
+        .block_on(Lab::start(&scenario, &opts))
         .expect("lab starts");
     World { dir, lab, _rt: rt }
 }
@@ -64,6 +68,38 @@ impl World {
     fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Issue 6, acceptance: a healthy unsigned lab domain, checked through a DNS server without
+/// DNSSEC and with no trust anchors (validation on, the default), exits 0 with verdict ok or
+/// info. It used to exit 1 with `dane.dnssec.bogus` on every MX host.
+#[test]
+fn rfc4035_4_3_resolver_without_dnssec_and_no_trust_anchors_exits_0() {
+    let w = world_with(true);
+    assert!(w.lab.trust_anchor_file().is_none());
+    let (code, out, err) = w.check(&["perfect.test", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert!(
+        v["verdict"] == "ok" || v["verdict"] == "info",
+        "verdict {}",
+        v["verdict"]
+    );
+    let findings = v["findings"].as_array().expect("findings");
+    assert!(
+        findings.iter().all(|f| f["code"] != "dane.dnssec.bogus"),
+        "{out}"
+    );
+    let unavailable = findings
+        .iter()
+        .filter(|f| f["code"] == "dns.dnssec.unavailable")
+        .count();
+    assert_eq!(unavailable, 1, "{out}");
+    assert_eq!(v["observed"]["resolver"]["dnssec"], "no-dnssec-records");
+
+    let (code, text, err) = w.check(&["perfect.test"]);
+    assert_eq!(code, 0, "{text}\n{err}");
+    assert!(text.contains("dns.dnssec.unavailable"), "{text}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use stsward_net::cert::{
     CertProblem as NetCertProblem, CertVerdict, UntrustedReason as NetUntrusted, Validity,
 };
 use stsward_net::dane::{DaneVerdict, RecordOutcome, Tlsa, match_tlsa};
-use stsward_net::dns::{DnsError, DnssecStatus as NetDnssec, Lookup, Txt};
+use stsward_net::dns::{Dns, DnsError, DnssecStatus as NetDnssec, Lookup, Txt};
 use stsward_net::policy_fetch::{FetchError, FetchedPolicy};
 use stsward_net::starttls::{AddrProbe, ProbeError, ProbeStep};
 use stsward_net::tls::TlsVersion as NetTlsVersion;
@@ -37,6 +37,7 @@ pub(crate) fn lookup_error(e: &DnsError) -> LookupError {
         DnsError::CnameLoop { .. } => LookupErrorKind::CnameLoop,
         DnsError::CnameChainTooLong { .. } => LookupErrorKind::CnameTooLong,
         DnsError::Transport { .. } => LookupErrorKind::Resolver,
+        DnsError::DnssecBogus { .. } => LookupErrorKind::Bogus,
         _ => LookupErrorKind::Other,
     };
     LookupError {
@@ -75,7 +76,13 @@ pub(crate) fn tlsa_record(t: &Tlsa) -> TlsaRecord {
     }
 }
 
-pub(crate) fn tlsa(name: &str, result: &Result<Lookup<Tlsa>, DnsError>) -> TlsaObservation {
+/// The TLSA lookup, with the DNSSEC status of the host's address answer (`None` when the
+/// address lookup failed).
+pub(crate) fn tlsa(
+    name: &str,
+    result: &Result<Lookup<Tlsa>, DnsError>,
+    host_dnssec: Option<NetDnssec>,
+) -> TlsaObservation {
     let lookup = match result {
         Ok(l) => TlsaLookup::Answer {
             records: l.records().iter().map(tlsa_record).collect(),
@@ -85,8 +92,53 @@ pub(crate) fn tlsa(name: &str, result: &Result<Lookup<Tlsa>, DnsError>) -> TlsaO
     };
     TlsaObservation {
         name: name.to_owned(),
+        host_dnssec: host_dnssec.map(dnssec),
         lookup,
     }
+}
+
+/// Whether the check's answers could be validated. Validation is on and yet unavailable when
+/// the client learned that the resolver passes no DNSSEC records, or when any answer of this
+/// domain came back indeterminate (which, with validation on, only that causes).
+pub(crate) fn resolver(server: &str, dns: &Dns, obs: &Observation) -> ResolverObservation {
+    let dnssec = if !dns.is_validating() {
+        DnssecValidation::Off
+    } else if dns.resolver_supplies_dnssec() == Some(false) || any_indeterminate(obs) {
+        DnssecValidation::NoDnssecRecords
+    } else {
+        DnssecValidation::Validated
+    };
+    ResolverObservation {
+        server: server.to_owned(),
+        dnssec,
+    }
+}
+
+fn any_indeterminate(obs: &Observation) -> bool {
+    let txt = |t: &TxtObservation| {
+        matches!(
+            t.lookup,
+            TxtLookup::Answer {
+                dnssec: DnssecStatus::Indeterminate,
+                ..
+            }
+        )
+    };
+    let hosts = match &obs.mx {
+        MxLookup::Answer { hosts } => hosts.as_slice(),
+        MxLookup::Failed(_) => &[],
+    };
+    let tlsa = |h: &MxHostObservation| {
+        h.tlsa.host_dnssec == Some(DnssecStatus::Indeterminate)
+            || matches!(
+                h.tlsa.lookup,
+                TlsaLookup::Answer {
+                    dnssec: DnssecStatus::Indeterminate,
+                    ..
+                }
+            )
+    };
+    txt(&obs.sts_txt) || txt(&obs.tlsrpt_txt) || hosts.iter().any(tlsa)
 }
 
 /// The DANE match of one presented chain, when there is something to match.

@@ -44,8 +44,8 @@ pub struct CheckConfig {
     /// Also trust the Mozilla root set (off only in labs, so lab certificates cannot pass
     /// for public ones).
     pub use_webpki_roots: bool,
-    /// Validate DNSSEC (RFC 4035). Without it every answer is `indeterminate`, so TLSA
-    /// records are reported as not validated (`dane.tlsa.insecure`).
+    /// Validate DNSSEC (RFC 4035). Without it every answer is `indeterminate`, and DANE is
+    /// reported as unknown (`dns.dnssec.unavailable`).
     pub validate_dnssec: bool,
     /// DNSSEC trust anchors as DNSKEY zone text, replacing the root's (for a signed lab).
     pub trust_anchors: Option<String>,
@@ -238,7 +238,7 @@ impl Checker {
             fetch_policy(&self.dns, domain, &self.fetch, now),
             self.observe_mx(domain, now),
         );
-        Observation {
+        let mut observed = Observation {
             domain: domain.to_owned(),
             sts_txt: convert::txt(&sts_name, &sts),
             policy: PolicyObservation {
@@ -248,7 +248,10 @@ impl Checker {
             },
             mx,
             tlsrpt_txt: convert::txt(&rpt_name, &rpt),
-        }
+            resolver: ResolverObservation::default(),
+        };
+        observed.resolver = convert::resolver(&self.resolver, &self.dns, &observed);
+        observed
     }
 
     async fn observe_mx(&self, domain: &str, now: SystemTime) -> MxLookup {
@@ -283,6 +286,7 @@ impl Checker {
                 },
                 tlsa: TlsaObservation {
                     name: tlsa_name,
+                    host_dnssec: None,
                     lookup: TlsaLookup::NotChecked,
                 },
             };
@@ -301,7 +305,7 @@ impl Checker {
             },
         };
         MxHostObservation {
-            tlsa: convert::tlsa(&tlsa_name, &tlsa),
+            tlsa: convert::tlsa(&tlsa_name, &tlsa, addrs.as_ref().ok().map(|l| l.dnssec)),
             host,
             preference,
             addresses,

@@ -57,6 +57,7 @@ pub fn address(ip: IpAddr, probe: Probe) -> AddressObservation {
 pub fn no_tlsa(host: &str) -> TlsaObservation {
     TlsaObservation {
         name: format!("_25._tcp.{host}"),
+        host_dnssec: Some(DnssecStatus::Insecure),
         lookup: TlsaLookup::Answer {
             records: Vec::new(),
             dnssec: DnssecStatus::Insecure,
@@ -134,8 +135,15 @@ pub fn healthy() -> Observation {
             "_smtp._tls.example.test",
             &["v=TLSRPTv1; rua=mailto:tlsrpt@example.test"],
         ),
+        resolver: ResolverObservation {
+            server: RESOLVER.to_owned(),
+            dnssec: DnssecValidation::Validated,
+        },
     }
 }
+
+/// The resolver of every fixture.
+pub const RESOLVER: &str = "127.0.0.1:53";
 
 /// The first MX host of an observation built from [`healthy`].
 pub fn mx1(obs: &mut Observation) -> &mut MxHostObservation {

@@ -71,13 +71,14 @@ pub fn judge(obs: &Observation, now: OffsetDateTime) -> Judgement {
             }
         }
         MxLookup::Failed(_) => {
-            // Reported once by the coverage judge when a policy exists; report it here
+            // Reported once by the coverage judge when a policy was judged; report it here
             // otherwise, since the MX lookup failing matters with or without MTA-STS.
-            if !deployed {
+            if policy_mode.is_none() {
                 findings.extend(mx_coverage::lookup_failure(&obs.domain, &obs.mx));
             }
         }
     }
+    findings.extend(dane::resolver(obs));
 
     findings.extend(tlsrpt::judge(&obs.domain, &obs.tlsrpt_txt));
     Judgement {

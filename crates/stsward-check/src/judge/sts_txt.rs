@@ -1,7 +1,7 @@
 //! RFC 8461 §3.1 — judging the `_mta-sts` TXT record
 //!
 //! ```text
-//! RFC 8461 §3.1: If multiple TXT records for _mta-sts are returned by the resolver, records
+//! RFC 8461 §3.1: If multiple TXT records for "_mta-sts" are returned by the resolver, records
 //! that do not begin with "v=STSv1;" are discarded.  If the number of resulting records is
 //! not one, or if the resulting record is syntactically invalid, senders MUST assume the
 //! recipient domain does not have an available MTA-STS policy.
@@ -15,7 +15,7 @@
 use stsward_proto::mta_sts;
 use stsward_proto::{Code, Finding, Severity};
 
-use crate::observe::{LookupError, TxtLookup, TxtObservation};
+use crate::observe::{LookupError, LookupErrorKind, TxtLookup, TxtObservation};
 
 /// The findings about the `_mta-sts` record, and whether the owner meant to deploy MTA-STS.
 #[derive(Debug)]
@@ -34,7 +34,9 @@ pub fn judge(domain: &str, txt: &TxtObservation, policy_host_exists: bool) -> Tx
         TxtLookup::Failed(err) => {
             return TxtJudgement {
                 findings: vec![lookup_failed(Code::StsTxtLookup, &txt.name, err)],
-                deployed: false,
+                // Signed data that fails validation is not an absent record (issue 6: an
+                // expired zone read as "does not use MTA-STS"); judge the policy host too.
+                deployed: err.kind == LookupErrorKind::Bogus,
             };
         }
     };
@@ -62,16 +64,20 @@ pub fn judge(domain: &str, txt: &TxtObservation, policy_host_exists: bool) -> Tx
 
 /// A failed TXT lookup, shared with the `_smtp._tls` judge.
 pub(crate) fn lookup_failed(code: Code, name: &str, err: &LookupError) -> Finding {
-    Finding::new(
-        code,
-        Severity::Error,
-        name,
+    let message = if err.kind == LookupErrorKind::Bogus {
+        // RFC 7672 §2.1.1 equates "bogus" with lookup failure; a validating resolver answers
+        // SERVFAIL, so senders behind one cannot read the record at all.
+        format!(
+            "the TXT answer for {name} fails DNSSEC validation (bogus: expired or missing signatures, or keys that do not chain to the parent's DS); senders behind a validating resolver get SERVFAIL and cannot read it"
+        )
+    } else {
         format!(
             "TXT lookup for {name} failed ({}): {}",
             kind_words(err),
             err.detail
-        ),
-    )
+        )
+    };
+    Finding::new(code, Severity::Error, name, message)
 }
 
 pub(crate) fn kind_words(err: &LookupError) -> &'static str {

@@ -287,9 +287,23 @@ const CASES: &[Case] = &[
     ("rfc7672_3_1_3_pkix_usages_are_unusable",
         |o| tlsa(o, vec![TlsaRecord { usage: 1, ..dane_ee() }], DnssecStatus::Secure),
         &[(Code::DaneTlsaUsage, Severity::Warning, MX1)], &[Code::DaneTlsaMismatch]),
-    ("rfc7672_2_1_1_bogus_dnssec",
-        |o| mx1(o).tlsa.lookup = TlsaLookup::Failed(lookup_error(LookupErrorKind::Bogus)),
-        &[(Code::DaneDnssecBogus, Severity::Error, MX1)], &[]),
+    ("rfc7672_2_2_secure_all_unusable_rrset_is_reported",
+        |o| tlsa(o, vec![TlsaRecord { usage: 0, ..dane_ee() }, TlsaRecord { matching_type: 7, ..dane_ee() }], DnssecStatus::Secure),
+        &[(Code::DaneTlsaUsage, Severity::Warning, MX1)], &[Code::DaneTlsaMissing, Code::DaneTlsaOk]),
+    ("rfc7672_2_1_2_tlsa_servfail_for_a_signed_host_is_an_error",
+        |o| { mx1(o).tlsa.host_dnssec = Some(DnssecStatus::Secure); mx1(o).tlsa.lookup = TlsaLookup::Failed(lookup_error(LookupErrorKind::ServFail)); },
+        &[(Code::DaneTlsaLookup, Severity::Error, MX1)], &[Code::DaneDnssecBogus]),
+    ("rfc7672_2_2_2_tlsa_timeout_for_an_unsigned_host_is_a_warning",
+        |o| mx1(o).tlsa.lookup = TlsaLookup::Failed(lookup_error(LookupErrorKind::Timeout)),
+        &[(Code::DaneTlsaLookup, Severity::Warning, MX1)], &[Code::DaneDnssecBogus]),
+    ("rfc4035_4_3_indeterminate_tlsa_is_unknown_not_wrong",
+        |o| { tlsa(o, vec![dane_ee()], DnssecStatus::Indeterminate); o.resolver.dnssec = DnssecValidation::NoDnssecRecords; },
+        &[(Code::DnsDnssecUnavailable, Severity::Info, "resolver 127.0.0.1:53")],
+        &[Code::DaneTlsaInsecure, Code::DaneTlsaMismatch, Code::DaneDnssecBogus, Code::DaneTlsaMissing]),
+    ("dnssec_validation_off_is_said_once",
+        |o| { tlsa(o, Vec::new(), DnssecStatus::Indeterminate); o.resolver.dnssec = DnssecValidation::Off; },
+        &[(Code::DnsDnssecUnavailable, Severity::Info, "resolver 127.0.0.1:53")],
+        &[Code::DaneTlsaMissing, Code::DaneDnssecBogus]),
 
     // ---- RFC 8460 §3: the _smtp._tls record ----
     ("rfc8460_3_missing_record_hides_failures",
@@ -395,6 +409,87 @@ fn messages_carry_the_values_seen() {
         .unwrap();
     assert!(f.message.contains("2025-06-04"), "{}", f.message);
     assert!(f.message.contains("in 3 days"), "{}", f.message);
+}
+
+/// RFC 7672 §2.2: "A "secure" non-empty TLSA RRset where all the records are unusable:  Any
+/// connection to the MTA MUST be made via TLS, but authentication is not required." It was
+/// read as "DANE does not apply".
+#[test]
+fn rfc7672_2_2_all_unusable_secure_tlsa_still_requires_tls() {
+    let mut obs = healthy();
+    tlsa(
+        &mut obs,
+        vec![TlsaRecord {
+            usage: 1,
+            ..dane_ee()
+        }],
+        DnssecStatus::Secure,
+    );
+    let findings = run(&obs);
+    let usage = findings
+        .iter()
+        .find(|f| f.code == Code::DaneTlsaUsage)
+        .unwrap();
+    assert!(
+        usage.message.contains("still require TLS"),
+        "{}",
+        usage.message
+    );
+
+    // With a usable record beside it, authentication applies and nothing is said of TLS-only.
+    let mut obs = healthy();
+    tlsa(
+        &mut obs,
+        vec![
+            TlsaRecord {
+                usage: 1,
+                ..dane_ee()
+            },
+            dane_ee(),
+        ],
+        DnssecStatus::Secure,
+    );
+    let findings = run(&obs);
+    let usage = findings
+        .iter()
+        .find(|f| f.code == Code::DaneTlsaUsage)
+        .unwrap();
+    assert!(
+        !usage.message.contains("still require TLS"),
+        "{}",
+        usage.message
+    );
+}
+
+#[test]
+fn rfc4035_4_3_unavailable_dnssec_is_one_finding_for_every_host() {
+    let mut obs = healthy();
+    obs.resolver.dnssec = DnssecValidation::NoDnssecRecords;
+    for host in match &mut obs.mx {
+        MxLookup::Answer { hosts } => hosts,
+        MxLookup::Failed(_) => unreachable!(),
+    } {
+        host.tlsa.lookup = TlsaLookup::Answer {
+            records: vec![dane_ee()],
+            dnssec: DnssecStatus::Indeterminate,
+        };
+    }
+    let findings = run(&obs);
+    let about_dnssec: Vec<_> = findings
+        .iter()
+        .filter(|f| f.code.as_str().starts_with("dane.") || f.code.as_str().starts_with("dns."))
+        .collect();
+    assert_eq!(about_dnssec.len(), 1, "{}", dump(&findings));
+    assert_eq!(about_dnssec[0].code, Code::DnsDnssecUnavailable);
+    assert!(
+        about_dnssec[0].message.contains(MX1),
+        "{}",
+        about_dnssec[0].message
+    );
+    assert_eq!(
+        findings.iter().map(|f| f.severity).max(),
+        Some(Severity::Info)
+    );
 }
 
 #[test]

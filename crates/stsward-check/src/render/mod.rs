@@ -37,7 +37,7 @@ impl Area {
             Area::Policy
         } else if name.starts_with("mx.") {
             Area::MxHost
-        } else if name.starts_with("dane.") {
+        } else if name.starts_with("dane.") || name.starts_with("dns.") {
             Area::Dane
         } else {
             Area::TlsRpt

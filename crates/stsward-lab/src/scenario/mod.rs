@@ -8,13 +8,15 @@
 //! ```text
 //! [lab]                       ; optional
 //! address_pool = 4            ; good hosts share this many addresses (bulk scenarios)
+//! dns = "plain"               ; a DNS server without DNSSEC support (default "dnssec")
 //!
 //! [[domain]]
 //! name = "perfect.test"
 //! mx = [{ host = "mx.perfect.test", preference = 10 }]
 //! sts_txt = "good"            ; or a list of raw TXT strings; omitted = no record
 //! tlsrpt_txt = "good"         ; or a list of raw TXT strings; omitted = no record
-//! dnssec = false            ; true, or "bogus" (signed, but the trust anchor is wrong)
+//! dnssec = false            ; true, "bogus" (signed, but the trust anchor is wrong), or
+//!                           ; "expired" (signed, anchor right, signatures expired)
 //! policy = { behaviour = "good", mode = "enforce" }   ; omitted = no policy host
 //! cname = [{ name = "_mta-sts.perfect.test", target = "_mta-sts.other.test" }]
 //!
@@ -137,6 +139,9 @@ pub struct Scenario {
     /// When set, the good hosts (MX and policy) share this many addresses, so that thousands
     /// of domains need only a few sockets. Hosts with a fault always get their own address.
     pub address_pool: Option<usize>,
+    /// `[lab] dns = "plain"`: the DNS server has no DNSSEC support at all (every zone
+    /// unsigned, the DO bit ignored, no trust anchors), like a plain forwarder.
+    pub plain_dns: bool,
 }
 
 /// One lab domain and the DNS zone named after it.
@@ -168,6 +173,9 @@ pub enum Dnssec {
     Signed,
     /// Signed, but the trust-anchor file holds a different key, so validation fails.
     Bogus,
+    /// Signed with the key in the trust-anchor file, but every signature expired before the
+    /// lab's "now": validation fails ("bogus", RFC 4035 §4.3).
+    Expired,
 }
 
 impl Domain {

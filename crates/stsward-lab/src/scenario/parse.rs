@@ -33,6 +33,7 @@ struct RawScenario {
 #[serde(deny_unknown_fields)]
 struct RawLab {
     address_pool: Option<usize>,
+    dns: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +164,17 @@ impl Scenario {
 }
 
 fn validate(raw: RawScenario) -> Result<Scenario, ScenarioError> {
+    let plain_dns = match raw.lab.as_ref().and_then(|lab| lab.dns.as_deref()) {
+        None | Some("dnssec") => false,
+        Some("plain") => true,
+        Some(other) => {
+            return Err(ScenarioError::BadKeyword {
+                field: "lab.dns".into(),
+                value: other.to_owned(),
+                expected: "\"dnssec\" or \"plain\"",
+            });
+        }
+    };
     let address_pool = match raw.lab.and_then(|lab| lab.address_pool) {
         Some(0) => {
             return Err(ScenarioError::OutOfRange {
@@ -211,6 +223,7 @@ fn validate(raw: RawScenario) -> Result<Scenario, ScenarioError> {
         domains,
         mx_hosts,
         address_pool,
+        plain_dns,
     })
 }
 
@@ -294,11 +307,12 @@ fn validate_domain(raw: RawDomain, field: &str) -> Result<Domain, ScenarioError>
         None | Some(RawDnssec::Flag(false)) => Dnssec::Off,
         Some(RawDnssec::Flag(true)) => Dnssec::Signed,
         Some(RawDnssec::Keyword(word)) if word == "bogus" => Dnssec::Bogus,
+        Some(RawDnssec::Keyword(word)) if word == "expired" => Dnssec::Expired,
         Some(RawDnssec::Keyword(word)) => {
             return Err(ScenarioError::BadKeyword {
                 field: format!("{field}.dnssec"),
                 value: word,
-                expected: "true, false or \"bogus\"",
+                expected: "true, false, \"bogus\" or \"expired\"",
             });
         }
     };
@@ -556,6 +570,27 @@ mod tests {
     }
 
     #[test]
+    fn dnssec_values_and_plain_dns_parse() {
+        // (dnssec value, expected, why)
+        let cases = [
+            ("false", Dnssec::Off, "unsigned"),
+            ("true", Dnssec::Signed, "signed, anchor written"),
+            ("\"bogus\"", Dnssec::Bogus, "signed, another key announced"),
+            ("\"expired\"", Dnssec::Expired, "signed, signatures expired"),
+        ];
+        for (value, want, why) in cases {
+            let text = format!("[[domain]]\nname = \"a.test\"\ndnssec = {value}\n");
+            let s: Scenario = text.parse().unwrap();
+            assert_eq!(s.domains[0].dnssec, want, "{why}");
+            assert!(!s.plain_dns, "the DNS server supports DNSSEC unless told");
+        }
+        let plain: Scenario = "[lab]\ndns = \"plain\"\n".parse().unwrap();
+        assert!(plain.plain_dns);
+        let signed: Scenario = "[lab]\ndns = \"dnssec\"\n".parse().unwrap();
+        assert!(!signed.plain_dns);
+    }
+
+    #[test]
     fn bad_scenarios_name_the_field() {
         let cases: &[(&str, &str, &str)] = &[
             (
@@ -612,6 +647,11 @@ mod tests {
                 "[[domain]]\nname = \"a.test\"\ndnssec = \"maybe\"\n",
                 "domain[0].dnssec",
                 "dnssec keyword other than bogus",
+            ),
+            (
+                "[lab]\ndns = \"bind\"\n",
+                "lab.dns",
+                "dns is \"dnssec\" or \"plain\"",
             ),
             (
                 "[lab]\naddress_pool = 0\n",

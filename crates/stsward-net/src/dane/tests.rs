@@ -91,12 +91,12 @@ fn rfc7672_3_1_matching_table() {
         (
             rec(1, 1, 1, sha256(&leaf_spki)),
             DaneVerdict::NoUsableRecords,
-            "PKIX-EE is unusable for SMTP (RFC 7672 §3.1.3), even when it would match",
+            "PKIX-EE is treated as unusable for SMTP (RFC 7672 §3.1.3: MAY), even when it would match",
         ),
         (
             rec(0, 0, 1, sha256(ca.cert.as_ref())),
             DaneVerdict::NoUsableRecords,
-            "PKIX-TA is unusable for SMTP (RFC 7672 §3.1.3)",
+            "PKIX-TA is treated as unusable for SMTP (RFC 7672 §3.1.3: MAY)",
         ),
         (
             rec(4, 1, 1, sha256(&leaf_spki)),
@@ -178,5 +178,86 @@ fn rfc6698_2_1_code_points_round_trip() {
         assert_eq!(u8::from(TlsaUsage::from(v)), v);
         assert_eq!(u8::from(TlsaSelector::from(v)), v);
         assert_eq!(u8::from(TlsaMatching::from(v)), v);
+    }
+}
+
+fn lookup(dnssec: crate::dns::DnssecStatus, records: Vec<Tlsa>) -> crate::dns::Lookup<Tlsa> {
+    crate::dns::Lookup {
+        name: "_25._tcp.mx.example.test".into(),
+        cname_chain: Vec::new(),
+        answer: if records.is_empty() {
+            crate::dns::Answer::NoData
+        } else {
+            crate::dns::Answer::Records(records)
+        },
+        dnssec,
+    }
+}
+
+type Outcome = Result<crate::dns::Lookup<Tlsa>, crate::dns::DnsError>;
+
+/// RFC 7672 §2.2: "A "secure" non-empty TLSA RRset where all the records are unusable:  Any
+/// connection to the MTA MUST be made via TLS, but authentication is not required." Before
+/// issue 6 an all-unusable RRset was read as "DANE does not apply".
+#[test]
+fn rfc7672_2_2_tlsa_lookup_outcome_decides_what_a_sender_must_do() {
+    use crate::dns::{DnsError, DnssecStatus::*};
+    let usable = rec(3, 1, 1, vec![7; 32]);
+    let pkix = rec(1, 1, 1, vec![7; 32]);
+    let unknown = rec(3, 1, 9, vec![7; 32]);
+    // (lookup outcome, expected, why)
+    let cases: Vec<(Outcome, TlsaRequirement, &str)> = vec![
+        (
+            Ok(lookup(Secure, vec![usable.clone()])),
+            TlsaRequirement::AuthenticatedTls,
+            "secure RRset with a usable record",
+        ),
+        (
+            Ok(lookup(Secure, vec![pkix.clone(), usable.clone()])),
+            TlsaRequirement::AuthenticatedTls,
+            "one usable record among unusable ones is enough",
+        ),
+        (
+            Ok(lookup(Secure, vec![pkix.clone(), unknown.clone()])),
+            TlsaRequirement::EncryptedTls,
+            "secure, non-empty, every record unusable: TLS is still required (§2.2)",
+        ),
+        (
+            Ok(lookup(Secure, vec![pkix.clone()])),
+            TlsaRequirement::EncryptedTls,
+            "PKIX-EE alone, treated as unusable (§3.1.3 MAY), still commits the host to TLS",
+        ),
+        (
+            Ok(lookup(Secure, Vec::new())),
+            TlsaRequirement::Opportunistic,
+            "DNSSEC-authenticated denial of existence",
+        ),
+        (
+            Ok(lookup(Insecure, vec![usable.clone()])),
+            TlsaRequirement::Opportunistic,
+            "insecure TLSA RRset: DANE does not apply",
+        ),
+        (
+            Ok(lookup(Indeterminate, vec![usable.clone()])),
+            TlsaRequirement::LookupFailed,
+            "indeterminate is treated as bogus by a sender (§2.1.1)",
+        ),
+        (
+            Err(DnsError::DnssecBogus {
+                name: "_25._tcp.mx.example.test".into(),
+            }),
+            TlsaRequirement::LookupFailed,
+            "bogus",
+        ),
+        (
+            Err(DnsError::ServFail {
+                name: "_25._tcp.mx.example.test".into(),
+            }),
+            TlsaRequirement::LookupFailed,
+            "SERVFAIL is a lookup error (§2.1.2)",
+        ),
+    ];
+    for (outcome, want, why) in cases {
+        assert_eq!(requirement(outcome.as_ref()), want, "{why}");
     }
 }

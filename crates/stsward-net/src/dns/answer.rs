@@ -7,13 +7,20 @@ use hickory_proto::dnssec::Proof;
 use hickory_resolver::net::NetError as HNetError;
 use thiserror::Error;
 
-/// The DNSSEC status of an answer (RFC 4035 §4.3). The status of a chain is the weakest of
-/// its links. `Indeterminate` is also what a lookup reports when validation is switched off.
+/// The DNSSEC status of an answer, in the four states of RFC 4035 §4.3. The status of a
+/// chain is the weakest of its links.
+///
+/// A [`Lookup`] never carries `Bogus`: signed data that fails validation is a lookup error
+/// ([`DnsError::DnssecBogus`]), as RFC 7672 §2.1.1 asks (""bogus" or "indeterminate" replies
+/// are equated in this memo with lookup failure"). `Indeterminate` is reported when validation
+/// is switched off, and when it is on but the resolver passes no DNSSEC records at all, so
+/// that no chain can be built from the trust anchor: that is a property of the resolver, not
+/// of the domain (the module docs of [`super`] say how the two are told apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DnssecStatus {
     /// Validation failed: signatures do not verify or expected records are missing.
     Bogus,
-    /// Validation was not possible or not done.
+    /// Validation was not possible (the resolver supplies no DNSSEC records) or not done.
     Indeterminate,
     /// Provably unsigned.
     Insecure,
@@ -120,6 +127,14 @@ pub enum DnsError {
         name: String,
         /// The response code.
         code: u16,
+    },
+    /// RFC 4035 §4.3 "bogus": the resolver passes DNSSEC records, the name is under a trust
+    /// anchor, and the answer (or the proof that there is none) fails validation: expired or
+    /// missing signatures, a key that does not chain to the anchor.
+    #[error("the answer for {name} fails DNSSEC validation (bogus)")]
+    DnssecBogus {
+        /// The name queried (the end of the CNAME chain followed so far).
+        name: String,
     },
     /// No answer in time.
     #[error("no answer for {name} within {after:?}")]
