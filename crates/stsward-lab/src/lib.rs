@@ -31,7 +31,10 @@ mod world;
 pub use ca::{CaError, CertVariant, LabCa};
 pub use plan::AddressSpaceExhausted;
 pub use scenario::{Scenario, ScenarioError};
-pub use world::{Lab, LabError, LabOptions, RunningLab, TRUST_ANCHOR_FILE_NAME, generate_bulk};
+pub use world::{
+    Lab, LabError, LabOptions, RunningLab, SMTP_STATS_FILE_NAME, TRUST_ANCHOR_FILE_NAME,
+    generate_bulk,
+};
 
 /// The shipped scenario with one domain per finding code the lab can provoke.
 pub const FINDINGS_SCENARIO: &str = include_str!("../scenarios/findings.toml");
