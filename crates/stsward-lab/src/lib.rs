@@ -54,6 +54,14 @@ mod tests {
             "sts.mx.lookup",
             "the lab's DNS cannot fail one query type on purpose",
         ),
+        (
+            "mx.port25.blocked",
+            "needs every MX connection of a domain to time out at connect; the stall-connect host provokes it in stsward-check's tests/deadline.rs",
+        ),
+        (
+            "mx.ipv6.unreachable",
+            "the lab has IPv4 loopback addresses only; judged by a table test in judge/reachability.rs",
+        ),
     ];
 
     #[test]
