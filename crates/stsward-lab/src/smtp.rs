@@ -214,6 +214,50 @@ impl ConnStats {
 
 struct OpenConn(Arc<ConnStats>);
 
+/// A connection that counts as open until the lab shuts down its write side or drops it.
+/// `open` is declared before `tcp`, so it is dropped first: the count falls before the FIN
+/// leaves, and a client that waits for the lab's close before opening its next connection
+/// is never seen overlapping with itself.
+struct Counted {
+    open: Option<OpenConn>,
+    tcp: TcpStream,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.open = None;
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
 impl Drop for OpenConn {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::Relaxed);
@@ -326,9 +370,11 @@ pub fn spawn(listener: TcpListener, site: Arc<SmtpSite>, stats: Arc<ConnStats>) 
                 }
             };
             let site = site.clone();
-            let open = stats.opened();
+            let stream = Counted {
+                open: Some(stats.opened()),
+                tcp: stream,
+            };
             tokio::spawn(async move {
-                let _open = open;
                 if let Err(error) = serve(stream, &site).await {
                     tracing::debug!(%error, %peer, host = %site.hostname, "lab SMTP session ended");
                 }
@@ -379,7 +425,7 @@ async fn hold<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn serve(stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
+async fn serve(stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
     let offer =
         !matches!(site.tls, SmtpTls::NotOffered) && site.stall != Some(Stall::AtQuit);
     let mut session = Session::new(&site.hostname, offer);
@@ -419,6 +465,10 @@ async fn serve(stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
             Ok(())
         }
         SmtpTls::Legacy(acceptor) => {
+            // The blocking OpenSSL session closes its socket itself; it counts as open until
+            // this task ends (a little after the close, unlike the tokio sessions).
+            let Counted { open, tcp } = tcp;
+            let _open = open;
             let std_stream = tcp.into_std()?;
             std_stream.set_nonblocking(false)?;
             std_stream.set_read_timeout(Some(IDLE_TIMEOUT))?;

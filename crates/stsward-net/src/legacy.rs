@@ -141,10 +141,23 @@ pub(crate) async fn handshake(host: &str, tcp: tokio::net::TcpStream, within: Du
         }
         // The server refused every version on offer (an alert, or it just hung up): it
         // accepts neither 1.0 nor 1.1.
-        Ok(Err(_)) => LegacyTls {
-            best_version: None,
-            failure: None,
-        },
+        Ok(Err(_)) => {
+            // Briefly wait for the server's close, so that the connection is gone when the
+            // caller frees its per-address slot.
+            let mut sink = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_millis(200), async {
+                while tokio::io::AsyncReadExt::read(stream.get_mut(), &mut sink)
+                    .await
+                    .unwrap_or(0)
+                    > 0
+                {}
+            })
+            .await;
+            LegacyTls {
+                best_version: None,
+                failure: None,
+            }
+        }
     }
 }
 

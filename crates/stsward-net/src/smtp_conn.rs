@@ -101,13 +101,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpConn<S> {
         Ok(reply)
     }
 
-    /// RFC 5321 §4.1.1.10: QUIT, then the server's 221. Unbounded on its own: a server may
-    /// never answer, so callers always await this under a timeout.
+    /// QUIT, the server's 221, then our close and the server's. Waiting for the server to
+    /// close too means the connection is really gone when the caller frees its per-address
+    /// slot. Unbounded on its own: a server may never answer, so callers always await this
+    /// under a timeout.
     pub(crate) async fn quit(&mut self) -> Result<(), SmtpFailure> {
         self.io.write_all(b"QUIT\r\n").await?;
         self.io.flush().await?;
         self.read_reply().await?;
         self.io.shutdown().await?;
+        let mut sink = [0u8; 512];
+        while self.io.read(&mut sink).await? > 0 {}
         Ok(())
     }
 
