@@ -118,14 +118,38 @@ async fn stalling_mx_hosts_check_returns_within_budget_and_names_the_step() {
     // (domain, code expected, words of the step in its message)
     let cases: &[(&str, &str, &str)] = &[
         ("stall-connect.test", "mx.unreachable", "connect timed out"),
-        ("stall-after-connect.test", "mx.unreachable", "greeting timed out"),
-        ("stall-after-banner.test", "mx.unreachable", "EHLO timed out"),
-        ("stall-after-ehlo.test", "mx.tls.handshake", "STARTTLS command timed out"),
-        ("stall-handshake.test", "mx.tls.handshake", "TLS handshake timed out"),
-        ("trickle-banner.test", "mx.unreachable", "greeting timed out"),
+        (
+            "stall-after-connect.test",
+            "mx.unreachable",
+            "greeting timed out",
+        ),
+        (
+            "stall-after-banner.test",
+            "mx.unreachable",
+            "EHLO timed out",
+        ),
+        (
+            "stall-after-ehlo.test",
+            "mx.tls.handshake",
+            "STARTTLS command timed out",
+        ),
+        (
+            "stall-handshake.test",
+            "mx.tls.handshake",
+            "TLS handshake timed out",
+        ),
+        (
+            "trickle-banner.test",
+            "mx.unreachable",
+            "greeting timed out",
+        ),
         // Never answering QUIT is no fault of delivery: the check returns, and says what it
         // learned before QUIT.
-        ("stall-at-quit.test", "mx.starttls.missing", "does not offer STARTTLS"),
+        (
+            "stall-at-quit.test",
+            "mx.starttls.missing",
+            "does not offer STARTTLS",
+        ),
     ];
     let checks = cases.iter().map(|(domain, code, words)| {
         let checker = &w.checker;

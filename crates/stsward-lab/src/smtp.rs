@@ -426,8 +426,7 @@ async fn hold<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<()> {
 }
 
 async fn serve(stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
-    let offer =
-        !matches!(site.tls, SmtpTls::NotOffered) && site.stall != Some(Stall::AtQuit);
+    let offer = !matches!(site.tls, SmtpTls::NotOffered) && site.stall != Some(Stall::AtQuit);
     let mut session = Session::new(&site.hostname, offer);
     let mut stream = BufReader::new(stream);
     let banner = session.banner();

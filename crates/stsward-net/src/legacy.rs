@@ -92,7 +92,11 @@ pub const AVAILABLE: bool = cfg!(feature = "legacy-tls");
 /// Offers TLS 1.0–1.1 on `tcp`, a socket whose server just answered 220 to STARTTLS, and
 /// reports the version it accepted. The whole handshake is bounded by `within`.
 #[cfg(feature = "legacy-tls")]
-pub(crate) async fn handshake(host: &str, tcp: tokio::net::TcpStream, within: Duration) -> LegacyTls {
+pub(crate) async fn handshake(
+    host: &str,
+    tcp: tokio::net::TcpStream,
+    within: Duration,
+) -> LegacyTls {
     use openssl::ssl::SslVersion;
 
     let setup = |e: openssl::error::ErrorStack| LegacyFailure::Setup {

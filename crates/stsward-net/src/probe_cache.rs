@@ -193,7 +193,13 @@ mod tests {
             assert_eq!(runs.load(Ordering::SeqCst), want, "{why}");
         }
         let other: IpAddr = "192.0.2.26".parse().expect("ip");
-        cache.get_or_probe("mx.a.test", other, &roots, t0, one).await;
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "another address is another key");
+        cache
+            .get_or_probe("mx.a.test", other, &roots, t0, one)
+            .await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "another address is another key"
+        );
     }
 }

@@ -333,7 +333,9 @@ async fn connect(
 ) -> Result<(TcpStream, Option<IpPermit>), ProbeError> {
     step(ProbeStep::Connect, cfg.connect_timeout, deadline, async {
         let permit = cfg.limit.acquire(addr.ip()).await;
-        let tcp = TcpStream::connect(addr).await.map_err(ProbeError::Connect)?;
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(ProbeError::Connect)?;
         Ok((tcp, permit))
     })
     .await
@@ -407,16 +409,22 @@ async fn smtp_then_tls(
     }
 
     let tcp = smtp.into_plain();
-    let tls = step(ProbeStep::Handshake, cfg.handshake_timeout, deadline, async {
-        let name = ServerName::try_from(host.to_owned()).map_err(|e| {
-            ProbeError::Handshake(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-        })?;
-        let config = probe_config().map_err(|e| ProbeError::Handshake(std::io::Error::other(e)))?;
-        TlsConnector::from(config)
-            .connect(name, tcp)
-            .await
-            .map_err(ProbeError::Handshake)
-    })
+    let tls = step(
+        ProbeStep::Handshake,
+        cfg.handshake_timeout,
+        deadline,
+        async {
+            let name = ServerName::try_from(host.to_owned()).map_err(|e| {
+                ProbeError::Handshake(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+            })?;
+            let config =
+                probe_config().map_err(|e| ProbeError::Handshake(std::io::Error::other(e)))?;
+            TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(ProbeError::Handshake)
+        },
+    )
     .await?;
     let session = negotiated(tls.get_ref().1);
     let verdict = judge(&session.chain, host, &cfg.roots, now);

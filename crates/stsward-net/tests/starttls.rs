@@ -178,7 +178,11 @@ async fn regression_no_starttls_mx_that_never_answers_quit_returns() {
     let p = &v[0];
     assert!(!p.starttls_offered && p.error.is_none(), "{p:?}");
     assert!(p.quit_timed_out, "the unanswered QUIT is recorded");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// The job's deadline cuts every step short, and the error still names the step.

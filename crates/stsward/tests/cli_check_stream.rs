@@ -62,7 +62,10 @@ fn bulk_json_lines_are_streamed_as_each_domain_finishes() {
     let first = lines.next().expect("a line").expect("read");
     let first_at = started.elapsed();
     let v: serde_json::Value = serde_json::from_str(&first).expect("JSON");
-    assert_eq!(v["domain"], "fast.test", "the fast domain comes first: {first}");
+    assert_eq!(
+        v["domain"], "fast.test",
+        "the fast domain comes first: {first}"
+    );
     let rest: Vec<String> = lines.map(|l| l.expect("read")).collect();
     let all_at = started.elapsed();
     let _ = child.wait();

@@ -139,7 +139,13 @@ mod tests {
     #[test]
     fn port25_blocked_and_ipv6_unreachable_table() {
         let timeout = || connect_failure(true, "no answer within 5s");
-        let cases: Vec<(Vec<(&str, Probe)>, &[&str], &str)> = vec![
+        // (addresses and what their probes saw, codes expected, why)
+        type Case = (
+            Vec<(&'static str, Probe)>,
+            &'static [&'static str],
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
             (
                 vec![("192.0.2.1", timeout()), ("2001:db8::1", timeout())],
                 &["mx.port25.blocked"],
@@ -158,7 +164,10 @@ mod tests {
             (
                 vec![
                     ("192.0.2.1", banner_timeout()),
-                    ("2001:db8::1", connect_failure(false, "Network is unreachable (os error 101)")),
+                    (
+                        "2001:db8::1",
+                        connect_failure(false, "Network is unreachable (os error 101)"),
+                    ),
                     ("2001:db8::2", timeout()),
                 ],
                 &["mx.ipv6.unreachable"],
@@ -173,7 +182,10 @@ mod tests {
                 "an IPv6 refusal means the IPv6 route works",
             ),
             (
-                vec![("192.0.2.1", connect_failure(false, "refused")), ("2001:db8::1", timeout())],
+                vec![
+                    ("192.0.2.1", connect_failure(false, "refused")),
+                    ("2001:db8::1", timeout()),
+                ],
                 &[],
                 "no IPv4 connection worked either: nothing to compare with",
             ),

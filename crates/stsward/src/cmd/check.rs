@@ -125,31 +125,26 @@ async fn many(checker: &Checker, input: &Input, c: &Check) -> anyhow::Result<Out
     // shows progress on a pipe, and a stuck domain (bounded by its budget) holds up no one.
     let mut write_error = None;
     let results = checker
-        .check_many(
-            domains,
-            c.concurrency,
-            time::OffsetDateTime::now_utc,
-            |r| {
-                let line = if c.json {
-                    json::render_line(r)
-                } else {
-                    match r {
-                        Ok(report) => format!("{}\n", text::verdict_line_plain(report)),
-                        Err(not_run) => text::render_not_run(not_run, c.color),
-                    }
-                };
-                let printed = match &bar {
-                    Some(b) => {
-                        b.inc(1);
-                        b.suspend(|| print_out(&line))
-                    }
-                    None => print_out(&line),
-                };
-                if let Err(e) = printed {
-                    write_error.get_or_insert(e);
+        .check_many(domains, c.concurrency, time::OffsetDateTime::now_utc, |r| {
+            let line = if c.json {
+                json::render_line(r)
+            } else {
+                match r {
+                    Ok(report) => format!("{}\n", text::verdict_line_plain(report)),
+                    Err(not_run) => text::render_not_run(not_run, c.color),
                 }
-            },
-        )
+            };
+            let printed = match &bar {
+                Some(b) => {
+                    b.inc(1);
+                    b.suspend(|| print_out(&line))
+                }
+                None => print_out(&line),
+            };
+            if let Err(e) = printed {
+                write_error.get_or_insert(e);
+            }
+        })
         .await;
     if let Some(b) = bar {
         b.finish_and_clear();
