@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! domain ─┬─ TXT _mta-sts.<d>            (RFC 8461 §3.1)
-//!         ├─ GET https://mta-sts.<d>/.well-known/mta-sts.txt   (RFC 8461 §3.3)
+//!         ├─ GET https://mta-sts.<d>/.well-known/mta-sts.txt   (RFC 8461 §3.2, §3.3)
 //!         ├─ TXT _smtp._tls.<d>          (RFC 8460 §3)
-//!         └─ MX <d> ─┬─ per host: A/AAAA + TLSA _25._tcp.<host>   (RFC 7672 §2.2)
+//!         └─ MX <d> ─┬─ per host: A/AAAA + TLSA _25._tcp.<host>   (RFC 7672 §2.2.3)
 //!                    └─ per address: EHLO, STARTTLS, handshake, certificate (RFC 3207)
 //! ```
 //!
