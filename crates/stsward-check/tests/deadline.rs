@@ -73,6 +73,12 @@ name = "trickle-banner.test"
 mx = [{ host = "mx.trickle-banner.test" }]
 
 [[domain]]
+name = "slow-policy.test"
+mx = [{ host = "mx.good.test" }]
+sts_txt = "good"
+policy = { behaviour = "slow" }
+
+[[domain]]
 name = "one-stalls.test"
 mx = [{ host = "mx.good.test" }, { host = "mx.stall-after-connect.test", preference = 20 }]
 "#;
@@ -149,6 +155,12 @@ async fn stalling_mx_hosts_check_returns_within_budget_and_names_the_step() {
             "stall-at-quit.test",
             "mx.starttls.missing",
             "does not offer STARTTLS",
+        ),
+        // The policy host answers after 70 s: the fetch is cut off within the budget.
+        (
+            "slow-policy.test",
+            "sts.policy.timeout",
+            "no complete answer within",
         ),
     ];
     let checks = cases.iter().map(|(domain, code, words)| {
