@@ -325,20 +325,29 @@ struct Greeting {
     starttls_offered: bool,
 }
 
-/// A per-address slot, then TCP connect; both under the Connect step.
+/// A per-address slot, then TCP connect; both within the Connect step's time. Waiting too
+/// long for a slot is a connect failure that is not a timeout of the network: nobody may
+/// read it as "port 25 is blocked".
 async fn connect(
     addr: SocketAddr,
     cfg: &ProbeConfig,
     deadline: Instant,
 ) -> Result<(TcpStream, Option<IpPermit>), ProbeError> {
-    step(ProbeStep::Connect, cfg.connect_timeout, deadline, async {
-        let permit = cfg.limit.acquire(addr.ip()).await;
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(ProbeError::Connect)?;
-        Ok((tcp, permit))
+    let limit = budget(cfg.connect_timeout, deadline);
+    let step_deadline = Instant::now() + limit;
+    let permit = tokio::time::timeout_at(step_deadline, cfg.limit.acquire(addr.ip()))
+        .await
+        .map_err(|_| {
+            ProbeError::Connect(std::io::Error::other(format!(
+                "no free connection slot to this address within {limit:?} (at most {} at once)",
+                cfg.limit.per_ip()
+            )))
+        })?;
+    let tcp = step(ProbeStep::Connect, limit, step_deadline, async {
+        TcpStream::connect(addr).await.map_err(ProbeError::Connect)
     })
-    .await
+    .await?;
+    Ok((tcp, permit))
 }
 
 /// Banner, EHLO and, when offered, STARTTLS with its 220: the conversation both connections

@@ -231,3 +231,40 @@ async fn per_ip_limit_bounds_concurrent_connections_to_one_address() {
     assert!(peak <= 2, "peak {peak} concurrent connections, limit 2");
     assert!(peak >= 1);
 }
+
+/// Waiting for a per-address slot is not a network timeout: a probe that never got a slot
+/// fails at Connect with its own words, so nothing reads it as "port 25 is blocked".
+#[tokio::test]
+async fn per_ip_limit_slot_wait_is_not_a_connect_timeout() {
+    let ca = TestCa::new("MX CA");
+    let addr = smtp_server::spawn(Tls::Mute).await;
+    let mut c = cfg(&ca, addr.port());
+    c.limit = PerIpLimit::new(1);
+    c = c.with_step_timeout(Duration::from_millis(800));
+    // The first probe holds the slot for its whole banner wait (800 ms); the second may wait
+    // for a slot only as long as its connect step (300 ms).
+    c.connect_timeout = Duration::from_millis(300);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let (first, second) = tokio::join!(probe_address(MX, addr.ip(), &c, now(), deadline), async {
+        // Let the first probe take the only slot.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        probe_address(MX, addr.ip(), &c, now(), deadline).await
+    });
+    assert!(
+        matches!(
+            first.error,
+            Some(ProbeError::Timeout {
+                step: ProbeStep::Banner,
+                ..
+            })
+        ),
+        "{:?}",
+        first.error
+    );
+    match &second.error {
+        Some(ProbeError::Connect(e)) => {
+            assert!(e.to_string().contains("no free connection slot"), "{e}");
+        }
+        other => panic!("the second probe waited for the slot: {other:?}"),
+    }
+}

@@ -399,9 +399,11 @@ impl Checker {
             Some(p) => convert::address(ip, &p, tlsa),
             None => AddressObservation {
                 ip,
+                // Not a network timeout: `timed_out` stays false so that the reachability
+                // judge never reads a queue as a blocked port.
                 probe: Probe::Failed {
                     step: SmtpStep::Connect,
-                    timed_out: true,
+                    timed_out: false,
                     detail: format!(
                         "waited for another check's probe of this address; the check's budget of {:?} ran out",
                         self.budget
