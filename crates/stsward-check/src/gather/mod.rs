@@ -233,7 +233,8 @@ impl Checker {
     }
 
     /// Checks many domains, at most `concurrency` at a time, calling `on_done` as each one
-    /// finishes (for a progress bar). `clock` is read once per domain, when it starts, so
+    /// finishes (for a progress bar, and to print each result at once rather than after the
+    /// last domain). `clock` is read once per domain, when it starts, so
     /// that a long bulk run judges expiry against the time each domain was checked.
     /// Results come back in the order of `domains`.
     pub async fn check_many<F, C>(
