@@ -445,6 +445,21 @@ async fn smtp_then_tls(
     });
     let mut smtp = SmtpConn::new(tls);
     probe.quit_timed_out = quit(&mut smtp, cfg, deadline).await;
+    if !probe.quit_timed_out {
+        // The server's close_notify came first; its TCP close follows. Wait for that too,
+        // so the connection is really gone when this probe frees its per-address slot.
+        let mut tls = smtp.into_plain();
+        let tcp = tls.get_mut().0;
+        let mut sink = [0u8; 512];
+        let _ = tokio::time::timeout(budget(cfg.quit_timeout, deadline), async {
+            while tokio::io::AsyncReadExt::read(tcp, &mut sink)
+                .await
+                .unwrap_or(0)
+                > 0
+            {}
+        })
+        .await;
+    }
     Ok(())
 }
 
