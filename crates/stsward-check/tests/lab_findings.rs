@@ -50,6 +50,7 @@ async fn world_with(validate_dnssec: bool, plain_dns: bool) -> World {
         concurrency: 64,
         helo_name: "checker.test".to_owned(),
         probe_legacy_tls: true,
+        ..CheckConfig::default()
     })
     .unwrap();
     World {

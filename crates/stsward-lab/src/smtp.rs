@@ -16,6 +16,7 @@
 
 use std::io::{BufRead, BufReader as StdBufReader, Read as _, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use openssl::ssl::{SslAcceptor, SslMethod, SslVersion};
@@ -149,6 +150,30 @@ impl SmtpTls {
     }
 }
 
+/// Where a stalling MX host stops answering. A prober must bound every step; each of these
+/// hosts leaves it waiting at one step, for far longer than any check's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// TCP connect never completes: the listener never accepts and its backlog is kept full,
+    /// so the kernel drops further SYNs (the loopback stand-in for a blackholed address).
+    Connect,
+    /// Accepts TCP, never sends the banner.
+    AfterConnect,
+    /// Sends the banner, never answers EHLO.
+    AfterBanner,
+    /// Answers EHLO (offering STARTTLS), never answers STARTTLS.
+    AfterEhlo,
+    /// Offers no STARTTLS, and never answers QUIT.
+    AtQuit,
+    /// Says 220 to STARTTLS, then never speaks TLS.
+    InHandshake,
+    /// Sends its banner one byte a second.
+    TrickleBanner,
+}
+
+/// How long a stalling host holds a connection before it gives up on the client.
+const STALL_HOLD: Duration = Duration::from_secs(600);
+
 /// One listening MX address: its banner name and its STARTTLS behaviour.
 #[derive(Debug, Clone)]
 pub struct SmtpSite {
@@ -156,6 +181,87 @@ pub struct SmtpSite {
     pub hostname: String,
     /// What STARTTLS does.
     pub tls: SmtpTls,
+    /// Where the host stops answering, if it does.
+    pub stall: Option<Stall>,
+}
+
+/// Concurrent connections of one listener, for the benchmark's "at most N per address".
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    open: AtomicUsize,
+    peak: AtomicUsize,
+    total: AtomicUsize,
+}
+
+impl ConnStats {
+    /// The most connections that were open at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Connections accepted in all.
+    pub fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    fn opened(self: &Arc<Self>) -> OpenConn {
+        let n = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(n, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        OpenConn(self.clone())
+    }
+}
+
+struct OpenConn(Arc<ConnStats>);
+
+/// A connection that counts as open until the lab shuts down its write side or drops it.
+/// `open` is declared before `tcp`, so it is dropped first: the count falls before the FIN
+/// leaves, and a client that waits for the lab's close before opening its next connection
+/// is never seen overlapping with itself.
+struct Counted {
+    open: Option<OpenConn>,
+    tcp: TcpStream,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.open = None;
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+impl Drop for OpenConn {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What the session wants the transport to do after a line.
@@ -248,9 +354,13 @@ impl Session {
     }
 }
 
-/// Serves `site` on `listener` until the task is aborted.
-pub fn spawn(listener: TcpListener, site: Arc<SmtpSite>) -> JoinHandle<()> {
+/// Serves `site` on `listener` until the task is aborted, counting connections in `stats`.
+pub fn spawn(listener: TcpListener, site: Arc<SmtpSite>, stats: Arc<ConnStats>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        if site.stall == Some(Stall::Connect) {
+            stall_connect(listener).await;
+            return;
+        }
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -260,6 +370,10 @@ pub fn spawn(listener: TcpListener, site: Arc<SmtpSite>) -> JoinHandle<()> {
                 }
             };
             let site = site.clone();
+            let stream = Counted {
+                open: Some(stats.opened()),
+                tcp: stream,
+            };
             tokio::spawn(async move {
                 if let Err(error) = serve(stream, &site).await {
                     tracing::debug!(%error, %peer, host = %site.hostname, "lab SMTP session ended");
@@ -269,14 +383,69 @@ pub fn spawn(listener: TcpListener, site: Arc<SmtpSite>) -> JoinHandle<()> {
     })
 }
 
-async fn serve(stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
-    let offer = !matches!(site.tls, SmtpTls::NotOffered);
+/// Re-listens on the listener's address with the smallest backlog, fills that backlog with
+/// connections of its own and never accepts: the kernel then drops every further SYN, and a
+/// client's connect times out as it would towards a blackholed address.
+async fn stall_connect(listener: TcpListener) {
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
+    drop(listener);
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    };
+    let Ok(socket) = socket else { return };
+    if socket.set_reuseaddr(true).is_err() || socket.bind(addr).is_err() {
+        return;
+    }
+    let Ok(_listener) = socket.listen(0) else {
+        return;
+    };
+    // Linux queues backlog + 1 connections; a few more attempts make sure the queue is full.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(c)) =
+            tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await
+        {
+            held.push(c);
+        }
+    }
+    tokio::time::sleep(STALL_HOLD).await;
+}
+
+/// Reads and discards until the client hangs up (or [`STALL_HOLD`] passes): a host that
+/// stopped answering but keeps the connection open.
+async fn hold<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<()> {
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(STALL_HOLD, async {
+        while stream.read(&mut sink).await.unwrap_or(0) > 0 {}
+    })
+    .await;
+    Ok(())
+}
+
+async fn serve(stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
+    let offer = !matches!(site.tls, SmtpTls::NotOffered) && site.stall != Some(Stall::AtQuit);
     let mut session = Session::new(&site.hostname, offer);
     let mut stream = BufReader::new(stream);
     let banner = session.banner();
-    stream.get_mut().write_all(banner.as_bytes()).await?;
-    if !run_plain(&mut stream, &mut session).await? {
+    match site.stall {
+        Some(Stall::AfterConnect) => return hold(&mut stream).await,
+        Some(Stall::TrickleBanner) => {
+            for b in banner.as_bytes() {
+                stream.get_mut().write_all(&[*b]).await?;
+                stream.get_mut().flush().await?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        _ => stream.get_mut().write_all(banner.as_bytes()).await?,
+    }
+    if !run_plain(&mut stream, &mut session, site.stall).await? {
         return Ok(());
+    }
+    if site.stall == Some(Stall::InHandshake) {
+        return hold(&mut stream).await;
     }
     // Whatever the client sent after STARTTLS is dropped with the buffer (RFC 3207 §4.2:
     // nothing from before the handshake may leak into the TLS session).
@@ -291,10 +460,14 @@ async fn serve(stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
             let tls = acceptor.accept(tcp).await?;
             session.tls_started();
             let mut tls = BufReader::new(tls);
-            run_plain(&mut tls, &mut session).await?;
+            run_plain(&mut tls, &mut session, None).await?;
             Ok(())
         }
         SmtpTls::Legacy(acceptor) => {
+            // The blocking OpenSSL session closes its socket itself; it counts as open until
+            // this task ends (a little after the close, unlike the tokio sessions).
+            let Counted { open, tcp } = tcp;
+            let _open = open;
             let std_stream = tcp.into_std()?;
             std_stream.set_nonblocking(false)?;
             std_stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
@@ -307,10 +480,12 @@ async fn serve(stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
     }
 }
 
-/// Runs the session until QUIT (returns false), STARTTLS (returns true) or end of input.
+/// Runs the session until QUIT (returns false), STARTTLS (returns true) or end of input. A
+/// stalling host stops answering at its step and holds the connection instead.
 async fn run_plain<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut BufReader<S>,
     session: &mut Session,
+    stall: Option<Stall>,
 ) -> std::io::Result<bool> {
     let mut line = String::new();
     loop {
@@ -322,6 +497,21 @@ async fn run_plain<S: AsyncRead + AsyncWrite + Unpin>(
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         if read == 0 {
+            return Ok(false);
+        }
+        let verb = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let stop_here = match stall {
+            Some(Stall::AfterBanner) => true,
+            Some(Stall::AfterEhlo) => verb != "EHLO",
+            Some(Stall::AtQuit) => verb == "QUIT",
+            _ => false,
+        };
+        if stop_here {
+            hold(stream).await?;
             return Ok(false);
         }
         match session.on_line(&line) {

@@ -25,10 +25,36 @@ use crate::scenario::{
     Domain, MxBehaviour, MxRecord, PolicyBehaviour, PolicyHost, Scenario, generated_policy,
     generated_sts_txt, generated_tlsrpt_txt,
 };
-use crate::smtp::{LegacyTls, SmtpError, SmtpSite, SmtpTls};
+use crate::smtp::{ConnStats, LegacyTls, SmtpError, SmtpSite, SmtpTls, Stall};
 
 /// The file, inside the lab directory, holding the DNSKEYs of the signed zones.
 pub const TRUST_ANCHOR_FILE_NAME: &str = "trust-anchors.txt";
+
+/// The file in the lab directory where the SMTP listeners' connection counts are kept
+/// (rewritten while the lab runs): `max-concurrent-per-address N`, then one line per
+/// address, `ADDR peak N total M`.
+pub const SMTP_STATS_FILE_NAME: &str = "smtp-connections.txt";
+
+/// Rewrites the SMTP connection counts whenever they change, a few times a second.
+fn write_smtp_stats(path: PathBuf, stats: Vec<(Ipv4Addr, Arc<ConnStats>)>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = String::new();
+        loop {
+            let max = stats.iter().map(|(_, s)| s.peak()).max().unwrap_or(0);
+            let mut text = format!("max-concurrent-per-address {max}\n");
+            for (addr, s) in &stats {
+                text.push_str(&format!("{addr} peak {} total {}\n", s.peak(), s.total()));
+            }
+            if text != last {
+                if let Err(error) = tokio::fs::write(&path, &text).await {
+                    tracing::debug!(%error, "writing the SMTP connection counts");
+                }
+                last = text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+}
 
 /// How many random ports to try before giving up.
 const PORT_TRIES: usize = 64;
@@ -148,6 +174,7 @@ pub struct RunningLab {
     https_port: u16,
     domains: Vec<String>,
     addresses: BTreeMap<String, Ipv4Addr>,
+    smtp_stats: Vec<(Ipv4Addr, Arc<ConnStats>)>,
 }
 
 fn random_u64(salt: u64) -> u64 {
@@ -199,9 +226,21 @@ impl Lab {
                 MxBehaviour::TlsLegacyToo => {
                     SmtpTls::legacy(&hostname, &cert, LegacyTls::Tls10AndModern)?
                 }
+                MxBehaviour::Stall(Stall::AtQuit) => SmtpTls::NotOffered,
                 _ => SmtpTls::modern(&hostname, &cert)?,
             };
-            smtp_sites.push((site.addr, Arc::new(SmtpSite { hostname, tls })));
+            let stall = match site.behaviour {
+                MxBehaviour::Stall(stall) => Some(stall),
+                _ => None,
+            };
+            smtp_sites.push((
+                site.addr,
+                Arc::new(SmtpSite {
+                    hostname,
+                    tls,
+                    stall,
+                }),
+            ));
         }
         let mut https_sites = Vec::with_capacity(layout.https.len());
         for site in &layout.https {
@@ -253,10 +292,17 @@ impl Lab {
             Some(path)
         };
 
-        let mut tasks = Vec::with_capacity(smtp_sites.len() + https_sites.len());
-        for ((_, site), listener) in smtp_sites.into_iter().zip(smtp_listeners) {
-            tasks.push(crate::smtp::spawn(listener, site));
+        let mut tasks = Vec::with_capacity(smtp_sites.len() + https_sites.len() + 1);
+        let mut smtp_stats = Vec::with_capacity(smtp_sites.len());
+        for ((addr, site), listener) in smtp_sites.into_iter().zip(smtp_listeners) {
+            let stats = Arc::new(ConnStats::default());
+            smtp_stats.push((addr, stats.clone()));
+            tasks.push(crate::smtp::spawn(listener, site, stats));
         }
+        tasks.push(write_smtp_stats(
+            opts.dir.join(SMTP_STATS_FILE_NAME),
+            smtp_stats.clone(),
+        ));
         for ((_, certs, sites), listener) in https_sites.into_iter().zip(https_listeners) {
             tasks.push(crate::https::spawn(listener, certs, sites)?);
         }
@@ -271,6 +317,7 @@ impl Lab {
             https_port,
             domains: scenario.domains.iter().map(|d| d.name.clone()).collect(),
             addresses: layout.addresses,
+            smtp_stats,
         })
     }
 }
@@ -352,6 +399,15 @@ async fn bind_dns(
 }
 
 impl RunningLab {
+    /// The most SMTP connections that were open at once to any one lab MX address.
+    pub fn smtp_peak_per_address(&self) -> usize {
+        self.smtp_stats
+            .iter()
+            .map(|(_, s)| s.peak())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Where the lab's DNS server answers (UDP and TCP): the checker's `--resolver`.
     pub fn resolver_addr(&self) -> SocketAddr {
         self.resolver_addr

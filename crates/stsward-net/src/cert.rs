@@ -99,10 +99,11 @@ fn unix_time(t: SystemTime) -> UnixTime {
 }
 
 /// The trust anchors a chain is judged against: the Mozilla set of `webpki-roots`, extra
-/// roots from `--ca-file`, or both.
+/// roots from `--ca-file`, or both. Built once per process and shared: a clone shares the
+/// one anchor list (the Mozilla set alone is some 150 anchors).
 #[derive(Debug, Clone)]
 pub struct Roots {
-    anchors: Vec<TrustAnchor<'static>>,
+    anchors: std::sync::Arc<[TrustAnchor<'static>]>,
 }
 
 impl Roots {
@@ -122,7 +123,16 @@ impl Roots {
             })?;
             anchors.push(anchor.to_owned());
         }
-        Ok(Roots { anchors })
+        Ok(Roots {
+            anchors: anchors.into(),
+        })
+    }
+
+    /// The Mozilla set of `webpki-roots` alone.
+    pub fn webpki() -> Roots {
+        Roots {
+            anchors: webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect(),
+        }
     }
 
     /// True when no anchor is configured: every chain is then untrusted.

@@ -1,19 +1,25 @@
-//! RFC 8996 §2–3 — detecting TLS 1.0 and 1.1 on an MX host.
+//! RFC 8996 — detecting TLS 1.0 and 1.1 on an MX host.
 //!
-//! RFC 8996 deprecates TLS 1.0 and 1.1; RFC 8461 §4.2 leaves the version to TLS policy, and a
-//! checker wants to say "this MX only speaks TLS 1.0". rustls cannot speak either version, so
-//! with the `legacy-tls` feature a second connection repeats the SMTP dance and offers only
-//! TLS 1.0–1.1 through OpenSSL. Debian's OpenSSL 3 refuses those versions at its default
-//! security level, hence `@SECLEVEL=0` in the cipher list. The certificate is not checked
-//! on this connection: only the version is of interest.
+//! RFC 8996 deprecates TLS 1.0 and 1.1, and RFC 8461 §7.2 says "MTAs supporting MTA-STS MUST
+//! have support for TLS 1.2 [RFC5246] or TLS 1.3 [RFC8446] or higher", so a checker wants to
+//! say "this MX only speaks TLS 1.0". rustls cannot speak either version, so with the
+//! `legacy-tls` feature the prober opens a second connection, runs the same SMTP exchange as
+//! for the first (the code in [`crate::smtp_conn`], driven by [`crate::starttls`]), and hands
+//! the socket to [`handshake`], which offers only TLS 1.0–1.1 through OpenSSL on tokio
+//! (`tokio-openssl`). Nothing runs on a blocking thread: when the caller's deadline passes,
+//! the handshake future is dropped and its socket closed with it.
+//!
+//! Debian's OpenSSL 3 refuses those versions at its default security level, hence
+//! `@SECLEVEL=0` in the cipher list. The certificate is not checked on this connection: only
+//! the version is of interest.
 //!
 //! Without the feature the probe never runs and [`LegacyTls`] is never filled in.
 
-use std::net::SocketAddr;
+use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::starttls::ProbeConfig;
+use crate::smtp_conn::{SmtpFailure, clone_io};
 use crate::tls::TlsVersion;
 
 /// When the prober tries TLS 1.0/1.1.
@@ -29,12 +35,21 @@ pub enum LegacyMode {
 }
 
 /// What the legacy probe found.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LegacyTls {
     /// The best of TLS 1.0/1.1 the server accepted; `None` when it accepts neither.
     pub best_version: Option<TlsVersion>,
     /// Why the probe could not tell, if it could not.
     pub failure: Option<LegacyFailure>,
+}
+
+impl LegacyTls {
+    pub(crate) fn failed(failure: LegacyFailure) -> LegacyTls {
+        LegacyTls {
+            best_version: None,
+            failure: Some(failure),
+        }
+    }
 }
 
 /// Why the legacy probe could not reach the TLS handshake.
@@ -46,7 +61,7 @@ pub enum LegacyFailure {
     Connect(std::io::Error),
     /// The SMTP exchange before the handshake failed.
     #[error("SMTP: {0}")]
-    Smtp(crate::starttls::SmtpFailure),
+    Smtp(SmtpFailure),
     /// OpenSSL could not be set up for TLS 1.0/1.1.
     #[error("OpenSSL setup: {detail}")]
     Setup {
@@ -58,35 +73,107 @@ pub enum LegacyFailure {
     Timeout,
 }
 
+impl Clone for LegacyFailure {
+    fn clone(&self) -> Self {
+        match self {
+            LegacyFailure::Connect(e) => LegacyFailure::Connect(clone_io(e)),
+            LegacyFailure::Smtp(e) => LegacyFailure::Smtp(e.clone()),
+            LegacyFailure::Setup { detail } => LegacyFailure::Setup {
+                detail: detail.clone(),
+            },
+            LegacyFailure::Timeout => LegacyFailure::Timeout,
+        }
+    }
+}
+
+/// Whether this build can probe TLS 1.0/1.1 at all.
+pub const AVAILABLE: bool = cfg!(feature = "legacy-tls");
+
+/// Offers TLS 1.0–1.1 on `tcp`, a socket whose server just answered 220 to STARTTLS, and
+/// reports the version it accepted. The whole handshake is bounded by `within`.
 #[cfg(feature = "legacy-tls")]
-pub(crate) async fn probe(host: &str, addr: SocketAddr, cfg: &ProbeConfig) -> Option<LegacyTls> {
-    let host = host.to_owned();
-    let helo = cfg.helo_name.clone();
-    let step = cfg
-        .banner_timeout
-        .max(cfg.ehlo_timeout)
-        .max(cfg.handshake_timeout);
-    let connect_timeout = cfg.connect_timeout;
-    let total = connect_timeout
-        .saturating_add(step.saturating_mul(4))
-        .saturating_add(std::time::Duration::from_secs(1));
-    let job = tokio::task::spawn_blocking(move || {
-        blocking_probe(&host, addr, &helo, connect_timeout, step)
-    });
-    let outcome = match tokio::time::timeout(total, job).await {
-        Ok(Ok(result)) => result,
-        // The blocking job panicked or overran: report a timeout rather than guessing.
-        Ok(Err(_)) | Err(_) => LegacyTls {
-            best_version: None,
-            failure: Some(LegacyFailure::Timeout),
-        },
+pub(crate) async fn handshake(
+    host: &str,
+    tcp: tokio::net::TcpStream,
+    within: Duration,
+) -> LegacyTls {
+    use openssl::ssl::SslVersion;
+
+    let setup = |e: openssl::error::ErrorStack| LegacyFailure::Setup {
+        detail: e.to_string(),
     };
-    Some(outcome)
+    let connector = match legacy_connector() {
+        Ok(c) => c,
+        Err(detail) => return LegacyTls::failed(LegacyFailure::Setup { detail }),
+    };
+    let ssl = match connector.configure().and_then(|c| {
+        c.verify_hostname(false)
+            .use_server_name_indication(true)
+            .into_ssl(host)
+    }) {
+        Ok(ssl) => ssl,
+        Err(e) => return LegacyTls::failed(setup(e)),
+    };
+    let mut stream = match tokio_openssl::SslStream::new(ssl, tcp) {
+        Ok(s) => s,
+        Err(e) => return LegacyTls::failed(setup(e)),
+    };
+    match tokio::time::timeout(within, std::pin::Pin::new(&mut stream).connect()).await {
+        Err(_) => LegacyTls::failed(LegacyFailure::Timeout),
+        Ok(Ok(())) => {
+            let best_version = stream.ssl().version2().map(|v| {
+                if v == SslVersion::TLS1_1 {
+                    TlsVersion::Tls1_1
+                } else if v == SslVersion::TLS1 {
+                    TlsVersion::Tls1_0
+                } else if v == SslVersion::SSL3 {
+                    TlsVersion::Ssl3
+                } else {
+                    TlsVersion::Other(0)
+                }
+            });
+            // Politeness only, and bounded: a close_notify the server may never read.
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                tokio::io::AsyncWriteExt::shutdown(&mut stream),
+            )
+            .await;
+            LegacyTls {
+                best_version,
+                failure: None,
+            }
+        }
+        // The server refused every version on offer (an alert, or it just hung up): it
+        // accepts neither 1.0 nor 1.1.
+        Ok(Err(_)) => {
+            // Briefly wait for the server's close, so that the connection is gone when the
+            // caller frees its per-address slot.
+            let mut sink = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_millis(200), async {
+                while tokio::io::AsyncReadExt::read(stream.get_mut(), &mut sink)
+                    .await
+                    .unwrap_or(0)
+                    > 0
+                {}
+            })
+            .await;
+            LegacyTls {
+                best_version: None,
+                failure: None,
+            }
+        }
+    }
 }
 
 #[cfg(not(feature = "legacy-tls"))]
-pub(crate) async fn probe(_host: &str, _addr: SocketAddr, _cfg: &ProbeConfig) -> Option<LegacyTls> {
-    None
+pub(crate) async fn handshake(
+    _host: &str,
+    _tcp: tokio::net::TcpStream,
+    _within: Duration,
+) -> LegacyTls {
+    LegacyTls::failed(LegacyFailure::Setup {
+        detail: "built without the legacy-tls feature".to_owned(),
+    })
 }
 
 /// The one OpenSSL client context of the process, built on first use.
@@ -114,71 +201,4 @@ fn legacy_connector() -> Result<&'static openssl::ssl::SslConnector, String> {
         })
         .as_ref()
         .map_err(Clone::clone)
-}
-
-#[cfg(feature = "legacy-tls")]
-fn blocking_probe(
-    host: &str,
-    addr: SocketAddr,
-    helo: &str,
-    connect_timeout: std::time::Duration,
-    step: std::time::Duration,
-) -> LegacyTls {
-    use openssl::ssl::{HandshakeError, SslVersion};
-
-    let fail = |failure| LegacyTls {
-        best_version: None,
-        failure: Some(failure),
-    };
-    let mut stream = match std::net::TcpStream::connect_timeout(&addr, connect_timeout) {
-        Ok(s) => s,
-        Err(e) => return fail(LegacyFailure::Connect(e)),
-    };
-    if let Err(e) = stream
-        .set_read_timeout(Some(step))
-        .and_then(|()| stream.set_write_timeout(Some(step)))
-    {
-        return fail(LegacyFailure::Connect(e));
-    }
-    if let Err(e) = crate::starttls::blocking_starttls(&mut stream, helo) {
-        return fail(LegacyFailure::Smtp(e));
-    }
-    let setup = |e: openssl::error::ErrorStack| LegacyFailure::Setup {
-        detail: e.to_string(),
-    };
-    let connector = match legacy_connector() {
-        Ok(c) => c,
-        Err(detail) => return fail(LegacyFailure::Setup { detail }),
-    };
-    let config = match connector.configure() {
-        Ok(c) => c.verify_hostname(false).use_server_name_indication(true),
-        Err(e) => return fail(setup(e)),
-    };
-    match config.connect(host, stream) {
-        Ok(tls) => {
-            let best_version = tls.ssl().version2().map(|v| {
-                if v == SslVersion::TLS1_1 {
-                    TlsVersion::Tls1_1
-                } else if v == SslVersion::TLS1 {
-                    TlsVersion::Tls1_0
-                } else if v == SslVersion::SSL3 {
-                    TlsVersion::Ssl3
-                } else {
-                    TlsVersion::Other(0)
-                }
-            });
-            LegacyTls {
-                best_version,
-                failure: None,
-            }
-        }
-        // The server refused every version on offer: it accepts neither 1.0 nor 1.1.
-        Err(HandshakeError::Failure(_)) => LegacyTls {
-            best_version: None,
-            failure: None,
-        },
-        Err(HandshakeError::SetupFailure(e)) => fail(setup(e)),
-        // A blocking socket only "would block" when its read timeout fired.
-        Err(HandshakeError::WouldBlock(_)) => fail(LegacyFailure::Timeout),
-    }
 }

@@ -4,19 +4,28 @@
 //! - [`dns`]: TXT, MX, A/AAAA and TLSA lookups with CNAME chains and DNSSEC status;
 //! - [`policy_fetch`]: the RFC 8461 §3.3 policy fetch over HTTPS;
 //! - [`starttls`]: the SMTP STARTTLS probe of an MX host (RFC 3207), with [`smtp_reply`] as
-//!   its pure reply parser and [`legacy`] for TLS 1.0/1.1 detection;
+//!   its pure reply parser, [`smtp_conn`] as the client side of the conversation, and
+//!   [`legacy`] for TLS 1.0/1.1 detection;
+//! - [`limit`]: at most N concurrent connections per destination address;
+//! - [`probe_cache`]: probe results per (MX host, address), shared by every job;
 //! - [`cert`]: judging a presented chain (trust, name, validity, separately);
 //! - [`dane`]: RFC 7672 TLSA matching.
 //!
 //! This crate observes and reports typed facts and errors. It never decides how bad a fact is:
 //! severities belong to `stsward-check`. Time is always an argument.
+//!
+//! Every await on the network is bounded: each step has its own timeout, and the callers
+//! pass the deadline of the whole job, which cuts every step short.
 
 pub mod cert;
 pub mod dane;
 pub mod dns;
 pub mod error;
 pub mod legacy;
+pub mod limit;
 pub mod policy_fetch;
+pub mod probe_cache;
+pub mod smtp_conn;
 pub mod smtp_reply;
 pub mod starttls;
 pub mod tls;

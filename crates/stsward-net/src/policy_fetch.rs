@@ -2,10 +2,19 @@
 //!
 //! ```text
 //! GET https://mta-sts.<domain>/.well-known/mta-sts.txt     (HTTP/1.1, Host: mta-sts.<domain>)
-//! accept:  200 only; 3xx MUST NOT be followed; media type text/plain (parameters allowed);
+//!          the well-known path and the host name: RFC 8461 §3.2
+//! accept:  200 only; 3xx MUST NOT be followed (§3.3);
+//!          media type text/plain, parameters allowed (§3.2: senders SHOULD check it);
 //!          the certificate must be PKIX-valid for mta-sts.<domain> (§3.3);
-//!          a body larger than 64 KiB is refused (§3.3).
+//!          a body larger than 64 KiB is refused (§3.3 suggests that limit to senders).
 //! ```
+//!
+//! RFC 8461 §3.2: the policy is "served via the HTTPS GET method from the fixed "well-known"
+//! [RFC5785] path of ".well-known/mta-sts.txt" served by the Policy Host."
+//!
+//! The fetch as a whole is bounded by [`FetchConfig::timeout`]. The policy host may have
+//! several addresses (A and AAAA); each gets its own share of what is left of the bound, so
+//! a blackholed first address cannot use it all and keep the next one from being tried.
 //!
 //! Only this one URL is ever fetched. Each refusal is its own [`FetchError`] variant so that a
 //! checker can name it and a sender can map it to its TLS-RPT result type (RFC 8460 §4.3).
@@ -19,26 +28,28 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, USER_AGENT};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use thiserror::Error;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-use crate::cert::{CertInfo, CertParseError, CertProblem, Roots, judge};
+use crate::cert::{CertInfo, CertProblem, Roots, judge};
 use crate::dns::{Dns, DnsError};
-use crate::tls::{Negotiated, client_config, negotiated};
+use crate::tls::{Negotiated, fetch_config, negotiated};
 
-/// RFC 8461 §3.3: senders must not accept a policy body larger than 64 KiB.
-pub const MAX_POLICY_BYTES: usize = 64 * 1024;
+/// RFC 8461 §3.3: "a suggested maximum policy size is 64 kilobytes". The one constant lives
+/// in `stsward-proto`, beside the policy it limits.
+pub use stsward_proto::mta_sts::MAX_POLICY_BYTES;
 
-/// RFC 8461 §3.3: the well-known path of the policy.
+/// RFC 8461 §3.2: the well-known path of the policy.
 pub const WELL_KNOWN_PATH: &str = "/.well-known/mta-sts.txt";
 
-/// RFC 8461 §3.3 lets a sender wait up to a minute for the policy. A checker talking to a
+/// RFC 8461 §3.3 suggests a one-minute timeout to senders. A checker talking to a
 /// person should give up sooner; this is its default.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The sender's bound (RFC 8461 §3.3: one minute).
+/// The sender's bound (RFC 8461 §3.3: "A suggested timeout is one minute").
 pub const SENDER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How to fetch.
@@ -46,10 +57,8 @@ pub const SENDER_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct FetchConfig {
     /// `--https-port` (443 in production).
     pub https_port: u16,
-    /// Extra trust anchors (`--ca-file PEM`).
-    pub extra_roots: Vec<CertificateDer<'static>>,
-    /// Trust the Mozilla root set of `webpki-roots`.
-    pub use_webpki_roots: bool,
+    /// Trust anchors for the policy host's certificate, built once and shared.
+    pub roots: Roots,
     /// The whole fetch: DNS, connect, handshake, request and body.
     pub timeout: Duration,
     /// Largest body accepted.
@@ -60,15 +69,14 @@ impl Default for FetchConfig {
     fn default() -> Self {
         FetchConfig {
             https_port: 443,
-            extra_roots: Vec::new(),
-            use_webpki_roots: true,
+            roots: Roots::webpki(),
             timeout: DEFAULT_CHECK_TIMEOUT,
             max_body: MAX_POLICY_BYTES,
         }
     }
 }
 
-/// A policy body that passed every §3.3 rule. Its content is not parsed here.
+/// A policy body that passed every rule of RFC 8461 §3.2 and §3.3. Its content is not parsed here.
 #[derive(Debug, Clone)]
 pub struct FetchedPolicy {
     /// The body, at most `max_body` octets.
@@ -112,7 +120,7 @@ pub enum FetchError {
     /// The certificate is not PKIX-valid for the policy host (senders: `sts-webpki-invalid`).
     #[error("policy host certificate: {0}")]
     Tls(CertProblem),
-    /// A 3xx answer: RFC 8461 §3.3 forbids following it.
+    /// A 3xx answer: RFC 8461 §3.3, "HTTP 3xx redirects MUST NOT be followed".
     #[error("redirect {status} to {location:?} (redirects must not be followed)")]
     Redirect {
         /// The status code.
@@ -144,24 +152,22 @@ pub enum FetchError {
     /// The request could not be built (a host name that is not a valid header value).
     #[error("building the request: {0}")]
     Request(#[from] http::Error),
-    /// An extra root from the configuration is not a certificate.
-    #[error("configured root: {0}")]
-    Roots(#[from] CertParseError),
 }
 
-/// Fetches the policy of `domain` as RFC 8461 §3.3 prescribes.
+/// Fetches the policy of `domain` as RFC 8461 §3.3 prescribes, within `cfg.timeout`.
 pub async fn fetch_policy(
     dns: &Dns,
     domain: &str,
     cfg: &FetchConfig,
     now: SystemTime,
 ) -> Result<FetchedPolicy, FetchError> {
-    tokio::time::timeout(cfg.timeout, fetch(dns, domain, cfg, now))
+    let deadline = Instant::now() + cfg.timeout;
+    tokio::time::timeout_at(deadline, fetch(dns, domain, cfg, now, deadline))
         .await
         .map_err(|_| FetchError::Timeout { after: cfg.timeout })?
 }
 
-/// The policy host of `domain` (RFC 8461 §3.3).
+/// The policy host of `domain` (RFC 8461 §3.2: "prepending "mta-sts" to the Policy Domain").
 pub fn policy_host(domain: &str) -> String {
     let d = domain.strip_suffix('.').unwrap_or(domain);
     format!("mta-sts.{}", d.to_ascii_lowercase())
@@ -172,16 +178,22 @@ async fn fetch(
     domain: &str,
     cfg: &FetchConfig,
     now: SystemTime,
+    deadline: Instant,
 ) -> Result<FetchedPolicy, FetchError> {
-    let roots = Roots::new(cfg.use_webpki_roots, &cfg.extra_roots)?;
     let host = policy_host(domain);
     let addrs = dns.addrs(&host).await?;
+    let addrs = addrs.records();
     let mut last = None;
-    for ip in addrs.records() {
-        match fetch_from(*ip, &host, cfg, &roots, now).await {
+    for (i, ip) in addrs.iter().enumerate() {
+        // An equal share of what is left for this address and each one after it.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let tries_left = u32::try_from(addrs.len() - i).unwrap_or(u32::MAX).max(1);
+        let share = left / tries_left;
+        match tokio::time::timeout(share, fetch_from(*ip, &host, cfg, now)).await {
             // Another address may still answer; every other refusal is the host's answer.
-            Err(e @ FetchError::Connect { .. }) => last = Some(e),
-            other => return other,
+            Err(_) => last = Some(FetchError::Timeout { after: cfg.timeout }),
+            Ok(Err(e @ FetchError::Connect { .. })) => last = Some(e),
+            Ok(other) => return other,
         }
     }
     Err(last.unwrap_or(FetchError::NoAddress))
@@ -199,7 +211,6 @@ async fn fetch_from(
     ip: IpAddr,
     host: &str,
     cfg: &FetchConfig,
-    roots: &Roots,
     now: SystemTime,
 ) -> Result<FetchedPolicy, FetchError> {
     let addr = SocketAddr::new(ip, cfg.https_port);
@@ -209,14 +220,13 @@ async fn fetch_from(
     let handshake_err = |source| FetchError::Handshake { addr, source };
     let server_name = ServerName::try_from(host.to_owned())
         .map_err(|e| handshake_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
-    let config =
-        client_config(&[b"http/1.1"]).map_err(|e| handshake_err(std::io::Error::other(e)))?;
+    let config = fetch_config().map_err(|e| handshake_err(std::io::Error::other(e)))?;
     let tls = TlsConnector::from(config)
         .connect(server_name, tcp)
         .await
         .map_err(handshake_err)?;
     let session = negotiated(tls.get_ref().1);
-    let verdict = judge(&session.chain, host, roots, now);
+    let verdict = judge(&session.chain, host, &cfg.roots, now);
     if let Some(problem) = verdict.problem() {
         return Err(FetchError::Tls(problem));
     }
@@ -285,8 +295,9 @@ fn header_text(v: Option<&http::HeaderValue>) -> Option<String> {
     v.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-/// RFC 8461 §3.3: the media type must be `text/plain`; parameters (`charset=utf-8`) are fine.
-/// Media types are case-insensitive (RFC 9110 §8.3.1).
+/// RFC 8461 §3.2: "senders SHOULD validate that the media type is "text/plain""; parameters
+/// (`charset=utf-8`) are ignored. Media types are case-insensitive (RFC 9110 §8.3.1, not in
+/// the project's reference set).
 pub fn is_text_plain(content_type: &str) -> bool {
     let media = content_type.split(';').next().unwrap_or("").trim();
     media.eq_ignore_ascii_case("text/plain")
@@ -297,7 +308,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc8461_3_3_media_type_table() {
+    fn rfc8461_3_2_media_type_table() {
         let good = [
             "text/plain",
             "text/plain; charset=utf-8",
@@ -320,7 +331,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc8461_3_3_policy_host_is_mta_sts_label() {
+    fn rfc8461_3_2_policy_host_is_mta_sts_label() {
         assert_eq!(policy_host("Example.COM."), "mta-sts.example.com");
     }
 }

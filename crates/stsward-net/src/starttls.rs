@@ -4,33 +4,48 @@
 //! S: 220[-] banner                 (RFC 5321 §4.3.1; multi-line with "220-")
 //! C: EHLO <helo name>              S: 250[-] keywords … (RFC 5321 §4.1.1.1)
 //! C: STARTTLS                      S: 220 go ahead      (RFC 3207 §4)
-//!    TLS handshake, SNI = the MX host name (RFC 8461 §4.2, RFC 6066 §3)
+//!    TLS handshake, SNI = the MX host name (RFC 8461 §7.1)
 //! C: QUIT                          (over TLS, or in clear when STARTTLS is not offered)
 //! ```
 //!
+//! RFC 8461 §7.1: "When connecting to an SMTP server, the SNI extension MUST contain the MX
+//! hostname."
+//!
 //! Every step has its own timeout and its own error, so that "STARTTLS offered but the
-//! handshake failed" is never confused with "STARTTLS not offered". The handshake accepts any
-//! chain (see [`crate::tls`]); the chain is then judged for trust, name and validity
-//! separately by [`crate::cert::judge`]. Bytes the server sent after its `220` to STARTTLS
-//! are discarded unread (RFC 3207 §6: no plaintext may be trusted once TLS starts).
+//! handshake failed" is never confused with "STARTTLS not offered". Every step is also cut
+//! short by the caller's `deadline`, so a probe of one address never outlives the job that
+//! asked for it, whatever the server does (stalls, trickles bytes, never answers QUIT). The
+//! handshake accepts any chain (see [`crate::tls`]); the chain is then judged for trust, name
+//! and validity separately by [`crate::cert::judge`]. Bytes the server sent after its `220`
+//! to STARTTLS are discarded unread (see [`crate::smtp_conn`]).
+//!
+//! Each TCP connection holds a permit of the shared [`PerIpLimit`] while it is open.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::{CertificateDer, ServerName};
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::cert::{CertVerdict, Roots, judge};
-use crate::legacy::{LegacyMode, LegacyTls};
-use crate::smtp_reply::{EhloExtension, Reply, ReplyError, ReplyParser, ehlo_extensions};
-use crate::tls::{TlsVersion, client_config, negotiated};
+use crate::legacy::{LegacyFailure, LegacyMode, LegacyTls};
+use crate::limit::{IpPermit, PerIpLimit};
+use crate::smtp_conn::{SmtpConn, clone_io};
+use crate::smtp_reply::{EhloExtension, Reply, ehlo_extensions};
+use crate::tls::{TlsVersion, negotiated, probe_config};
 
-/// RFC 5321 §4.5.3.2.1: a client should wait 5 minutes for the banner. A probe shows a person
-/// a result, so it gives up sooner by default; a sender may configure the RFC's values.
+pub use crate::smtp_conn::SmtpFailure;
+
+/// RFC 5321 §4.5.3.2.1 (not in the project's reference set; paraphrase): a client should
+/// wait 5 minutes for the banner. A probe shows a person a result, so it gives up sooner by
+/// default; a sender may configure longer values.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// QUIT is politeness: the probe already has what it came for, so it waits briefly.
+pub const DEFAULT_QUIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How to probe.
 #[derive(Debug, Clone)]
@@ -41,7 +56,7 @@ pub struct ProbeConfig {
     pub helo_name: String,
     /// Trust anchors for judging the chain.
     pub roots: Roots,
-    /// TCP connect.
+    /// TCP connect (including the wait for a free per-address slot).
     pub connect_timeout: Duration,
     /// Waiting for the 220 banner.
     pub banner_timeout: Duration,
@@ -51,12 +66,17 @@ pub struct ProbeConfig {
     pub starttls_timeout: Duration,
     /// The TLS handshake.
     pub handshake_timeout: Duration,
+    /// QUIT and its reply (never an error: the probe is done by then).
+    pub quit_timeout: Duration,
     /// When to try TLS 1.0/1.1 with OpenSSL (needs the `legacy-tls` feature).
     pub legacy: LegacyMode,
+    /// Concurrent connections per address, shared by every probe of the process.
+    pub limit: PerIpLimit,
 }
 
 impl ProbeConfig {
-    /// Port 25, RFC-shaped timeouts of [`DEFAULT_STEP_TIMEOUT`], legacy probe on failure.
+    /// Port 25, RFC-shaped timeouts of [`DEFAULT_STEP_TIMEOUT`], legacy probe on failure,
+    /// [`crate::limit::DEFAULT_PER_IP`] connections per address.
     pub fn new(helo_name: impl Into<String>, roots: Roots) -> ProbeConfig {
         ProbeConfig {
             smtp_port: 25,
@@ -67,7 +87,36 @@ impl ProbeConfig {
             ehlo_timeout: DEFAULT_STEP_TIMEOUT,
             starttls_timeout: DEFAULT_STEP_TIMEOUT,
             handshake_timeout: DEFAULT_STEP_TIMEOUT,
+            quit_timeout: DEFAULT_QUIT_TIMEOUT,
             legacy: LegacyMode::OnFailure,
+            limit: PerIpLimit::default(),
+        }
+    }
+
+    /// Every step's timeout set to `step`, QUIT to at most [`DEFAULT_QUIT_TIMEOUT`].
+    pub fn with_step_timeout(mut self, step: Duration) -> ProbeConfig {
+        self.connect_timeout = step;
+        self.banner_timeout = step;
+        self.ehlo_timeout = step;
+        self.starttls_timeout = step;
+        self.handshake_timeout = step;
+        self.quit_timeout = step.min(DEFAULT_QUIT_TIMEOUT);
+        self
+    }
+
+    /// The longest one address can take when no deadline cuts it short: both connections
+    /// (rustls and, when it runs, TLS 1.0/1.1) with every step at its timeout.
+    pub fn worst_case(&self) -> Duration {
+        let one = self
+            .connect_timeout
+            .saturating_add(self.banner_timeout)
+            .saturating_add(self.ehlo_timeout)
+            .saturating_add(self.starttls_timeout)
+            .saturating_add(self.handshake_timeout)
+            .saturating_add(self.quit_timeout);
+        match self.legacy {
+            LegacyMode::Never => one,
+            _ => one.saturating_mul(2),
         }
     }
 }
@@ -85,29 +134,6 @@ pub enum ProbeStep {
     Starttls,
     /// The TLS handshake.
     Handshake,
-}
-
-/// How an SMTP exchange went wrong.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum SmtpFailure {
-    /// The server answered with a code other than the expected one.
-    #[error("server answered {code}: {text}")]
-    Rejected {
-        /// The reply code.
-        code: u16,
-        /// The reply text, lines joined with a space.
-        text: String,
-    },
-    /// The bytes are not an SMTP reply.
-    #[error("malformed reply: {0}")]
-    Malformed(#[from] ReplyError),
-    /// The server closed the connection.
-    #[error("connection closed by the server")]
-    Closed,
-    /// A socket error.
-    #[error("I/O: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// Why a probe of one address stopped.
@@ -132,14 +158,31 @@ pub enum ProbeError {
     /// STARTTLS was accepted but the TLS handshake failed.
     #[error("TLS handshake: {0}")]
     Handshake(std::io::Error),
-    /// A step took longer than its timeout.
+    /// A step took longer than its timeout (or than what was left of the job's deadline).
     #[error("{step:?} timed out after {after:?}")]
     Timeout {
         /// The step.
         step: ProbeStep,
-        /// Its timeout.
+        /// The time it was given.
         after: Duration,
     },
+}
+
+impl Clone for ProbeError {
+    fn clone(&self) -> Self {
+        match self {
+            ProbeError::Connect(e) => ProbeError::Connect(clone_io(e)),
+            ProbeError::Banner(e) => ProbeError::Banner(e.clone()),
+            ProbeError::Ehlo(e) => ProbeError::Ehlo(e.clone()),
+            ProbeError::StarttlsRefused(c) => ProbeError::StarttlsRefused(*c),
+            ProbeError::Starttls(e) => ProbeError::Starttls(e.clone()),
+            ProbeError::Handshake(e) => ProbeError::Handshake(clone_io(e)),
+            ProbeError::Timeout { step, after } => ProbeError::Timeout {
+                step: *step,
+                after: *after,
+            },
+        }
+    }
 }
 
 /// The TLS facts of a completed handshake.
@@ -156,7 +199,7 @@ pub struct TlsInfo {
 }
 
 /// What one address of an MX host showed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AddrProbe {
     /// The address and port probed.
     pub addr: SocketAddr,
@@ -172,6 +215,9 @@ pub struct AddrProbe {
     pub legacy: Option<LegacyTls>,
     /// Where the probe stopped early, if it did.
     pub error: Option<ProbeError>,
+    /// Whether the server left QUIT unanswered within its timeout (harmless for delivery,
+    /// but it shows why a probe took as long as it did).
+    pub quit_timed_out: bool,
 }
 
 impl AddrProbe {
@@ -182,20 +228,43 @@ impl AddrProbe {
         let old = self.legacy.as_ref().and_then(|l| l.best_version);
         modern.max(old)
     }
+
+    /// Judges the certificate again at `now` (a cached probe handed to a later check).
+    pub fn rejudged(mut self, host: &str, roots: &Roots, now: SystemTime) -> AddrProbe {
+        if let Some(tls) = &mut self.tls {
+            tls.verdict = judge(&tls.chain, host, roots, now);
+        }
+        self
+    }
 }
 
 /// Probes every address of MX host `host`, concurrently; results are in the order of `addrs`.
+/// The deadline is what [`ProbeConfig::worst_case`] allows from now.
 pub async fn probe_mx(
     host: &str,
     addrs: &[IpAddr],
     cfg: &ProbeConfig,
     now: SystemTime,
 ) -> Vec<AddrProbe> {
-    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-    futures::future::join_all(addrs.iter().map(|ip| probe_addr(&host, *ip, cfg, now))).await
+    let deadline = Instant::now() + cfg.worst_case();
+    futures::future::join_all(
+        addrs
+            .iter()
+            .map(|ip| probe_address(host, *ip, cfg, now, deadline)),
+    )
+    .await
 }
 
-async fn probe_addr(host: &str, ip: IpAddr, cfg: &ProbeConfig, now: SystemTime) -> AddrProbe {
+/// Probes one address of `host`; returns by `deadline` at the latest, whatever the server
+/// does. `now` is the instant the certificate is judged at.
+pub async fn probe_address(
+    host: &str,
+    ip: IpAddr,
+    cfg: &ProbeConfig,
+    now: SystemTime,
+    deadline: Instant,
+) -> AddrProbe {
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     let addr = SocketAddr::new(ip, cfg.smtp_port);
     let mut probe = AddrProbe {
         addr,
@@ -205,75 +274,109 @@ async fn probe_addr(host: &str, ip: IpAddr, cfg: &ProbeConfig, now: SystemTime) 
         tls: None,
         legacy: None,
         error: None,
+        quit_timed_out: false,
     };
-    if let Err(e) = smtp_then_tls(host, addr, cfg, now, &mut probe).await {
+    if let Err(e) = smtp_then_tls(&host, addr, cfg, now, deadline, &mut probe).await {
         probe.error = Some(e);
     }
-    let run_legacy = match cfg.legacy {
-        LegacyMode::Never => false,
-        LegacyMode::Always => probe.starttls_offered,
-        // Any handshake failure, not only a protocol-version alert: servers that cannot
-        // speak TLS 1.2 often answer with a bare handshake_failure or just close.
-        LegacyMode::OnFailure => matches!(
-            probe.error,
-            Some(ProbeError::Handshake(_))
-                | Some(ProbeError::Timeout {
-                    step: ProbeStep::Handshake,
-                    ..
-                })
-        ),
-    };
+    let run_legacy = crate::legacy::AVAILABLE
+        && match cfg.legacy {
+            LegacyMode::Never => false,
+            LegacyMode::Always => probe.starttls_offered,
+            // Any handshake failure, not only a protocol-version alert: servers that cannot
+            // speak TLS 1.2 often answer with a bare handshake_failure or just close.
+            LegacyMode::OnFailure => matches!(
+                probe.error,
+                Some(ProbeError::Handshake(_))
+                    | Some(ProbeError::Timeout {
+                        step: ProbeStep::Handshake,
+                        ..
+                    })
+            ),
+        };
     if run_legacy {
-        probe.legacy = crate::legacy::probe(host, addr, cfg).await;
+        probe.legacy = Some(legacy_probe(&host, addr, cfg, deadline).await);
     }
     probe
 }
 
+/// What is left of `limit` before `deadline`.
+fn budget(limit: Duration, deadline: Instant) -> Duration {
+    limit.min(deadline.saturating_duration_since(Instant::now()))
+}
+
 async fn step<T>(
     step: ProbeStep,
-    after: Duration,
+    limit: Duration,
+    deadline: Instant,
     fut: impl std::future::Future<Output = Result<T, ProbeError>>,
 ) -> Result<T, ProbeError> {
+    let after = budget(limit, deadline);
     tokio::time::timeout(after, fut)
         .await
         .map_err(|_| ProbeError::Timeout { step, after })?
 }
 
-async fn smtp_then_tls(
-    host: &str,
+/// What the clear-text part of the conversation showed.
+#[derive(Default)]
+struct Greeting {
+    banner: Option<Reply>,
+    ehlo_extensions: Vec<EhloExtension>,
+    starttls_offered: bool,
+}
+
+/// A per-address slot, then TCP connect; both within the Connect step's time. Waiting too
+/// long for a slot is a connect failure that is not a timeout of the network: nobody may
+/// read it as "port 25 is blocked".
+async fn connect(
     addr: SocketAddr,
     cfg: &ProbeConfig,
-    now: SystemTime,
-    probe: &mut AddrProbe,
-) -> Result<(), ProbeError> {
-    let tcp = step(ProbeStep::Connect, cfg.connect_timeout, async {
+    deadline: Instant,
+) -> Result<(TcpStream, Option<IpPermit>), ProbeError> {
+    let limit = budget(cfg.connect_timeout, deadline);
+    let step_deadline = Instant::now() + limit;
+    let permit = tokio::time::timeout_at(step_deadline, cfg.limit.acquire(addr.ip()))
+        .await
+        .map_err(|_| {
+            ProbeError::Connect(std::io::Error::other(format!(
+                "no free connection slot to this address within {limit:?} (at most {} at once)",
+                cfg.limit.per_ip()
+            )))
+        })?;
+    let tcp = step(ProbeStep::Connect, limit, step_deadline, async {
         TcpStream::connect(addr).await.map_err(ProbeError::Connect)
     })
     .await?;
-    let mut smtp = SmtpConn::new(tcp);
+    Ok((tcp, permit))
+}
 
-    let banner = step(ProbeStep::Banner, cfg.banner_timeout, async {
+/// Banner, EHLO and, when offered, STARTTLS with its 220: the conversation both connections
+/// of a probe have before their handshakes. Returns whether the socket is ready for TLS;
+/// when STARTTLS is not offered it has sent QUIT (bounded) and the socket is done.
+async fn greet(
+    smtp: &mut SmtpConn<TcpStream>,
+    cfg: &ProbeConfig,
+    deadline: Instant,
+    seen: &mut Greeting,
+) -> Result<bool, ProbeError> {
+    let banner = step(ProbeStep::Banner, cfg.banner_timeout, deadline, async {
         smtp.expect(None, 220).await.map_err(ProbeError::Banner)
     })
     .await?;
-    probe.banner = Some(banner);
+    seen.banner = Some(banner);
 
-    let ehlo = step(ProbeStep::Ehlo, cfg.ehlo_timeout, async {
+    let ehlo = step(ProbeStep::Ehlo, cfg.ehlo_timeout, deadline, async {
         let cmd = format!("EHLO {}\r\n", cfg.helo_name);
         smtp.expect(Some(&cmd), 250).await.map_err(ProbeError::Ehlo)
     })
     .await?;
-    probe.ehlo_extensions = ehlo_extensions(&ehlo);
-    probe.starttls_offered = probe
-        .ehlo_extensions
-        .iter()
-        .any(|e| e.keyword == "STARTTLS");
-    if !probe.starttls_offered {
-        smtp.quit().await;
-        return Ok(());
+    seen.ehlo_extensions = ehlo_extensions(&ehlo);
+    seen.starttls_offered = seen.ehlo_extensions.iter().any(|e| e.keyword == "STARTTLS");
+    if !seen.starttls_offered {
+        return Ok(false);
     }
 
-    step(ProbeStep::Starttls, cfg.starttls_timeout, async {
+    step(ProbeStep::Starttls, cfg.starttls_timeout, deadline, async {
         match smtp.expect(Some("STARTTLS\r\n"), 220).await {
             Ok(_) => Ok(()),
             Err(SmtpFailure::Rejected { code, .. }) => Err(ProbeError::StarttlsRefused(code)),
@@ -281,19 +384,56 @@ async fn smtp_then_tls(
         }
     })
     .await?;
+    Ok(true)
+}
+
+/// QUIT, bounded: true when the server did not answer in time.
+async fn quit<S>(smtp: &mut SmtpConn<S>, cfg: &ProbeConfig, deadline: Instant) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    tokio::time::timeout(budget(cfg.quit_timeout, deadline), smtp.quit())
+        .await
+        .is_err()
+}
+
+async fn smtp_then_tls(
+    host: &str,
+    addr: SocketAddr,
+    cfg: &ProbeConfig,
+    now: SystemTime,
+    deadline: Instant,
+    probe: &mut AddrProbe,
+) -> Result<(), ProbeError> {
+    let (tcp, _permit) = connect(addr, cfg, deadline).await?;
+    let mut smtp = SmtpConn::new(tcp);
+    let mut seen = Greeting::default();
+    let greeted = greet(&mut smtp, cfg, deadline, &mut seen).await;
+    probe.banner = seen.banner;
+    probe.ehlo_extensions = seen.ehlo_extensions;
+    probe.starttls_offered = seen.starttls_offered;
+    if !greeted? {
+        probe.quit_timed_out = quit(&mut smtp, cfg, deadline).await;
+        return Ok(());
+    }
 
     let tcp = smtp.into_plain();
-    let tls = step(ProbeStep::Handshake, cfg.handshake_timeout, async {
-        let name = ServerName::try_from(host.to_owned()).map_err(|e| {
-            ProbeError::Handshake(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-        })?;
-        let config =
-            client_config(&[]).map_err(|e| ProbeError::Handshake(std::io::Error::other(e)))?;
-        TlsConnector::from(config)
-            .connect(name, tcp)
-            .await
-            .map_err(ProbeError::Handshake)
-    })
+    let tls = step(
+        ProbeStep::Handshake,
+        cfg.handshake_timeout,
+        deadline,
+        async {
+            let name = ServerName::try_from(host.to_owned()).map_err(|e| {
+                ProbeError::Handshake(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+            })?;
+            let config =
+                probe_config().map_err(|e| ProbeError::Handshake(std::io::Error::other(e)))?;
+            TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(ProbeError::Handshake)
+        },
+    )
     .await?;
     let session = negotiated(tls.get_ref().1);
     let verdict = judge(&session.chain, host, &cfg.roots, now);
@@ -304,105 +444,65 @@ async fn smtp_then_tls(
         verdict,
     });
     let mut smtp = SmtpConn::new(tls);
-    // Politeness only: the probe already has what it came for.
-    let _ = tokio::time::timeout(cfg.ehlo_timeout, smtp.quit()).await;
+    probe.quit_timed_out = quit(&mut smtp, cfg, deadline).await;
+    if !probe.quit_timed_out {
+        // The server's close_notify came first; its TCP close follows. Wait for that too,
+        // so the connection is really gone when this probe frees its per-address slot.
+        let mut tls = smtp.into_plain();
+        let tcp = tls.get_mut().0;
+        let mut sink = [0u8; 512];
+        let _ = tokio::time::timeout(budget(cfg.quit_timeout, deadline), async {
+            while tokio::io::AsyncReadExt::read(tcp, &mut sink)
+                .await
+                .unwrap_or(0)
+                > 0
+            {}
+        })
+        .await;
+    }
     Ok(())
 }
 
-/// The thin async wrapper around [`ReplyParser`].
-struct SmtpConn<S> {
-    io: S,
-    parser: ReplyParser,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> SmtpConn<S> {
-    fn new(io: S) -> Self {
-        SmtpConn {
-            io,
-            parser: ReplyParser::new(),
+/// The second connection: the same conversation, then OpenSSL offering TLS 1.0/1.1.
+async fn legacy_probe(
+    host: &str,
+    addr: SocketAddr,
+    cfg: &ProbeConfig,
+    deadline: Instant,
+) -> LegacyTls {
+    let failure = |e: ProbeError| match e {
+        ProbeError::Connect(e) => LegacyFailure::Connect(e),
+        ProbeError::Banner(e) | ProbeError::Ehlo(e) | ProbeError::Starttls(e) => {
+            LegacyFailure::Smtp(e)
         }
-    }
-
-    async fn read_reply(&mut self) -> Result<Reply, SmtpFailure> {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(reply) = self.parser.next_reply()? {
-                return Ok(reply);
-            }
-            let n = self.io.read(&mut buf).await?;
-            let Some(got) = buf.get(..n).filter(|g| !g.is_empty()) else {
-                return Err(SmtpFailure::Closed);
-            };
-            self.parser.push(got);
-        }
-    }
-
-    /// Sends `cmd` (if any) and expects a reply with code `want`.
-    async fn expect(&mut self, cmd: Option<&str>, want: u16) -> Result<Reply, SmtpFailure> {
-        if let Some(cmd) = cmd {
-            self.io.write_all(cmd.as_bytes()).await?;
-            self.io.flush().await?;
-        }
-        let reply = self.read_reply().await?;
-        if reply.code != want {
-            return Err(SmtpFailure::Rejected {
-                code: reply.code,
-                text: reply.lines.join(" "),
-            });
-        }
-        Ok(reply)
-    }
-
-    async fn quit(&mut self) {
-        if self.io.write_all(b"QUIT\r\n").await.is_ok() {
-            let _ = self.read_reply().await;
-        }
-        let _ = self.io.shutdown().await;
-    }
-
-    /// The raw stream for the TLS handshake; whatever the server sent after its 220 is
-    /// dropped here, never fed to TLS or read as SMTP.
-    fn into_plain(mut self) -> S {
-        self.parser.clear();
-        self.io
-    }
-}
-
-/// The blocking twin of the SMTP dance, for the OpenSSL legacy probe.
-#[cfg(feature = "legacy-tls")]
-pub(crate) fn blocking_starttls(
-    stream: &mut std::net::TcpStream,
-    helo: &str,
-) -> Result<(), SmtpFailure> {
-    use std::io::{Read, Write};
-    let mut parser = ReplyParser::new();
-    let read = |s: &mut std::net::TcpStream, p: &mut ReplyParser| -> Result<Reply, SmtpFailure> {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(r) = p.next_reply()? {
-                return Ok(r);
-            }
-            let n = s.read(&mut buf)?;
-            let Some(got) = buf.get(..n).filter(|g| !g.is_empty()) else {
-                return Err(SmtpFailure::Closed);
-            };
-            p.push(got);
-        }
+        ProbeError::StarttlsRefused(code) => LegacyFailure::Smtp(SmtpFailure::Rejected {
+            code,
+            text: String::new(),
+        }),
+        ProbeError::Handshake(e) => LegacyFailure::Connect(e),
+        ProbeError::Timeout { .. } => LegacyFailure::Timeout,
     };
-    let check = |r: Reply, want: u16| {
-        if r.code == want {
-            Ok(r)
-        } else {
-            Err(SmtpFailure::Rejected {
-                code: r.code,
-                text: r.lines.join(" "),
-            })
-        }
+    let (tcp, _permit) = match connect(addr, cfg, deadline).await {
+        Ok(c) => c,
+        Err(e) => return LegacyTls::failed(failure(e)),
     };
-    check(read(stream, &mut parser)?, 220)?;
-    stream.write_all(format!("EHLO {helo}\r\n").as_bytes())?;
-    check(read(stream, &mut parser)?, 250)?;
-    stream.write_all(b"STARTTLS\r\n")?;
-    check(read(stream, &mut parser)?, 220)?;
-    Ok(())
+    let mut smtp = SmtpConn::new(tcp);
+    match greet(&mut smtp, cfg, deadline, &mut Greeting::default()).await {
+        Ok(true) => {}
+        // STARTTLS vanished between the two connections: nothing to learn.
+        Ok(false) => {
+            quit(&mut smtp, cfg, deadline).await;
+            return LegacyTls {
+                best_version: None,
+                failure: None,
+            };
+        }
+        Err(e) => return LegacyTls::failed(failure(e)),
+    }
+    crate::legacy::handshake(
+        host,
+        smtp.into_plain(),
+        budget(cfg.handshake_timeout, deadline),
+    )
+    .await
 }

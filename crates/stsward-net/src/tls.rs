@@ -8,7 +8,7 @@
 //! server's handshake signature, so the peer has proved it holds the leaf's private key.
 //! The policy fetcher never sends its request before that judgement passed.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -90,8 +90,22 @@ pub(crate) fn negotiated(conn: &ClientConnection) -> Negotiated {
     }
 }
 
+/// The client configuration of the STARTTLS prober (no ALPN), built once per process.
+pub(crate) fn probe_config() -> Result<Arc<ClientConfig>, rustls::Error> {
+    static CONFIG: OnceLock<Result<Arc<ClientConfig>, rustls::Error>> = OnceLock::new();
+    CONFIG.get_or_init(|| client_config(&[])).clone()
+}
+
+/// The client configuration of the policy fetcher (ALPN `http/1.1`), built once per process.
+pub(crate) fn fetch_config() -> Result<Arc<ClientConfig>, rustls::Error> {
+    static CONFIG: OnceLock<Result<Arc<ClientConfig>, rustls::Error>> = OnceLock::new();
+    CONFIG.get_or_init(|| client_config(&[b"http/1.1"])).clone()
+}
+
 /// A client configuration that completes the handshake whatever the chain, offering `alpn`.
-pub(crate) fn client_config(alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, rustls::Error> {
+/// Building one sets up the crypto provider and its algorithm tables; a server checking
+/// thousands of hosts uses the two shared ones above instead.
+fn client_config(alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = Arc::new(AcceptAnyChain {
         algs: provider.signature_verification_algorithms,

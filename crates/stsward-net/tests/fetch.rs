@@ -19,11 +19,15 @@ const HOSTS: &[&str] = &[
     "mta-sts.big.test",
     "mta-sts.chunked.test",
     "mta-sts.slow.test",
+    "mta-sts.twoaddr.test",
 ];
+
+/// The first address of `mta-sts.twoaddr.test`: accepts TCP, then never speaks TLS.
+const STALLING_ADDR: &str = "127.0.0.5";
 
 fn route(host: &str) -> Reply {
     match host {
-        "mta-sts.good.test" => Reply::Policy,
+        "mta-sts.good.test" | "mta-sts.twoaddr.test" => Reply::Policy,
         "mta-sts.missing.test" => Reply::Status(404),
         "mta-sts.html.test" => Reply::ContentType("text/html; charset=utf-8"),
         "mta-sts.big.test" => Reply::Oversize(MAX_POLICY_BYTES + 1),
@@ -51,9 +55,21 @@ async fn world(
     let (chain, key) = chain_for(&ca);
     let https = https_server::spawn("127.0.0.1", chain, key, route).await;
     let mut z = Zone::default();
-    for h in HOSTS {
+    for h in HOSTS.iter().filter(|h| **h != "mta-sts.twoaddr.test") {
         z.a(&format!("{h}."), "127.0.0.1");
     }
+    // A blackholed first address (it accepts, then says nothing), a working second one.
+    let stall = tokio::net::TcpListener::bind((STALLING_ADDR, https.port()))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = stall.accept().await {
+            held.push(tcp);
+        }
+    });
+    z.a("mta-sts.twoaddr.test.", STALLING_ADDR);
+    z.a("mta-sts.twoaddr.test.", "127.0.0.1");
     z.a("mta-sts.closed.test.", "127.0.0.3");
     let dns_addr = dns_server::spawn(z).await;
     let dns = Dns::new(&DnsConfig {
@@ -69,8 +85,7 @@ async fn world(
         dns,
         cfg: FetchConfig {
             https_port: https.port(),
-            extra_roots: vec![ca.cert.clone()],
-            use_webpki_roots: false,
+            roots: stsward_net::cert::Roots::new(false, std::slice::from_ref(&ca.cert)).unwrap(),
             timeout: Duration::from_secs(3),
             max_body: MAX_POLICY_BYTES,
         },
@@ -238,4 +253,17 @@ async fn rfc8461_3_3_certificate_refusals() {
         ),
         "self-signed: {e:?}"
     );
+}
+
+/// Issue 6: each address of the policy host gets its own share of the fetch budget, so a
+/// blackholed first address does not keep the second one from being tried.
+#[tokio::test]
+async fn rfc8461_3_3_blackholed_first_address_leaves_time_for_the_next() {
+    let w = good_world().await;
+    let started = Instant::now();
+    let p = fetch_policy(&w.dns, "twoaddr.test", &w.cfg, now())
+        .await
+        .expect("the second address answers");
+    assert_eq!(p.addr.ip().to_string(), "127.0.0.1");
+    assert!(started.elapsed() < w.cfg.timeout + Duration::from_millis(500));
 }

@@ -85,3 +85,94 @@ async fn rfc8996_tls10_only_mx_is_found_by_the_legacy_probe() {
         "so a checker can say: only TLS 1.0"
     );
 }
+
+/// Regression (issue 6): the TLS 1.0/1.1 probe ran on a blocking thread that outlived its
+/// timeout and kept its socket open. Now the job's deadline ends it: the probe returns by
+/// the deadline and the server sees its socket closed by then.
+#[tokio::test]
+async fn regression_legacy_probe_that_stalls_in_the_handshake_ends_at_the_deadline() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let closed_tx = closed_tx.clone();
+            tokio::spawn(async move {
+                let mut io = tokio::io::BufReader::new(tcp);
+                io.write_all(b"220 mx.stall.test ESMTP\r\n").await.unwrap();
+                let mut line = String::new();
+                while io.read_line(&mut line).await.unwrap_or(0) > 0 {
+                    let cmd = line.trim_end().to_ascii_uppercase();
+                    line.clear();
+                    if cmd.starts_with("EHLO") {
+                        io.write_all(b"250-mx.stall.test\r\n250 STARTTLS\r\n")
+                            .await
+                            .unwrap();
+                    } else if cmd == "STARTTLS" {
+                        io.write_all(b"220 go ahead\r\n").await.unwrap();
+                        break;
+                    }
+                }
+                // Read the ClientHello and answer nothing, until the client hangs up.
+                let mut sink = [0u8; 4096];
+                while io.read(&mut sink).await.unwrap_or(0) > 0 {}
+                let _ = closed_tx.send(std::time::Instant::now());
+            });
+        }
+    });
+
+    let ca = TestCa::new("stall CA");
+    let cfg = ProbeConfig::new(
+        "probe.stsward.test",
+        Roots::new(false, std::slice::from_ref(&ca.cert)).unwrap(),
+    )
+    .with_step_timeout(Duration::from_secs(30));
+    let cfg = ProbeConfig {
+        smtp_port: port,
+        legacy: LegacyMode::OnFailure,
+        ..cfg
+    };
+    let started = std::time::Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    let p = stsward_net::starttls::probe_address(
+        "mx.stall.test",
+        "127.0.0.1".parse().unwrap(),
+        &cfg,
+        now(),
+        deadline,
+    )
+    .await;
+    let returned = started.elapsed();
+    assert!(returned < Duration::from_millis(2500), "took {returned:?}");
+    assert!(
+        matches!(
+            p.error,
+            Some(ProbeError::Timeout {
+                step: stsward_net::starttls::ProbeStep::Handshake,
+                ..
+            })
+        ),
+        "{:?}",
+        p.error
+    );
+    // Every connection the probe opened is closed by now (give the server a moment to see
+    // the FIN); before, the blocking thread held the legacy socket for its own timeout.
+    let grace = tokio::time::sleep(Duration::from_millis(500));
+    tokio::pin!(grace);
+    let mut closed = 0;
+    loop {
+        tokio::select! {
+            Some(at) = closed_rx.recv() => {
+                assert!(at.duration_since(started) < Duration::from_millis(2500));
+                closed += 1;
+            }
+            () = &mut grace => break,
+        }
+    }
+    assert!(closed >= 1, "the server saw its connection(s) closed");
+}

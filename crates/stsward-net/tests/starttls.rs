@@ -9,7 +9,10 @@ use common::smtp_server::{self, Tls};
 use common::test_pki::{TestCa, Window, now, self_signed};
 use stsward_net::cert::{Roots, UntrustedReason, Validity};
 use stsward_net::legacy::LegacyMode;
-use stsward_net::starttls::{AddrProbe, ProbeConfig, ProbeError, ProbeStep, probe_mx};
+use stsward_net::limit::PerIpLimit;
+use stsward_net::starttls::{
+    AddrProbe, ProbeConfig, ProbeError, ProbeStep, probe_address, probe_mx,
+};
 use stsward_net::tls::TlsVersion;
 
 const MX: &str = "mx.example.test";
@@ -155,4 +158,113 @@ async fn rfc3207_steps_fail_with_their_own_errors() {
         "{:?}",
         v[0].error
     );
+}
+
+/// Regression (issue 6): an MX that offers no STARTTLS and then never answers QUIT hung the
+/// probe, and with it `stsward check`, forever: QUIT had no timeout.
+#[tokio::test]
+async fn regression_no_starttls_mx_that_never_answers_quit_returns() {
+    let ca = TestCa::new("MX CA");
+    let addr = smtp_server::spawn(Tls::MuteQuit).await;
+    let mut c = cfg(&ca, addr.port());
+    c.quit_timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    let v = tokio::time::timeout(
+        Duration::from_secs(5),
+        probe_mx(MX, &[addr.ip()], &c, now()),
+    )
+    .await
+    .expect("the probe returns although QUIT is never answered");
+    let p = &v[0];
+    assert!(!p.starttls_offered && p.error.is_none(), "{p:?}");
+    assert!(p.quit_timed_out, "the unanswered QUIT is recorded");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The job's deadline cuts every step short, and the error still names the step.
+#[tokio::test]
+async fn deadline_cuts_each_step_short_and_names_it() {
+    let ca = TestCa::new("MX CA");
+    let cases = [
+        (Tls::Mute, ProbeStep::Banner, "accepts, never greets"),
+        (Tls::Trickle, ProbeStep::Banner, "a byte a second"),
+    ];
+    for (tls, step, why) in cases {
+        let addr = smtp_server::spawn(tls).await;
+        let mut c = cfg(&ca, addr.port());
+        // Step timeouts far beyond the deadline: only the deadline can stop the probe.
+        c = c.with_step_timeout(Duration::from_secs(30));
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+        let p = probe_address(MX, addr.ip(), &c, now(), deadline).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(2500), "{why}: took {took:?}");
+        assert!(
+            matches!(&p.error, Some(ProbeError::Timeout { step: s, .. }) if *s == step),
+            "{why}: {:?}",
+            p.error
+        );
+    }
+}
+
+/// Issue 6: at most N concurrent connections per MX address, however many probes run.
+#[tokio::test]
+async fn per_ip_limit_bounds_concurrent_connections_to_one_address() {
+    let ca = TestCa::new("MX CA");
+    let (addr, conns) = smtp_server::spawn_counting(cert(&ca, &[MX], Window::Current)).await;
+    let mut c = cfg(&ca, addr.port());
+    c.limit = PerIpLimit::new(2);
+    c = c.with_step_timeout(Duration::from_secs(10));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let all = futures::future::join_all(
+        (0..12).map(|_| probe_address(MX, addr.ip(), &c, now(), deadline)),
+    )
+    .await;
+    for p in &all {
+        assert!(p.error.is_none(), "{:?}", p.error);
+    }
+    let peak = conns.peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak <= 2, "peak {peak} concurrent connections, limit 2");
+    assert!(peak >= 1);
+}
+
+/// Waiting for a per-address slot is not a network timeout: a probe that never got a slot
+/// fails at Connect with its own words, so nothing reads it as "port 25 is blocked".
+#[tokio::test]
+async fn per_ip_limit_slot_wait_is_not_a_connect_timeout() {
+    let ca = TestCa::new("MX CA");
+    let addr = smtp_server::spawn(Tls::Mute).await;
+    let mut c = cfg(&ca, addr.port());
+    c.limit = PerIpLimit::new(1);
+    c = c.with_step_timeout(Duration::from_millis(800));
+    // The first probe holds the slot for its whole banner wait (800 ms); the second may wait
+    // for a slot only as long as its connect step (300 ms).
+    c.connect_timeout = Duration::from_millis(300);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let (first, second) = tokio::join!(probe_address(MX, addr.ip(), &c, now(), deadline), async {
+        // Let the first probe take the only slot.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        probe_address(MX, addr.ip(), &c, now(), deadline).await
+    });
+    assert!(
+        matches!(
+            first.error,
+            Some(ProbeError::Timeout {
+                step: ProbeStep::Banner,
+                ..
+            })
+        ),
+        "{:?}",
+        first.error
+    );
+    match &second.error {
+        Some(ProbeError::Connect(e)) => {
+            assert!(e.to_string().contains("no free connection slot"), "{e}");
+        }
+        other => panic!("the second probe waited for the slot: {other:?}"),
+    }
 }

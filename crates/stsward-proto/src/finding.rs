@@ -255,6 +255,14 @@ codes! {
     /// No SMTP connection to any address of the host.
     MxUnreachable = "mx.unreachable", "RFC 5321 §5.1",
         "Make the host accept SMTP on port 25 from the Internet (firewall, service running).";
+    /// Every SMTP connection of the check timed out at TCP connect: outbound port 25 looks
+    /// blocked from the machine running the check, so the MX verdicts say little.
+    MxPort25Blocked = "mx.port25.blocked", "RFC 5321 §5.1",
+        "Run the check from a machine that may connect out to port 25 (many cloud providers and ISPs block it; ask them to lift the block, or use another host).";
+    /// Every IPv6 connection of the check failed at connect while IPv4 worked: this machine
+    /// has no working IPv6 route, so the IPv6 verdicts say little.
+    MxIpv6Unreachable = "mx.ipv6.unreachable", "RFC 5321 §5.1",
+        "Run the check from a machine with working IPv6 to verify the MX hosts' IPv6 addresses.";
     /// EHLO offers STARTTLS.
     MxStarttlsOk = "mx.starttls.ok", "RFC 3207", "";
     /// EHLO does not offer STARTTLS.

@@ -102,6 +102,15 @@ pub struct CheckArgs {
     /// How many domains to check at once in bulk mode.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub concurrency: usize,
+
+    /// At most N concurrent SMTP connections to one MX address, across all domains.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub per_ip: usize,
+
+    /// Probe every (MX host, address) again for each domain instead of reusing the result
+    /// of another domain of the same run (for benchmarks).
+    #[arg(long)]
+    pub no_probe_cache: bool,
 }
 
 /// Network overrides shared by every command that talks to the world.
@@ -123,8 +132,10 @@ pub struct NetArgs {
     #[arg(long, value_name = "PORT", default_value_t = 443)]
     pub https_port: u16,
 
-    /// Timeout for each network step, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    /// The overall budget of one domain's check, in seconds: the check returns within it
+    /// whatever remote hosts do, reporting what did not finish. DNS, the policy fetch and
+    /// each SMTP step get shorter timeouts beneath it.
+    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
     pub timeout: f64,
 
     /// DNSSEC trust anchors (DNSKEY records in zone-file format) replacing the root's; the

@@ -97,6 +97,10 @@ pub struct Check {
     pub progress: bool,
     pub net: Net,
     pub concurrency: usize,
+    /// `--per-ip`: concurrent SMTP connections per MX address.
+    pub per_ip: usize,
+    /// Reuse probe results across the domains of one run.
+    pub probe_cache: bool,
 }
 
 /// `stsward lab up`.
@@ -155,6 +159,9 @@ impl Command {
                 if args.concurrency == 0 {
                     bail!("--concurrency must be at least 1");
                 }
+                if args.per_ip == 0 {
+                    bail!("--per-ip must be at least 1");
+                }
                 Command::Check(Check {
                     targets,
                     json: args.json,
@@ -162,6 +169,8 @@ impl Command {
                     progress: std::io::stderr().is_terminal(),
                     net: net(args.net)?,
                     concurrency: args.concurrency,
+                    per_ip: args.per_ip,
+                    probe_cache: !args.no_probe_cache,
                 })
             }
             CliCommand::Lab(LabCommand::Up {

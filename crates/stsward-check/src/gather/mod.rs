@@ -2,16 +2,27 @@
 //!
 //! ```text
 //! domain ─┬─ TXT _mta-sts.<d>            (RFC 8461 §3.1)
-//!         ├─ GET https://mta-sts.<d>/.well-known/mta-sts.txt   (RFC 8461 §3.3)
+//!         ├─ GET https://mta-sts.<d>/.well-known/mta-sts.txt   (RFC 8461 §3.2, §3.3)
 //!         ├─ TXT _smtp._tls.<d>          (RFC 8460 §3)
-//!         └─ MX <d> ─┬─ per host: A/AAAA + TLSA _25._tcp.<host>   (RFC 7672 §2.2)
+//!         └─ MX <d> ─┬─ per host: A/AAAA + TLSA _25._tcp.<host>   (RFC 7672 §2.2.3)
 //!                    └─ per address: EHLO, STARTTLS, handshake, certificate (RFC 3207)
 //! ```
 //!
 //! Everything on one line of that tree runs concurrently; SMTP probes of all hosts and all
 //! addresses run at once, bounded by one semaphore shared by every domain a [`Checker`]
-//! checks (a bulk run must not open thousands of port-25 connections at once). The results
-//! fill an [`Observation`], which [`CheckReport::from_observation`] judges.
+//! checks (a bulk run must not open thousands of port-25 connections at once), and by a
+//! per-address connection limit ([`PerIpLimit`]) shared the same way, so that thousands of
+//! domains of one provider never open more than a few connections to each of its MX
+//! addresses. A [`ProbeCache`] shared by every domain probes each (MX host, address) once
+//! per TTL; domains that share MX hosts wait for the probe in flight.
+//!
+//! # One deadline per domain
+//!
+//! A domain's check returns within [`CheckConfig::budget`] (20 s by default, `--timeout`),
+//! whatever remote hosts do. Every sub-timeout (DNS, the policy fetch, each SMTP step) is
+//! derived beneath it, and every branch of the tree above is cut off at the domain's
+//! deadline. What did not finish is reported as a timeout of that branch, naming the step,
+//! so the check still returns a report.
 
 mod convert;
 
@@ -23,16 +34,27 @@ use futures::StreamExt;
 use rustls_pki_types::CertificateDer;
 use stsward_net::cert::Roots;
 use stsward_net::dane::Tlsa;
-use stsward_net::dns::{Dns, DnsConfig, Lookup, TrustAnchors};
+use stsward_net::dns::{Dns, DnsConfig, DnsError, Lookup, TrustAnchors};
 use stsward_net::legacy::LegacyMode;
-use stsward_net::policy_fetch::{FetchConfig, WELL_KNOWN_PATH, fetch_policy, policy_host};
-use stsward_net::starttls::{ProbeConfig, probe_mx};
+use stsward_net::limit::PerIpLimit;
+use stsward_net::policy_fetch::{
+    FetchConfig, FetchError, WELL_KNOWN_PATH, fetch_policy, policy_host,
+};
+use stsward_net::probe_cache::ProbeCache;
+use stsward_net::starttls::{ProbeConfig, probe_address};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::error::{CheckError, NotRun};
 use crate::observe::*;
 use crate::report::{CheckReport, CheckResult};
+
+/// The default overall budget of one domain's check.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(20);
+
+/// Kept back from the budget for judging and rendering after the network is done.
+const RESERVE: Duration = Duration::from_millis(300);
 
 /// How to check: everything the CLI decides, as plain values (no paths, no environment).
 #[derive(Debug, Clone)]
@@ -53,14 +75,23 @@ pub struct CheckConfig {
     pub smtp_port: u16,
     /// `--https-port` (443 in production).
     pub https_port: u16,
-    /// Time allowed for one DNS query attempt.
+    /// The overall budget of one domain's check (`--timeout`): the check returns within it
+    /// whatever remote hosts do. The timeouts below are caps beneath it.
+    pub budget: Duration,
+    /// Time allowed for one DNS query attempt (at most a quarter of the budget is used).
     pub dns_timeout: Duration,
-    /// Time allowed for the whole policy fetch.
+    /// Time allowed for the whole policy fetch (at most the budget is used).
     pub fetch_timeout: Duration,
-    /// Time allowed for each SMTP step (connect, banner, EHLO, STARTTLS, handshake).
+    /// Time allowed for each SMTP step (connect, banner, EHLO, STARTTLS, handshake); at most
+    /// a quarter of the budget is used.
     pub smtp_step_timeout: Duration,
     /// Most SMTP probes (one per MX address) in flight at once, across all domains.
     pub concurrency: usize,
+    /// Most concurrent SMTP connections to one MX address (`--per-ip`).
+    pub per_ip: usize,
+    /// Reuse probe results per (MX host, address) across the domains of one run
+    /// (`--no-probe-cache` turns it off).
+    pub probe_cache: bool,
     /// The name sent with EHLO.
     pub helo_name: String,
     /// Also probe for TLS 1.0/1.1 on every MX that offers STARTTLS (`mx.tls.legacy`).
@@ -77,10 +108,13 @@ impl Default for CheckConfig {
             trust_anchors: None,
             smtp_port: 25,
             https_port: 443,
+            budget: DEFAULT_BUDGET,
             dns_timeout: Duration::from_secs(3),
             fetch_timeout: stsward_net::policy_fetch::DEFAULT_CHECK_TIMEOUT,
             smtp_step_timeout: stsward_net::starttls::DEFAULT_STEP_TIMEOUT,
             concurrency: 32,
+            per_ip: stsward_net::limit::DEFAULT_PER_IP,
+            probe_cache: true,
             helo_name: "stsward.invalid".to_owned(),
             probe_legacy_tls: true,
         }
@@ -113,6 +147,8 @@ pub struct Checker {
     fetch: FetchConfig,
     probe: ProbeConfig,
     probes: Arc<Semaphore>,
+    cache: Option<ProbeCache>,
+    budget: Duration,
     resolver: String,
 }
 
@@ -131,9 +167,12 @@ impl Checker {
                 resolver: resolver.clone(),
                 detail: e.to_string(),
             })?;
+        let budget = cfg.budget.max(Duration::from_millis(100));
+        let quarter = budget / 4;
         let dns = Dns::new(&DnsConfig {
             server: cfg.resolver,
-            timeout: cfg.dns_timeout,
+            timeout: cfg.dns_timeout.min(quarter),
+            lookup_timeout: DnsConfig::default().lookup_timeout.min(budget / 2),
             dnssec: cfg.validate_dnssec,
             trust_anchors,
             ..DnsConfig::default()
@@ -146,26 +185,21 @@ impl Checker {
             Roots::new(cfg.use_webpki_roots, &cfg.extra_roots).map_err(|e| CheckError::Roots {
                 detail: e.to_string(),
             })?;
-        let step = cfg.smtp_step_timeout;
         let probe = ProbeConfig {
             smtp_port: cfg.smtp_port,
-            connect_timeout: step,
-            banner_timeout: step,
-            ehlo_timeout: step,
-            starttls_timeout: step,
-            handshake_timeout: step,
             legacy: if cfg.probe_legacy_tls {
                 LegacyMode::Always
             } else {
                 LegacyMode::OnFailure
             },
-            ..ProbeConfig::new(cfg.helo_name.clone(), roots)
+            limit: PerIpLimit::new(cfg.per_ip),
+            ..ProbeConfig::new(cfg.helo_name.clone(), roots.clone())
+                .with_step_timeout(cfg.smtp_step_timeout.min(quarter))
         };
         let fetch = FetchConfig {
             https_port: cfg.https_port,
-            extra_roots: cfg.extra_roots,
-            use_webpki_roots: cfg.use_webpki_roots,
-            timeout: cfg.fetch_timeout,
+            roots,
+            timeout: cfg.fetch_timeout.min(budget.saturating_sub(RESERVE)),
             ..FetchConfig::default()
         };
         Ok(Checker {
@@ -173,6 +207,8 @@ impl Checker {
             fetch,
             probe,
             probes: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
+            cache: cfg.probe_cache.then(ProbeCache::default),
+            budget,
             resolver,
         })
     }
@@ -185,7 +221,8 @@ impl Checker {
             error,
         };
         let name = normalize_domain(domain).map_err(not_run)?;
-        let observed = self.observe(&name, SystemTime::from(now)).await;
+        let deadline = Instant::now() + self.budget.saturating_sub(RESERVE);
+        let observed = self.observe(&name, SystemTime::from(now), deadline).await;
         if let Some(detail) = resolver_unusable(&observed) {
             return Err(not_run(CheckError::ResolverUnusable {
                 resolver: self.resolver.clone(),
@@ -196,7 +233,8 @@ impl Checker {
     }
 
     /// Checks many domains, at most `concurrency` at a time, calling `on_done` as each one
-    /// finishes (for a progress bar). `clock` is read once per domain, when it starts, so
+    /// finishes (for a progress bar, and to print each result at once rather than after the
+    /// last domain). `clock` is read once per domain, when it starts, so
     /// that a long bulk run judges expiry against the time each domain was checked.
     /// Results come back in the order of `domains`.
     pub async fn check_many<F, C>(
@@ -222,7 +260,7 @@ impl Checker {
         done.into_iter().map(|(_, r)| r).collect()
     }
 
-    async fn observe(&self, domain: &str, now: SystemTime) -> Observation {
+    async fn observe(&self, domain: &str, now: SystemTime, deadline: Instant) -> Observation {
         let sts_name = format!("_mta-sts.{domain}");
         let rpt_name = format!("_smtp._tls.{domain}");
         let host = policy_host(domain);
@@ -233,10 +271,10 @@ impl Checker {
             format!("https://{host}:{port}{WELL_KNOWN_PATH}")
         };
         let (sts, rpt, policy, mx) = tokio::join!(
-            self.dns.txt(&sts_name),
-            self.dns.txt(&rpt_name),
-            fetch_policy(&self.dns, domain, &self.fetch, now),
-            self.observe_mx(domain, now),
+            dns_until(deadline, &sts_name, self.dns.txt(&sts_name)),
+            dns_until(deadline, &rpt_name, self.dns.txt(&rpt_name)),
+            self.fetch_until(domain, now, deadline),
+            self.observe_mx(domain, now, deadline),
         );
         let mut observed = Observation {
             domain: domain.to_owned(),
@@ -254,15 +292,30 @@ impl Checker {
         observed
     }
 
-    async fn observe_mx(&self, domain: &str, now: SystemTime) -> MxLookup {
-        let mx = match self.dns.mx(domain).await {
+    /// The policy fetch, given what is left of the domain's budget.
+    async fn fetch_until(
+        &self,
+        domain: &str,
+        now: SystemTime,
+        deadline: Instant,
+    ) -> Result<stsward_net::policy_fetch::FetchedPolicy, FetchError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let cfg = FetchConfig {
+            timeout: self.fetch.timeout.min(left),
+            ..self.fetch.clone()
+        };
+        fetch_policy(&self.dns, domain, &cfg, now).await
+    }
+
+    async fn observe_mx(&self, domain: &str, now: SystemTime, deadline: Instant) -> MxLookup {
+        let mx = match dns_until(deadline, domain, self.dns.mx(domain)).await {
             Ok(l) => l,
             Err(e) => return MxLookup::Failed(convert::lookup_error(&e)),
         };
         let hosts = futures::future::join_all(
             mx.records()
                 .iter()
-                .map(|r| self.observe_host(&r.exchange, r.preference, now)),
+                .map(|r| self.observe_host(&r.exchange, r.preference, now, deadline)),
         )
         .await;
         MxLookup::Answer { hosts }
@@ -273,6 +326,7 @@ impl Checker {
         host: &str,
         preference: u16,
         now: SystemTime,
+        deadline: Instant,
     ) -> MxHostObservation {
         let host = host.to_ascii_lowercase();
         let tlsa_name = format!("_25._tcp.{host}");
@@ -291,7 +345,10 @@ impl Checker {
                 },
             };
         }
-        let (addrs, tlsa) = tokio::join!(self.dns.addrs(&host), self.dns.tlsa(&tlsa_name));
+        let (addrs, tlsa) = tokio::join!(
+            dns_until(deadline, &host, self.dns.addrs(&host)),
+            dns_until(deadline, &tlsa_name, self.dns.tlsa(&tlsa_name)),
+        );
         let tlsa_records: &[Tlsa] = tlsa.as_ref().map_or(&[], Lookup::records);
         let addresses = match &addrs {
             Err(e) => AddressLookup::Failed(convert::lookup_error(e)),
@@ -299,7 +356,7 @@ impl Checker {
                 addresses: futures::future::join_all(
                     l.records()
                         .iter()
-                        .map(|ip| self.probe_address(&host, *ip, tlsa_records, now)),
+                        .map(|ip| self.probe_address(&host, *ip, tlsa_records, now, deadline)),
                 )
                 .await,
             },
@@ -318,25 +375,67 @@ impl Checker {
         ip: IpAddr,
         tlsa: &[Tlsa],
         now: SystemTime,
+        deadline: Instant,
     ) -> AddressObservation {
-        // A closed semaphore cannot happen (it is never closed); probing without a permit
-        // is still better than reporting nothing.
-        let _permit = self.probes.acquire().await.ok();
-        let probes = probe_mx(host, &[ip], &self.probe, now).await;
-        match probes.first() {
-            Some(p) => convert::address(ip, p, tlsa),
+        let run = || async {
+            // The permit wait counts against the deadline too. A closed semaphore cannot
+            // happen (it is never closed); probing without a permit is still better than
+            // reporting nothing.
+            let _permit = tokio::time::timeout_at(deadline, self.probes.acquire())
+                .await
+                .ok()
+                .and_then(Result::ok);
+            probe_address(host, ip, &self.probe, now, deadline).await
+        };
+        let probe = match &self.cache {
+            Some(cache) => {
+                // A waiter for another domain's probe in flight is still held to its own
+                // deadline.
+                tokio::time::timeout_at(
+                    deadline,
+                    cache.get_or_probe(host, ip, &self.probe.roots, now, run),
+                )
+                .await
+                .ok()
+            }
+            None => Some(run().await),
+        };
+        match probe {
+            Some(p) => convert::address(ip, &p, tlsa),
             None => AddressObservation {
                 ip,
+                // Not a network timeout: `timed_out` stays false so that the reachability
+                // judge never reads a queue as a blocked port.
                 probe: Probe::Failed {
                     step: SmtpStep::Connect,
                     timed_out: false,
-                    detail: "the prober returned no result".to_owned(),
+                    detail: format!(
+                        "waited for another check's probe of this address; the check's budget of {:?} ran out",
+                        self.budget
+                    ),
                     banner: None,
                 },
                 dane: None,
             },
         }
     }
+}
+
+/// A DNS lookup cut off at `deadline`: then a timeout of that lookup, naming it.
+async fn dns_until<T>(
+    deadline: Instant,
+    name: &str,
+    lookup: impl std::future::Future<Output = Result<T, DnsError>>,
+) -> Result<T, DnsError> {
+    let after = deadline.saturating_duration_since(Instant::now());
+    tokio::time::timeout_at(deadline, lookup)
+        .await
+        .unwrap_or_else(|_| {
+            Err(DnsError::Timeout {
+                name: name.to_owned(),
+                after,
+            })
+        })
 }
 
 /// A domain as DNS wants it: lowercase A-labels, no trailing dot.

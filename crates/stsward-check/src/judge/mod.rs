@@ -5,6 +5,7 @@
 //! | `_mta-sts` TXT | [`sts_txt`] | RFC 8461 §3.1 |
 //! | policy fetch and content | [`policy`] | RFC 8461 §3.2, §3.3 |
 //! | policy versus MX | [`mx_coverage`] | RFC 8461 §4.1 |
+//! | this machine's port 25 and IPv6 | [`reachability`] | RFC 5321 §5.1 |
 //! | each MX host | [`mx_host`] | RFC 8461 §4.2, RFC 3207 |
 //! | DANE | [`dane`] | RFC 7672 |
 //! | `_smtp._tls` TXT | [`tlsrpt`] | RFC 8460 §3 |
@@ -17,6 +18,7 @@ pub mod dane;
 pub mod mx_coverage;
 pub mod mx_host;
 pub mod policy;
+pub mod reachability;
 pub mod sts_txt;
 pub mod tlsrpt;
 
@@ -63,6 +65,8 @@ pub fn judge(obs: &Observation, now: OffsetDateTime) -> Judgement {
 
     match &obs.mx {
         MxLookup::Answer { hosts } => {
+            // Said once, before the per-host findings it puts in context.
+            findings.extend(reachability::judge(obs));
             for host in hosts {
                 findings.extend(mx_host::judge(host, now));
             }

@@ -299,6 +299,9 @@ pub enum MxBehaviour {
     Unreachable,
     /// The host has no address record.
     NoAddress,
+    /// A host that stops answering at one step of the conversation (issue 6: a check must
+    /// return within its budget whatever a host does).
+    Stall(crate::smtp::Stall),
 }
 
 impl MxBehaviour {

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::smtp::Stall;
+
 use super::{
     Cname, DEFAULT_EXPIRING_DAYS, DEFAULT_SLOW_DELAY, Dnssec, Domain, LAB_TLD, MAX_LABEL_LEN,
     MAX_NAME_LEN, MxBehaviour, MxHost, MxRecord, PolicyBehaviour, PolicyHost, Scenario,
@@ -127,6 +129,13 @@ enum RawMxBehaviour {
     HandshakeFail,
     Unreachable,
     NoAddress,
+    StallConnect,
+    StallAfterConnect,
+    StallAfterBanner,
+    StallAfterEhlo,
+    StallAtQuit,
+    StallHandshake,
+    TrickleBanner,
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,6 +422,13 @@ fn validate_mx_host(raw: RawMxHost, field: &str) -> Result<MxHost, ScenarioError
         RawMxBehaviour::HandshakeFail => MxBehaviour::HandshakeFail,
         RawMxBehaviour::Unreachable => MxBehaviour::Unreachable,
         RawMxBehaviour::NoAddress => MxBehaviour::NoAddress,
+        RawMxBehaviour::StallConnect => MxBehaviour::Stall(Stall::Connect),
+        RawMxBehaviour::StallAfterConnect => MxBehaviour::Stall(Stall::AfterConnect),
+        RawMxBehaviour::StallAfterBanner => MxBehaviour::Stall(Stall::AfterBanner),
+        RawMxBehaviour::StallAfterEhlo => MxBehaviour::Stall(Stall::AfterEhlo),
+        RawMxBehaviour::StallAtQuit => MxBehaviour::Stall(Stall::AtQuit),
+        RawMxBehaviour::StallHandshake => MxBehaviour::Stall(Stall::InHandshake),
+        RawMxBehaviour::TrickleBanner => MxBehaviour::Stall(Stall::TrickleBanner),
     };
     let tlsa = match raw.tlsa {
         None => TlsaSpec::None,

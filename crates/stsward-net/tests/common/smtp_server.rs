@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -20,6 +21,10 @@ pub enum Tls {
     Garbage,
     /// Never send a banner.
     Mute,
+    /// Do not offer STARTTLS, and never answer QUIT.
+    MuteQuit,
+    /// Send the banner one byte a second.
+    Trickle,
 }
 
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(io: S, tls: Tls) -> Option<S> {
@@ -28,9 +33,16 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(io: S, tls: Tls) -> Option<S
         tokio::time::sleep(Duration::from_secs(30)).await;
         return None;
     }
-    io.write_all(b"220-mx.example.test ESMTP stsward test\r\n220 second banner line\r\n")
-        .await
-        .ok()?;
+    let banner: &[u8] = b"220-mx.example.test ESMTP stsward test\r\n220 second banner line\r\n";
+    if matches!(tls, Tls::Trickle) {
+        for b in banner {
+            io.write_all(&[*b]).await.ok()?;
+            io.flush().await.ok()?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    } else {
+        io.write_all(banner).await.ok()?;
+    }
     let mut line = String::new();
     loop {
         line.clear();
@@ -39,7 +51,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(io: S, tls: Tls) -> Option<S
         }
         let cmd = line.trim_end().to_ascii_uppercase();
         if cmd.starts_with("EHLO") {
-            let starttls = if matches!(tls, Tls::NotOffered) {
+            let starttls = if matches!(tls, Tls::NotOffered | Tls::MuteQuit) {
                 ""
             } else {
                 "250-STARTTLS\r\n"
@@ -67,6 +79,9 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(io: S, tls: Tls) -> Option<S
                     return Some(io.into_inner());
                 }
             }
+        } else if cmd == "QUIT" && matches!(tls, Tls::MuteQuit) {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return None;
         } else if cmd == "QUIT" {
             io.write_all(b"221 bye\r\n").await.ok()?;
             return None;
@@ -85,15 +100,41 @@ pub fn cert(
 }
 
 pub async fn spawn(tls: Tls) -> SocketAddr {
+    spawn_counting(tls).await.0
+}
+
+/// Counts concurrent connections: (now, peak).
+#[derive(Default)]
+pub struct Conns {
+    pub now: AtomicUsize,
+    pub peak: AtomicUsize,
+}
+
+struct Guard(Arc<Conns>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Like [`spawn`], and counts the connections it serves at once.
+pub async fn spawn_counting(tls: Tls) -> (SocketAddr, Arc<Conns>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(Conns::default());
+    let counted = conns.clone();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
+            let n = counted.now.fetch_add(1, Ordering::SeqCst) + 1;
+            counted.peak.fetch_max(n, Ordering::SeqCst);
+            let guard = Guard(counted.clone());
             let tls = tls.clone();
             tokio::spawn(async move {
+                let _guard = guard;
                 let Some(tcp) = session(tcp, tls.clone()).await else {
                     return;
                 };
@@ -116,5 +157,5 @@ pub async fn spawn(tls: Tls) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, conns)
 }

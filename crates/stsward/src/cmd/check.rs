@@ -1,5 +1,10 @@
 //! `stsward check` — wiring only: flags into a `CheckConfig`, results to the renderers of
 //! `stsward-check`, the worst result into the exit status.
+//!
+//! `--timeout SECS` is the overall budget of one domain's check (20 s by default); the
+//! checker derives every shorter timeout beneath it. In bulk mode each domain's line is
+//! printed as soon as that domain is done (so lines come in the order domains finish; each
+//! names its domain), and the summary follows the last one.
 
 use std::io::Write;
 use std::time::Duration;
@@ -19,7 +24,7 @@ use crate::command::{Check, Input, Net, Targets, validate_domain};
 const MAX_DNS_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run(c: Check) -> anyhow::Result<Outcome> {
-    let cfg = config(&c.net, c.concurrency)?;
+    let cfg = config(&c)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let checker = match Checker::new(cfg) {
@@ -36,18 +41,22 @@ pub fn run(c: Check) -> anyhow::Result<Outcome> {
     })
 }
 
-fn config(net: &Net, concurrency: usize) -> anyhow::Result<CheckConfig> {
+fn config(c: &Check) -> anyhow::Result<CheckConfig> {
+    let net: &Net = &c.net;
     let mut cfg = CheckConfig {
         resolver: net.resolver,
         smtp_port: net.smtp_port,
         https_port: net.https_port,
+        budget: net.timeout,
         dns_timeout: net.timeout.min(MAX_DNS_TIMEOUT),
         fetch_timeout: net.timeout,
         smtp_step_timeout: net.timeout,
         validate_dnssec: net.dnssec,
         probe_legacy_tls: net.legacy_probe,
         // Each domain has a few MX addresses; keep that many probes in flight per domain.
-        concurrency: concurrency.saturating_mul(4).max(8),
+        concurrency: c.concurrency.saturating_mul(4).max(8),
+        per_ip: c.per_ip,
+        probe_cache: c.probe_cache,
         ..CheckConfig::default()
     };
     if let Some(path) = &net.ca_file {
@@ -112,35 +121,38 @@ async fn many(checker: &Checker, input: &Input, c: &Check) -> anyhow::Result<Out
     } else {
         None
     };
+    // Each domain's line goes out as soon as it is done: a bulk run of thousands of domains
+    // shows progress on a pipe, and a stuck domain (bounded by its budget) holds up no one.
+    let mut write_error = None;
     let results = checker
-        .check_many(
-            domains,
-            c.concurrency,
-            time::OffsetDateTime::now_utc,
-            |_| {
-                if let Some(b) = &bar {
-                    b.inc(1);
+        .check_many(domains, c.concurrency, time::OffsetDateTime::now_utc, |r| {
+            let line = if c.json {
+                json::render_line(r)
+            } else {
+                match r {
+                    Ok(report) => format!("{}\n", text::verdict_line_plain(report)),
+                    Err(not_run) => text::render_not_run(not_run, c.color),
                 }
-            },
-        )
+            };
+            let printed = match &bar {
+                Some(b) => {
+                    b.inc(1);
+                    b.suspend(|| print_out(&line))
+                }
+                None => print_out(&line),
+            };
+            if let Err(e) = printed {
+                write_error.get_or_insert(e);
+            }
+        })
         .await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let mut out = String::new();
-    for r in &results {
-        if c.json {
-            out.push_str(&json::render_line(r));
-        } else {
-            match r {
-                Ok(report) => {
-                    out.push_str(&text::verdict_line_plain(report));
-                    out.push('\n');
-                }
-                Err(not_run) => out.push_str(&text::render_not_run(not_run, c.color)),
-            }
-        }
+    if let Some(e) = write_error {
+        return Err(e);
     }
+    let mut out = String::new();
     let summary = BulkSummary::of(&results);
     if c.json {
         out.push_str(&json::render_summary(&summary));
