@@ -36,6 +36,10 @@ pub use world::{Lab, LabError, LabOptions, RunningLab, TRUST_ANCHOR_FILE_NAME, g
 /// The shipped scenario with one domain per finding code the lab can provoke.
 pub const FINDINGS_SCENARIO: &str = include_str!("../scenarios/findings.toml");
 
+/// The shipped scenario whose hosts send terminal escape sequences (a rejecting greeting, a
+/// certificate name), for tests of safe output.
+pub const ESCAPE_SCENARIO: &str = include_str!("../scenarios/escape.toml");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,13 @@ const MAX_COMMAND_LINE: u64 = 1024;
 /// How long a client may stay silent before the lab hangs up (RFC 5321 §4.5.3.2.7 allows
 /// five minutes; a test lab needs far less).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The greeting of an `escape-greeting` host (RFC 5321 §3.1: a 554 greeting refuses the
+/// session), with terminal escape sequences in its text: erase screen, red, the window title
+/// ended by BEL, a bare CR that would return over the line, a C1 CSI (U+009B in UTF-8), DEL.
+/// A checker must show the text (it explains the refusal) without letting the terminal act
+/// on it.
+pub const ESCAPE_GREETING: &[u8] =
+    b"554 \x1b[2J\x1b[31mno service\x1b[0m \x1b]0;pwned\x07\rFAKE \xc2\x9b1m\x7f\r\n";
 /// What a `handshake-fail` host sends instead of a TLS ServerHello.
 const NOT_TLS: &[u8] = b"this is not a TLS handshake\r\n";
 
@@ -81,6 +88,8 @@ pub enum SmtpTls {
     Legacy(Arc<SslAcceptor>),
     /// STARTTLS is accepted, then the server sends bytes that are not TLS and hangs up.
     Garbage,
+    /// No session at all: the server greets with these bytes (a 554 refusal) and hangs up.
+    RejectGreeting(&'static [u8]),
 }
 
 impl std::fmt::Debug for SmtpTls {
@@ -90,6 +99,7 @@ impl std::fmt::Debug for SmtpTls {
             SmtpTls::Modern(_) => "Modern",
             SmtpTls::Legacy(_) => "Legacy",
             SmtpTls::Garbage => "Garbage",
+            SmtpTls::RejectGreeting(_) => "RejectGreeting",
         })
     }
 }
@@ -269,7 +279,11 @@ pub fn spawn(listener: TcpListener, site: Arc<SmtpSite>) -> JoinHandle<()> {
     })
 }
 
-async fn serve(stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
+async fn serve(mut stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
+    if let SmtpTls::RejectGreeting(greeting) = &site.tls {
+        stream.write_all(greeting).await?;
+        return stream.shutdown().await;
+    }
     let offer = !matches!(site.tls, SmtpTls::NotOffered);
     let mut session = Session::new(&site.hostname, offer);
     let mut stream = BufReader::new(stream);
@@ -282,7 +296,7 @@ async fn serve(stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
     // nothing from before the handshake may leak into the TLS session).
     let mut tcp = stream.into_inner();
     match &site.tls {
-        SmtpTls::NotOffered => Ok(()),
+        SmtpTls::NotOffered | SmtpTls::RejectGreeting(_) => Ok(()),
         SmtpTls::Garbage => {
             tcp.write_all(NOT_TLS).await?;
             tcp.shutdown().await

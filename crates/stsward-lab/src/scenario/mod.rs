@@ -291,6 +291,10 @@ pub enum MxBehaviour {
     Unreachable,
     /// The host has no address record.
     NoAddress,
+    /// The greeting is a 554 refusal whose text holds terminal escape sequences.
+    EscapeGreeting,
+    /// A trusted certificate whose only name holds terminal escape sequences.
+    CertEscapeName,
 }
 
 impl MxBehaviour {

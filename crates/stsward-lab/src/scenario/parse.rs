@@ -126,6 +126,8 @@ enum RawMxBehaviour {
     HandshakeFail,
     Unreachable,
     NoAddress,
+    EscapeGreeting,
+    CertEscapeName,
 }
 
 #[derive(Debug, Deserialize)]
@@ -399,6 +401,8 @@ fn validate_mx_host(raw: RawMxHost, field: &str) -> Result<MxHost, ScenarioError
         RawMxBehaviour::HandshakeFail => MxBehaviour::HandshakeFail,
         RawMxBehaviour::Unreachable => MxBehaviour::Unreachable,
         RawMxBehaviour::NoAddress => MxBehaviour::NoAddress,
+        RawMxBehaviour::EscapeGreeting => MxBehaviour::EscapeGreeting,
+        RawMxBehaviour::CertEscapeName => MxBehaviour::CertEscapeName,
     };
     let tlsa = match raw.tlsa {
         None => TlsaSpec::None,
