@@ -189,7 +189,9 @@ impl Lab {
             let tls = match site.behaviour {
                 MxBehaviour::NoStarttls => SmtpTls::NotOffered,
                 MxBehaviour::HandshakeFail => SmtpTls::Garbage,
-                MxBehaviour::EscapeGreeting => SmtpTls::RejectGreeting(crate::smtp::ESCAPE_GREETING),
+                MxBehaviour::EscapeGreeting => {
+                    SmtpTls::RejectGreeting(crate::smtp::ESCAPE_GREETING)
+                }
                 MxBehaviour::Tls10Only => SmtpTls::legacy(&hostname, &cert, LegacyTls::Tls10Only)?,
                 MxBehaviour::TlsLegacyToo => {
                     SmtpTls::legacy(&hostname, &cert, LegacyTls::Tls10AndModern)?

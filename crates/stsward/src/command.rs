@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{Cli, CliCommand, ColorChoice, LabCommand, NetArgs, PolicyCommand, ReportCommand};
+#[cfg(feature = "lab")]
+use crate::cli::LabCommand;
+use crate::cli::{Cli, CliCommand, ColorChoice, NetArgs, PolicyCommand, ReportCommand};
 
 /// Where an input comes from.
 #[derive(Debug, Clone)]
@@ -99,7 +101,8 @@ pub struct Check {
     pub concurrency: usize,
 }
 
-/// `stsward lab up`.
+/// `stsward lab up` (feature `lab`).
+#[cfg(feature = "lab")]
 #[derive(Debug)]
 pub struct LabUp {
     pub scenario: PathBuf,
@@ -116,6 +119,7 @@ pub enum Command {
     PolicyLint(PolicyLint),
     ReportParse(ReportParse),
     Check(Check),
+    #[cfg(feature = "lab")]
     LabUp(LabUp),
 }
 
@@ -164,6 +168,7 @@ impl Command {
                     concurrency: args.concurrency,
                 })
             }
+            #[cfg(feature = "lab")]
             CliCommand::Lab(LabCommand::Up {
                 scenario,
                 dir,

@@ -200,7 +200,10 @@ fn assert_terminal_safe(domain: &str, out: &[u8]) {
             "{domain}: byte {b:#04x} at {i} reaches the terminal:\n{text}"
         );
     }
-    assert!(!text.contains('\u{9b}'), "{domain}: C1 CSI in the output:\n{text}");
+    assert!(
+        !text.contains('\u{9b}'),
+        "{domain}: C1 CSI in the output:\n{text}"
+    );
 }
 
 #[test]
@@ -225,7 +228,10 @@ fn regression_issue_6_certificate_escape_name_is_shown_escaped() {
     let text = String::from_utf8_lossy(&out);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("mx.cert.name"), "{text}");
-    assert!(text.contains("\\x1b[2J\\x1b[31mevil"), "the name is shown, escaped: {text}");
+    assert!(
+        text.contains("\\x1b[2J\\x1b[31mevil"),
+        "the name is shown, escaped: {text}"
+    );
 }
 
 #[test]
@@ -236,7 +242,10 @@ fn regression_issue_6_escape_hosts_in_bulk_text_and_json() {
     let list = list.to_string_lossy().into_owned();
     let (_, text) = w.check_bytes(&["--from", &list, "--color", "always"]);
     let text = String::from_utf8_lossy(&text);
-    assert!(!text.contains("\x1b[2J") && !text.contains('\x07'), "{text:?}");
+    assert!(
+        !text.contains("\x1b[2J") && !text.contains('\x07'),
+        "{text:?}"
+    );
     let (_, json) = w.check_bytes(&["--from", &list, "--json"]);
     assert_terminal_safe("bulk --json", &json);
     for line in String::from_utf8_lossy(&json).lines() {
