@@ -90,6 +90,8 @@ pub enum SmtpTls {
     Garbage,
     /// No session at all: the server greets with these bytes (a 554 refusal) and hangs up.
     RejectGreeting(&'static [u8]),
+    /// Waits this long after accepting, then behaves as the inner variant.
+    DelayedBanner(Duration, Box<SmtpTls>),
 }
 
 impl std::fmt::Debug for SmtpTls {
@@ -100,6 +102,7 @@ impl std::fmt::Debug for SmtpTls {
             SmtpTls::Legacy(_) => "Legacy",
             SmtpTls::Garbage => "Garbage",
             SmtpTls::RejectGreeting(_) => "RejectGreeting",
+            SmtpTls::DelayedBanner(..) => "DelayedBanner",
         })
     }
 }
@@ -280,11 +283,16 @@ pub fn spawn(listener: TcpListener, site: Arc<SmtpSite>) -> JoinHandle<()> {
 }
 
 async fn serve(mut stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
-    if let SmtpTls::RejectGreeting(greeting) = &site.tls {
+    let mut tls = &site.tls;
+    if let SmtpTls::DelayedBanner(delay, inner) = tls {
+        tokio::time::sleep(*delay).await;
+        tls = inner;
+    }
+    if let SmtpTls::RejectGreeting(greeting) = tls {
         stream.write_all(greeting).await?;
         return stream.shutdown().await;
     }
-    let offer = !matches!(site.tls, SmtpTls::NotOffered);
+    let offer = !matches!(tls, SmtpTls::NotOffered);
     let mut session = Session::new(&site.hostname, offer);
     let mut stream = BufReader::new(stream);
     let banner = session.banner();
@@ -295,8 +303,8 @@ async fn serve(mut stream: TcpStream, site: &SmtpSite) -> std::io::Result<()> {
     // Whatever the client sent after STARTTLS is dropped with the buffer (RFC 3207 §4.2:
     // nothing from before the handshake may leak into the TLS session).
     let mut tcp = stream.into_inner();
-    match &site.tls {
-        SmtpTls::NotOffered | SmtpTls::RejectGreeting(_) => Ok(()),
+    match tls {
+        SmtpTls::NotOffered | SmtpTls::RejectGreeting(_) | SmtpTls::DelayedBanner(..) => Ok(()),
         SmtpTls::Garbage => {
             tcp.write_all(NOT_TLS).await?;
             tcp.shutdown().await

@@ -192,6 +192,9 @@ impl Lab {
                 MxBehaviour::EscapeGreeting => {
                     SmtpTls::RejectGreeting(crate::smtp::ESCAPE_GREETING)
                 }
+                MxBehaviour::DelayedBanner { delay } => {
+                    SmtpTls::DelayedBanner(delay, Box::new(SmtpTls::modern(&hostname, &cert)?))
+                }
                 MxBehaviour::Tls10Only => SmtpTls::legacy(&hostname, &cert, LegacyTls::Tls10Only)?,
                 MxBehaviour::TlsLegacyToo => {
                     SmtpTls::legacy(&hostname, &cert, LegacyTls::Tls10AndModern)?

@@ -128,6 +128,7 @@ enum RawMxBehaviour {
     NoAddress,
     EscapeGreeting,
     CertEscapeName,
+    DelayedBanner,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +138,7 @@ struct RawMxHost {
     behaviour: RawMxBehaviour,
     tlsa: Option<RawTxt>,
     expiring_days: Option<u32>,
+    banner_delay_ms: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,6 +405,11 @@ fn validate_mx_host(raw: RawMxHost, field: &str) -> Result<MxHost, ScenarioError
         RawMxBehaviour::NoAddress => MxBehaviour::NoAddress,
         RawMxBehaviour::EscapeGreeting => MxBehaviour::EscapeGreeting,
         RawMxBehaviour::CertEscapeName => MxBehaviour::CertEscapeName,
+        RawMxBehaviour::DelayedBanner => MxBehaviour::DelayedBanner {
+            delay: raw
+                .banner_delay_ms
+                .map_or(super::DEFAULT_BANNER_DELAY, Duration::from_millis),
+        },
     };
     let tlsa = match raw.tlsa {
         None => TlsaSpec::None,
