@@ -97,5 +97,9 @@ fn the_row_parser_reads_rows_and_skips_other_tables() {
                | `a.b` | ok | x | RFC 1 |\n| `ok` | a check that passed |\n\
                | `subject` | what | it | is |\n";
     let codes: Vec<&str> = rows(doc).iter().map(|r| r.code).collect();
-    assert_eq!(codes, ["a.b"], "header, two-column rows and undotted names are not codes");
+    assert_eq!(
+        codes,
+        ["a.b"],
+        "header, two-column rows and undotted names are not codes"
+    );
 }
