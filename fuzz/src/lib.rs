@@ -46,6 +46,12 @@ pub fn shape<'a>(data: &'a [u8], vocab: &[String]) -> Shaped<'a> {
     }
 }
 
+/// For push parsers: how many bytes each `push` hands over, from the mode byte's upper seven
+/// bits (1 to 128), so that the fuzzer also varies where the network splits the stream.
+pub fn chunk_len(data: &[u8]) -> usize {
+    1 + usize::from(data.first().copied().unwrap_or(0) >> 1)
+}
+
 /// Parses a vocabulary file: one token per line; blank lines and lines starting with `# `
 /// are skipped; `\n`, `\r`, `\t`, `\s` (space), `\\` and `\xHH`/`\u{...}` escapes let a token
 /// hold what a line cannot show.
@@ -109,6 +115,20 @@ mod tests {
         let vocab = vocabulary("a\n");
         assert_eq!(shape(&[2, 0xff, b'x'], &vocab).bytes(), &[0xff, b'x']);
         assert_eq!(shape(&[], &vocab).bytes(), b"");
+    }
+
+    #[test]
+    fn chunk_length_comes_from_the_mode_bytes_upper_bits() {
+        let cases: &[(&[u8], usize, &str)] = &[
+            (&[], 1, "empty input: one byte at a time"),
+            (&[0], 1, "raw, smallest chunks"),
+            (&[1], 1, "tokens, smallest chunks"),
+            (&[0x20, 9], 17, "0x20 >> 1 = 16"),
+            (&[0xff], 128, "largest chunks"),
+        ];
+        for (data, expected, why) in cases {
+            assert_eq!(chunk_len(data), *expected, "{why}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! wrong-name   wrong-name.invalid  lab root          now-1d .. now+90d
 //! self-signed  the host names      itself            now-1d .. now+90d
 //! untrusted    the host names      second root       now-1d .. now+90d
+//! escape-name  ESCAPE_NAME         lab root          now-1d .. now+90d   (subject CN too)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,12 @@ use time::{Duration, OffsetDateTime};
 /// The name a `wrong-name` certificate is issued for: `.invalid` can never be a lab host
 /// (RFC 2606 §2).
 pub const WRONG_NAME: &str = "wrong-name.invalid";
+
+/// The only name of an `escape-name` certificate (SAN and subject CN): terminal escape
+/// sequences (erase screen, red, set the window title ended by BEL, DEL) that a checker must
+/// escape before printing. IA5String allows every ASCII byte, so the certificate is well
+/// formed; `.invalid` keeps it from ever matching a lab host (RFC 2606 §2).
+pub const ESCAPE_NAME: &str = "\x1b[2J\x1b[31mevil\x1b]0;pwned\x07\x7f.invalid";
 
 /// The file name of the trusted root inside the lab directory.
 pub const CA_FILE_NAME: &str = "ca.pem";
@@ -91,6 +98,8 @@ pub enum CertVariant {
     SelfSigned,
     /// Signed by a root that is not in the CA file.
     Untrusted,
+    /// Valid, trusted, but its only name is [`ESCAPE_NAME`].
+    EscapeName,
 }
 
 /// A certificate chain and its private key, ready for a TLS server.
@@ -221,6 +230,7 @@ impl LabCa {
         let first = names.first().cloned().unwrap_or_default();
         let sans = match variant {
             CertVariant::WrongName => vec![WRONG_NAME.to_owned()],
+            CertVariant::EscapeName => vec![ESCAPE_NAME.to_owned()],
             _ => names.to_vec(),
         };
         let rcgen_err = |source| CaError::Rcgen {
@@ -337,6 +347,24 @@ mod tests {
         let untrusted_cert = ca.issue(&names, CertVariant::Untrusted).unwrap();
         assert_eq!(untrusted_cert.chain.len(), 2);
         assert!(parse(&untrusted_cert).0.contains("UNTRUSTED"));
+    }
+
+    #[test]
+    fn regression_issue_6_escape_name_is_the_only_name_and_carries_escapes() {
+        let ca = LabCa::new(now()).unwrap();
+        let names = vec!["mx.a.test".to_owned()];
+        let cert = ca.issue(&names, CertVariant::EscapeName).unwrap();
+        let (_, x) = parse_x509_certificate(cert.leaf().unwrap().as_ref()).unwrap();
+        let (issuer, sans, ..) = parse(&cert);
+        assert!(issuer.contains("stsward lab root CA"), "trusted: {issuer}");
+        assert_eq!(sans, vec![ESCAPE_NAME.to_owned()]);
+        assert!(ESCAPE_NAME.contains('\x1b') && ESCAPE_NAME.contains('\x07'));
+        let cn: Vec<&str> = x
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok())
+            .collect();
+        assert_eq!(cn, vec![ESCAPE_NAME]);
     }
 
     #[test]

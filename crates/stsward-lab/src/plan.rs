@@ -76,6 +76,7 @@ impl SmtpPlan {
             MxBehaviour::CertWrongName => CertVariant::WrongName,
             MxBehaviour::CertSelfSigned => CertVariant::SelfSigned,
             MxBehaviour::CertUntrusted => CertVariant::Untrusted,
+            MxBehaviour::CertEscapeName => CertVariant::EscapeName,
             _ => CertVariant::Good,
         }
     }

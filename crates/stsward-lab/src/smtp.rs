@@ -35,6 +35,13 @@ const MAX_COMMAND_LINE: u64 = 1024;
 /// How long a client may stay silent before the lab hangs up (RFC 5321 §4.5.3.2.7 allows
 /// five minutes; a test lab needs far less).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The greeting of an `escape-greeting` host (RFC 5321 §3.1: a 554 greeting refuses the
+/// session), with terminal escape sequences in its text: erase screen, red, the window title
+/// ended by BEL, a bare CR that would return over the line, a C1 CSI (U+009B in UTF-8), DEL.
+/// A checker must show the text (it explains the refusal) without letting the terminal act
+/// on it.
+pub const ESCAPE_GREETING: &[u8] =
+    b"554 \x1b[2J\x1b[31mno service\x1b[0m \x1b]0;pwned\x07\rFAKE \xc2\x9b1m\x7f\r\n";
 /// What a `handshake-fail` host sends instead of a TLS ServerHello.
 const NOT_TLS: &[u8] = b"this is not a TLS handshake\r\n";
 
@@ -82,6 +89,10 @@ pub enum SmtpTls {
     Legacy(Arc<SslAcceptor>),
     /// STARTTLS is accepted, then the server sends bytes that are not TLS and hangs up.
     Garbage,
+    /// No session at all: the server greets with these bytes (a 554 refusal) and hangs up.
+    RejectGreeting(&'static [u8]),
+    /// Waits this long after accepting, then behaves as the inner variant.
+    DelayedBanner(Duration, Box<SmtpTls>),
 }
 
 impl std::fmt::Debug for SmtpTls {
@@ -91,6 +102,8 @@ impl std::fmt::Debug for SmtpTls {
             SmtpTls::Modern(_) => "Modern",
             SmtpTls::Legacy(_) => "Legacy",
             SmtpTls::Garbage => "Garbage",
+            SmtpTls::RejectGreeting(_) => "RejectGreeting",
+            SmtpTls::DelayedBanner(..) => "DelayedBanner",
         })
     }
 }
@@ -425,8 +438,17 @@ async fn hold<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn serve(stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
-    let offer = !matches!(site.tls, SmtpTls::NotOffered) && site.stall != Some(Stall::AtQuit);
+async fn serve(mut stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
+    let mut tls = &site.tls;
+    if let SmtpTls::DelayedBanner(delay, inner) = tls {
+        tokio::time::sleep(*delay).await;
+        tls = inner;
+    }
+    if let SmtpTls::RejectGreeting(greeting) = tls {
+        stream.write_all(greeting).await?;
+        return stream.shutdown().await;
+    }
+    let offer = !matches!(tls, SmtpTls::NotOffered) && site.stall != Some(Stall::AtQuit);
     let mut session = Session::new(&site.hostname, offer);
     let mut stream = BufReader::new(stream);
     let banner = session.banner();
@@ -450,8 +472,8 @@ async fn serve(stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
     // Whatever the client sent after STARTTLS is dropped with the buffer (RFC 3207 §4.2:
     // nothing from before the handshake may leak into the TLS session).
     let mut tcp = stream.into_inner();
-    match &site.tls {
-        SmtpTls::NotOffered => Ok(()),
+    match tls {
+        SmtpTls::NotOffered | SmtpTls::RejectGreeting(_) | SmtpTls::DelayedBanner(..) => Ok(()),
         SmtpTls::Garbage => {
             tcp.write_all(NOT_TLS).await?;
             tcp.shutdown().await

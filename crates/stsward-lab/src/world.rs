@@ -222,6 +222,12 @@ impl Lab {
             let tls = match site.behaviour {
                 MxBehaviour::NoStarttls => SmtpTls::NotOffered,
                 MxBehaviour::HandshakeFail => SmtpTls::Garbage,
+                MxBehaviour::EscapeGreeting => {
+                    SmtpTls::RejectGreeting(crate::smtp::ESCAPE_GREETING)
+                }
+                MxBehaviour::DelayedBanner { delay } => {
+                    SmtpTls::DelayedBanner(delay, Box::new(SmtpTls::modern(&hostname, &cert)?))
+                }
                 MxBehaviour::Tls10Only => SmtpTls::legacy(&hostname, &cert, LegacyTls::Tls10Only)?,
                 MxBehaviour::TlsLegacyToo => {
                     SmtpTls::legacy(&hostname, &cert, LegacyTls::Tls10AndModern)?

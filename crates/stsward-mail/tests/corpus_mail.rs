@@ -8,24 +8,7 @@ use stsward_mail::{
 };
 
 fn corpus() -> Option<PathBuf> {
-    let path = std::env::var_os("STSWARD_CORPUS").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/corpus"
-            ))
-        },
-        PathBuf::from,
-    );
-    if path.is_dir() {
-        Some(path)
-    } else {
-        println!(
-            "corpus not found at {}; skipping corpus cases",
-            path.display()
-        );
-        None
-    }
+    stsward_testkit::corpus("stsward-mail/corpus_mail")
 }
 
 fn read_corpus(relative: &str) -> Option<Vec<u8>> {

@@ -7,23 +7,8 @@ use stsward_proto::Severity::{self, Error, Info, Ok as Pass, Warning};
 use stsward_proto::mta_sts::{Lint, Mode, Policy, lint};
 
 fn policies_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("STSWARD_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/corpus"
-            ))
-        });
-    if root.exists() {
-        Some(root.join("mta-sts/policies"))
-    } else {
-        println!(
-            "corpus not found at {}; skipping corpus cases",
-            root.display()
-        );
-        None
-    }
+    stsward_testkit::corpus("stsward-proto/corpus_policies")
+        .map(|root| root.join("mta-sts/policies"))
 }
 
 fn lint_file(dir: &std::path::Path, name: &str) -> Lint {

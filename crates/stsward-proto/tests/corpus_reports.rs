@@ -16,23 +16,7 @@ use stsward_proto::tlsrpt::deviation::codes;
 use stsward_proto::tlsrpt::{ParsedReport, PolicyType, ResultType, parse_report};
 
 fn corpus() -> Option<PathBuf> {
-    let path = std::env::var_os("STSWARD_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/corpus"
-            ))
-        });
-    if path.is_dir() {
-        Some(path)
-    } else {
-        println!(
-            "corpus not found at {}; skipping corpus cases",
-            path.display()
-        );
-        None
-    }
+    stsward_testkit::corpus("stsward-proto/corpus_reports")
 }
 
 fn parse_file(path: &Path) -> ParsedReport {

@@ -7,23 +7,7 @@ use stsward_proto::Severity;
 use stsward_proto::mta_sts::evaluate;
 
 fn corpus() -> Option<PathBuf> {
-    let path = std::env::var_os("STSWARD_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/corpus"
-            ))
-        });
-    if path.exists() {
-        Some(path)
-    } else {
-        println!(
-            "corpus not found at {}; skipping corpus cases",
-            path.display()
-        );
-        None
-    }
+    stsward_testkit::corpus("stsward-proto/rfc8461_txt_record")
 }
 
 /// `txt-record=_mta-sts.<zone>,"<text>"` lines → (zone, text).

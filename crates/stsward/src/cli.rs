@@ -73,6 +73,9 @@ Exit status: 0 when no finding is an error, 1 when one is, 2 when the check coul
     Report(ReportCommand),
 
     /// Run a local test world of DNS, MX and policy hosts (for tests and demos).
+    ///
+    /// Only in builds with the `lab` feature: the shipped binary carries no test CA.
+    #[cfg(feature = "lab")]
     #[command(subcommand)]
     Lab(LabCommand),
 }
@@ -198,6 +201,7 @@ Exit status: 0 when every input parsed, 1 when any input could not be parsed,
     },
 }
 
+#[cfg(feature = "lab")]
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
     /// Start the lab world described by a scenario file and run it until interrupted.

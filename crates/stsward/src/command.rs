@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{Cli, CliCommand, ColorChoice, LabCommand, NetArgs, PolicyCommand, ReportCommand};
+#[cfg(feature = "lab")]
+use crate::cli::LabCommand;
+use crate::cli::{Cli, CliCommand, ColorChoice, NetArgs, PolicyCommand, ReportCommand};
 
 /// Where an input comes from.
 #[derive(Debug, Clone)]
@@ -103,7 +105,8 @@ pub struct Check {
     pub probe_cache: bool,
 }
 
-/// `stsward lab up`.
+/// `stsward lab up` (feature `lab`).
+#[cfg(feature = "lab")]
 #[derive(Debug)]
 pub struct LabUp {
     pub scenario: PathBuf,
@@ -120,6 +123,7 @@ pub enum Command {
     PolicyLint(PolicyLint),
     ReportParse(ReportParse),
     Check(Check),
+    #[cfg(feature = "lab")]
     LabUp(LabUp),
 }
 
@@ -173,6 +177,7 @@ impl Command {
                     probe_cache: !args.no_probe_cache,
                 })
             }
+            #[cfg(feature = "lab")]
             CliCommand::Lab(LabCommand::Up {
                 scenario,
                 dir,

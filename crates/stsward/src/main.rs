@@ -61,6 +61,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::PolicyLint(c) => cmd::policy::lint(&c),
         Command::ReportParse(c) => cmd::report::parse(&c),
         Command::Check(c) => cmd::check::run(c),
+        #[cfg(feature = "lab")]
         Command::LabUp(c) => cmd::lab::up(c),
     }
 }

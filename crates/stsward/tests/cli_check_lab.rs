@@ -14,14 +14,22 @@ struct World {
 }
 
 fn world() -> World {
-    world_with(false)
+    world_opts(stsward_lab::FINDINGS_SCENARIO, false)
 }
 
 /// `plain_dns`: the lab's DNS server has no DNSSEC support and writes no trust anchors.
 fn world_with(plain_dns: bool) -> World {
+    world_opts(stsward_lab::FINDINGS_SCENARIO, plain_dns)
+}
+
+fn world_of(scenario: &str) -> World {
+    world_opts(scenario, false)
+}
+
+fn world_opts(scenario: &str, plain_dns: bool) -> World {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let scenario: Scenario = stsward_lab::FINDINGS_SCENARIO.parse().expect("scenario");
+    let scenario: Scenario = scenario.parse().expect("scenario");
     let mut opts = LabOptions::new(dir.path(), time::OffsetDateTime::now_utc());
     opts.plain_dns = plain_dns;
     let lab = rt
@@ -63,6 +71,17 @@ impl World {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// Runs `stsward check` and returns the exit code and the raw bytes of standard output.
+    fn check_bytes(&self, args: &[&str]) -> (i32, Vec<u8>) {
+        let out = Command::new(env!("CARGO_BIN_EXE_stsward"))
+            .arg("check")
+            .args(args)
+            .args(self.flags())
+            .output()
+            .expect("run stsward");
+        (out.status.code().expect("exit code"), out.stdout)
     }
 
     fn dir(&self) -> &Path {
@@ -215,4 +234,70 @@ fn a_mail_address_is_refused_with_a_hint() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("\"example.com\""), "{err}");
+}
+
+/// Issue 6 acceptance: the text output has no byte below 0x20 other than tab and newline,
+/// and no 0x7f (nor the two-byte C1 CSI, U+009B), whatever the remote hosts chose.
+fn assert_terminal_safe(domain: &str, out: &[u8]) {
+    let text = String::from_utf8_lossy(out);
+    for (i, b) in out.iter().enumerate() {
+        assert!(
+            (*b >= 0x20 || *b == b'\t' || *b == b'\n') && *b != 0x7f,
+            "{domain}: byte {b:#04x} at {i} reaches the terminal:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains('\u{9b}'),
+        "{domain}: C1 CSI in the output:\n{text}"
+    );
+}
+
+#[test]
+fn regression_issue_6_escape_greeting_is_shown_escaped() {
+    let w = world_of(stsward_lab::ESCAPE_SCENARIO);
+    let (code, out) = w.check_bytes(&["escape-greeting.test", "--color", "never"]);
+    assert_terminal_safe("escape-greeting.test", &out);
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("mx.unreachable"), "{text}");
+    assert!(
+        text.contains("554") && text.contains("\\x1b[2J\\x1b[31mno service"),
+        "the refusal is shown, escaped: {text}"
+    );
+}
+
+#[test]
+fn regression_issue_6_certificate_escape_name_is_shown_escaped() {
+    let w = world_of(stsward_lab::ESCAPE_SCENARIO);
+    let (code, out) = w.check_bytes(&["cert-escape-name.test", "--color", "never"]);
+    assert_terminal_safe("cert-escape-name.test", &out);
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("mx.cert.name"), "{text}");
+    assert!(
+        text.contains("\\x1b[2J\\x1b[31mevil"),
+        "the name is shown, escaped: {text}"
+    );
+}
+
+#[test]
+fn regression_issue_6_escape_hosts_in_bulk_text_and_json() {
+    let w = world_of(stsward_lab::ESCAPE_SCENARIO);
+    let list = w.dir().join("escape.txt");
+    std::fs::write(&list, "escape-greeting.test\ncert-escape-name.test\n").expect("write list");
+    let list = list.to_string_lossy().into_owned();
+    let (_, text) = w.check_bytes(&["--from", &list, "--color", "always"]);
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        !text.contains("\x1b[2J") && !text.contains('\x07'),
+        "{text:?}"
+    );
+    let (_, json) = w.check_bytes(&["--from", &list, "--json"]);
+    assert_terminal_safe("bulk --json", &json);
+    for line in String::from_utf8_lossy(&json).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON Lines");
+        if v["domain"] == "cert-escape-name.test" {
+            assert!(v.to_string().contains("\\u001b[2J"), "{v}");
+        }
+    }
 }

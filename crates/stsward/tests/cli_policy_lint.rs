@@ -99,3 +99,17 @@ fn bad_arguments_exit_2() {
     let (code, _, err) = stsward(&["policy", "lint"], None);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn regression_issue_6_policy_text_is_escaped_in_lint_output() {
+    let policy = b"version: STSv1\r\nmode: \x1b[2Jenforce\x07\r\nmx: mx.example.com\r\nmax_age: 86400\r\nx\x1b]0;t\x07: 1\r\n";
+    let (_, out, _) = stsward(&["policy", "lint", "-", "--color", "never"], Some(policy));
+    assert!(
+        out.bytes().all(|b| (b >= 0x20 || b == b'\n') && b != 0x7f),
+        "control bytes reach the terminal: {out:?}"
+    );
+    assert!(
+        out.contains("[2Jenforce"),
+        "the bad value is shown, escaped: {out}"
+    );
+}

@@ -124,8 +124,8 @@ impl Default for CheckConfig {
 impl CheckConfig {
     /// Reads PEM certificates (the contents of a `--ca-file`). The caller reads the file.
     pub fn roots_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CheckError> {
-        let mut reader = pem;
-        let certs: Vec<_> = rustls_pemfile::certs(&mut reader)
+        use rustls_pki_types::pem::PemObject as _;
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<_, _>>()
             .map_err(|e| CheckError::Roots {
                 detail: e.to_string(),

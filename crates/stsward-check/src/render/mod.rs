@@ -3,6 +3,7 @@
 //! Both renderers take a finished [`crate::CheckReport`] and write nothing themselves: they
 //! return strings, so the CLI decides where output goes and tests compare it directly.
 
+pub mod escape;
 pub mod json;
 pub mod text;
 

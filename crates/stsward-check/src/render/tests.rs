@@ -195,3 +195,111 @@ fn text_bulk_summary_counts_verdicts() {
         "2 domains: 2 error\n"
     );
 }
+
+/// Text a hostile host could choose: erase the screen, set the window title, ring the bell,
+/// return to the start of the line, a C1 CSI, a right-to-left override, DEL, tab.
+const HOSTILE: &str = "\x1b[2J\x1b]0;pwned\x07\rFAKE\nfix: curl|sh\u{9b}31m\u{202e}\x7f\t";
+
+fn assert_terminal_safe(text: &str) {
+    for (i, b) in text.bytes().enumerate() {
+        assert!(
+            (b >= 0x20 || b == b'\n') && b != 0x7f,
+            "byte {b:#04x} at {i} reaches the terminal: {text:?}"
+        );
+    }
+    assert!(
+        !text.contains(['\u{9b}', '\u{202e}']),
+        "C1 or bidi control reaches the terminal: {text:?}"
+    );
+}
+
+/// Every field the text renderer prints, filled with hostile text: the domain, the record
+/// and policy names in the section titles, the MX host name, and each finding's subject,
+/// message, remedy and reference.
+fn hostile_report() -> CheckReport {
+    let mut r = broken();
+    r.domain = format!("example.test{HOSTILE}");
+    r.observed.sts_txt.name = format!("_mta-sts.{HOSTILE}");
+    r.observed.tlsrpt_txt.name = format!("_smtp._tls.{HOSTILE}");
+    r.observed.policy.url = format!("https://{HOSTILE}/");
+    if let crate::observe::MxLookup::Answer { hosts } = &mut r.observed.mx {
+        for h in hosts {
+            h.host = format!("mx{HOSTILE}");
+        }
+    }
+    for f in &mut r.findings {
+        if f.subject.starts_with("mx1") {
+            f.subject = format!("mx{HOSTILE}");
+        } else {
+            f.subject = format!("{}{HOSTILE}", f.subject);
+        }
+        f.message = format!("554 {HOSTILE} go away");
+        f.remedy = format!("remedy {HOSTILE}");
+        f.reference = format!("RFC {HOSTILE}");
+    }
+    r
+}
+
+#[test]
+fn regression_issue_6_text_output_escapes_every_remote_field() {
+    let text = super::text::render(&hostile_report(), false);
+    assert_terminal_safe(&text);
+    assert!(text.contains("554 \\x1b[2J\\x1b]0;pwned\\x07\\x0dFAKE\\x0afix: curl|sh"));
+    assert!(text.contains("\\u{9b}31m\\u{202e}\\x7f\\x09"), "{text}");
+    assert!(text.contains("remedy \\x1b[2J"), "{text}");
+    assert!(text.contains("RFC \\x1b[2J"), "{text}");
+    assert!(text.contains("MX host mx\\x1b[2J"), "{text}");
+    assert!(text.contains("MTA-STS record  _mta-sts.\\x1b[2J"), "{text}");
+}
+
+#[test]
+fn regression_issue_6_colour_codes_are_the_only_escapes_in_coloured_text() {
+    let text = super::text::render(&hostile_report(), true);
+    assert!(
+        !text.contains("\x1b[2J") && !text.contains("\x1b]0"),
+        "{text:?}"
+    );
+    assert!(!text.contains(['\x07', '\r', '\x7f', '\t', '\u{9b}', '\u{202e}']));
+    // Without the colour codes (ESC [ ... m), nothing unsafe is left.
+    let mut plain = String::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("\x1b[") {
+        plain.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('m').expect("an SGR sequence ends with m");
+        assert!(
+            after[..end]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b';'),
+            "only SGR colour codes: {:?}",
+            &after[..end]
+        );
+        rest = &after[end + 1..];
+    }
+    plain.push_str(rest);
+    assert_terminal_safe(&plain);
+}
+
+#[test]
+fn regression_issue_6_not_run_and_verdict_lines_are_escaped() {
+    let not_run = NotRun {
+        domain: HOSTILE.into(),
+        error: CheckError::InvalidDomain {
+            domain: HOSTILE.into(),
+            reason: "empty label",
+        },
+    };
+    assert_terminal_safe(&super::text::render_not_run(&not_run, false));
+    assert_terminal_safe(&super::text::verdict_line_plain(&hostile_report()));
+}
+
+#[test]
+fn regression_issue_6_json_keeps_hostile_text_json_escaped() {
+    let report = hostile_report();
+    let out = super::json::render(&report);
+    assert_terminal_safe(&out);
+    let line = super::json::render_line(&Ok(report.clone()));
+    assert_terminal_safe(&line);
+    let back: CheckReport = serde_json::from_str(&out).unwrap();
+    assert_eq!(back, report, "escaping in JSON loses nothing");
+}

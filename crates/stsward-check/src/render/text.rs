@@ -15,6 +15,10 @@
 //!
 //! Every problem is followed by its remedy and reference; passing checks take one line.
 //! Colour is used only when the caller asks for it (the CLI asks on a terminal).
+//!
+//! Every field is passed through [`escape`] on its way out (the painter escapes what it
+//! paints, [`finding`] escapes what it writes plain), because subjects, messages and titles
+//! carry text that the checked hosts chose: SMTP replies, certificate names, HTTP headers.
 
 use std::fmt::Write as _;
 
@@ -22,6 +26,7 @@ use owo_colors::OwoColorize;
 use stsward_proto::{Finding, Severity};
 
 use super::Area;
+use super::escape::escape;
 use crate::error::NotRun;
 use crate::observe::{AddressLookup, MxLookup};
 use crate::report::{BulkSummary, CheckReport};
@@ -172,17 +177,17 @@ fn finding(out: &mut String, f: &Finding, implied: Option<&str>, width: usize, p
     let label = format!("{:<LABEL_WIDTH$}", f.severity.as_str());
     let code = format!("{:<width$}", f.code.as_str());
     let message = if implied == Some(f.subject.as_str()) {
-        f.message.clone()
+        escape(&f.message).into_owned()
     } else {
-        format!("{}: {}", f.subject, f.message)
+        format!("{}: {}", escape(&f.subject), escape(&f.message))
     };
     let _ = writeln!(out, "  {}{code}  {message}", p.severity(f.severity, &label));
     if f.severity > Severity::Ok {
         let indent = " ".repeat(2 + LABEL_WIDTH);
         if !f.remedy.is_empty() {
-            let _ = writeln!(out, "{indent}{} {}", p.dim("fix:"), f.remedy);
+            let _ = writeln!(out, "{indent}{} {}", p.dim("fix:"), escape(&f.remedy));
         }
-        let _ = writeln!(out, "{indent}{} {}", p.dim("see:"), f.reference);
+        let _ = writeln!(out, "{indent}{} {}", p.dim("see:"), escape(&f.reference));
     }
 }
 
@@ -194,15 +199,17 @@ fn plural(n: usize, what: &str) -> String {
     }
 }
 
-/// Applies colour only when asked, so that pipes and files get plain text.
+/// Applies colour only when asked, so that pipes and files get plain text. Escapes what it
+/// paints first, so that its own colour codes are the only escape sequences in the output.
 struct Painter {
     color: bool,
 }
 
 impl Painter {
     fn severity(&self, s: Severity, text: &str) -> String {
+        let text = escape(text);
         if !self.color {
-            return text.to_owned();
+            return text.into_owned();
         }
         match s {
             Severity::Ok => text.green().to_string(),
@@ -213,18 +220,20 @@ impl Painter {
     }
 
     fn bold(&self, text: &str) -> String {
+        let text = escape(text);
         if self.color {
             text.bold().to_string()
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 
     fn dim(&self, text: &str) -> String {
+        let text = escape(text);
         if self.color {
             text.dimmed().to_string()
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 }

@@ -47,6 +47,10 @@ pub(crate) const MAX_NAME_LEN: usize = 253;
 /// longer than the one-minute fetch timeout that RFC 8461 §3.3 suggests, plus margin.
 pub const DEFAULT_SLOW_DELAY: Duration = Duration::from_secs(70);
 
+/// How long a `delayed-banner` MX host waits before its banner unless the scenario says
+/// otherwise.
+pub const DEFAULT_BANNER_DELAY: Duration = Duration::from_secs(1);
+
 /// How many days a `cert-expiring` certificate has left unless the scenario says otherwise:
 /// inside the 14-day warning window of `spec/findings.md`.
 pub const DEFAULT_EXPIRING_DAYS: u32 = 5;
@@ -302,6 +306,16 @@ pub enum MxBehaviour {
     /// A host that stops answering at one step of the conversation (issue 6: a check must
     /// return within its budget whatever a host does).
     Stall(crate::smtp::Stall),
+    /// The greeting is a 554 refusal whose text holds terminal escape sequences.
+    EscapeGreeting,
+    /// A trusted certificate whose only name holds terminal escape sequences.
+    CertEscapeName,
+    /// A good host that waits `delay` before its banner: an injected latency, so that tests
+    /// can tell concurrent probes from sequential ones by the total time.
+    DelayedBanner {
+        /// How long the host waits after accepting a connection.
+        delay: Duration,
+    },
 }
 
 impl MxBehaviour {

@@ -136,6 +136,9 @@ enum RawMxBehaviour {
     StallAtQuit,
     StallHandshake,
     TrickleBanner,
+    EscapeGreeting,
+    CertEscapeName,
+    DelayedBanner,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +148,7 @@ struct RawMxHost {
     behaviour: RawMxBehaviour,
     tlsa: Option<RawTxt>,
     expiring_days: Option<u32>,
+    banner_delay_ms: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,6 +433,13 @@ fn validate_mx_host(raw: RawMxHost, field: &str) -> Result<MxHost, ScenarioError
         RawMxBehaviour::StallAtQuit => MxBehaviour::Stall(Stall::AtQuit),
         RawMxBehaviour::StallHandshake => MxBehaviour::Stall(Stall::InHandshake),
         RawMxBehaviour::TrickleBanner => MxBehaviour::Stall(Stall::TrickleBanner),
+        RawMxBehaviour::EscapeGreeting => MxBehaviour::EscapeGreeting,
+        RawMxBehaviour::CertEscapeName => MxBehaviour::CertEscapeName,
+        RawMxBehaviour::DelayedBanner => MxBehaviour::DelayedBanner {
+            delay: raw
+                .banner_delay_ms
+                .map_or(super::DEFAULT_BANNER_DELAY, Duration::from_millis),
+        },
     };
     let tlsa = match raw.tlsa {
         None => TlsaSpec::None,

@@ -1,4 +1,5 @@
-//! `stsward lab up` — wiring only; the lab lives in `stsward-lab`.
+//! `stsward lab up` — wiring only; the lab lives in `stsward-lab`. Built only with the `lab`
+//! feature, so that the shipped binary carries no test CA and no fault hosts.
 
 use std::path::PathBuf;
 

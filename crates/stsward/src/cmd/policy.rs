@@ -45,12 +45,19 @@ pub fn lint(c: &PolicyLint) -> anyhow::Result<Outcome> {
 
 fn render_text(name: &str, result: &Lint, worst: Severity, color: bool) -> String {
     use std::fmt::Write;
+
+    use stsward_check::render::escape::escape;
     let mut s = String::new();
+    // The policy may come from anyone (`curl … | stsward policy lint -`): escape what it
+    // put into subjects and messages before it reaches a terminal.
+    let name = escape(name);
     for f in &result.findings {
         let sev = paint(f.severity, color);
-        let _ = writeln!(s, "{name}: {}: {sev} [{}] {}", f.subject, f.code, f.message);
+        let (subject, message) = (escape(&f.subject), escape(&f.message));
+        let _ = writeln!(s, "{name}: {subject}: {sev} [{}] {message}", f.code);
         if !f.remedy.is_empty() && f.severity > Severity::Ok {
-            let _ = writeln!(s, "    fix: {} ({})", f.remedy, f.reference);
+            let (remedy, reference) = (escape(&f.remedy), escape(&f.reference));
+            let _ = writeln!(s, "    fix: {remedy} ({reference})");
         }
     }
     let count = |sev| result.findings.iter().filter(|f| f.severity == sev).count();

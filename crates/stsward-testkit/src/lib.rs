@@ -1,0 +1,146 @@
+//! # stsward-testkit — helpers shared by the test suites (a dev-dependency only)
+//!
+//! The real-world corpus (reports, policies, peer test data) lives outside the repository,
+//! at `../shared/corpus` beside the workspace, or wherever `STSWARD_CORPUS` points. Tests read
+//! it in place through [`corpus`], which decides once what its absence means:
+//!
+//! ```text
+//! corpus present                  -> Some(path)
+//! corpus absent, CI set           -> panic: CI must never pass without the corpus
+//! corpus absent, CI not set       -> None, and one line in <target>/corpus-skipped/<group>
+//! ```
+//!
+//! The test harness hides what passing tests print, so a skip announced with `println!` is
+//! invisible. The marker file is not: `scripts/test` prints every line of
+//! `<target>/corpus-skipped/` in its summary.
+
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable that overrides the corpus location.
+pub const CORPUS_ENV: &str = "STSWARD_CORPUS";
+
+/// The directory under the cargo target directory where skipped groups leave one file each.
+pub const SKIP_DIR_NAME: &str = "corpus-skipped";
+
+/// The corpus root for the test group `group` (e.g. `stsward-proto/corpus_reports`), or
+/// `None` when it is absent and the group is skipped (see the crate docs).
+///
+/// # Panics
+///
+/// When the corpus is absent and the `CI` environment variable is set: a CI run must fail
+/// rather than pass while testing nothing.
+pub fn corpus(group: &str) -> Option<PathBuf> {
+    let path = corpus_path(std::env::var_os(CORPUS_ENV).map(PathBuf::from));
+    if path.is_dir() {
+        return Some(path);
+    }
+    let why = format!(
+        "corpus not found at {} (set {CORPUS_ENV} to its location)",
+        path.display()
+    );
+    if in_ci(std::env::var("CI").ok().as_deref()) {
+        panic!("{group}: {why}; CI is set, so a missing corpus is a failure");
+    }
+    record_skip(group, &why);
+    None
+}
+
+/// The workspace root: this crate sits at `<root>/crates/stsward-testkit`.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `override_path` when given, else `../shared/corpus` relative to the workspace root.
+fn corpus_path(override_path: Option<PathBuf>) -> PathBuf {
+    override_path.unwrap_or_else(|| workspace_root().join("../shared/corpus"))
+}
+
+/// Whether the `CI` variable says this is a CI run (set, not empty, not `false` or `0`).
+fn in_ci(ci: Option<&str>) -> bool {
+    match ci.map(str::trim) {
+        None | Some("") | Some("0") => false,
+        Some(v) => !v.eq_ignore_ascii_case("false"),
+    }
+}
+
+/// The cargo target directory of the running test: the nearest ancestor of the test
+/// executable that holds cargo's `CACHEDIR.TAG`, else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Writes `skipped <group>: <why>` to `<target>/corpus-skipped/<group>` (slashes become
+/// `__`), and to standard error for whoever runs the test binary by hand.
+fn record_skip(group: &str, why: &str) {
+    let line = format!("skipped {group}: {why}\n");
+    eprint!("{line}");
+    let dir = target_dir().join(SKIP_DIR_NAME);
+    let file = dir.join(group.replace(['/', '\\'], "__"));
+    // A marker that cannot be written must not fail the test that skipped; stderr has it.
+    let _ = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(file, line));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_variable_values() {
+        let cases: &[(Option<&str>, bool, &str)] = &[
+            (None, false, "unset: a developer machine"),
+            (Some(""), false, "empty counts as unset"),
+            (Some("0"), false, "explicitly off"),
+            (Some("false"), false, "explicitly off"),
+            (Some("FALSE"), false, "case does not matter"),
+            (Some("true"), true, "GitHub Actions, GitLab"),
+            (Some("1"), true, "some CI systems"),
+            (Some("yes"), true, "any other value means CI"),
+        ];
+        for (value, expected, why) in cases {
+            assert_eq!(in_ci(*value), *expected, "{why}: {value:?}");
+        }
+    }
+
+    #[test]
+    fn corpus_defaults_to_shared_beside_the_workspace_and_honours_the_override() {
+        let default = corpus_path(None);
+        assert!(
+            default.ends_with("../shared/corpus"),
+            "{}",
+            default.display()
+        );
+        assert!(default.starts_with(workspace_root()));
+        assert!(workspace_root().join("Cargo.toml").is_file());
+        assert!(workspace_root().join("crates/stsward-testkit").is_dir());
+        let chosen = PathBuf::from("some/where");
+        assert_eq!(corpus_path(Some(chosen.clone())), chosen);
+    }
+
+    #[test]
+    fn a_skipped_group_leaves_one_line_under_the_target_dir() {
+        let group = "stsward-testkit/self-test";
+        record_skip(group, "testing the marker");
+        let file = target_dir()
+            .join(SKIP_DIR_NAME)
+            .join("stsward-testkit__self-test");
+        let text = std::fs::read_to_string(&file).expect("marker written");
+        assert_eq!(
+            text,
+            "skipped stsward-testkit/self-test: testing the marker\n"
+        );
+        std::fs::remove_file(file).expect("clean up");
+    }
+}
