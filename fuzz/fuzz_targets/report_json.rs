@@ -9,37 +9,10 @@
 //! - it is a fixed point: written again, it is byte for byte the same.
 //!
 //! Input: raw bytes (seeds are the corpus reports; `dict/report_json.dict` holds the keys).
+//!
+//! The property lives in `stsward_fuzz::checks::report_json`, which the regression test replays too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stsward_proto::tlsrpt::parse_report;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(parsed) = parse_report(data) else {
-        return;
-    };
-    let json = parsed.report.to_json_string();
-    let again = match parse_report(json.as_bytes()) {
-        Ok(again) => again,
-        Err(e) => panic!("own RFC JSON does not parse: {e}\n{json}"),
-    };
-    assert_eq!(
-        again.report, parsed.report,
-        "RFC JSON reads back differently:\n{json}"
-    );
-    for d in &again.deviations {
-        assert!(
-            parsed
-                .deviations
-                .iter()
-                .any(|o| o.code == d.code && o.path == d.path),
-            "the writer introduced deviation {d}\ninput deviations: {:?}\n{json}",
-            parsed.deviations
-        );
-    }
-    assert_eq!(
-        again.report.to_json_string(),
-        json,
-        "RFC JSON is not a fixed point"
-    );
-});
+fuzz_target!(|data: &[u8]| stsward_fuzz::checks::report_json(data));

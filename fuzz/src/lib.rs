@@ -13,6 +13,10 @@
 //!
 //! Vocabularies live in `fuzz/vocab/*.txt`, one token per line, so that `fuzz/seed` can
 //! encode corpus files into token mode with the same table the targets decode with.
+//!
+//! The property each target checks lives in [`checks`].
+
+pub mod checks;
 
 /// How a fuzz input is turned into parser input.
 pub enum Shaped<'a> {

@@ -129,6 +129,12 @@ impl FromStr for MxPattern {
             } else {
                 domain
             };
+            // Suggest the A-label form only when it is a pattern itself: UTS #46 maps
+            // zero-width and full-width characters away, so "\u{200b}192.0.2.1" is an IP
+            // address in disguise, not a host written in U-labels.
+            if let Err(Error::MxPattern { reason, .. }) = a_labels.parse::<MxPattern>() {
+                return Err(fail(reason));
+            }
             return Err(fail(MxPatternReason::ULabel { a_labels }));
         }
         Ok(MxPattern { wildcard, domain })
@@ -381,6 +387,10 @@ mod tests {
             ("mx@example.com", R::InvalidCharacter('@')),
             ("mx.example.com/", R::InvalidCharacter('/')),
             ("xn--zz.example", R::Idna),
+            // fuzz/regressions/policy_parse/display-reparse-fails-with-ip-literal-mx-…: the
+            // U-labels map to an IP address, so that is the reason, not "write it as A-labels".
+            ("\u{200b}192.0.2.1\u{200b}", R::IpLiteral),
+            ("\u{ff11}\u{ff19}\u{ff12}.0.2.1", R::IpLiteral),
         ];
         for (text, reason) in table {
             match text.parse::<MxPattern>() {
