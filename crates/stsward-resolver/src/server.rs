@@ -529,7 +529,7 @@ async fn serve_connection<S, L>(
 
 /// The reply to one well-formed request.
 async fn answer<L: Lookup>(lookup: &L, config: &ServerConfig, request: &Request) -> Reply {
-    if !config.map_names.iter().any(|n| *n == request.name) {
+    if !config.map_names.contains(&request.name) {
         return Reply::Perm(format!(
             "unknown socketmap name {:?}; this server answers {}",
             request.name,
