@@ -43,7 +43,7 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, error, info, warn};
 
@@ -308,10 +308,10 @@ impl<L: Lookup> Server<L> {
                     connections.spawn(async move {
                         match conn {
                             Conn::Tcp(stream, peer) => {
-                                serve_connection(stream, &peer.to_string(), &*lookup, &config, stop).await;
+                                serve_connection(stream, &peer.to_string(), &lookup, &config, stop).await;
                             }
                             Conn::Unix(stream) => {
-                                serve_connection(stream, "unix", &*lookup, &config, stop).await;
+                                serve_connection(stream, "unix", &lookup, &config, stop).await;
                             }
                         }
                         drop(permit);
@@ -463,7 +463,7 @@ const READ_CHUNK: usize = 4096;
 async fn serve_connection<S, L>(
     mut stream: S,
     peer: &str,
-    lookup: &L,
+    lookup: &Arc<L>,
     config: &ServerConfig,
     mut stop: watch::Receiver<bool>,
 ) where
@@ -528,7 +528,11 @@ async fn serve_connection<S, L>(
 }
 
 /// The reply to one well-formed request.
-async fn answer<L: Lookup>(lookup: &L, config: &ServerConfig, request: &Request) -> Reply {
+///
+/// The lookup runs as its own task: a panic in it is answered `TEMP` (the connection and
+/// the daemon go on), and at the deadline, or when the connection is dropped, it is aborted
+/// rather than left running.
+async fn answer<L: Lookup>(lookup: &Arc<L>, config: &ServerConfig, request: &Request) -> Reply {
     if !config.map_names.contains(&request.name) {
         return Reply::Perm(format!(
             "unknown socketmap name {:?}; this server answers {}",
@@ -536,13 +540,18 @@ async fn answer<L: Lookup>(lookup: &L, config: &ServerConfig, request: &Request)
             config.map_names.join(", ")
         ));
     }
-    match timeout(
-        config.lookup_timeout,
-        lookup.lookup(&request.name, &request.key),
-    )
-    .await
-    {
-        Ok(reply) => reply,
+    let task = {
+        let lookup = Arc::clone(lookup);
+        let Request { name, key } = request.clone();
+        tokio::spawn(async move { lookup.lookup(&name, &key).await })
+    };
+    let _abort = AbortOnDrop(task.abort_handle());
+    match timeout(config.lookup_timeout, task).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) => {
+            error!(key = %request.key, "socketmap lookup failed: {e}");
+            Reply::Temp("internal error in the lookup".to_owned())
+        }
         Err(_) => {
             warn!(key = %request.key, "socketmap lookup timed out");
             Reply::Temp(format!(
@@ -550,6 +559,15 @@ async fn answer<L: Lookup>(lookup: &L, config: &ServerConfig, request: &Request)
                 config.lookup_timeout.as_millis()
             ))
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

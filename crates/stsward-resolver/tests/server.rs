@@ -21,6 +21,8 @@ use tokio::time::{Instant, sleep, timeout};
 #[derive(Default)]
 struct TestLookup {
     calls: AtomicUsize,
+    /// `sleep-<ms>` lookups that ran to the end.
+    slept: AtomicUsize,
 }
 
 const POLICY: &str = "secure match=.example.com servername=hostname";
@@ -31,11 +33,15 @@ impl Lookup for TestLookup {
         if key == "example.com" {
             return Reply::Ok(POLICY.into());
         }
+        if key == "panic.test" {
+            panic!("the test lookup panics on purpose");
+        }
         if key == "temp.test" {
             return Reply::Temp("lab DNS said SERVFAIL".into());
         }
         if let Some(ms) = key.strip_prefix("sleep-").and_then(|m| m.parse().ok()) {
             sleep(Duration::from_millis(ms)).await;
+            self.slept.fetch_add(1, Ordering::SeqCst);
             return Reply::Ok(format!("slept {ms}"));
         }
         Reply::NotFound
@@ -369,7 +375,7 @@ async fn socketmap_slow_lookup_is_answered_temp_at_the_deadline() {
     .await;
     let mut client = connect(&running).await;
     let started = Instant::now();
-    let reply = client.ask("sleep-10000").await;
+    let reply = client.ask("sleep-600").await;
     let waited = started.elapsed();
     let Reply::Temp(reason) = reply else {
         panic!("expected TEMP, got {reply:?}");
@@ -380,6 +386,19 @@ async fn socketmap_slow_lookup_is_answered_temp_at_the_deadline() {
         "{waited:?}"
     );
     // The connection goes on.
+    assert_eq!(client.ask("example.com").await, Reply::Ok(POLICY.into()));
+    // The abandoned lookup was aborted, not left running to its end.
+    sleep(Duration::from_millis(800)).await;
+    assert_eq!(running.lookup.slept.load(Ordering::SeqCst), 0);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn socketmap_panicking_lookup_is_answered_temp_and_the_connection_goes_on() {
+    let running = start_tcp(config()).await;
+    let mut client = connect(&running).await;
+    let reply = client.ask("panic.test").await;
+    assert!(matches!(reply, Reply::Temp(_)), "{reply:?}");
     assert_eq!(client.ask("example.com").await, Reply::Ok(POLICY.into()));
     running.shutdown().await;
 }
@@ -616,11 +635,7 @@ async fn socketmap_postmap_q_reads_the_answer() {
     let running = start_tcp(config()).await;
     let port = running.tcp().port();
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("main.cf"),
-        "compatibility_level = 3.6\n",
-    )
-    .expect("main.cf");
+    std::fs::write(dir.path().join("main.cf"), "compatibility_level = 3.6\n").expect("main.cf");
     let conf = dir.path().to_owned();
 
     let run = move |key: &'static str| {
