@@ -302,20 +302,13 @@ impl<L: Lookup> Server<L> {
             tokio::select! {
                 () = &mut shutdown => break,
                 Some((conn, permit)) = conn_rx.recv() => {
-                    let lookup = Arc::clone(&lookup);
-                    let config = Arc::clone(&config);
-                    let stop = stop_rx.clone();
-                    connections.spawn(async move {
-                        match conn {
-                            Conn::Tcp(stream, peer) => {
-                                serve_connection(stream, &peer.to_string(), &lookup, &config, stop).await;
-                            }
-                            Conn::Unix(stream) => {
-                                serve_connection(stream, "unix", &lookup, &config, stop).await;
-                            }
-                        }
-                        drop(permit);
-                    });
+                    connections.spawn(serve_accepted(
+                        conn,
+                        permit,
+                        Arc::clone(&lookup),
+                        Arc::clone(&config),
+                        stop_rx.clone(),
+                    ));
                 }
                 Some(done) = connections.join_next(), if !connections.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
@@ -453,6 +446,23 @@ async fn accept_loop(
             return;
         }
     }
+}
+
+/// Serves one accepted connection; its slot frees when it ends.
+async fn serve_accepted<L: Lookup>(
+    conn: Conn,
+    permit: OwnedSemaphorePermit,
+    lookup: Arc<L>,
+    config: Arc<ServerConfig>,
+    stop: watch::Receiver<bool>,
+) {
+    match conn {
+        Conn::Tcp(stream, peer) => {
+            serve_connection(stream, &peer.to_string(), &lookup, &config, stop).await;
+        }
+        Conn::Unix(stream) => serve_connection(stream, "unix", &lookup, &config, stop).await,
+    }
+    drop(permit);
 }
 
 /// Size of each read from a client.
