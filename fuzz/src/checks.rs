@@ -10,6 +10,10 @@ use std::sync::LazyLock;
 use stsward_mail::{Limits, extract_from_file, extract_from_message};
 use stsward_net::smtp_reply::{MAX_REPLY_LINES, Reply, ReplyError, ReplyParser, ehlo_extensions};
 use stsward_proto::mta_sts::{Policy, StsRecord, evaluate, lint};
+use stsward_proto::socketmap::{
+    MAX_REPLY_LEN, Reply as MapReply, ReplyParser as MapReplyParser, Request, RequestParser,
+    SocketmapError,
+};
 use stsward_proto::tlsrpt::{TlsRptRecord, evaluate_txt, parse_report};
 
 use crate::{chunk_len, shape, vocabulary};
@@ -18,13 +22,14 @@ use crate::{chunk_len, shape, vocabulary};
 pub type Check = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz_targets/` file and `regressions/` folder.
-pub const TARGETS: [(&str, Check); 6] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("policy_parse", policy_parse),
     ("sts_txt", sts_txt),
     ("tlsrpt_txt", tlsrpt_txt),
     ("report_json", report_json),
     ("mime_extract", mime_extract),
     ("smtp_reply", smtp_reply),
+    ("socketmap", socketmap),
 ];
 
 static POLICY_VOCAB: LazyLock<Vec<String>> =
@@ -35,6 +40,8 @@ static TLSRPT_TXT_VOCAB: LazyLock<Vec<String>> =
     LazyLock::new(|| vocabulary(include_str!("../vocab/tlsrpt_txt.txt")));
 static SMTP_REPLY_VOCAB: LazyLock<Vec<String>> =
     LazyLock::new(|| vocabulary(include_str!("../vocab/smtp_reply.txt")));
+static SOCKETMAP_VOCAB: LazyLock<Vec<String>> =
+    LazyLock::new(|| vocabulary(include_str!("../vocab/socketmap.txt")));
 
 /// RFC 8461 §3.2 policy files: the linter never panics, whatever the bytes, and every policy
 /// it accepts survives display → parse unchanged (what the policy host serves is what senders
@@ -285,4 +292,128 @@ pub fn smtp_reply(data: &[u8]) {
     split.clear();
     assert_eq!(split.buffered(), 0);
     assert_eq!(split.next_reply(), Ok(None));
+}
+
+/// The request limit of the `socketmap` target: small, so that the fuzzer reaches "length
+/// past the limit" and "exactly the limit" with short inputs (the vocabulary has `64:`/`65:`).
+pub const SOCKETMAP_LIMIT: usize = 64;
+
+/// Requests (or replies) until the parser needs more bytes or fails.
+fn drain_map<T>(
+    mut next: impl FnMut() -> Result<Option<T>, SocketmapError>,
+    out: &mut Vec<T>,
+) -> Result<(), SocketmapError> {
+    while let Some(message) = next()? {
+        out.push(message);
+    }
+    Ok(())
+}
+
+/// Postfix socketmap netstrings (`socketmap_table(5)`): the request push parser that every
+/// byte a client sends reaches first must never panic, never hold more payload bytes than
+/// its limit, and not care where the network splits the stream: chunked pushes give exactly
+/// the requests and the first error that one push gives. The reply parser reading the same
+/// bytes obeys the same rules. Every reply the encoder writes — with the input as its text,
+/// CR/LF/NUL and all — is one netstring within Postfix's limit that parses back to a reply
+/// which encodes to the same bytes, and every parsed request encodes back to itself.
+pub fn socketmap(data: &[u8]) {
+    let input = shape(data, &SOCKETMAP_VOCAB);
+    let bytes = input.bytes();
+    let chunk = chunk_len(data);
+
+    let mut whole = RequestParser::new(SOCKETMAP_LIMIT);
+    whole.push(bytes);
+    assert!(
+        whole.buffered() <= SOCKETMAP_LIMIT,
+        "buffered past the limit"
+    );
+    let mut at_once = Vec::new();
+    let at_once_end = drain_map(|| whole.next_request(), &mut at_once);
+
+    let mut split = RequestParser::new(SOCKETMAP_LIMIT);
+    let mut chunked = Vec::new();
+    let mut chunked_end = Ok(());
+    for piece in bytes.chunks(chunk) {
+        split.push(piece);
+        assert!(
+            split.buffered() <= SOCKETMAP_LIMIT,
+            "buffered past the limit"
+        );
+        chunked_end = drain_map(|| split.next_request(), &mut chunked);
+        if chunked_end.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        chunked, at_once,
+        "requests depend on how the stream was split"
+    );
+    assert_eq!(
+        chunked_end, at_once_end,
+        "the outcome depends on how the stream was split"
+    );
+    if at_once_end.is_ok() {
+        assert_eq!(split.buffered(), whole.buffered());
+        assert_eq!(split.in_progress(), whole.in_progress());
+    }
+    for request in &at_once {
+        assert!(!request.name.is_empty() && !request.name.contains(' '));
+        let mut again = RequestParser::new(SOCKETMAP_LIMIT);
+        again.push(&request.encode());
+        assert_eq!(
+            again.next_request(),
+            Ok(Some(request.clone())),
+            "request round trip"
+        );
+    }
+
+    // The same bytes as a server's replies.
+    let mut replies_whole = MapReplyParser::new(SOCKETMAP_LIMIT);
+    replies_whole.push(bytes);
+    let mut replies = Vec::new();
+    let replies_end = drain_map(|| replies_whole.next_reply(), &mut replies);
+    let mut replies_split = MapReplyParser::new(SOCKETMAP_LIMIT);
+    let mut replies_chunked = Vec::new();
+    let mut replies_chunked_end = Ok(());
+    for piece in bytes.chunks(chunk) {
+        replies_split.push(piece);
+        assert!(replies_split.buffered() <= SOCKETMAP_LIMIT);
+        replies_chunked_end = drain_map(|| replies_split.next_reply(), &mut replies_chunked);
+        if replies_chunked_end.is_err() {
+            break;
+        }
+    }
+    assert_eq!(replies_chunked, replies);
+    assert_eq!(replies_chunked_end, replies_end);
+
+    // Every reply encodes to something the reply parser reads back.
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let key = Request {
+        name: "postfix".into(),
+        key: text.clone(),
+    };
+    let mut candidates = vec![
+        MapReply::Ok(text.clone()),
+        MapReply::NotFound,
+        MapReply::Temp(text.clone()),
+        MapReply::Timeout(text.clone()),
+        MapReply::Perm(text),
+    ];
+    candidates.extend(replies);
+    for reply in candidates {
+        let wire = reply.encode();
+        let mut parser = MapReplyParser::new(MAX_REPLY_LEN);
+        for piece in wire.chunks(chunk) {
+            parser.push(piece);
+        }
+        let parsed = match parser.next_reply() {
+            Ok(Some(parsed)) => parsed,
+            other => panic!("encoded reply does not parse back: {other:?} for {reply:?}"),
+        };
+        assert_eq!(parsed.encode(), wire, "the wire form is not a fixed point");
+        assert_eq!(parser.next_reply(), Ok(None), "one reply, one netstring");
+    }
+    let mut again = RequestParser::new(key.encode().len());
+    again.push(&key.encode());
+    assert_eq!(again.next_request(), Ok(Some(key)), "request round trip");
 }

@@ -14,6 +14,7 @@
 pub mod failure;
 pub mod finding;
 pub mod mta_sts;
+pub mod socketmap;
 pub mod tlsrpt;
 pub mod txt;
 
