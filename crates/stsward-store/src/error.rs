@@ -62,6 +62,13 @@ pub enum StoreError {
         /// The deadline that passed.
         after: Duration,
     },
+    /// A text value holds a NUL character, which PostgreSQL's `text` cannot store; refused
+    /// on SQLite as well, so that both backends accept the same values.
+    #[error("{field} contains a NUL character, which the store does not accept")]
+    NulCharacter {
+        /// Which value.
+        field: Field,
+    },
     /// A value is larger than the store accepts.
     #[error("{field} is {len} bytes, more than the {max} the store accepts")]
     TooLarge {

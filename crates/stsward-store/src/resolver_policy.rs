@@ -65,8 +65,11 @@ impl From<Row> for CachedPolicy {
     }
 }
 
-/// Refuses a value longer than `max` bytes, naming the field.
+/// Refuses a value longer than `max` bytes or holding a NUL, naming the field.
 fn bounded(field: Field, value: &str, max: usize) -> Result<(), StoreError> {
+    if value.contains('\0') {
+        return Err(StoreError::NulCharacter { field });
+    }
     if value.len() > max {
         return Err(StoreError::TooLarge {
             field,
@@ -78,9 +81,10 @@ fn bounded(field: Field, value: &str, max: usize) -> Result<(), StoreError> {
 }
 
 impl CachedPolicy {
-    /// Checks the stored sizes: the domain (RFC 1035's 253 octets), the id (RFC 8461 §3.1's
-    /// 32 characters) and the body (the 64 KiB RFC 8461 §3.3 suggests).
-    pub fn check_sizes(&self) -> Result<(), StoreError> {
+    /// Checks what the store accepts: the sizes of the domain (RFC 1035's 253 octets), of
+    /// the id (RFC 8461 §3.1's 32 characters) and of the body (the 64 KiB RFC 8461 §3.3
+    /// suggests), and no NUL in any of them.
+    pub fn check_storable(&self) -> Result<(), StoreError> {
         bounded(Field::Domain, &self.domain, MAX_NAME_OCTETS)?;
         bounded(Field::StsId, &self.sts_id, MAX_ID_LEN)?;
         bounded(Field::Policy, &self.policy, MAX_POLICY_BYTES)
@@ -109,7 +113,7 @@ impl Store {
     /// one. The comparison is part of the one upsert statement, so resolvers sharing a
     /// database cannot interleave a check and a write. Durable once it returns `Ok`.
     pub async fn resolver_policy_put(&self, p: &CachedPolicy) -> Result<(), StoreError> {
-        p.check_sizes()?;
+        p.check_storable()?;
         // `excluded` is the row that was proposed; both SQLite (3.24+) and PostgreSQL
         // accept this form.
         const SQL: &str = "INSERT INTO resolver_policy \
@@ -233,7 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn stored_sizes_are_bounded() {
+    fn stored_sizes_are_bounded_and_nul_is_refused() {
         let name_253 = format!("{}.example", "a".repeat(253 - ".example".len()));
         let good: &[(CachedPolicy, &str)] = &[
             (
@@ -250,7 +254,7 @@ mod tests {
             ),
         ];
         for (p, why) in good {
-            assert!(p.check_sizes().is_ok(), "{why}");
+            assert!(p.check_storable().is_ok(), "{why}");
         }
         let bad: &[(CachedPolicy, Field, &str)] = &[
             (
@@ -270,9 +274,20 @@ mod tests {
             ),
         ];
         for (p, field, why) in bad {
-            match p.check_sizes() {
+            match p.check_storable() {
                 Err(StoreError::TooLarge { field: got, .. }) => assert_eq!(got, *field, "{why}"),
                 other => panic!("{why}: {other:?}"),
+            }
+        }
+        let nul: &[(CachedPolicy, Field)] = &[
+            (policy("e\0.test", "x", "b"), Field::Domain),
+            (policy("e.test", "x\0", "b"), Field::StsId),
+            (policy("e.test", "x", "version: STSv1\0"), Field::Policy),
+        ];
+        for (p, field) in nul {
+            match p.check_storable() {
+                Err(StoreError::NulCharacter { field: got }) => assert_eq!(got, *field),
+                other => panic!("NUL in {field}: {other:?}"),
             }
         }
     }
