@@ -50,10 +50,16 @@ impl Postgres {
     /// initialise or start.
     pub fn start(group: &str) -> Option<Postgres> {
         let Some(bin) = find_bindir() else {
-            let why = format!(
-                "PostgreSQL not installed (no /usr/lib/postgresql/*/bin/initdb; set {PG_BINDIR_ENV} \
-                 or run scripts/install-test-deps)"
-            );
+            let why = match std::env::var_os(PG_BINDIR_ENV) {
+                Some(dir) => format!(
+                    "PostgreSQL not found: no initdb in {PG_BINDIR_ENV}={}",
+                    Path::new(&dir).display()
+                ),
+                None => format!(
+                    "PostgreSQL not installed (no /usr/lib/postgresql/*/bin/initdb; set \
+                     {PG_BINDIR_ENV} or run scripts/install-test-deps)"
+                ),
+            };
             if crate::in_ci(std::env::var("CI").ok().as_deref()) {
                 panic!("{group}: {why}; CI is set, so a missing PostgreSQL is a failure");
             }
@@ -303,7 +309,8 @@ mod tests {
         let passwd = "root:x:0:0:root:/root:/bin/bash\n\
                       postgres:x:101:104:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash\n\
                       broken:x:notanumber:1::/:/bin/false\n";
-        let cases: &[(&str, Option<(u32, u32)>, &str)] = &[
+        type Ids = Option<(u32, u32)>;
+        let cases: &[(&str, Ids, &str)] = &[
             ("postgres", Some((101, 104)), "the Debian package's user"),
             ("root", Some((0, 0)), "first line"),
             ("post", None, "a prefix is not the user"),
