@@ -11,11 +11,12 @@
 //! [`Store::resolver_policy_touch`]).
 //!
 //! RFC 8461 §5.1 step 1: "Check for a cached policy whose time-since-fetch has not exceeded
-//! its "max_age"." [`Store::resolver_policy_get`] returns a row whatever its age; the
-//! resolver compares `expires_at` with its clock. §3.3: when no live policy can be had,
-//! "but a valid (non-expired) policy exists in the sender's cache, the sender MUST apply
-//! that cached policy", so an expired row is only purged, never served
-//! ([`Store::resolver_policy_load`] skips it).
+//! its "max_age"." [`Store::resolver_policy_get`] returns a row whatever its age, and the
+//! resolver compares `expires_at` with its clock; the store never reads one. §3.3: when no
+//! live policy can be had, "but a valid (non-expired) policy exists in the sender's cache,
+//! the sender MUST apply that cached policy". An expired row is no such policy:
+//! [`Store::resolver_policy_load`] skips it and [`Store::resolver_policy_purge_expired`]
+//! deletes it.
 //!
 //! Several resolvers may share one PostgreSQL database. A row is replaced only by a fetch at
 //! least as recent as the stored one, decided by the database in the upsert itself, so two
