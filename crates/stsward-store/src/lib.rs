@@ -1,6 +1,35 @@
 //! # stsward-store — persistence for stsward
 //!
 //! One interface over two databases: a SQLite file (the embedded default) and PostgreSQL
-//! (several replicas sharing one database). Migrations run when a store is opened.
+//! (several replicas sharing one database). [`Store::open`] picks the backend from the URL,
+//! bounds the pool and every operation's time, and applies the embedded migrations.
 //!
-//! Times are integer epoch seconds, so that the schema ports between the two.
+//! What is stored so far:
+//! - [`resolver_policy`]: the sending-side resolver's MTA-STS policy cache (RFC 8461 §3.2,
+//!   §5.1), [`CachedPolicy`].
+//!
+//! Each area of the product gets its own module here (one `impl Store` block with its
+//! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
+//! `migrations/postgres/NNNN_<area>.sql` (see [Migrations](#migrations)).
+//!
+//! Times are integer epoch seconds, so that the schema ports between the two, and they are
+//! arguments: the store never reads the clock.
+//!
+//! # Migrations
+//!
+//! The SQL files are embedded in the binary and applied at open, in order; applied ones are
+//! recorded (with a checksum) in sqlx's `_sqlx_migrations` table. On PostgreSQL an advisory
+//! lock lets several replicas start at once.
+//!
+//! Queries are sqlx runtime queries with bound parameters, so building needs no database.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod migrate;
+pub mod resolver_policy;
+mod store;
+
+pub use error::{Field, Operation, StoreError};
+pub use resolver_policy::CachedPolicy;
+pub use store::{Backend, Store, StoreOptions};
