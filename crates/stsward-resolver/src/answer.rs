@@ -190,12 +190,17 @@ pub enum Situation<'a> {
 /// The answer for a situation (the module docs give the rules).
 pub fn render(s: Situation<'_>, cfg: &AnswerConfig) -> Answer {
     match s {
-        Situation::Rejected(r) => Answer::new(AnswerKind::NotFound, format!("not an MTA-STS destination: {r}")),
+        Situation::Rejected(r) => Answer::new(
+            AnswerKind::NotFound,
+            format!("not an MTA-STS destination: {r}"),
+        ),
         Situation::NoPolicy { why } => Answer::new(AnswerKind::NotFound, why),
         Situation::Failed { why } => match cfg.on_failure {
             FailureAnswer::NotFound => Answer::new(
                 AnswerKind::NotFound,
-                format!("{why}; no cached policy, so delivery continues as though the domain had no MTA-STS (RFC 8461 §3.3)"),
+                format!(
+                    "{why}; no cached policy, so delivery continues as though the domain had no MTA-STS (RFC 8461 §3.3)"
+                ),
             ),
             FailureAnswer::Temp => Answer::new(
                 AnswerKind::Temp("MTA-STS policy discovery failed".into()),
@@ -260,7 +265,9 @@ fn render_policy(
             }
             Answer::new(
                 AnswerKind::Ok(data),
-                format!("policy mode is enforce: verified TLS to MX hosts matching the policy (RFC 8461 §5){stale}"),
+                format!(
+                    "policy mode is enforce: verified TLS to MX hosts matching the policy (RFC 8461 §5){stale}"
+                ),
             )
         }
         Mode::Testing if cfg.tlsrpt_attributes => {
@@ -268,12 +275,16 @@ fn render_policy(
             push_tlsrpt(&mut data, domain, policy, refresh_failure);
             Answer::new(
                 AnswerKind::Ok(data),
-                format!("policy mode is testing: opportunistic delivery, the STS policy reported through TLSRPT (RFC 8461 §5){stale}"),
+                format!(
+                    "policy mode is testing: opportunistic delivery, the STS policy reported through TLSRPT (RFC 8461 §5){stale}"
+                ),
             )
         }
         Mode::Testing | Mode::None => Answer::new(
             AnswerKind::NotFound,
-            format!("policy mode is testing: deliver as though there were no MTA-STS (RFC 8461 §5); TLSRPT attributes are off{stale}"),
+            format!(
+                "policy mode is testing: deliver as though there were no MTA-STS (RFC 8461 §5); TLSRPT attributes are off{stale}"
+            ),
         ),
     }
 }

@@ -301,6 +301,9 @@ mod tests {
             c.put(&d, e, 0);
         }
         let bytes = c.approx_bytes();
-        assert!(bytes < 50 * 1024 * 1024, "{bytes} bytes for 100,000 domains");
+        assert!(
+            bytes < 50 * 1024 * 1024,
+            "{bytes} bytes for 100,000 domains"
+        );
     }
 }

@@ -339,7 +339,10 @@ mod tests {
         assert_eq!(e.dane_level, DaneLevel::DaneOnly);
         assert_eq!(e.txt_recheck_secs, 900);
         assert_eq!(e.fetch_retry_secs, 300);
-        assert_eq!(cfg.listen.tcp, vec!["127.0.0.1:8461".parse().expect("addr")]);
+        assert_eq!(
+            cfg.listen.tcp,
+            vec!["127.0.0.1:8461".parse().expect("addr")]
+        );
     }
 
     #[test]
@@ -374,10 +377,26 @@ dane_level = "dane"
         // (text, a word the message must contain, why)
         let bad = [
             ("[answer]\ntlsrpt = true\n", "tlsrpt", "unknown key"),
-            ("[cache]\nmax_domains = \"many\"\n", "max_domains", "wrong type"),
-            ("[answer]\non_failure = \"bounce\"\n", "bounce", "unknown variant"),
-            ("[answer]\ndane_level = \"secure\"\n", "secure", "not a DANE level"),
-            ("[cache]\nfetch_retry_secs = 10\n", "cache.fetch_retry_secs", "RFC 8461 §3.3 back-off"),
+            (
+                "[cache]\nmax_domains = \"many\"\n",
+                "max_domains",
+                "wrong type",
+            ),
+            (
+                "[answer]\non_failure = \"bounce\"\n",
+                "bounce",
+                "unknown variant",
+            ),
+            (
+                "[answer]\ndane_level = \"secure\"\n",
+                "secure",
+                "not a DANE level",
+            ),
+            (
+                "[cache]\nfetch_retry_secs = 10\n",
+                "cache.fetch_retry_secs",
+                "RFC 8461 §3.3 back-off",
+            ),
             ("[dns]\nattempts = 0\n", "dns.attempts", "zero attempts"),
             ("[listen]\ntcp = []\n", "listen", "nothing to listen on"),
             ("[bogus]\n", "bogus", "unknown section"),

@@ -187,16 +187,78 @@ mod tests {
         let na = DaneVerdict::NotApplicable;
         // (observation, mode, configured, expected, why)
         let table = [
-            (hosts(true, &[H::Secure]), Mode::Enforce, DaneOnly, DaneVerdict::Use(DaneOnly), "all MX with TLSA, enforce: mandatory DANE"),
-            (hosts(true, &[H::Secure, H::Secure]), Mode::Enforce, Dane, DaneVerdict::Use(Dane), "configured dane"),
-            (hosts(true, &[H::Secure, H::None]), Mode::Enforce, DaneOnly, DaneVerdict::Use(DaneOnly), "RFC 8461 §2: partial TLSA still never secure"),
-            (hosts(false, &[H::Secure]), Mode::Enforce, DaneOnly, DaneVerdict::Use(Dane), "insecure MX RRset: Postfix defers dane-only, so dane"),
-            (hosts(true, &[H::Secure]), Mode::Testing, DaneOnly, DaneVerdict::Use(Dane), "testing: DANE on its own terms (RFC 7672 §2.2)"),
-            (hosts(true, &[H::None, H::Error]), Mode::Enforce, DaneOnly, DaneVerdict::Use(DaneOnly), "RFC 7672 §2.1.2: a TLSA lookup error is for Postfix's DANE to handle"),
-            (hosts(true, &[H::None, H::None]), Mode::Enforce, DaneOnly, na, "no TLSA anywhere: MTA-STS"),
-            (hosts(true, &[]), Mode::Enforce, DaneOnly, na, "null MX: no hosts"),
-            (DaneObservation::MxError { reason: "SERVFAIL".into() }, Mode::Enforce, DaneOnly, na, "MX lookup failed: Postfix fails the same way"),
-            (DaneObservation::NotChecked, Mode::Enforce, DaneOnly, na, "DANE first off"),
+            (
+                hosts(true, &[H::Secure]),
+                Mode::Enforce,
+                DaneOnly,
+                DaneVerdict::Use(DaneOnly),
+                "all MX with TLSA, enforce: mandatory DANE",
+            ),
+            (
+                hosts(true, &[H::Secure, H::Secure]),
+                Mode::Enforce,
+                Dane,
+                DaneVerdict::Use(Dane),
+                "configured dane",
+            ),
+            (
+                hosts(true, &[H::Secure, H::None]),
+                Mode::Enforce,
+                DaneOnly,
+                DaneVerdict::Use(DaneOnly),
+                "RFC 8461 §2: partial TLSA still never secure",
+            ),
+            (
+                hosts(false, &[H::Secure]),
+                Mode::Enforce,
+                DaneOnly,
+                DaneVerdict::Use(Dane),
+                "insecure MX RRset: Postfix defers dane-only, so dane",
+            ),
+            (
+                hosts(true, &[H::Secure]),
+                Mode::Testing,
+                DaneOnly,
+                DaneVerdict::Use(Dane),
+                "testing: DANE on its own terms (RFC 7672 §2.2)",
+            ),
+            (
+                hosts(true, &[H::None, H::Error]),
+                Mode::Enforce,
+                DaneOnly,
+                DaneVerdict::Use(DaneOnly),
+                "RFC 7672 §2.1.2: a TLSA lookup error is for Postfix's DANE to handle",
+            ),
+            (
+                hosts(true, &[H::None, H::None]),
+                Mode::Enforce,
+                DaneOnly,
+                na,
+                "no TLSA anywhere: MTA-STS",
+            ),
+            (
+                hosts(true, &[]),
+                Mode::Enforce,
+                DaneOnly,
+                na,
+                "null MX: no hosts",
+            ),
+            (
+                DaneObservation::MxError {
+                    reason: "SERVFAIL".into(),
+                },
+                Mode::Enforce,
+                DaneOnly,
+                na,
+                "MX lookup failed: Postfix fails the same way",
+            ),
+            (
+                DaneObservation::NotChecked,
+                Mode::Enforce,
+                DaneOnly,
+                na,
+                "DANE first off",
+            ),
         ];
         for (obs, mode, cfg, want, why) in table {
             assert_eq!(verdict(&obs, mode, cfg), want, "{why}");

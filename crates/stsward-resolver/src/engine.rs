@@ -322,7 +322,15 @@ impl Engine {
         let s = self.settings();
         let mut now = self.now();
         let mut existing = self.inner.cache.get(ckey).filter(|e| e.is_live(now));
-        let fresh_policy = |e: &Option<Entry>| matches!(e, Some(Entry { state: State::Policy(_), .. }));
+        let fresh_policy = |e: &Option<Entry>| {
+            matches!(
+                e,
+                Some(Entry {
+                    state: State::Policy(_),
+                    ..
+                })
+            )
+        };
         if !fresh_policy(&existing) {
             match self.inner.persist.resolver_policy_get(&dest.domain).await {
                 Ok(Some(row)) if row.expires_at > now => {
@@ -345,11 +353,21 @@ impl Engine {
                     }
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(domain = %dest.domain, error = %e, "policy store read failed"),
+                Err(e) => {
+                    tracing::warn!(domain = %dest.domain, error = %e, "policy store read failed")
+                }
             }
         }
         let source = self.source();
-        let out = resolve_once(&*source, dest, existing.as_ref(), now, &s, &self.inner.metrics).await;
+        let out = resolve_once(
+            &*source,
+            dest,
+            existing.as_ref(),
+            now,
+            &s,
+            &self.inner.metrics,
+        )
+        .await;
         now = self.now();
         if let Some(row) = &out.put
             && let Err(e) = self.inner.persist.resolver_policy_put(row).await
@@ -589,7 +607,9 @@ async fn resolve_once(
                 .is_some_and(|r| *r.id == *id && now < r.at.saturating_add(s.fetch_retry_secs));
             match same_id {
                 Some(p) if !near_expiry => {
-                    steps.push("the id is unchanged: the cached policy stays (RFC 8461 §3.1)".into());
+                    steps.push(
+                        "the id is unchanged: the cached policy stays (RFC 8461 §3.1)".into(),
+                    );
                     txt_checked_at = now;
                     touch = true;
                     refresh_failure = None;
@@ -610,9 +630,14 @@ async fn resolve_once(
                 }
                 _ => {
                     if cached.is_some() && same_id.is_none() {
-                        steps.push("the id changed: fetching the new policy (RFC 8461 §3.1, §5.1)".into());
+                        steps.push(
+                            "the id changed: fetching the new policy (RFC 8461 §3.1, §5.1)".into(),
+                        );
                     } else if near_expiry {
-                        steps.push("the cached policy is about to expire: refreshing it (RFC 8461 §3.3)".into());
+                        steps.push(
+                            "the cached policy is about to expire: refreshing it (RFC 8461 §3.3)"
+                                .into(),
+                        );
                     }
                     metrics.fetch();
                     let fetched = source.fetch(domain, now).await;
@@ -697,7 +722,8 @@ async fn resolve_once(
             steps.push(format!("_mta-sts.{domain} lookup failed: {why}"));
             match &cached {
                 Some(p) => {
-                    steps.push("a valid cached policy exists: it is applied (RFC 8461 §3.3)".into());
+                    steps
+                        .push("a valid cached policy exists: it is applied (RFC 8461 §3.3)".into());
                     State::Policy(p.clone())
                 }
                 None => {
@@ -755,16 +781,25 @@ fn describe_dane(obs: &DaneObservation) -> String {
         DaneObservation::Hosts { mx_secure, hosts } => {
             let list: Vec<String> = hosts
                 .iter()
-                .map(|(h, t)| format!("{h}: {}", match t {
-                    crate::dane::HostTlsa::Secure => "secure TLSA",
-                    crate::dane::HostTlsa::None => "no secure TLSA",
-                    crate::dane::HostTlsa::Error => "TLSA lookup error",
-                }))
+                .map(|(h, t)| {
+                    format!(
+                        "{h}: {}",
+                        match t {
+                            crate::dane::HostTlsa::Secure => "secure TLSA",
+                            crate::dane::HostTlsa::None => "no secure TLSA",
+                            crate::dane::HostTlsa::Error => "TLSA lookup error",
+                        }
+                    )
+                })
                 .collect();
             format!(
                 "DANE: MX RRset {}; {}",
                 if *mx_secure { "secure" } else { "not secure" },
-                if list.is_empty() { "no MX host".to_owned() } else { list.join(", ") }
+                if list.is_empty() {
+                    "no MX host".to_owned()
+                } else {
+                    list.join(", ")
+                }
             )
         }
     }

@@ -202,16 +202,56 @@ mod tests {
     fn postfix_tls_policy_table_key_forms() {
         // (key, expected, why)
         let good = [
-            ("example.com", dest("example.com", false, 25), "a recipient domain"),
-            ("Example.COM", dest("example.com", false, 25), "names are case-insensitive"),
-            ("example.com.", dest("example.com", false, 25), "a trailing dot is accepted"),
-            (" example.com ", dest("example.com", false, 25), "surrounding space"),
-            ("example.com:587", dest("example.com", false, 587), "domain:port keeps the MX lookup"),
-            ("[relay.example]", dest("relay.example", true, 25), "RFC 8461 §3.4 smart host"),
-            ("[Relay.Example.]:2525", dest("relay.example", true, 2525), "[host]:port"),
-            ("bücher.example", dest("xn--bcher-kva.example", false, 25), "IDN to A-labels"),
-            ("XN--BCHER-KVA.example", dest("xn--bcher-kva.example", false, 25), "A-labels lowercased"),
-            ("[bücher.example]:25", dest("xn--bcher-kva.example", true, 25), "IDN smart host"),
+            (
+                "example.com",
+                dest("example.com", false, 25),
+                "a recipient domain",
+            ),
+            (
+                "Example.COM",
+                dest("example.com", false, 25),
+                "names are case-insensitive",
+            ),
+            (
+                "example.com.",
+                dest("example.com", false, 25),
+                "a trailing dot is accepted",
+            ),
+            (
+                " example.com ",
+                dest("example.com", false, 25),
+                "surrounding space",
+            ),
+            (
+                "example.com:587",
+                dest("example.com", false, 587),
+                "domain:port keeps the MX lookup",
+            ),
+            (
+                "[relay.example]",
+                dest("relay.example", true, 25),
+                "RFC 8461 §3.4 smart host",
+            ),
+            (
+                "[Relay.Example.]:2525",
+                dest("relay.example", true, 2525),
+                "[host]:port",
+            ),
+            (
+                "bücher.example",
+                dest("xn--bcher-kva.example", false, 25),
+                "IDN to A-labels",
+            ),
+            (
+                "XN--BCHER-KVA.example",
+                dest("xn--bcher-kva.example", false, 25),
+                "A-labels lowercased",
+            ),
+            (
+                "[bücher.example]:25",
+                dest("xn--bcher-kva.example", true, 25),
+                "IDN smart host",
+            ),
         ];
         for (key, want, why) in good {
             assert_eq!(normalize_key(key), Ok(want), "{why}: {key:?}");
@@ -222,20 +262,64 @@ mod tests {
     fn rfc8461_3_4_address_literals_and_junk_are_rejected() {
         let bad = [
             ("", KeyRejection::Empty, "empty"),
-            ("[192.0.2.1]", KeyRejection::AddressLiteral("192.0.2.1".into()), "IPv4 literal"),
-            ("[ipv6:2001:db8::1]:25", KeyRejection::AddressLiteral("ipv6:2001:db8::1".into()), "IPv6 literal"),
-            ("192.0.2.1", KeyRejection::AddressLiteral("192.0.2.1".into()), "bare address"),
-            ("2001:db8::1", KeyRejection::AddressLiteral("2001:db8::1".into()), "bare IPv6"),
+            (
+                "[192.0.2.1]",
+                KeyRejection::AddressLiteral("192.0.2.1".into()),
+                "IPv4 literal",
+            ),
+            (
+                "[ipv6:2001:db8::1]:25",
+                KeyRejection::AddressLiteral("ipv6:2001:db8::1".into()),
+                "IPv6 literal",
+            ),
+            (
+                "192.0.2.1",
+                KeyRejection::AddressLiteral("192.0.2.1".into()),
+                "bare address",
+            ),
+            (
+                "2001:db8::1",
+                KeyRejection::AddressLiteral("2001:db8::1".into()),
+                "bare IPv6",
+            ),
             ("example.com:0", KeyRejection::BadPort("0".into()), "port 0"),
-            ("example.com:smtp", KeyRejection::BadPort("smtp".into()), "service name"),
-            ("example.com:99999", KeyRejection::BadPort("99999".into()), "port out of range"),
-            ("[relay.example", KeyRejection::Brackets, "no closing bracket"),
-            ("[relay.example]x", KeyRejection::Brackets, "junk after bracket"),
+            (
+                "example.com:smtp",
+                KeyRejection::BadPort("smtp".into()),
+                "service name",
+            ),
+            (
+                "example.com:99999",
+                KeyRejection::BadPort("99999".into()),
+                "port out of range",
+            ),
+            (
+                "[relay.example",
+                KeyRejection::Brackets,
+                "no closing bracket",
+            ),
+            (
+                "[relay.example]x",
+                KeyRejection::Brackets,
+                "junk after bracket",
+            ),
             ("relay]", KeyRejection::Brackets, "stray bracket"),
-            ("/var/run/lmtp", KeyRejection::NotADomain, "an LMTP socket path"),
-            ("user@example.com", KeyRejection::NotADomain, "an address, not a domain"),
+            (
+                "/var/run/lmtp",
+                KeyRejection::NotADomain,
+                "an LMTP socket path",
+            ),
+            (
+                "user@example.com",
+                KeyRejection::NotADomain,
+                "an address, not a domain",
+            ),
             ("a b.example", KeyRejection::NotADomain, "space inside"),
-            ("*.example.com", KeyRejection::NotADomain, "a pattern, not a name"),
+            (
+                "*.example.com",
+                KeyRejection::NotADomain,
+                "a pattern, not a name",
+            ),
             ("[]", KeyRejection::NotADomain, "empty brackets"),
         ];
         for (key, want, why) in bad {
@@ -244,12 +328,21 @@ mod tests {
         let long = "a".repeat(2000);
         assert_eq!(normalize_key(&long), Err(KeyRejection::TooLong));
         let label = format!("{}.example", "a".repeat(64));
-        assert_eq!(normalize_key(&label), Err(KeyRejection::NotADomain), "64-octet label");
+        assert_eq!(
+            normalize_key(&label),
+            Err(KeyRejection::NotADomain),
+            "64-octet label"
+        );
     }
 
     #[test]
     fn cache_key_round_trips_the_key_form() {
-        for key in ["example.com", "example.com:587", "[relay.example]", "[relay.example]:2525"] {
+        for key in [
+            "example.com",
+            "example.com:587",
+            "[relay.example]",
+            "[relay.example]:2525",
+        ] {
             let d = normalize_key(key).expect("valid");
             assert_eq!(d.cache_key(), key);
             assert_eq!(normalize_key(&d.cache_key()), Ok(d));

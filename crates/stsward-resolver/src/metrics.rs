@@ -99,27 +99,59 @@ impl Metrics {
 /// The Prometheus text exposition of a snapshot.
 pub fn render_prometheus(s: &Snapshot) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP stsward_resolve_lookups_total Socketmap lookups by answer.");
+    let _ = writeln!(
+        out,
+        "# HELP stsward_resolve_lookups_total Socketmap lookups by answer."
+    );
     let _ = writeln!(out, "# TYPE stsward_resolve_lookups_total counter");
     for (label, n) in &s.lookups {
-        let _ = writeln!(out, "stsward_resolve_lookups_total{{answer=\"{label}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "stsward_resolve_lookups_total{{answer=\"{label}\"}} {n}"
+        );
     }
     let simple = [
-        ("stsward_resolve_cache_hits_total", "Lookups answered from memory.", s.cache_hits, "counter"),
-        ("stsward_resolve_cache_misses_total", "Lookups that waited for a resolution.", s.cache_misses, "counter"),
-        ("stsward_resolve_fetches_total", "MTA-STS policy fetches.", s.fetches, "counter"),
-        ("stsward_resolve_cached_destinations", "Destinations in the memory cache.", s.cached, "gauge"),
+        (
+            "stsward_resolve_cache_hits_total",
+            "Lookups answered from memory.",
+            s.cache_hits,
+            "counter",
+        ),
+        (
+            "stsward_resolve_cache_misses_total",
+            "Lookups that waited for a resolution.",
+            s.cache_misses,
+            "counter",
+        ),
+        (
+            "stsward_resolve_fetches_total",
+            "MTA-STS policy fetches.",
+            s.fetches,
+            "counter",
+        ),
+        (
+            "stsward_resolve_cached_destinations",
+            "Destinations in the memory cache.",
+            s.cached,
+            "gauge",
+        ),
     ];
     for (name, help, n, kind) in simple {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         let _ = writeln!(out, "{name} {n}");
     }
-    let _ = writeln!(out, "# HELP stsward_resolve_fetch_failures_total Failed policy fetches by reason (finding code).");
+    let _ = writeln!(
+        out,
+        "# HELP stsward_resolve_fetch_failures_total Failed policy fetches by reason (finding code)."
+    );
     let _ = writeln!(out, "# TYPE stsward_resolve_fetch_failures_total counter");
     for (reason, n) in &s.fetch_failures {
         let reason = reason.replace(['\\', '"', '\n'], "_");
-        let _ = writeln!(out, "stsward_resolve_fetch_failures_total{{reason=\"{reason}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "stsward_resolve_fetch_failures_total{{reason=\"{reason}\"}} {n}"
+        );
     }
     out
 }
@@ -150,7 +182,10 @@ mod tests {
             "stsward_resolve_fetch_failures_total{reason=\"sts.policy.timeout\"} 1",
             "stsward_resolve_cached_destinations 7",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
     }
 }

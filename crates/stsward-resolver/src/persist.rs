@@ -27,7 +27,10 @@ pub trait PolicyPersist: Send + Sync {
         domain: &'a str,
     ) -> BoxFut<'a, Result<Option<CachedPolicy>, PersistError>>;
     /// Inserts or replaces the row of `p.domain`.
-    fn resolver_policy_put<'a>(&'a self, p: &'a CachedPolicy) -> BoxFut<'a, Result<(), PersistError>>;
+    fn resolver_policy_put<'a>(
+        &'a self,
+        p: &'a CachedPolicy,
+    ) -> BoxFut<'a, Result<(), PersistError>>;
     /// Records that the TXT id was seen unchanged at `txt_checked_at`.
     fn resolver_policy_touch<'a>(
         &'a self,
@@ -35,7 +38,10 @@ pub trait PolicyPersist: Send + Sync {
         txt_checked_at: i64,
     ) -> BoxFut<'a, Result<(), PersistError>>;
     /// Deletes the row; whether there was one.
-    fn resolver_policy_delete<'a>(&'a self, domain: &'a str) -> BoxFut<'a, Result<bool, PersistError>>;
+    fn resolver_policy_delete<'a>(
+        &'a self,
+        domain: &'a str,
+    ) -> BoxFut<'a, Result<bool, PersistError>>;
     /// Up to `limit` rows not expired at `now` (the warm start).
     fn resolver_policy_load(
         &self,
@@ -79,7 +85,10 @@ impl PolicyPersist for MemoryPersist {
         Box::pin(async move { Ok(row) })
     }
 
-    fn resolver_policy_put<'a>(&'a self, p: &'a CachedPolicy) -> BoxFut<'a, Result<(), PersistError>> {
+    fn resolver_policy_put<'a>(
+        &'a self,
+        p: &'a CachedPolicy,
+    ) -> BoxFut<'a, Result<(), PersistError>> {
         self.rows().insert(p.domain.clone(), p.clone());
         Box::pin(async { Ok(()) })
     }
@@ -95,7 +104,10 @@ impl PolicyPersist for MemoryPersist {
         Box::pin(async { Ok(()) })
     }
 
-    fn resolver_policy_delete<'a>(&'a self, domain: &'a str) -> BoxFut<'a, Result<bool, PersistError>> {
+    fn resolver_policy_delete<'a>(
+        &'a self,
+        domain: &'a str,
+    ) -> BoxFut<'a, Result<bool, PersistError>> {
         let had = self.rows().remove(domain).is_some();
         Box::pin(async move { Ok(had) })
     }

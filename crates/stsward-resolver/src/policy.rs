@@ -114,14 +114,18 @@ mod tests {
         assert_eq!(&*a.lines[0], "version: STSv1");
         assert_eq!(a.expires_at, 1_000 + 604_800);
         assert!(a.is_fresh(1_000 + 604_799));
-        assert!(!a.is_fresh(1_000 + 604_800), "max_age reached: no longer used");
+        assert!(
+            !a.is_fresh(1_000 + 604_800),
+            "max_age reached: no longer used"
+        );
     }
 
     #[test]
     fn rfc8461_3_2_duplicate_mx_patterns_are_sent_once() {
-        let p: Policy = "version: STSv1\nmode: enforce\nmx: a.example\nmx: A.example\nmax_age: 86400\n"
-            .parse()
-            .expect("parses");
+        let p: Policy =
+            "version: STSv1\nmode: enforce\nmx: a.example\nmx: A.example\nmax_age: 86400\n"
+                .parse()
+                .expect("parses");
         let a = ActivePolicy::new(&p, "1", 0);
         assert_eq!(a.patterns.len(), 1);
     }

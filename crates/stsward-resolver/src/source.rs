@@ -214,7 +214,11 @@ impl NetSource {
             (true, vec![dest.domain.clone()])
         } else {
             match self.dns.mx(&dest.domain).await {
-                Err(e) => return DaneObservation::MxError { reason: e.to_string() },
+                Err(e) => {
+                    return DaneObservation::MxError {
+                        reason: e.to_string(),
+                    };
+                }
                 Ok(l) => {
                     let secure = l.dnssec == DnssecStatus::Secure;
                     let names = match &l.answer {

@@ -74,8 +74,10 @@ async fn rfc8461_answers_for_every_lab_case() {
     let w = world().await;
     let plain = engine(&w, settings(false), Arc::default());
     let tlsrpt = engine(&w, settings(true), Arc::default());
-    let enforce_policy = "version: STSv1\nmode: enforce\nmx: mx.resolve-enforce.test\nmax_age: 604800";
-    let testing_policy = "version: STSv1\nmode: testing\nmx: mx.resolve-testing.test\nmax_age: 604800";
+    let enforce_policy =
+        "version: STSv1\nmode: enforce\nmx: mx.resolve-enforce.test\nmax_age: 604800";
+    let testing_policy =
+        "version: STSv1\nmode: testing\nmx: mx.resolve-testing.test\nmax_age: 604800";
     // (key, answer without TLSRPT attributes, answer with them, why)
     let table: Vec<(&str, String, String, &str)> = vec![
         (
@@ -116,12 +118,18 @@ async fn rfc8461_answers_for_every_lab_case() {
     }
     // RFC 8461 §3.4: a smart host is the Policy Domain; its policy's patterns are sent.
     assert_eq!(
-        plain.lookup("postfix", "[resolve-enforce.test]:2525").await.wire(),
+        plain
+            .lookup("postfix", "[resolve-enforce.test]:2525")
+            .await
+            .wire(),
         "OK secure match=mx.resolve-enforce.test servername=hostname"
     );
     let m = plain.metrics();
     assert!(m.fetch_failures.contains_key("sts.policy.syntax"), "{m:?}");
-    assert!(m.fetch_failures.contains_key("sts.policy.unreachable"), "{m:?}");
+    assert!(
+        m.fetch_failures.contains_key("sts.policy.unreachable"),
+        "{m:?}"
+    );
     w.lab.shutdown().await;
 }
 
@@ -134,7 +142,9 @@ async fn rfc8461_3_3_unreachable_policy_host_with_a_cached_policy_keeps_it() {
         .resolver_policy_put(&CachedPolicy {
             domain: "resolve-unreachable.test".into(),
             sts_id: "older".into(),
-            policy: "version: STSv1\nmode: enforce\nmx: mx.resolve-unreachable.test\nmax_age: 604800\n".into(),
+            policy:
+                "version: STSv1\nmode: enforce\nmx: mx.resolve-unreachable.test\nmax_age: 604800\n"
+                    .into(),
             fetched_at: t - 3600,
             expires_at: t - 3600 + 604_800,
             txt_checked_at: t - 3600,
@@ -143,10 +153,16 @@ async fn rfc8461_3_3_unreachable_policy_host_with_a_cached_policy_keeps_it() {
         .expect("put");
     let e = engine(&w, settings(false), persist.clone());
     let got = e.lookup("postfix", "resolve-unreachable.test").await.wire();
-    assert_eq!(got, "OK secure match=mx.resolve-unreachable.test servername=hostname");
+    assert_eq!(
+        got,
+        "OK secure match=mx.resolve-unreachable.test servername=hostname"
+    );
     e.idle().await;
     // The id changed, the fetch failed: the cached policy stays, and stays stored.
-    assert_eq!(e.metrics().fetch_failures.get("sts.policy.unreachable"), Some(&1));
+    assert_eq!(
+        e.metrics().fetch_failures.get("sts.policy.unreachable"),
+        Some(&1)
+    );
     assert_eq!(
         e.lookup("postfix", "resolve-unreachable.test").await.wire(),
         "OK secure match=mx.resolve-unreachable.test servername=hostname"
@@ -169,7 +185,9 @@ async fn rfc8461_3_1_changed_id_serves_the_new_policy_after_the_txt_recheck() {
         .resolver_policy_put(&CachedPolicy {
             domain: "resolve-enforce.test".into(),
             sts_id: "previous".into(),
-            policy: "version: STSv1\nmode: enforce\nmx: old-mx.resolve-enforce.test\nmax_age: 604800\n".into(),
+            policy:
+                "version: STSv1\nmode: enforce\nmx: old-mx.resolve-enforce.test\nmax_age: 604800\n"
+                    .into(),
             fetched_at: t - 7200,
             expires_at: t - 7200 + 604_800,
             txt_checked_at: t - 7200,
@@ -209,7 +227,9 @@ async fn resolve_test_explains_the_dane_answer() {
     let x = e.test("resolve-dane.test").await;
     assert_eq!(x.wire, "OK dane-only");
     assert!(
-        x.steps.iter().any(|s| s.contains("mx.resolve-dane.test: secure TLSA")),
+        x.steps
+            .iter()
+            .any(|s| s.contains("mx.resolve-dane.test: secure TLSA")),
         "{:?}",
         x.steps
     );

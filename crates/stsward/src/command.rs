@@ -176,7 +176,10 @@ impl Command {
             }),
             CliCommand::Resolve(ResolveCommand::Test(a)) => {
                 if a.timeout == 0 || a.timeout > 600 {
-                    bail!("--timeout must be between 1 and 600 seconds, not {}", a.timeout);
+                    bail!(
+                        "--timeout must be between 1 and 600 seconds, not {}",
+                        a.timeout
+                    );
                 }
                 if let Some(ca) = &a.ca_file {
                     std::fs::metadata(ca).with_context(|| format!("--ca-file {}", ca.display()))?;

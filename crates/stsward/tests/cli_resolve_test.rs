@@ -19,7 +19,9 @@ fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario: Scenario = SCENARIO.parse().expect("scenario");
     let opts = LabOptions::new(dir.path(), time::OffsetDateTime::now_utc());
-    let lab = rt.block_on(Lab::start(&scenario, &opts)).expect("lab starts");
+    let lab = rt
+        .block_on(Lab::start(&scenario, &opts))
+        .expect("lab starts");
     World {
         _dir: dir,
         lab,
@@ -56,7 +58,9 @@ fn resolve_test_prints_what_postfix_is_told_and_why() {
     let (code, out, err) = w.resolve_test(&["resolve-enforce.test"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("postfix is told: OK secure match=mx.resolve-enforce.test servername=hostname\n"),
+        out.contains(
+            "postfix is told: OK secure match=mx.resolve-enforce.test servername=hostname\n"
+        ),
         "{out}"
     );
     assert!(out.contains("policy mode is enforce"), "{out}");
@@ -66,7 +70,10 @@ fn resolve_test_prints_what_postfix_is_told_and_why() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(v["answer"]["kind"], "OK");
     let data = v["answer"]["data"].as_str().expect("data");
-    assert!(data.starts_with("may policy_type=sts policy_domain=resolve-testing.test"), "{data}");
+    assert!(
+        data.starts_with("may policy_type=sts policy_domain=resolve-testing.test"),
+        "{data}"
+    );
     assert!(v["steps"].as_array().is_some_and(|s| !s.is_empty()));
 
     let (code, out, _) = w.resolve_test(&["resolve-dane.test"]);
@@ -75,7 +82,10 @@ fn resolve_test_prints_what_postfix_is_told_and_why() {
 
     let (code, out, _) = w.resolve_test(&["resolve-dane.test", "--no-dane"]);
     assert_eq!(code, 0);
-    assert!(out.contains("postfix is told: OK secure match=mx.resolve-dane.test"), "{out}");
+    assert!(
+        out.contains("postfix is told: OK secure match=mx.resolve-dane.test"),
+        "{out}"
+    );
 
     let (code, out, _) = w.resolve_test(&["[192.0.2.1]"]);
     assert_eq!(code, 0);

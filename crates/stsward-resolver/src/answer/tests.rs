@@ -48,35 +48,147 @@ fn postfix_tls_policy_secure_match_and_rfc8461_5_answers() {
     let na = DaneVerdict::NotApplicable;
     let fetch = Failure::StsPolicyUnreachable;
     let rejection = KeyRejection::AddressLiteral("192.0.2.1".into());
-    let secure = "secure match=mail.example.com:.example.net:backupmx.example.com servername=hostname";
+    let secure =
+        "secure match=mail.example.com:.example.net:backupmx.example.com servername=hostname";
     let testing = testing();
-    let testing_tlsrpt = format!("may{}", TLSRPT_EXAMPLE.replace("mode: enforce", "mode: testing"));
+    let testing_tlsrpt = format!(
+        "may{}",
+        TLSRPT_EXAMPLE.replace("mode: enforce", "mode: testing")
+    );
     // (situation, config, expected wire kind, why)
     let table: Vec<(Situation<'_>, AnswerConfig, AnswerKind, &str)> = vec![
-        (policy(&enforce, na, None), OFF, ok(secure), "RFC 8461 §5 enforce; `*.` becomes `.` (TLS_README example)"),
-        (policy(&enforce, na, None), ON, ok(&format!("{secure}{TLSRPT_EXAMPLE}")), "postfix-tlsrpt.txt attributes, no policy_ttl"),
-        (policy(&enforce, na, Some(&fetch)), ON, ok(&format!("{secure}{TLSRPT_EXAMPLE}")), "RFC 8461 §3.3: a cached enforce policy applies; no policy_failure"),
-        (policy(&testing, na, None), OFF, AnswerKind::NotFound, "testing without TLSRPT: Postfix's own default"),
-        (policy(&testing, na, None), ON, ok(&testing_tlsrpt), "testing: may + sts attributes, reported as sts"),
-        (policy(&testing, na, Some(&fetch)), ON, ok(&format!("{testing_tlsrpt} policy_failure=sts-policy-fetch-error")), "RFC 8461 §6: refresh failure of a cached testing policy is reported"),
-        (policy(&testing, na, Some(&Failure::StsWebpkiInvalid)), ON, ok(&format!("{testing_tlsrpt} policy_failure=sts-webpki-invalid")), "RFC 8460 §4.3.2.2 sts-webpki-invalid"),
-        (policy(&testing, na, Some(&Failure::StsPolicyInvalid)), ON, ok(&format!("{testing_tlsrpt} policy_failure=sts-policy-invalid")), "RFC 8460 §4.3.2.2 sts-policy-invalid"),
-        (policy(&none, na, None), ON, AnswerKind::NotFound, "RFC 8461 §5 mode none"),
-        (policy(&enforce, DaneVerdict::Use(DaneLevel::DaneOnly), None), ON, ok("dane-only"), "RFC 8461 §2 DANE first, no STS attributes on a non-STS policy"),
-        (policy(&enforce, DaneVerdict::Use(DaneLevel::Dane), Some(&fetch)), OFF, ok("dane"), "DANE wins over a cached policy too"),
-        (policy(&testing, DaneVerdict::Use(DaneLevel::Dane), None), ON, ok("dane"), "testing with DANE"),
-        (policy(&none, DaneVerdict::Use(DaneLevel::Dane), None), ON, AnswerKind::NotFound, "mode none: no policy, DANE left to Postfix's default"),
-        (Situation::NoPolicy { why: "no _mta-sts record" }, ON, AnswerKind::NotFound, "no policy"),
-        (Situation::Failed { why: "fetch failed" }, ON, AnswerKind::NotFound, "RFC 8461 §3.3 failure without cache: as though no MTA-STS"),
-        (Situation::Failed { why: "fetch failed" }, AnswerConfig { on_failure: FailureAnswer::Temp, ..ON }, AnswerKind::Temp("MTA-STS policy discovery failed".into()), "on_failure = temp"),
-        (Situation::Pending, ON, AnswerKind::Temp("MTA-STS policy lookup in progress".into()), "deadline passed"),
-        (Situation::Rejected(&rejection), ON, AnswerKind::NotFound, "RFC 8461 §3.4 address literal"),
+        (
+            policy(&enforce, na, None),
+            OFF,
+            ok(secure),
+            "RFC 8461 §5 enforce; `*.` becomes `.` (TLS_README example)",
+        ),
+        (
+            policy(&enforce, na, None),
+            ON,
+            ok(&format!("{secure}{TLSRPT_EXAMPLE}")),
+            "postfix-tlsrpt.txt attributes, no policy_ttl",
+        ),
+        (
+            policy(&enforce, na, Some(&fetch)),
+            ON,
+            ok(&format!("{secure}{TLSRPT_EXAMPLE}")),
+            "RFC 8461 §3.3: a cached enforce policy applies; no policy_failure",
+        ),
+        (
+            policy(&testing, na, None),
+            OFF,
+            AnswerKind::NotFound,
+            "testing without TLSRPT: Postfix's own default",
+        ),
+        (
+            policy(&testing, na, None),
+            ON,
+            ok(&testing_tlsrpt),
+            "testing: may + sts attributes, reported as sts",
+        ),
+        (
+            policy(&testing, na, Some(&fetch)),
+            ON,
+            ok(&format!(
+                "{testing_tlsrpt} policy_failure=sts-policy-fetch-error"
+            )),
+            "RFC 8461 §6: refresh failure of a cached testing policy is reported",
+        ),
+        (
+            policy(&testing, na, Some(&Failure::StsWebpkiInvalid)),
+            ON,
+            ok(&format!(
+                "{testing_tlsrpt} policy_failure=sts-webpki-invalid"
+            )),
+            "RFC 8460 §4.3.2.2 sts-webpki-invalid",
+        ),
+        (
+            policy(&testing, na, Some(&Failure::StsPolicyInvalid)),
+            ON,
+            ok(&format!(
+                "{testing_tlsrpt} policy_failure=sts-policy-invalid"
+            )),
+            "RFC 8460 §4.3.2.2 sts-policy-invalid",
+        ),
+        (
+            policy(&none, na, None),
+            ON,
+            AnswerKind::NotFound,
+            "RFC 8461 §5 mode none",
+        ),
+        (
+            policy(&enforce, DaneVerdict::Use(DaneLevel::DaneOnly), None),
+            ON,
+            ok("dane-only"),
+            "RFC 8461 §2 DANE first, no STS attributes on a non-STS policy",
+        ),
+        (
+            policy(&enforce, DaneVerdict::Use(DaneLevel::Dane), Some(&fetch)),
+            OFF,
+            ok("dane"),
+            "DANE wins over a cached policy too",
+        ),
+        (
+            policy(&testing, DaneVerdict::Use(DaneLevel::Dane), None),
+            ON,
+            ok("dane"),
+            "testing with DANE",
+        ),
+        (
+            policy(&none, DaneVerdict::Use(DaneLevel::Dane), None),
+            ON,
+            AnswerKind::NotFound,
+            "mode none: no policy, DANE left to Postfix's default",
+        ),
+        (
+            Situation::NoPolicy {
+                why: "no _mta-sts record",
+            },
+            ON,
+            AnswerKind::NotFound,
+            "no policy",
+        ),
+        (
+            Situation::Failed {
+                why: "fetch failed",
+            },
+            ON,
+            AnswerKind::NotFound,
+            "RFC 8461 §3.3 failure without cache: as though no MTA-STS",
+        ),
+        (
+            Situation::Failed {
+                why: "fetch failed",
+            },
+            AnswerConfig {
+                on_failure: FailureAnswer::Temp,
+                ..ON
+            },
+            AnswerKind::Temp("MTA-STS policy discovery failed".into()),
+            "on_failure = temp",
+        ),
+        (
+            Situation::Pending,
+            ON,
+            AnswerKind::Temp("MTA-STS policy lookup in progress".into()),
+            "deadline passed",
+        ),
+        (
+            Situation::Rejected(&rejection),
+            ON,
+            AnswerKind::NotFound,
+            "RFC 8461 §3.4 address literal",
+        ),
     ];
     for (s, cfg, want, why) in table {
         let got = render(s, &cfg);
         assert_eq!(got.kind, want, "{why}");
         assert!(!got.why.is_empty(), "{why}: a reason is given");
-        assert!(!got.wire().contains("policy_ttl"), "{why}: policy_ttl is deprecated");
+        assert!(
+            !got.wire().contains("policy_ttl"),
+            "{why}: policy_ttl is deprecated"
+        );
     }
 }
 
@@ -100,8 +212,14 @@ fn socketmap_reply_format() {
     let a = Answer::new(ok("secure match=a"), "x");
     assert_eq!(a.wire(), "OK secure match=a");
     assert_eq!(a.label(), "secure");
-    assert_eq!(Answer::new(AnswerKind::Temp("t".into()), "x").wire(), "TEMP t");
-    assert_eq!(Answer::new(AnswerKind::Perm("p".into()), "x").wire(), "PERM p");
+    assert_eq!(
+        Answer::new(AnswerKind::Temp("t".into()), "x").wire(),
+        "TEMP t"
+    );
+    assert_eq!(
+        Answer::new(AnswerKind::Perm("p".into()), "x").wire(),
+        "PERM p"
+    );
 }
 
 #[test]
