@@ -194,13 +194,14 @@ impl Engine {
                 continue;
             };
             let dest = Destination::domain(row.domain.clone());
+            let next_refresh_at = next_refresh(&active, row.txt_checked_at, &s).max(now);
             let entry = Entry {
                 dest,
                 state: State::Policy(Arc::new(active)),
                 txt_checked_at: row.txt_checked_at,
                 dane: DaneSummary::NotChecked,
                 refresh_failure: None,
-                next_refresh_at: now,
+                next_refresh_at,
             };
             self.inner.cache.put(&row.domain, entry, now);
             n += 1;
@@ -746,16 +747,7 @@ async fn resolve_once(
         DaneObservation::NotChecked
     };
     let next_refresh_at = match &state {
-        State::Policy(p) => {
-            let lead = s.refresh_before_secs.min((p.expires_at - p.fetched_at) / 2);
-            let refresh_at = p.expires_at - lead;
-            let recheck = now.saturating_add(s.txt_recheck_secs);
-            if refresh_at > now {
-                recheck.min(refresh_at)
-            } else {
-                recheck.min(now.saturating_add(s.fetch_retry_secs))
-            }
-        }
+        State::Policy(p) => next_refresh(p, now, s),
         State::NoPolicy { until, .. } | State::Failed { until, .. } => *until,
     };
     Outcome {
@@ -771,6 +763,20 @@ async fn resolve_once(
         put,
         touch,
         dane,
+    }
+}
+
+/// When a policy last checked at `checked` is due for its next background look: the TXT
+/// re-check, or the proactive refresh (at most half the max_age before expiry), whichever
+/// comes first; once inside the refresh window, after the fetch back-off.
+fn next_refresh(p: &ActivePolicy, checked: i64, s: &EngineSettings) -> i64 {
+    let lead = s.refresh_before_secs.min((p.expires_at - p.fetched_at) / 2);
+    let refresh_at = p.expires_at - lead;
+    let recheck = checked.saturating_add(s.txt_recheck_secs);
+    if refresh_at > checked {
+        recheck.min(refresh_at)
+    } else {
+        recheck.min(checked.saturating_add(s.fetch_retry_secs))
     }
 }
 
