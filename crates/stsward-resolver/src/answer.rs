@@ -261,7 +261,13 @@ fn render_policy(
             }
             data.push_str(" servername=hostname");
             if cfg.tlsrpt_attributes {
+                let plain = data.len();
                 push_tlsrpt(&mut data, domain, policy, None);
+                if data.len() > MAX_REPLY_DATA {
+                    // Enforcement needs only the level and match=; the report loses the
+                    // policy, the mail keeps its protection.
+                    data.truncate(plain);
+                }
             }
             Answer::new(
                 AnswerKind::Ok(data),
@@ -273,6 +279,12 @@ fn render_policy(
         Mode::Testing if cfg.tlsrpt_attributes => {
             let mut data = String::from("may");
             push_tlsrpt(&mut data, domain, policy, refresh_failure);
+            if data.len() > MAX_REPLY_DATA {
+                return Answer::new(
+                    AnswerKind::NotFound,
+                    "policy mode is testing; the TLSRPT attributes would exceed Postfix's socketmap reply limit",
+                );
+            }
             Answer::new(
                 AnswerKind::Ok(data),
                 format!(
@@ -288,6 +300,11 @@ fn render_policy(
         ),
     }
 }
+
+/// postfix-socketmap_table.txt: "The Postfix socketmap client requires that replies are no
+/// longer than 100000 bytes (not including the netstring encapsulation)." Kept below it with
+/// room for `OK `.
+pub const MAX_REPLY_DATA: usize = 99_000;
 
 /// The TLSRPT attributes of postfix-tlsrpt.txt.
 fn push_tlsrpt(data: &mut String, domain: &str, policy: &ActivePolicy, failure: Option<&Failure>) {

@@ -287,6 +287,28 @@ impl ResolverConfig {
     }
 }
 
+impl ResolverConfig {
+    /// The network settings, given the contents of the files the config names (the binary
+    /// reads `fetch.ca_file` and `dns.trust_anchors`; this crate reads no files).
+    pub fn net(
+        &self,
+        extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+        trust_anchors: Option<String>,
+    ) -> crate::source::NetSettings {
+        crate::source::NetSettings {
+            resolver: self.dns.resolver,
+            dns_timeout: Duration::from_millis(self.dns.timeout_ms),
+            dns_attempts: self.dns.attempts,
+            dnssec: self.dns.dnssec,
+            trust_anchors,
+            https_port: self.fetch.https_port,
+            extra_roots,
+            webpki_roots: self.fetch.webpki_roots,
+            fetch_timeout: Duration::from_secs(self.fetch.timeout_secs),
+        }
+    }
+}
+
 fn secs(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }

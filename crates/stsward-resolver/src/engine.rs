@@ -223,7 +223,11 @@ impl Engine {
         let dest = match normalize_key(key) {
             Ok(d) => d,
             Err(r) => {
-                tracing::info!(key, reason = %r, "key names no MTA-STS destination");
+                if matches!(r, crate::key::KeyRejection::ParentDomain(_)) {
+                    tracing::debug!(key, reason = %r, "key names no MTA-STS destination");
+                } else {
+                    tracing::info!(key, reason = %r, "key names no MTA-STS destination");
+                }
                 return render(Situation::Rejected(&r), &s.answer);
             }
         };

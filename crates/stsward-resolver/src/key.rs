@@ -30,6 +30,11 @@
 //! (§3.4: "This specification does not provide a means of associating policies with email
 //! addresses that employ Address Literals").
 //!
+//! Postfix also looks up `.example.com` when `mail.example.com` was not found (TLS_README:
+//! "the parent domain starting with a leading "." is matched recursively"). That key is a
+//! [`KeyRejection::ParentDomain`]: RFC 8461 §3.4, "compliant senders MUST NOT attempt to
+//! fetch a policy from the parent zone".
+//!
 //! Anything else (an LMTP socket path, a key with spaces, a label of 64 octets) is a
 //! [`KeyRejection`]. The daemon answers NOTFOUND for it, never PERM: MTA-STS has nothing to
 //! say about a destination that is not a domain, and a PERM would make Postfix defer mail
@@ -105,6 +110,11 @@ pub enum KeyRejection {
     /// `[` without `]`, or text after `]` other than `:port`.
     #[error("unbalanced brackets")]
     Brackets,
+    /// A key with a leading dot: Postfix's recursive parent-domain lookup (`.example.com`
+    /// after `mail.example.com` was not found). RFC 8461 §3.4: "compliant senders MUST NOT
+    /// attempt to fetch a policy from the parent zone".
+    #[error("parent-domain lookup {0}: MTA-STS policies are never inherited (RFC 8461 §3.4)")]
+    ParentDomain(String),
     /// Not a domain name (or an IDN that does not convert to A-labels).
     #[error("not a domain name")]
     NotADomain,
@@ -118,6 +128,9 @@ pub fn normalize_key(key: &str) -> Result<Destination, KeyRejection> {
     }
     if key.len() > MAX_KEY_OCTETS {
         return Err(KeyRejection::TooLong);
+    }
+    if key.starts_with('.') {
+        return Err(KeyRejection::ParentDomain(key.to_owned()));
     }
     let (host, explicit, port) = if let Some(rest) = key.strip_prefix('[') {
         let (inside, after) = rest.split_once(']').ok_or(KeyRejection::Brackets)?;
@@ -321,6 +334,11 @@ mod tests {
                 "a pattern, not a name",
             ),
             ("[]", KeyRejection::NotADomain, "empty brackets"),
+            (
+                ".example.com",
+                KeyRejection::ParentDomain(".example.com".into()),
+                "RFC 8461 §3.4: Postfix's parent-domain lookup never fetches the parent's policy",
+            ),
         ];
         for (key, want, why) in bad {
             assert_eq!(normalize_key(key), Err(want), "{why}: {key:?}");

@@ -237,3 +237,20 @@ fn rfc8460_4_3_policy_failure_values_postfix_accepts() {
         assert_eq!(policy_failure_value(&f), want, "{f:?}");
     }
 }
+
+#[test]
+fn postfix_socketmap_reply_limit_drops_tlsrpt_attributes_not_enforcement() {
+    let mut text = String::from("version: STSv1\nmode: enforce\n");
+    for i in 0..1300 {
+        text.push_str(&format!("mx: mx{i}.a-rather-long-provider-name.example\n"));
+    }
+    text.push_str("max_age: 86400\n");
+    let p = active(&text);
+    let got = render(policy(&p, DaneVerdict::NotApplicable, None), &ON);
+    let AnswerKind::Ok(data) = got.kind else {
+        panic!("OK expected");
+    };
+    assert!(data.len() <= MAX_REPLY_DATA, "{}", data.len());
+    assert!(data.starts_with("secure match=mx0."));
+    assert!(!data.contains("policy_type"));
+}
