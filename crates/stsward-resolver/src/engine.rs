@@ -252,11 +252,10 @@ impl Engine {
         let mut rx = self.spawn_resolve(&ckey, &dest);
         let waited = tokio::time::timeout(s.lookup_deadline, rx.wait_for(|done| *done)).await;
         let now = self.now();
+        if waited.is_err() {
+            tracing::debug!(key, "lookup deadline passed with the resolution in flight");
+        }
         match self.inner.cache.get(&ckey).filter(|e| e.is_live(now)) {
-            Some(entry) if waited.is_ok() || entry.dane != DaneSummary::NotChecked => {
-                self.answer_for(&entry, &s)
-            }
-            // The deadline passed while DANE was being looked at: the cached policy stands.
             Some(entry) => self.answer_for(&entry, &s),
             None => render(Situation::Pending, &s.answer),
         }
@@ -336,23 +335,32 @@ impl Engine {
                 })
             )
         };
+        let source = self.source();
         if !fresh_policy(&existing) {
             match self.inner.persist.resolver_policy_get(&dest.domain).await {
                 Ok(Some(row)) if row.expires_at > now => {
                     if let Some(active) = ActivePolicy::from_cached(&row) {
+                        // Known to the store (another resolver, or before a restart): serve
+                        // it once its DANE state is known, and ask DNS for the id only when
+                        // its re-check is due.
+                        let dane = if s.dane_first && active.mode != Mode::None {
+                            source.dane(dest).await.summary()
+                        } else {
+                            DaneSummary::NotChecked
+                        };
+                        let next_refresh_at = next_refresh(&active, row.txt_checked_at, &s);
                         let entry = Entry {
                             dest: dest.clone(),
                             state: State::Policy(Arc::new(active)),
                             txt_checked_at: row.txt_checked_at,
-                            dane: DaneSummary::NotChecked,
+                            dane,
                             refresh_failure: None,
-                            next_refresh_at: now,
+                            next_refresh_at,
                         };
-                        // Known to the store: answer from it as soon as DANE is known
-                        // (below); without DANE first, at once.
-                        if !s.dane_first {
-                            self.inner.cache.put(ckey, entry.clone(), now);
-                            let _ = tx.send(true);
+                        self.inner.cache.put(ckey, entry.clone(), now);
+                        let _ = tx.send(true);
+                        if now < next_refresh_at {
+                            return;
                         }
                         existing = Some(entry);
                     }
@@ -363,7 +371,6 @@ impl Engine {
                 }
             }
         }
-        let source = self.source();
         let out = resolve_once(
             &*source,
             dest,
@@ -724,6 +731,7 @@ async fn resolve_once(
             }
         }
         Discovery::Error { why } => {
+            metrics.fetch_failure(stsward_proto::Code::StsTxtLookup.as_str());
             steps.push(format!("_mta-sts.{domain} lookup failed: {why}"));
             match &cached {
                 Some(p) => {
