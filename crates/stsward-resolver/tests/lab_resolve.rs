@@ -19,9 +19,15 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(false).await
+}
+
+/// `plain_dns`: the lab's DNS server has no DNSSEC support (like a plain forwarder).
+async fn world_with(plain_dns: bool) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario: Scenario = SCENARIO.parse().expect("scenario parses");
-    let opts = LabOptions::new(dir.path(), OffsetDateTime::now_utc());
+    let mut opts = LabOptions::new(dir.path(), OffsetDateTime::now_utc());
+    opts.plain_dns = plain_dns;
     let lab = Lab::start(&scenario, &opts).await.expect("lab starts");
     let pem = std::fs::read(lab.ca_file()).expect("ca file");
     let anchors = lab
@@ -234,5 +240,18 @@ async fn resolve_test_explains_the_dane_answer() {
         x.steps
     );
     assert_eq!(e.cached(), 0, "test leaves the cache alone");
+    w.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc7672_2_1_1_without_dnssec_from_the_resolver_dane_does_not_apply() {
+    // The resolver passes no DNSSEC records: every answer is "indeterminate", no TLSA record
+    // can be "secure", and the MTA-STS answer stands (docs/resolver.md, DANE first).
+    let w = world_with(true).await;
+    let e = engine(&w, settings(false), Arc::default());
+    assert_eq!(
+        e.lookup("postfix", "resolve-dane.test").await.wire(),
+        "OK secure match=mx.resolve-dane.test servername=hostname"
+    );
     w.lab.shutdown().await;
 }
