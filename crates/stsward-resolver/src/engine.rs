@@ -541,6 +541,23 @@ impl Engine {
         due.len()
     }
 
+    /// Runs [`Engine::maintain`] every `every` until the task is aborted (the daemon starts
+    /// it once).
+    pub fn spawn_maintenance(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let started = me.maintain().await;
+                if started > 0 {
+                    tracing::debug!(started, "background re-checks started");
+                }
+            }
+        })
+    }
+
     /// Waits until no resolution is in flight (tests, and a clean shutdown).
     pub async fn idle(&self) {
         loop {

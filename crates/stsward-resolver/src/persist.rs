@@ -2,7 +2,21 @@
 //! several resolvers) behind [`PolicyPersist`], and [`MemoryPersist`] for tests.
 //!
 //! The trait has the shape of `stsward_store::Store`'s `resolver_policy_*` methods, so the
-//! binary adapts one to the other in a few lines. Errors are strings wrapped in
+//! binary adapts one to the other in a few lines, one per method, e.g.:
+//!
+//! ```ignore
+//! impl PolicyPersist for StoreAdapter {
+//!     fn resolver_policy_get<'a>(&'a self, d: &'a str)
+//!         -> BoxFut<'a, Result<Option<CachedPolicy>, PersistError>> {
+//!         Box::pin(async move {
+//!             let row = self.0.resolver_policy_get(d).await.map_err(|e| PersistError(e.to_string()))?;
+//!             Ok(row.map(|r| CachedPolicy { domain: r.domain, sts_id: r.sts_id, policy: r.policy,
+//!                 fetched_at: r.fetched_at, expires_at: r.expires_at, txt_checked_at: r.txt_checked_at }))
+//!         })
+//!     }
+//!     // … put, touch, delete, load, purge_expired alike
+//! }
+//! ``` Errors are strings wrapped in
 //! [`PersistError`]: the engine only logs them (a store that is down must not stop answers
 //! from memory).
 
