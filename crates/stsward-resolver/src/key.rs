@@ -353,6 +353,17 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// No key makes the normaliser panic, and every accepted key's canonical form
+        /// normalises to itself.
+        #[test]
+        fn any_key_is_accepted_stably_or_rejected(key in "\\PC{0,80}|\\[?[a-zA-Z0-9.:\\-]{0,40}\\]?(:[0-9]{0,6})?") {
+            if let Ok(d) = normalize_key(&key) {
+                proptest::prop_assert_eq!(normalize_key(&d.cache_key()), Ok(d));
+            }
+        }
+    }
+
     #[test]
     fn cache_key_round_trips_the_key_form() {
         for key in [
