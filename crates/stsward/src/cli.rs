@@ -72,6 +72,10 @@ Exit status: 0 when no finding is an error, 1 when one is, 2 when the check coul
     #[command(subcommand)]
     Report(ReportCommand),
 
+    /// The sending side: the Postfix MTA-STS policy resolver (socketmap).
+    #[command(subcommand)]
+    Resolve(ResolveCommand),
+
     /// Run a local test world of DNS, MX and policy hosts (for tests and demos).
     ///
     /// Only in builds with the `lab` feature: the shipped binary carries no test CA.
@@ -153,6 +157,73 @@ pub struct NetArgs {
     /// Do not probe MX hosts for TLS 1.0/1.1 with a second connection.
     #[arg(long)]
     pub no_legacy_probe: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResolveCommand {
+    /// Resolve a destination afresh and print what Postfix would be told, and why.
+    ///
+    /// Runs the resolver's own decision (MTA-STS discovery and fetch, DANE first) without a
+    /// daemon and without any cache. DESTINATION is a Postfix next hop: a domain,
+    /// `domain:port`, `[host]` or `[host]:port`.
+    #[command(after_help = "\
+Examples:
+  stsward resolve test example.com
+  stsward resolve test example.com --tlsrpt-attrs --json
+
+Exit status: 0 when an answer was computed, 2 when the resolver could not run.")]
+    Test(ResolveTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveTestArgs {
+    /// The next-hop destination as Postfix looks it up.
+    #[arg(value_name = "DESTINATION")]
+    pub destination: String,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Answer with the Postfix 3.10 TLSRPT attributes (policy_type=sts ...).
+    #[arg(long)]
+    pub tlsrpt_attrs: bool,
+
+    /// Do not apply DANE first (RFC 8461 §2).
+    #[arg(long)]
+    pub no_dane: bool,
+
+    /// The DANE level for enforce domains whose MX hosts have TLSA records.
+    #[arg(long, value_name = "LEVEL", default_value = "dane-only", value_parser = ["dane-only", "dane"])]
+    pub dane_level: String,
+
+    /// Answer TEMP instead of NOTFOUND when discovery fails and nothing is cached.
+    #[arg(long)]
+    pub temp_on_failure: bool,
+
+    /// Send DNS queries to this server instead of the system resolver.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub resolver: Option<SocketAddr>,
+
+    /// Also trust the CA certificates in this PEM file (for policy hosts).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// HTTPS port of policy hosts.
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub https_port: u16,
+
+    /// DNSSEC trust anchors (DNSKEY records in zone-file format) replacing the root's.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchors: Option<PathBuf>,
+
+    /// Do not validate DNSSEC (no TLSA record is then "secure": DANE first never applies).
+    #[arg(long)]
+    pub no_dnssec: bool,
+
+    /// Time allowed for the policy fetch, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,9 @@ use anyhow::{Context, bail};
 
 #[cfg(feature = "lab")]
 use crate::cli::LabCommand;
-use crate::cli::{Cli, CliCommand, ColorChoice, NetArgs, PolicyCommand, ReportCommand};
+use crate::cli::{
+    Cli, CliCommand, ColorChoice, NetArgs, PolicyCommand, ReportCommand, ResolveCommand,
+};
 
 /// Where an input comes from.
 #[derive(Debug, Clone)]
@@ -117,9 +119,27 @@ pub struct LabUp {
     pub bulk: Option<usize>,
 }
 
+/// `stsward resolve test`.
+#[derive(Debug)]
+pub struct ResolveTest {
+    pub destination: String,
+    pub json: bool,
+    pub tlsrpt_attributes: bool,
+    pub dane_first: bool,
+    pub dane_only: bool,
+    pub temp_on_failure: bool,
+    pub resolver: Option<SocketAddr>,
+    pub ca_file: Option<PathBuf>,
+    pub https_port: u16,
+    pub trust_anchors: Option<PathBuf>,
+    pub dnssec: bool,
+    pub timeout: Duration,
+}
+
 /// A validated command.
 #[derive(Debug)]
 pub enum Command {
+    ResolveTest(ResolveTest),
     PolicyLint(PolicyLint),
     ReportParse(ReportParse),
     Check(Check),
@@ -154,6 +174,31 @@ impl Command {
                 strict,
                 pretty,
             }),
+            CliCommand::Resolve(ResolveCommand::Test(a)) => {
+                if a.timeout == 0 || a.timeout > 600 {
+                    bail!(
+                        "--timeout must be between 1 and 600 seconds, not {}",
+                        a.timeout
+                    );
+                }
+                if let Some(ca) = &a.ca_file {
+                    std::fs::metadata(ca).with_context(|| format!("--ca-file {}", ca.display()))?;
+                }
+                Command::ResolveTest(ResolveTest {
+                    destination: a.destination,
+                    json: a.json,
+                    tlsrpt_attributes: a.tlsrpt_attrs,
+                    dane_first: !a.no_dane,
+                    dane_only: a.dane_level == "dane-only",
+                    temp_on_failure: a.temp_on_failure,
+                    resolver: a.resolver,
+                    ca_file: a.ca_file,
+                    https_port: a.https_port,
+                    trust_anchors: a.trust_anchors,
+                    dnssec: !a.no_dnssec,
+                    timeout: Duration::from_secs(a.timeout),
+                })
+            }
             CliCommand::Check(args) => {
                 let targets = match (args.domain, args.from) {
                     (Some(d), None) => Targets::One(validate_domain(&d)?),

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
 /// Dispatches a validated command.
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
+        Command::ResolveTest(c) => cmd::resolve::test(&c),
         Command::PolicyLint(c) => cmd::policy::lint(&c),
         Command::ReportParse(c) => cmd::report::parse(&c),
         Command::Check(c) => cmd::check::run(c),

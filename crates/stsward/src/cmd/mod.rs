@@ -5,3 +5,4 @@ pub mod check;
 pub mod lab;
 pub mod policy;
 pub mod report;
+pub mod resolve;
