@@ -28,6 +28,10 @@
 //! negative_ttl_secs = 300           # "no policy" is cached this long
 //! error_ttl_secs = 60               # a failure without a cached policy is cached this long
 //!
+//! [admin]
+//! listen = "127.0.0.1:8462"         # HTTP: GET /metrics, GET and DELETE /domains/NAME
+//!                                   # ("" turns it off; keep it on loopback: no auth)
+//!
 //! [answer]
 //! tlsrpt_attributes = false         # Postfix >= 3.10 only
 //! on_failure = "notfound"           # or "temp"
@@ -63,6 +67,37 @@ pub struct ResolverConfig {
     pub cache: CacheSection,
     /// `[answer]`.
     pub answer: AnswerSection,
+    /// `[admin]`.
+    pub admin: AdminSection,
+}
+
+/// `[admin]`: the local HTTP endpoint that `stsward resolve show|purge` and Prometheus use.
+/// It has no authentication: bind it to loopback (the default) or a private address.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Where to listen (default `127.0.0.1:8462`); the empty string turns it off.
+    #[serde(deserialize_with = "optional_addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8462))),
+        }
+    }
+}
+
+/// `""` → none, else a socket address.
+fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not ADDR:PORT: {e}")))
 }
 
 /// `[listen]`: where the socketmap server listens.

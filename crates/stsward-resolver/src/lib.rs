@@ -16,6 +16,7 @@
 //! - [`engine`]: lookups, single-flight resolutions, refresh, reload, show/purge/test;
 //! - [`metrics`]: counters and their Prometheus text;
 //! - [`config`]: the TOML configuration;
+//! - [`daemon`]: `stsward resolve serve` — the parts wired together, admin endpoint, SIGHUP;
 //! - [`server`]: the socketmap listener (TCP and unix sockets, deadlines, shutdown).
 //!
 //! `docs/resolver.md` explains the answers and the choices behind them.
@@ -24,6 +25,7 @@
 pub mod answer;
 pub mod cache;
 pub mod config;
+pub mod daemon;
 pub mod dane;
 pub mod engine;
 pub mod key;

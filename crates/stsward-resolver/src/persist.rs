@@ -1,22 +1,8 @@
 //! Where cached policies survive a restart: the store (SQLite or PostgreSQL, shared by
 //! several resolvers) behind [`PolicyPersist`], and [`MemoryPersist`] for tests.
 //!
-//! The trait has the shape of `stsward_store::Store`'s `resolver_policy_*` methods, so the
-//! binary adapts one to the other in a few lines, one per method, e.g.:
-//!
-//! ```ignore
-//! impl PolicyPersist for StoreAdapter {
-//!     fn resolver_policy_get<'a>(&'a self, d: &'a str)
-//!         -> BoxFut<'a, Result<Option<CachedPolicy>, PersistError>> {
-//!         Box::pin(async move {
-//!             let row = self.0.resolver_policy_get(d).await.map_err(|e| PersistError(e.to_string()))?;
-//!             Ok(row.map(|r| CachedPolicy { domain: r.domain, sts_id: r.sts_id, policy: r.policy,
-//!                 fetched_at: r.fetched_at, expires_at: r.expires_at, txt_checked_at: r.txt_checked_at }))
-//!         })
-//!     }
-//!     // … put, touch, delete, load, purge_expired alike
-//! }
-//! ``` Errors are strings wrapped in
+//! The trait has the shape of `stsward_store::Store`'s `resolver_policy_*` methods, and the
+//! store implements it below, one method each. Errors are strings wrapped in
 //! [`PersistError`]: the engine only logs them (a store that is down must not stop answers
 //! from memory).
 
@@ -147,5 +133,100 @@ impl PolicyPersist for MemoryPersist {
         rows.retain(|_, r| r.expires_at > now);
         let n = u64::try_from(before - rows.len()).unwrap_or(u64::MAX);
         Box::pin(async move { Ok(n) })
+    }
+}
+
+fn from_row(r: stsward_store::CachedPolicy) -> CachedPolicy {
+    CachedPolicy {
+        domain: r.domain,
+        sts_id: r.sts_id,
+        policy: r.policy,
+        fetched_at: r.fetched_at,
+        expires_at: r.expires_at,
+        txt_checked_at: r.txt_checked_at,
+    }
+}
+
+fn store_error(e: stsward_store::StoreError) -> PersistError {
+    PersistError(e.to_string())
+}
+
+/// The store (SQLite or PostgreSQL) as the resolver's persistence. Inherent methods of
+/// `Store` have the same names; the calls below are to those.
+impl PolicyPersist for stsward_store::Store {
+    fn resolver_policy_get<'a>(
+        &'a self,
+        domain: &'a str,
+    ) -> BoxFut<'a, Result<Option<CachedPolicy>, PersistError>> {
+        Box::pin(async move {
+            let row = stsward_store::Store::resolver_policy_get(self, domain)
+                .await
+                .map_err(store_error)?;
+            Ok(row.map(from_row))
+        })
+    }
+
+    fn resolver_policy_put<'a>(
+        &'a self,
+        p: &'a CachedPolicy,
+    ) -> BoxFut<'a, Result<(), PersistError>> {
+        Box::pin(async move {
+            let row = stsward_store::CachedPolicy {
+                domain: p.domain.clone(),
+                sts_id: p.sts_id.clone(),
+                policy: p.policy.clone(),
+                fetched_at: p.fetched_at,
+                expires_at: p.expires_at,
+                txt_checked_at: p.txt_checked_at,
+            };
+            stsward_store::Store::resolver_policy_put(self, &row)
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    fn resolver_policy_touch<'a>(
+        &'a self,
+        domain: &'a str,
+        txt_checked_at: i64,
+    ) -> BoxFut<'a, Result<(), PersistError>> {
+        Box::pin(async move {
+            stsward_store::Store::resolver_policy_touch(self, domain, txt_checked_at)
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    fn resolver_policy_delete<'a>(
+        &'a self,
+        domain: &'a str,
+    ) -> BoxFut<'a, Result<bool, PersistError>> {
+        Box::pin(async move {
+            stsward_store::Store::resolver_policy_delete(self, domain)
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    fn resolver_policy_load(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> BoxFut<'_, Result<Vec<CachedPolicy>, PersistError>> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        Box::pin(async move {
+            let rows = stsward_store::Store::resolver_policy_load(self, now, limit)
+                .await
+                .map_err(store_error)?;
+            Ok(rows.into_iter().map(from_row).collect())
+        })
+    }
+
+    fn resolver_policy_purge_expired(&self, now: i64) -> BoxFut<'_, Result<u64, PersistError>> {
+        Box::pin(async move {
+            stsward_store::Store::resolver_policy_purge_expired(self, now)
+                .await
+                .map_err(store_error)
+        })
     }
 }

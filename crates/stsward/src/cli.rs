@@ -173,6 +173,98 @@ Examples:
 
 Exit status: 0 when an answer was computed, 2 when the resolver could not run.")]
     Test(ResolveTestArgs),
+
+    /// Run the Postfix socketmap policy daemon (smtp_tls_policy_maps).
+    ///
+    /// Answers Postfix's lookups from a cache of MTA-STS policies (RFC 8461 §5.1), refreshed
+    /// in the background when the `_mta-sts` id changes, with DANE first. Settings come from
+    /// the TOML file (docs/resolver.md lists every key); flags override it. SIGHUP re-reads
+    /// the file; SIGINT and SIGTERM stop the daemon after in-flight lookups.
+    #[command(after_help = "\
+Examples:
+  stsward resolve serve --config /etc/stsward/resolve.toml
+  stsward resolve serve --listen 127.0.0.1:8461 --store sqlite:///var/lib/stsward/resolve.db
+
+Postfix (main.cf):
+  smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix
+
+Exit status: 0 after a clean shutdown, 2 when the daemon could not start.")]
+    Serve(ResolveServeArgs),
+
+    /// Show what a running daemon has cached for a domain (JSON).
+    #[command(after_help = "\
+Examples:
+  stsward resolve show example.com
+  stsward resolve show example.com --admin 127.0.0.1:8462
+
+Exit status: 0 when the daemon answered, 2 when it could not be reached.")]
+    Show(ResolveAdminArgs),
+
+    /// Forget a domain in a running daemon's cache and in its store.
+    #[command(after_help = "\
+Examples:
+  stsward resolve purge example.com
+
+Exit status: 0 when the daemon answered, 2 when it could not be reached.")]
+    Purge(ResolveAdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveServeArgs {
+    /// The configuration file (TOML; see docs/resolver.md).
+    #[arg(long, value_name = "FILE", env = "STSWARD_RESOLVE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Serve socketmap on this TCP address (repeatable; replaces `listen.tcp`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+
+    /// Serve socketmap on this unix socket (repeatable; replaces `listen.unix`).
+    #[arg(long, value_name = "PATH")]
+    pub unix: Vec<PathBuf>,
+
+    /// The admin HTTP endpoint (metrics, show, purge); "" turns it off.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin: Option<String>,
+
+    /// Persist the cache: sqlite://PATH or postgres://… (replaces `cache.store`).
+    #[arg(long, value_name = "URL", env = "STSWARD_RESOLVE_STORE")]
+    pub store: Option<String>,
+
+    /// Send DNS queries to this server instead of the system resolver.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub resolver: Option<SocketAddr>,
+
+    /// Also trust the CA certificates in this PEM file (for policy hosts).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// HTTPS port of policy hosts.
+    #[arg(long, value_name = "PORT")]
+    pub https_port: Option<u16>,
+
+    /// DNSSEC trust anchors (DNSKEY records in zone-file format) replacing the root's.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchors: Option<PathBuf>,
+
+    /// Answer with the Postfix 3.10 TLSRPT attributes (policy_type=sts ...).
+    #[arg(long)]
+    pub tlsrpt_attrs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveAdminArgs {
+    /// The domain.
+    #[arg(value_name = "DOMAIN")]
+    pub domain: String,
+
+    /// The daemon's configuration file, to find its admin address.
+    #[arg(long, value_name = "FILE", env = "STSWARD_RESOLVE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// The daemon's admin address (default: from --config, else 127.0.0.1:8462).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -136,10 +136,36 @@ pub struct ResolveTest {
     pub timeout: Duration,
 }
 
+/// `stsward resolve serve`: the configuration file and the flags that override it.
+#[derive(Debug)]
+pub struct ResolveServe {
+    pub config: Option<PathBuf>,
+    pub listen: Vec<SocketAddr>,
+    pub unix: Vec<PathBuf>,
+    /// `Some(None)`: `--admin ""`, turned off.
+    pub admin: Option<Option<SocketAddr>>,
+    pub store: Option<String>,
+    pub resolver: Option<SocketAddr>,
+    pub ca_file: Option<PathBuf>,
+    pub https_port: Option<u16>,
+    pub trust_anchors: Option<PathBuf>,
+    pub tlsrpt_attributes: bool,
+}
+
+/// `stsward resolve show|purge`.
+#[derive(Debug)]
+pub struct ResolveAdmin {
+    pub domain: String,
+    pub admin: SocketAddr,
+    pub purge: bool,
+}
+
 /// A validated command.
 #[derive(Debug)]
 pub enum Command {
     ResolveTest(ResolveTest),
+    ResolveServe(ResolveServe),
+    ResolveAdmin(ResolveAdmin),
     PolicyLint(PolicyLint),
     ReportParse(ReportParse),
     Check(Check),
@@ -198,6 +224,35 @@ impl Command {
                     dnssec: !a.no_dnssec,
                     timeout: Duration::from_secs(a.timeout),
                 })
+            }
+            CliCommand::Resolve(ResolveCommand::Serve(a)) => {
+                let admin = match a.admin.as_deref() {
+                    None => None,
+                    Some("") => Some(None),
+                    Some(text) => {
+                        Some(Some(text.parse::<SocketAddr>().with_context(|| {
+                            format!("--admin {text:?}: not ADDR:PORT")
+                        })?))
+                    }
+                };
+                Command::ResolveServe(ResolveServe {
+                    config: a.config,
+                    listen: a.listen,
+                    unix: a.unix,
+                    admin,
+                    store: a.store,
+                    resolver: a.resolver,
+                    ca_file: a.ca_file,
+                    https_port: a.https_port,
+                    trust_anchors: a.trust_anchors,
+                    tlsrpt_attributes: a.tlsrpt_attrs,
+                })
+            }
+            CliCommand::Resolve(ResolveCommand::Show(a)) => {
+                Command::ResolveAdmin(resolve_admin(a, false)?)
+            }
+            CliCommand::Resolve(ResolveCommand::Purge(a)) => {
+                Command::ResolveAdmin(resolve_admin(a, true)?)
             }
             CliCommand::Check(args) => {
                 let targets = match (args.domain, args.from) {
@@ -282,4 +337,33 @@ pub fn validate_domain(raw: &str) -> anyhow::Result<String> {
         bail!("{raw:?} is not a domain name");
     }
     Ok(d.to_ascii_lowercase())
+}
+
+/// The admin address of `show`/`purge`: the flag, else the configuration file's, else the
+/// default.
+fn resolve_admin(a: crate::cli::ResolveAdminArgs, purge: bool) -> anyhow::Result<ResolveAdmin> {
+    let admin = match (a.admin, &a.config) {
+        (Some(addr), _) => addr,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--config {}", path.display()))?;
+            let cfg: stsward_resolver::ResolverConfig = text
+                .parse()
+                .with_context(|| format!("--config {}", path.display()))?;
+            cfg.admin.listen.with_context(|| {
+                format!(
+                    "{}: admin.listen is off; the daemon has no admin endpoint",
+                    path.display()
+                )
+            })?
+        }
+        (None, None) => stsward_resolver::config::AdminSection::default()
+            .listen
+            .context("no default admin address")?,
+    };
+    Ok(ResolveAdmin {
+        domain: a.domain,
+        admin,
+        purge,
+    })
 }

@@ -59,6 +59,8 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::ResolveTest(c) => cmd::resolve::test(&c),
+        Command::ResolveServe(c) => cmd::resolve::serve(c),
+        Command::ResolveAdmin(c) => cmd::resolve::admin(&c),
         Command::PolicyLint(c) => cmd::policy::lint(&c),
         Command::ReportParse(c) => cmd::report::parse(&c),
         Command::Check(c) => cmd::check::run(c),
