@@ -414,6 +414,17 @@ impl RunningLab {
             .unwrap_or(0)
     }
 
+    /// How many messages the MX host `name` accepted (always over TLS: the lab takes no
+    /// mail in plaintext); the count of its listening address, which hosts of a bulk
+    /// scenario share. `None` when the lab has no SMTP listener for that host.
+    pub fn smtp_messages_accepted(&self, name: &str) -> Option<usize> {
+        let addr = self.host_addr(name)?;
+        self.smtp_stats
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, s)| s.messages())
+    }
+
     /// Where the lab's DNS server answers (UDP and TCP): the checker's `--resolver`.
     pub fn resolver_addr(&self) -> SocketAddr {
         self.resolver_addr
