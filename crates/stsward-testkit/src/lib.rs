@@ -13,8 +13,13 @@
 //! The test harness hides what passing tests print, so a skip announced with `println!` is
 //! invisible. The marker file is not: `scripts/test` prints every line of
 //! `<target>/corpus-skipped/` in its summary.
+//!
+//! [`postfix`] runs throwaway Postfix instances for the resolver's real-Postfix tests, with
+//! the same skip rule for a missing Postfix.
 
 #![forbid(unsafe_code)]
+
+pub mod postfix;
 
 use std::path::{Path, PathBuf};
 
@@ -62,7 +67,7 @@ fn corpus_path(override_path: Option<PathBuf>) -> PathBuf {
 }
 
 /// Whether the `CI` variable says this is a CI run (set, not empty, not `false` or `0`).
-fn in_ci(ci: Option<&str>) -> bool {
+pub(crate) fn in_ci(ci: Option<&str>) -> bool {
     match ci.map(str::trim) {
         None | Some("") | Some("0") => false,
         Some(v) => !v.eq_ignore_ascii_case("false"),
@@ -84,7 +89,7 @@ pub fn target_dir() -> PathBuf {
 
 /// Writes `skipped <group>: <why>` to `<target>/corpus-skipped/<group>` (slashes become
 /// `__`), and to standard error for whoever runs the test binary by hand.
-fn record_skip(group: &str, why: &str) {
+pub(crate) fn record_skip(group: &str, why: &str) {
     let line = format!("skipped {group}: {why}\n");
     eprint!("{line}");
     let dir = target_dir().join(SKIP_DIR_NAME);
