@@ -37,9 +37,8 @@
 //! (`chroot = y` in `master.cf`): the chroot is `queue_directory`, so the resolver reads
 //! `<queue>/etc/resolv.conf`, which names the lab's DNS server. That server must then listen
 //! on port 53 of its own 127.x.y.z address, which root can bind (the lab takes a fixed DNS
-//! address and port in `LabOptions`; `dns_addr = 127.S.255.53`, `dns_port = 53`, with a
-//! fresh `S` when the bind fails, is what the tests do). The MX hosts' random SMTP port is
-//! given to Postfix as `smtp_tcp_port`.
+//! address and port in `LabOptions`: the tests try the addresses of [`lab_dns_candidates`]
+//! until one binds). The MX hosts' random SMTP port is given to Postfix as `smtp_tcp_port`.
 //!
 //! Why not a network namespace (`ip netns` with `/etc/netns/NAME/resolv.conf`): the lab, the
 //! resolver under test and the test itself run in the test process, in the host's network
@@ -166,6 +165,23 @@ impl Default for PostfixOptions {
 /// on TCP (Postfix's socketmap_table(5); stsward's resolver serves the name `postfix`).
 pub fn socketmap_map(addr: SocketAddr, name: &str) -> String {
     format!("socketmap:inet:{addr}:{name}")
+}
+
+/// Addresses for a lab DNS server that the smtp client's `resolv.conf` can name: port 53
+/// of `127.S.255.53`, `S` in 64..=191 (the lab's own subnet range, so the lab takes its
+/// subnet from it; the lab never hands a host a third octet of 255 in practice). `count`
+/// candidates in a random order: a test tries the next when the bind fails because a lab
+/// running in parallel holds that one.
+pub fn lab_dns_candidates(count: usize) -> Vec<SocketAddr> {
+    use std::hash::{BuildHasher as _, RandomState};
+    let state = RandomState::new();
+    let mut seconds: Vec<u8> = (64..=191).collect();
+    seconds.sort_by_key(|s| state.hash_one((*s, std::process::id())));
+    seconds
+        .into_iter()
+        .take(count)
+        .map(|s| SocketAddr::from((Ipv4Addr::new(127, s, 255, 53), 53)))
+        .collect()
 }
 
 /// What `postmap -q` printed and how it exited: status 0 with the value on stdout when the
@@ -822,6 +838,23 @@ mod tests {
         let extra = text.find("smtp_tls_security_level = dane").expect("extra");
         assert!(extra > default);
         assert!(!text.contains("/etc/postfix"));
+    }
+
+    #[test]
+    fn lab_dns_candidates_are_distinct_port_53_in_the_lab_range() {
+        let list = lab_dns_candidates(200);
+        assert_eq!(list.len(), 128, "64..=191");
+        let mut seen = std::collections::BTreeSet::new();
+        for addr in &list {
+            assert_eq!(addr.port(), 53);
+            let std::net::IpAddr::V4(ip) = addr.ip() else {
+                panic!("{addr}")
+            };
+            let [a, b, c, d] = ip.octets();
+            assert_eq!((a, c, d), (127, 255, 53), "{addr}");
+            assert!((64..=191).contains(&b), "{addr}");
+            assert!(seen.insert(b), "{addr} twice");
+        }
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //! Needs root and Postfix (`scripts/install-test-deps`); skipped otherwise, visibly (and a
 //! failure when `CI` is set).
 
-use std::hash::{BuildHasher, RandomState};
-use std::net::{IpAddr, Ipv4Addr};
+use std::io::{Read as _, Write as _};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use stsward_lab::{Lab, LabError, LabOptions, RunningLab, Scenario};
@@ -41,6 +43,11 @@ policy = { behaviour = "good" }
 [[mx_host]]
 name = "mx.wrong-name.test"
 behaviour = "cert-wrong-name"
+
+# No policy, same MX as wrong-name.test: the control case (Postfix's `may` delivers).
+[[domain]]
+name = "no-policy.test"
+mx = [{ host = "mx.wrong-name.test", preference = 10 }]
 "#;
 
 /// The policy a resolver gives an `enforce` domain whose MX is `mx.<domain>`.
@@ -58,24 +65,22 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-/// Starts the lab with its DNS on port 53 of 127.S.255.53 (the address the smtp client's
-/// `resolv.conf` can name; the lab never gives a host a .255 third octet in practice), with
-/// another S when that address is taken by a lab running in parallel.
+/// Starts the lab with its DNS on port 53 of an address the smtp client's `resolv.conf` can
+/// name, trying the next candidate when a lab running in parallel holds one.
 async fn start_lab(scenario: &Scenario, dir: &std::path::Path) -> RunningLab {
     let now = time::OffsetDateTime::now_utc();
     let mut last = None;
-    for attempt in 0..16u64 {
-        let second = 64 + (RandomState::new().hash_one(attempt) % 128) as u8;
+    for addr in postfix::lab_dns_candidates(16) {
         let mut options = LabOptions::new(dir, now);
-        options.dns_addr = Some(IpAddr::V4(Ipv4Addr::new(127, second, 255, 53)));
-        options.dns_port = Some(53);
+        options.dns_addr = Some(addr.ip());
+        options.dns_port = Some(addr.port());
         match Lab::start(scenario, &options).await {
             Ok(lab) => return lab,
             Err(error @ LabError::Bind { .. }) => last = Some(error),
             Err(error) => panic!("starting the lab: {error}"),
         }
     }
-    panic!("no free 127.x.255.53:53 for the lab's DNS: {last:?}");
+    panic!("no free port 53 for the lab's DNS: {last:?}");
 }
 
 fn world(policy_maps: impl FnOnce(&tempfile::TempDir) -> String) -> World {
@@ -221,4 +226,127 @@ fn real_delivery_enforce_wrong_name_mx_is_deferred_with_the_tls_failure_logged()
         "{log}"
     );
     assert_eq!(w.lab.smtp_messages_accepted("mx.wrong-name.test"), Some(0));
+}
+
+/// A socketmap server (socketmap_table(5), netstring framing) answering from
+/// [`POLICY_TABLE`], one thread per connection, counting the lookups: the stand-in for
+/// stsward's resolver, to show that Postfix's chrooted smtp client consults a socketmap
+/// policy over TCP. Requests are `<len>:postfix <domain>,`; replies `OK <policy>` or
+/// `NOTFOUND `.
+fn policy_socketmap_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let counter = lookups.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || serve_socketmap(stream, &counter));
+        }
+    });
+    (addr, lookups)
+}
+
+fn serve_socketmap(mut stream: std::net::TcpStream, lookups: &AtomicUsize) {
+    let _ = stream.set_read_timeout(Some(WAIT));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    loop {
+        // One complete netstring in `buf`?
+        if let Some(colon) = buf.iter().position(|b| *b == b':') {
+            let Some(len) = std::str::from_utf8(&buf[..colon])
+                .ok()
+                .and_then(|l| l.parse::<usize>().ok())
+            else {
+                return;
+            };
+            if buf.len() > colon + len + 1 {
+                let request =
+                    String::from_utf8_lossy(&buf[colon + 1..colon + 1 + len]).into_owned();
+                buf.drain(..colon + len + 2);
+                lookups.fetch_add(1, Ordering::Relaxed);
+                let domain = request.strip_prefix("postfix ").unwrap_or_default();
+                let reply = POLICY_TABLE
+                    .lines()
+                    .find_map(|l| l.strip_prefix(domain)?.strip_prefix(' '))
+                    .map_or_else(|| "NOTFOUND ".to_owned(), |p| format!("OK {p}"));
+                let framed = format!("{}:{reply},", reply.len());
+                if stream.write_all(framed.as_bytes()).is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[test]
+fn real_delivery_policy_from_a_socketmap_server() {
+    if !postfix::available(GROUP) {
+        return;
+    }
+    let (addr, lookups) = policy_socketmap_server();
+    let map = postfix::socketmap_map(addr, "postfix");
+    // (recipient, delivered?, why)
+    let cases: &[(&str, bool, &str)] = &[
+        ("someone@good.test", true, "good MX, policy secure"),
+        (
+            "someone@wrong-name.test",
+            false,
+            "wrong-name MX, policy secure",
+        ),
+        (
+            "someone@no-policy.test",
+            true,
+            "the same wrong-name MX, NOTFOUND: opportunistic TLS delivers",
+        ),
+    ];
+    // The table answers through postmap as through Postfix.
+    let answer = postfix::postmap_q(&map, "good.test").expect("postmap");
+    assert_eq!(
+        answer.found(),
+        Some("secure match=mx.good.test servername=hostname")
+    );
+    assert!(
+        postfix::postmap_q(&map, "nowhere.test")
+            .expect("postmap")
+            .not_found()
+    );
+    let before = lookups.load(Ordering::Relaxed);
+    let w = world(|_| map.clone());
+    for (rcpt, _, _) in cases {
+        w.postfix
+            .send("sender@harness.invalid", rcpt)
+            .expect("sendmail");
+    }
+    for (rcpt, delivered, why) in cases {
+        let status = w
+            .postfix
+            .wait_for_log(
+                |l| l.contains(&format!("to=<{rcpt}>")) && l.contains("status="),
+                WAIT,
+            )
+            .expect("a delivery status");
+        let expected = if *delivered {
+            "status=sent"
+        } else {
+            "status=deferred (Server certificate not verified)"
+        };
+        assert!(
+            status.contains(expected),
+            "{why}: {status}\n{}",
+            w.postfix.log()
+        );
+    }
+    assert_eq!(w.lab.smtp_messages_accepted("mx.good.test"), Some(1));
+    // Only the no-policy message reached the wrong-name MX.
+    assert_eq!(w.lab.smtp_messages_accepted("mx.wrong-name.test"), Some(1));
+    assert!(
+        lookups.load(Ordering::Relaxed) >= before + cases.len(),
+        "Postfix asked the socketmap server once per destination at least"
+    );
 }
