@@ -493,9 +493,10 @@ impl Postfix {
             .unwrap_or_default())
     }
 
-    /// Stops the instance: `postfix stop`, then, if its master is still alive after a grace
-    /// period, SIGKILL to the master's process group (Postfix's master runs `setsid`, so
-    /// its daemons are in that group and nothing else is). Idempotent; also run on drop.
+    /// Stops the instance: `postfix stop`; if its master is still alive after a grace
+    /// period, `postfix abort`, then SIGKILL to the master's process group (Postfix's
+    /// master runs `setsid`, so its daemons are in that group and nothing else is).
+    /// Idempotent; also run on drop.
     pub fn stop(&mut self) {
         if !self.running {
             return;
@@ -506,6 +507,10 @@ impl Postfix {
         let Some(pid) = pid else { return };
         let start = Instant::now();
         while process_alive(pid) && start.elapsed() < STOP_GRACE {
+            std::thread::sleep(POLL);
+        }
+        if process_alive(pid) {
+            let _ = run(self.postfix_command().arg("abort"));
             std::thread::sleep(POLL);
         }
         if process_alive(pid) {
