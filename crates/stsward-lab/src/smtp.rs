@@ -6,9 +6,16 @@
 //! C: EHLO <client>        S: 250-<host> ... 250 STARTTLS (unless no-starttls)
 //! C: STARTTLS             S: 220 2.0.0 Ready to start TLS     -> TLS handshake
 //! C: EHLO <client>        S: 250-<host> ...   (no STARTTLS once TLS is up)
+//! C: MAIL FROM:<..>       S: 250 2.1.0 Ok     (only once TLS is up; 502 before)
+//! C: RCPT TO:<..>         S: 250 2.1.5 Ok
+//! C: DATA                 S: 354 ...  then the message up to a line ".": 250 2.0.0 Ok
 //! C: QUIT                 S: 221 2.0.0 Bye
 //! anything else           S: 502 / 500 / 503
 //! ```
+//!
+//! A message accepted over TLS is counted per listening address ([`ConnStats::messages`]),
+//! so that a test delivering real mail (Postfix, in `stsward-testkit`) can ask how many
+//! messages an MX host took; the lab keeps no message content.
 //!
 //! The session is a pure state machine ([`Session`]) fed one line at a time; thin wrappers
 //! run it over tokio (rustls) or, for the legacy TLS variants that rustls cannot speak, over
@@ -204,6 +211,7 @@ pub struct ConnStats {
     open: AtomicUsize,
     peak: AtomicUsize,
     total: AtomicUsize,
+    messages: AtomicUsize,
 }
 
 impl ConnStats {
@@ -215,6 +223,16 @@ impl ConnStats {
     /// Connections accepted in all.
     pub fn total(&self) -> usize {
         self.total.load(Ordering::Relaxed)
+    }
+
+    /// Messages accepted (end of DATA answered 250), all over TLS: the lab takes no mail
+    /// in plaintext.
+    pub fn messages(&self) -> usize {
+        self.messages.load(Ordering::Relaxed)
+    }
+
+    fn message_accepted(&self) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
     }
 
     fn opened(self: &Arc<Self>) -> OpenConn {
@@ -286,6 +304,23 @@ pub enum Action {
     StartTls(String),
     /// Send this reply, then close the connection.
     Close(String),
+    /// A message was accepted (the end of DATA): count it, send this reply, read on.
+    Accepted(String),
+    /// A line of message content: nothing to send, read the next line.
+    Silent,
+}
+
+/// Where the session is in a mail transaction (RFC 5321 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transaction {
+    /// No MAIL yet (or after RSET, or after a message).
+    Idle,
+    /// MAIL accepted, no RCPT yet.
+    HaveSender,
+    /// At least one RCPT accepted.
+    HaveRecipient,
+    /// Inside DATA: lines are content until a line with a single ".".
+    Data,
 }
 
 /// The SMTP session state machine (RFC 5321 §4.1.1, RFC 3207 §4).
@@ -294,6 +329,7 @@ pub struct Session {
     hostname: String,
     offer_starttls: bool,
     tls_active: bool,
+    transaction: Transaction,
 }
 
 impl Session {
@@ -303,6 +339,7 @@ impl Session {
             hostname: hostname.to_owned(),
             offer_starttls,
             tls_active: false,
+            transaction: Transaction::Idle,
         }
     }
 
@@ -314,11 +351,20 @@ impl Session {
     /// RFC 3207 §4.2: after the handshake the server forgets everything the client said.
     pub fn tls_started(&mut self) {
         self.tls_active = true;
+        self.transaction = Transaction::Idle;
     }
 
     /// Answers one command line (without its CRLF).
     pub fn on_line(&mut self, line: &str) -> Action {
         let line = line.trim_end_matches(['\r', '\n']);
+        if self.transaction == Transaction::Data {
+            // RFC 5321 §4.1.1.4: the content ends with a line holding a single ".".
+            if line == "." {
+                self.transaction = Transaction::Idle;
+                return Action::Accepted("250 2.0.0 Ok: accepted by stsward-lab\r\n".into());
+            }
+            return Action::Silent;
+        }
         let (verb, argument) = match line.split_once(' ') {
             Some((verb, rest)) => (verb, rest.trim()),
             None => (line, ""),
@@ -336,12 +382,46 @@ impl Session {
                 Action::StartTls("220 2.0.0 Ready to start TLS\r\n".into())
             }
             "STARTTLS" => Action::Reply("502 5.5.1 STARTTLS not available\r\n".into()),
-            "NOOP" | "RSET" => Action::Reply("250 2.0.0 OK\r\n".into()),
+            "NOOP" => Action::Reply("250 2.0.0 OK\r\n".into()),
+            "RSET" => {
+                self.transaction = Transaction::Idle;
+                Action::Reply("250 2.0.0 OK\r\n".into())
+            }
             "QUIT" => Action::Close("221 2.0.0 Bye\r\n".into()),
+            "MAIL" | "RCPT" | "DATA" if self.tls_active => self.transaction_step(verb, argument),
             "MAIL" | "RCPT" | "DATA" | "VRFY" | "EXPN" | "HELP" | "BDAT" => {
                 Action::Reply("502 5.5.1 The lab accepts no mail\r\n".into())
             }
             _ => Action::Reply("500 5.5.2 Command unrecognized\r\n".into()),
+        }
+    }
+
+    /// MAIL, RCPT and DATA once TLS is up (RFC 5321 §3.3): any sender and recipient are
+    /// taken, in the order the RFC requires.
+    fn transaction_step(&mut self, verb: &str, argument: &str) -> Action {
+        let reply = |text: &str| Action::Reply(format!("{text}\r\n"));
+        match (verb.to_ascii_uppercase().as_str(), self.transaction) {
+            ("MAIL", Transaction::Idle) if argument.to_ascii_uppercase().starts_with("FROM:") => {
+                self.transaction = Transaction::HaveSender;
+                reply("250 2.1.0 Ok")
+            }
+            ("MAIL", Transaction::Idle) => reply("501 5.5.4 Syntax: MAIL FROM:<address>"),
+            ("MAIL", _) => reply("503 5.5.1 Nested MAIL command"),
+            ("RCPT", Transaction::HaveSender | Transaction::HaveRecipient)
+                if argument.to_ascii_uppercase().starts_with("TO:") =>
+            {
+                self.transaction = Transaction::HaveRecipient;
+                reply("250 2.1.5 Ok")
+            }
+            ("RCPT", Transaction::HaveSender | Transaction::HaveRecipient) => {
+                reply("501 5.5.4 Syntax: RCPT TO:<address>")
+            }
+            ("RCPT", _) => reply("503 5.5.1 Need MAIL command"),
+            ("DATA", Transaction::HaveRecipient) => {
+                self.transaction = Transaction::Data;
+                reply("354 End data with <CR><LF>.<CR><LF>")
+            }
+            _ => reply("503 5.5.1 Need RCPT command"),
         }
     }
 
@@ -387,8 +467,9 @@ pub fn spawn(listener: TcpListener, site: Arc<SmtpSite>, stats: Arc<ConnStats>) 
                 open: Some(stats.opened()),
                 tcp: stream,
             };
+            let stats = stats.clone();
             tokio::spawn(async move {
-                if let Err(error) = serve(stream, &site).await {
+                if let Err(error) = serve(stream, &site, &stats).await {
                     tracing::debug!(%error, %peer, host = %site.hostname, "lab SMTP session ended");
                 }
             });
@@ -438,7 +519,11 @@ async fn hold<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn serve(mut stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
+async fn serve(
+    mut stream: Counted,
+    site: &SmtpSite,
+    stats: &Arc<ConnStats>,
+) -> std::io::Result<()> {
     let mut tls = &site.tls;
     if let SmtpTls::DelayedBanner(delay, inner) = tls {
         tokio::time::sleep(*delay).await;
@@ -463,7 +548,7 @@ async fn serve(mut stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
         }
         _ => stream.get_mut().write_all(banner.as_bytes()).await?,
     }
-    if !run_plain(&mut stream, &mut session, site.stall).await? {
+    if !run_plain(&mut stream, &mut session, site.stall, stats).await? {
         return Ok(());
     }
     if site.stall == Some(Stall::InHandshake) {
@@ -482,7 +567,7 @@ async fn serve(mut stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
             let tls = acceptor.accept(tcp).await?;
             session.tls_started();
             let mut tls = BufReader::new(tls);
-            run_plain(&mut tls, &mut session, None).await?;
+            run_plain(&mut tls, &mut session, None, stats).await?;
             Ok(())
         }
         SmtpTls::Legacy(acceptor) => {
@@ -495,9 +580,12 @@ async fn serve(mut stream: Counted, site: &SmtpSite) -> std::io::Result<()> {
             std_stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
             std_stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
             let acceptor = acceptor.clone();
-            tokio::task::spawn_blocking(move || serve_legacy(std_stream, &acceptor, session))
-                .await
-                .map_err(std::io::Error::other)?
+            let stats = stats.clone();
+            tokio::task::spawn_blocking(move || {
+                serve_legacy(std_stream, &acceptor, session, &stats)
+            })
+            .await
+            .map_err(std::io::Error::other)?
         }
     }
 }
@@ -508,6 +596,7 @@ async fn run_plain<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut BufReader<S>,
     session: &mut Session,
     stall: Option<Stall>,
+    stats: &ConnStats,
 ) -> std::io::Result<bool> {
     let mut line = String::new();
     loop {
@@ -538,6 +627,11 @@ async fn run_plain<S: AsyncRead + AsyncWrite + Unpin>(
         }
         match session.on_line(&line) {
             Action::Reply(reply) => stream.get_mut().write_all(reply.as_bytes()).await?,
+            Action::Silent => {}
+            Action::Accepted(reply) => {
+                stats.message_accepted();
+                stream.get_mut().write_all(reply.as_bytes()).await?;
+            }
             Action::StartTls(reply) => {
                 stream.get_mut().write_all(reply.as_bytes()).await?;
                 return Ok(true);
@@ -555,6 +649,7 @@ fn serve_legacy(
     stream: std::net::TcpStream,
     acceptor: &SslAcceptor,
     mut session: Session,
+    stats: &ConnStats,
 ) -> std::io::Result<()> {
     let tls = acceptor.accept(stream).map_err(std::io::Error::other)?;
     session.tls_started();
@@ -567,6 +662,11 @@ fn serve_legacy(
         }
         let (reply, close) = match session.on_line(&line) {
             Action::Reply(reply) | Action::StartTls(reply) => (reply, false),
+            Action::Accepted(reply) => {
+                stats.message_accepted();
+                (reply, false)
+            }
+            Action::Silent => (String::new(), false),
             Action::Close(reply) => (reply, true),
         };
         tls.get_mut().write_all(reply.as_bytes())?;
@@ -625,6 +725,43 @@ mod tests {
         assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
         assert!(matches!(session.on_line("STARTTLS"), Action::Reply(r) if r.starts_with("503 ")));
         assert!(matches!(session.on_line("QUIT"), Action::Close(r) if r.starts_with("221 ")));
+    }
+
+    #[test]
+    fn rfc5321_3_3_mail_transaction_only_after_starttls() {
+        let mut session = Session::new("mx.a.test", true);
+        assert!(
+            matches!(session.on_line("MAIL FROM:<a@b.test>"), Action::Reply(r) if r.starts_with("502 ")),
+            "no mail in plaintext"
+        );
+        session.tls_started();
+        // (line, expected reply prefix or "accepted"/"silent", why)
+        let cases: &[(&str, &str, &str)] = &[
+            ("RCPT TO:<x@a.test>", "503 ", "RCPT before MAIL"),
+            ("DATA", "503 ", "DATA before MAIL"),
+            ("MAIL TO:<a@b.test>", "501 ", "MAIL without FROM:"),
+            ("MAIL FROM:<a@b.test> SIZE=10", "250 ", "MAIL"),
+            ("MAIL FROM:<a@b.test>", "503 ", "nested MAIL"),
+            ("DATA", "503 ", "DATA before RCPT"),
+            ("RCPT TO:<x@a.test>", "250 ", "RCPT"),
+            ("RCPT TO:<y@a.test>", "250 ", "a second RCPT"),
+            ("DATA", "354 ", "DATA"),
+            ("Subject: QUIT", "silent", "content is not a command"),
+            ("..", "silent", "a dot-stuffed line is content"),
+            (".", "accepted", "the end of the content"),
+            ("DATA", "503 ", "a new transaction needs MAIL again"),
+            ("MAIL FROM:<>", "250 ", "null sender"),
+            ("RSET", "250 ", "RSET ends the transaction"),
+            ("RCPT TO:<x@a.test>", "503 ", "after RSET RCPT needs MAIL"),
+        ];
+        for (line, expected, why) in cases {
+            match (session.on_line(line), *expected) {
+                (Action::Accepted(r), "accepted") => assert!(r.starts_with("250 "), "{why}"),
+                (Action::Silent, "silent") => {}
+                (Action::Reply(r), prefix) => assert!(r.starts_with(prefix), "{why}: {r:?}"),
+                (other, _) => panic!("{why}: {line:?} gave {other:?}"),
+            }
+        }
     }
 
     #[test]

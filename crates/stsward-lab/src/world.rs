@@ -64,6 +64,9 @@ const PORT_RANGE: std::ops::RangeInclusive<u16> = 20_000..=60_999;
 /// Second octets the lab picks its 127.x.0.0/16 from, so that labs started side by side (in
 /// parallel tests) do not share addresses.
 const SUBNET_RANGE: std::ops::RangeInclusive<u8> = 64..=191;
+/// The most names one policy-host certificate carries (bulk labs with 100,000 domains
+/// share a handful of addresses).
+const CERT_NAMES_MAX: usize = 500;
 /// How many addresses `generate_bulk` scenarios share among their good hosts.
 const BULK_ADDRESS_POOL: usize = 4;
 /// How many MX hosts the domains of a bulk scenario share.
@@ -252,11 +255,22 @@ impl Lab {
         for site in &layout.https {
             let names: Vec<String> = site.sites.iter().map(|(name, _)| name.clone()).collect();
             let first = names.first().cloned().unwrap_or_default();
-            let cert = ca.issue(&names, site.variant)?;
-            let mut certs = SniCerts::new(&first, &cert)?;
-            if site.variant != CertVariant::WrongName {
-                certs.add(&names, &cert)?;
-            }
+            let certs = if site.variant == CertVariant::WrongName {
+                SniCerts::new(&first, &ca.issue(&names, site.variant)?)?
+            } else {
+                // One certificate per chunk of names: a bulk lab puts thousands of policy
+                // hosts on one address, and a certificate naming them all would exceed
+                // what a TLS client parses.
+                let mut chunks = names.chunks(CERT_NAMES_MAX);
+                let head = chunks.next().unwrap_or_default();
+                let cert = ca.issue(head, site.variant)?;
+                let mut certs = SniCerts::new(&first, &cert)?;
+                certs.add(head, &cert)?;
+                for chunk in chunks {
+                    certs.add(chunk, &ca.issue(chunk, site.variant)?)?;
+                }
+                certs
+            };
             let sites: PolicySites = site.sites.iter().cloned().collect::<HashMap<_, _>>();
             https_sites.push((site.addr, Arc::new(certs), Arc::new(sites)));
         }
@@ -412,6 +426,17 @@ impl RunningLab {
             .map(|(_, s)| s.peak())
             .max()
             .unwrap_or(0)
+    }
+
+    /// How many messages the MX host `name` accepted (always over TLS: the lab takes no
+    /// mail in plaintext); the count of its listening address, which hosts of a bulk
+    /// scenario share. `None` when the lab has no SMTP listener for that host.
+    pub fn smtp_messages_accepted(&self, name: &str) -> Option<usize> {
+        let addr = self.host_addr(name)?;
+        self.smtp_stats
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, s)| s.messages())
     }
 
     /// Where the lab's DNS server answers (UDP and TCP): the checker's `--resolver`.

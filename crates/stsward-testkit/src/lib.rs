@@ -16,9 +16,13 @@
 //! The test harness hides what passing tests print, so a skip announced with `println!` is
 //! invisible. The marker file is not: `scripts/test` prints every line of
 //! `<target>/corpus-skipped/` in its summary.
+//!
+//! [`postfix`] runs throwaway Postfix instances for the resolver's real-Postfix tests, with
+//! the same skip rule for a missing Postfix.
 
 #![forbid(unsafe_code)]
 
+pub mod postfix;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};
