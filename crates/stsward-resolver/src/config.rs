@@ -402,6 +402,44 @@ mod tests {
         );
     }
 
+    /// docs/resolver.md lists every key with its default: the block parses to exactly the
+    /// defaults, and uncommenting its commented keys gives no unknown key.
+    #[test]
+    fn the_documented_configuration_block_is_the_defaults() {
+        let doc = include_str!("../../../docs/resolver.md");
+        let section = doc
+            .split("## Configuration")
+            .nth(1)
+            .expect("docs/resolver.md has a Configuration section");
+        let block = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a toml block in the Configuration section");
+        let cfg: ResolverConfig = block.parse().expect("the documented block parses");
+        assert_eq!(
+            cfg,
+            ResolverConfig::default(),
+            "documented defaults drifted"
+        );
+        let uncommented: String = block
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let all: ResolverConfig = uncommented
+            .parse()
+            .expect("every commented key is a real key");
+        assert!(all.cache.store.is_some() && all.dns.resolver.is_some());
+        assert!(all.fetch.ca_file.is_some() && all.dns.trust_anchors.is_some());
+        // And every section of the code is in the document.
+        for section in [
+            "[listen]", "[admin]", "[dns]", "[fetch]", "[cache]", "[answer]",
+        ] {
+            assert!(block.contains(section), "{section} is not documented");
+        }
+    }
+
     #[test]
     fn a_full_file_parses() {
         let text = r#"
