@@ -136,17 +136,6 @@ impl PolicyPersist for MemoryPersist {
     }
 }
 
-fn from_row(r: stsward_store::CachedPolicy) -> CachedPolicy {
-    CachedPolicy {
-        domain: r.domain,
-        sts_id: r.sts_id,
-        policy: r.policy,
-        fetched_at: r.fetched_at,
-        expires_at: r.expires_at,
-        txt_checked_at: r.txt_checked_at,
-    }
-}
-
 fn store_error(e: stsward_store::StoreError) -> PersistError {
     PersistError(e.to_string())
 }
@@ -162,7 +151,7 @@ impl PolicyPersist for stsward_store::Store {
             let row = stsward_store::Store::resolver_policy_get(self, domain)
                 .await
                 .map_err(store_error)?;
-            Ok(row.map(from_row))
+            Ok(row)
         })
     }
 
@@ -171,15 +160,7 @@ impl PolicyPersist for stsward_store::Store {
         p: &'a CachedPolicy,
     ) -> BoxFut<'a, Result<(), PersistError>> {
         Box::pin(async move {
-            let row = stsward_store::CachedPolicy {
-                domain: p.domain.clone(),
-                sts_id: p.sts_id.clone(),
-                policy: p.policy.clone(),
-                fetched_at: p.fetched_at,
-                expires_at: p.expires_at,
-                txt_checked_at: p.txt_checked_at,
-            };
-            stsward_store::Store::resolver_policy_put(self, &row)
+            stsward_store::Store::resolver_policy_put(self, p)
                 .await
                 .map_err(store_error)
         })
@@ -215,10 +196,9 @@ impl PolicyPersist for stsward_store::Store {
     ) -> BoxFut<'_, Result<Vec<CachedPolicy>, PersistError>> {
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         Box::pin(async move {
-            let rows = stsward_store::Store::resolver_policy_load(self, now, limit)
+            stsward_store::Store::resolver_policy_load(self, now, limit)
                 .await
-                .map_err(store_error)?;
-            Ok(rows.into_iter().map(from_row).collect())
+                .map_err(store_error)
         })
     }
 

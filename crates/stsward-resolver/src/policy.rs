@@ -1,29 +1,15 @@
 //! RFC 8461 §3.2 / §5.1 — a policy in the sender's cache, compact (pure).
 //!
-//! [`CachedPolicy`] is the persisted row (the body as fetched, epoch seconds);
+//! [`CachedPolicy`] is the persisted row (`stsward_store`'s: the body as fetched, epoch
+//! seconds);
 //! [`ActivePolicy`] is what the in-memory cache keeps per domain: the mode, the patterns and
 //! the policy lines Postfix needs, in a few small boxed strings — no parsed tree, no body copy
 //! beyond the canonical lines, so that 100,000 domains stay well under 100 MB.
 
 use stsward_proto::mta_sts::{Mode, Policy};
 
-/// One persisted policy: the mirror of the store's `CachedPolicy`. Times are epoch seconds.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CachedPolicy {
-    /// The Policy Domain (lowercase A-labels).
-    pub domain: String,
-    /// The `id` of the `_mta-sts` TXT record the policy was fetched under (RFC 8461 §3.1).
-    pub sts_id: String,
-    /// The policy body as fetched (RFC 8461 §3.2).
-    pub policy: String,
-    /// When it was fetched.
-    pub fetched_at: i64,
-    /// `fetched_at + max_age` (RFC 8461 §3.2: cache "for up to this value from the last
-    /// policy fetch time").
-    pub expires_at: i64,
-    /// When the TXT record was last seen carrying `sts_id` (RFC 8461 §3.1, §5.1).
-    pub txt_checked_at: i64,
-}
+/// One persisted policy: the store's row (the body as fetched; times in epoch seconds).
+pub use stsward_store::CachedPolicy;
 
 /// A policy in force for a domain, as the in-memory cache keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]

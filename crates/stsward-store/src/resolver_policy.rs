@@ -30,7 +30,7 @@ use crate::error::{Field, Operation, StoreError};
 use crate::store::{Store, with_pool};
 
 /// One cached policy, as the resolver stores it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CachedPolicy {
     /// The policy domain: A-label, lowercase, no trailing dot (at most 253 bytes).
     pub domain: String,
