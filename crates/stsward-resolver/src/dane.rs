@@ -24,7 +24,7 @@
 //!
 //! Why these choices:
 //! - `dane-only` for an `enforce` domain: the domain asked for authenticated TLS (MTA-STS
-//!   `enforce`), and RFC 7672 §6 lets a client "be configured to mandate DANE-verified
+//!   `enforce`), and RFC 7672 §2.2 lets a client "be configured to mandate DANE-verified
 //!   delivery for some destinations". With `dane`, Postfix falls back to `encrypt` or `may`
 //!   (postfix-tls-policy.txt: "If no TLSA records are found, the effective security level used
 //!   is may"), weaker than what the domain's MTA-STS policy demands.
