@@ -15,8 +15,8 @@
 //!
 //! `socketmap_table(5)`, "PROTOCOL LIMITS" (paraphrase): the Postfix client accepts replies
 //! of at most 100000 bytes, not counting the netstring encapsulation, gives up on a reply
-//! after 100 s, closes an idle connection after 10 s, and may send several requests on one
-//! connection.
+//! after 100 s, and closes an idle connection after 10 s and an active one after 100 s (so
+//! one connection may carry several requests; the man page does not say so in words).
 //!
 //! The parsers do no I/O: the caller pushes whatever bytes arrived with `push` and asks for
 //! complete messages with [`RequestParser::next_request`] / [`ReplyParser::next_reply`].

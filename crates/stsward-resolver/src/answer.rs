@@ -37,7 +37,8 @@
 //! for a non-STS policy" — but the level may be any TLS level: Postfix 3.10's
 //! `tls_policy_lookup_one()` parses the attributes at every level from `may` up (below `may`
 //! they are ignored with a warning), and `smtp_tlsrpt_set_tls_policy()` reports the external
-//! policy for every level that is not DANE-based. So:
+//! policy for every level that is not DANE-based (Postfix source, paraphrase; not in
+//! shared/reference, not checked here). So:
 //! - with TLSRPT attributes on: `may policy_type=sts …` — opportunistic TLS (`may`: "When
 //!   opportunistic TLS handshakes fail, Postfix retries the connection with TLS disabled"),
 //!   and the report names the domain's STS policy, not `no-policy-found`;

@@ -17,9 +17,12 @@
 //! MX lookup failed                             MTA-STS answer (Postfix's own MX lookup
 //!                                              fails the same way and defers)
 //! resolver without DNSSEC (indeterminate)      MTA-STS answer: no TLSA record can be
-//!                                              "secure" (RFC 7672 §2.1.1: "indeterminate"
-//!                                              is "classified as "insecure""), and a
-//!                                              Postfix on the same resolver cannot do DANE
+//!                                              "secure", and RFC 7672 §2.1.1: "A
+//!                                              security-aware resolver MUST be used for
+//!                                              this specification" (the same section
+//!                                              treats a signalled "indeterminate" as an
+//!                                              error: see docs/resolver.md); a Postfix
+//!                                              on the same resolver cannot do DANE
 //! ```
 //!
 //! Why these choices:
@@ -35,9 +38,10 @@
 //!   who prefers delivery over strictness configures `dane`.
 //! - `dane-only` needs a "secure" MX RRset: Postfix's `dane_init()` (smtp_tls_policy.c,
 //!   3.10) treats a `dane-only` destination whose MX record is not DNSSEC-valid as a
-//!   "non DNSSEC destination" and defers. With an insecure MX RRset the answer is `dane`, and
-//!   Postfix applies `smtp_tls_dane_insecure_mx_policy` (default `dane`:
-//!   "The TLSA records will be used just as with "secure" MX records").
+//!   "non DNSSEC destination" and defers (Postfix source; not in shared/reference, not
+//!   checked here). With an insecure MX RRset the answer is `dane`, and Postfix applies
+//!   `smtp_tls_dane_insecure_mx_policy` (default `dane`: "The TLSA records will be used just
+//!   as with "secure" MX records").
 //! - `testing` asks for no enforcement, but DANE is enforced on its own terms (RFC 7672
 //!   §2.2: "Any connection to the MTA MUST employ TLS encryption and MUST authenticate the
 //!   SMTP server"), which `dane` gives.

@@ -39,7 +39,8 @@
 //! [`KeyRejection`]. The daemon answers NOTFOUND for it, never PERM: MTA-STS has nothing to
 //! say about a destination that is not a domain, and a PERM would make Postfix defer mail
 //! that other tables may still route ("client TLS configuration problem" in
-//! `smtp_tls_policy.c`). The rejection is logged.
+//! `smtp_tls_policy.c`; Postfix source, not in shared/reference, not checked here). The
+//! rejection is logged.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -50,7 +51,8 @@ use thiserror::Error;
 /// RFC 7672 §2.2.3: "For SMTP, the destination TCP port is typically 25".
 pub const SMTP_PORT: u16 = 25;
 
-/// RFC 1035 §2.3.4: a name is at most 253 octets in text; a longer key is junk.
+/// A domain name is at most 253 octets in text (RFC 1035 §2.3.4; not in shared/reference,
+/// not checked here); this cap is well above any next-hop key, and a longer key is junk.
 const MAX_KEY_OCTETS: usize = 1024;
 
 /// A next-hop destination that MTA-STS applies to.
@@ -189,8 +191,8 @@ fn parse_port(p: &str) -> Result<u16, KeyRejection> {
     }
 }
 
-/// RFC 5321 §4.1.3 address literals as Postfix writes them: `192.0.2.1`, `ipv6:2001:db8::1`,
-/// `2001:db8::1`.
+/// Address literals (RFC 5321 §4.1.3; not in shared/reference, not checked here) as Postfix
+/// writes them: `192.0.2.1`, `ipv6:2001:db8::1`, `2001:db8::1`.
 fn is_address(s: &str) -> bool {
     let inner = s
         .strip_prefix("ipv6:")

@@ -145,7 +145,7 @@ async fn postmap_q_through_the_daemon_answers_every_lab_case() {
     let store = Store::open(&url).await.expect("store");
     let t = now();
     let seeded = [
-        // RFC 8461 §5.1: the policy host is unreachable now, the cached policy stays in force.
+        // RFC 8461 §3.3: the policy host is unreachable now, the cached policy stays in force.
         CachedPolicy {
             domain: "resolve-unreachable.test".into(),
             sts_id: "older".into(),
@@ -200,7 +200,7 @@ async fn postmap_q_through_the_daemon_answers_every_lab_case() {
         (
             "resolve-unreachable.test",
             Some("secure match=mx.resolve-unreachable.test servername=hostname"),
-            "policy host unreachable, cached policy from the store still applies (§5.1)",
+            "policy host unreachable, cached policy from the store still applies (RFC 8461 §3.3)",
         ),
         (
             "bücher-resolve.test",

@@ -82,9 +82,9 @@ fn bounded(field: Field, value: &str, max: usize) -> Result<(), StoreError> {
 }
 
 impl CachedPolicy {
-    /// Checks what the store accepts: the sizes of the domain (RFC 1035's 253 octets), of
-    /// the id (RFC 8461 §3.1's 32 characters) and of the body (the 64 KiB RFC 8461 §3.3
-    /// suggests), and no NUL in any of them.
+    /// Checks what the store accepts: the sizes of the domain (253 octets, RFC 1035; not in
+    /// shared/reference, not checked here), of the id (RFC 8461 §3.1's 32 characters) and of
+    /// the body (the 64 KiB RFC 8461 §3.3 suggests), and no NUL in any of them.
     pub fn check_storable(&self) -> Result<(), StoreError> {
         bounded(Field::Domain, &self.domain, MAX_NAME_OCTETS)?;
         bounded(Field::StsId, &self.sts_id, MAX_ID_LEN)?;
