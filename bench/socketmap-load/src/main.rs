@@ -345,8 +345,9 @@ fn bench(opts: &Options) -> Result<ExitCode, String> {
         all.ok, all.notfound, all.temp, all.other
     );
     println!(
-        "RESULT lookups_per_s={rate:.0} p50_us={:.0} p99_us={:.0} ok={} notfound={} temp={} other={}",
+        "RESULT lookups_per_s={rate:.0} p50_us={:.0} p90_us={:.0} p99_us={:.0} ok={} notfound={} temp={} other={}",
         pct(50.0),
+        pct(90.0),
         pct(99.0),
         all.ok,
         all.notfound,
