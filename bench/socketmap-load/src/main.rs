@@ -126,7 +126,9 @@ impl Options {
     }
 
     fn addr(&self) -> Result<&str, String> {
-        self.addr.as_deref().ok_or_else(|| "--addr is required".to_owned())
+        self.addr
+            .as_deref()
+            .ok_or_else(|| "--addr is required".to_owned())
     }
 }
 
