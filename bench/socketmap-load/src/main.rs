@@ -9,6 +9,7 @@
 //! socketmap-load query   --addr HOST:PORT --domains FILE [--name postfix]
 //! socketmap-load compare --a LABEL=HOST:PORT --b LABEL=HOST:PORT --domains FILE
 //! socketmap-load bench   --addr HOST:PORT --domains FILE [--connections 16] [--count 100000]
+//! socketmap-load constant --listen HOST:PORT
 //! ```
 //!
 //! `query` prints `domain<TAB>reply` per line. `compare` prints a table of both daemons'
@@ -16,7 +17,10 @@
 //! one: Postfix tries them all). `bench` keeps `--connections` connections open, spreads
 //! `--count` lookups over them (cycling through the domains, each connection starting at a
 //! different offset), and prints lookups/s, latency percentiles and the replies by status,
-//! then one `RESULT` line for scripts.
+//! then one `RESULT` line for scripts. `constant` is a server that does no lookup at all: a
+//! thread per connection answers every request with the same `OK secure ...` reply. `bench`
+//! against it measures what the client and the kernel's loopback TCP cost on this machine,
+//! the ceiling of any daemon measured with this client.
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
@@ -43,6 +47,12 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let Some((command, rest)) = args.split_first() else {
         return Err(usage());
     };
+    if command == "constant" {
+        return match rest {
+            [flag, addr] if flag == "--listen" => constant(addr),
+            _ => Err(usage()),
+        };
+    }
     let opts = Options::parse(rest)?;
     match command.as_str() {
         "query" => query(&opts),
@@ -58,7 +68,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
 
 fn usage() -> String {
     "usage: socketmap-load query|compare|bench [--addr HOST:PORT] [--a LABEL=ADDR --b LABEL=ADDR] \
-     --domains FILE [--name postfix] [--connections N] [--count N]"
+     --domains FILE [--name postfix] [--connections N] [--count N]\n       \
+     socketmap-load constant --listen HOST:PORT"
         .to_owned()
 }
 
@@ -115,7 +126,9 @@ impl Options {
     }
 
     fn addr(&self) -> Result<&str, String> {
-        self.addr.as_deref().ok_or_else(|| "--addr is required".to_owned())
+        self.addr
+            .as_deref()
+            .ok_or_else(|| "--addr is required".to_owned())
     }
 }
 
@@ -257,6 +270,32 @@ fn compare(opts: &Options) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The reply of `constant`, as a netstring.
+const CONSTANT_REPLY: &[u8] = b"51:OK secure match=mx.enforce.test servername=hostname,";
+
+/// `constant`: answers every request on every connection with [`CONSTANT_REPLY`].
+fn constant(addr: &str) -> Result<ExitCode, String> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| format!("listening on {addr}: {e}"))?;
+    println!("constant replies on {addr}");
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        std::thread::spawn(move || {
+            let _ = stream.set_nodelay(true);
+            let Ok(mut writer) = stream.try_clone() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream);
+            while read_netstring(&mut reader).is_ok() {
+                if writer.write_all(CONSTANT_REPLY).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// What one connection's thread measured.
 #[derive(Default)]
 struct Tally {
@@ -345,8 +384,9 @@ fn bench(opts: &Options) -> Result<ExitCode, String> {
         all.ok, all.notfound, all.temp, all.other
     );
     println!(
-        "RESULT lookups_per_s={rate:.0} p50_us={:.0} p99_us={:.0} ok={} notfound={} temp={} other={}",
+        "RESULT lookups_per_s={rate:.0} p50_us={:.0} p90_us={:.0} p99_us={:.0} ok={} notfound={} temp={} other={}",
         pct(50.0),
+        pct(90.0),
         pct(99.0),
         all.ok,
         all.notfound,
@@ -379,6 +419,14 @@ mod tests {
                 Err(()) => assert!(got.is_err(), "{why}: {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn constant_reply_is_one_netstring() {
+        assert_eq!(
+            read_netstring(&mut &CONSTANT_REPLY[..]).as_deref(),
+            Ok("OK secure match=mx.enforce.test servername=hostname")
+        );
     }
 
     #[test]
