@@ -36,7 +36,7 @@ use tracing::{info, warn};
 use crate::answer::AnswerKind;
 use crate::config::{ConfigError, ResolverConfig};
 use crate::engine::{Engine, system_clock};
-use crate::persist::{MemoryPersist, PolicyPersist};
+use crate::persist::{NoPersist, PolicyPersist};
 use crate::server::{Endpoint, Lookup, Server, ServerConfig, ServerError};
 use crate::source::{NetSource, SourceError, roots_from_pem};
 
@@ -197,7 +197,7 @@ impl Daemon {
                 let store = stsward_store::Store::open(url).await?;
                 (Arc::new(store.clone()), Some(store))
             }
-            None => (Arc::new(MemoryPersist::default()), None),
+            None => (Arc::new(NoPersist), None),
         };
         let engine = Engine::new(cfg.engine(), Arc::new(net), persist, system_clock());
         match engine.warm().await {

@@ -136,6 +136,55 @@ impl PolicyPersist for MemoryPersist {
     }
 }
 
+/// No persistence: `resolve serve` without a store. The memory cache (bounded by
+/// `max_domains`) is then the only copy; a second, unbounded copy here would grow for as long
+/// as the daemon runs and double the memory per domain.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPersist;
+
+impl PolicyPersist for NoPersist {
+    fn resolver_policy_get<'a>(
+        &'a self,
+        _domain: &'a str,
+    ) -> BoxFut<'a, Result<Option<CachedPolicy>, PersistError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn resolver_policy_put<'a>(
+        &'a self,
+        _p: &'a CachedPolicy,
+    ) -> BoxFut<'a, Result<(), PersistError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn resolver_policy_touch<'a>(
+        &'a self,
+        _domain: &'a str,
+        _txt_checked_at: i64,
+    ) -> BoxFut<'a, Result<(), PersistError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn resolver_policy_delete<'a>(
+        &'a self,
+        _domain: &'a str,
+    ) -> BoxFut<'a, Result<bool, PersistError>> {
+        Box::pin(async { Ok(false) })
+    }
+
+    fn resolver_policy_load(
+        &self,
+        _now: i64,
+        _limit: usize,
+    ) -> BoxFut<'_, Result<Vec<CachedPolicy>, PersistError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn resolver_policy_purge_expired(&self, _now: i64) -> BoxFut<'_, Result<u64, PersistError>> {
+        Box::pin(async { Ok(0) })
+    }
+}
+
 fn store_error(e: stsward_store::StoreError) -> PersistError {
     PersistError(e.to_string())
 }
