@@ -1,0 +1,17 @@
+//! # stsward-server — the long-running service behind `stsward serve`
+//!
+//! One module per role (see DESIGN.md, "Architecture"):
+//! - [`config`]: the `stsward.toml` that `stsward serve` and `stsward domain` read;
+//! - [`domains`]: hosted domains and their policy versions, the service code that the CLI and
+//!   the REST API both call (RFC 8461 §3.2 policies, §3.1 ids, §8.3 safe removal);
+//! - [`dns`]: the authoritative DNS for the zone delegated to stsward (RFC 8461 §3.1 TXT,
+//!   RFC 8460 §3 TXT);
+//! - [`host`]: the HTTPS policy host (RFC 8461 §3.3) with a certificate per SNI name, and the
+//!   HTTP listener for ACME HTTP-01 challenges.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod dns;
+pub mod domains;
+pub mod host;
