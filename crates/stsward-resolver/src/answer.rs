@@ -253,7 +253,7 @@ fn render_policy(
     match policy.mode {
         Mode::Enforce => {
             let mut data = String::from("secure match=");
-            for (i, p) in policy.patterns.iter().enumerate() {
+            for (i, p) in policy.patterns().enumerate() {
                 if i > 0 {
                     data.push(':');
                 }
@@ -310,10 +310,10 @@ pub const MAX_REPLY_DATA: usize = 99_000;
 /// The TLSRPT attributes of postfix-tlsrpt.txt.
 fn push_tlsrpt(data: &mut String, domain: &str, policy: &ActivePolicy, failure: Option<&Failure>) {
     let _ = write!(data, " policy_type=sts policy_domain={domain}");
-    for p in policy.patterns.iter() {
+    for p in policy.patterns() {
         let _ = write!(data, " mx_host_pattern={p}");
     }
-    for line in policy.lines.iter() {
+    for line in policy.lines() {
         if line.contains(['{', '}']) || line.chars().any(char::is_control) {
             continue;
         }

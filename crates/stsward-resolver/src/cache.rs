@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use stsward_proto::Failure;
 
 use crate::dane::DaneSummary;
-use crate::key::Destination;
+use crate::key::{Destination, domain_of_key, normalize_key};
 use crate::policy::ActivePolicy;
 
 /// What is known about a destination.
@@ -46,19 +46,18 @@ pub struct RefreshFailure {
     pub failure: Failure,
 }
 
-/// One destination.
+/// One destination (the map's key names it: [`Destination::cache_key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The destination.
-    pub dest: Destination,
     /// The policy state.
     pub state: State,
     /// When the TXT id was last seen (RFC 8461 §3.1).
     pub txt_checked_at: i64,
     /// The DANE summary and when it was taken.
     pub dane: DaneSummary,
-    /// The last failed fetch (for back-off, logs and TLSRPT `policy_failure`).
-    pub refresh_failure: Option<RefreshFailure>,
+    /// The last failed fetch (for back-off, logs and TLSRPT `policy_failure`); boxed, as
+    /// few entries have one.
+    pub refresh_failure: Option<Box<RefreshFailure>>,
     /// When the background should next re-check this destination (TXT id, proactive
     /// refresh, DANE).
     pub next_refresh_at: i64,
@@ -80,7 +79,7 @@ impl Entry {
             State::Policy(p) => p.approx_bytes(),
             State::NoPolicy { why, .. } | State::Failed { why, .. } => why.len(),
         };
-        std::mem::size_of::<Entry>() + self.dest.domain.len() + state
+        std::mem::size_of::<Entry>() + state
     }
 }
 
@@ -159,7 +158,7 @@ impl Cache {
     pub fn remove_domain(&self, domain: &str) -> usize {
         let mut map = self.write();
         let before = map.len();
-        map.retain(|_, e| e.dest.domain != domain);
+        map.retain(|k, _| domain_of_key(k) != domain);
         before - map.len()
     }
 
@@ -173,12 +172,13 @@ impl Cache {
         self.read().is_empty()
     }
 
-    /// The keys and destinations of entries `pick` selects (for the maintenance sweep).
-    pub fn select(&self, mut pick: impl FnMut(&Entry) -> bool) -> Vec<(String, Destination)> {
+    /// The keys and destinations of entries `pick` selects (given the Policy Domain and the
+    /// entry), for the maintenance sweep and `show`.
+    pub fn select(&self, mut pick: impl FnMut(&str, &Entry) -> bool) -> Vec<(String, Destination)> {
         self.read()
             .iter()
-            .filter(|(_, e)| pick(e))
-            .map(|(k, e)| (k.to_string(), e.dest.clone()))
+            .filter(|(k, e)| pick(domain_of_key(k), e))
+            .filter_map(|(k, _)| Some((k.to_string(), normalize_key(k).ok()?)))
             .collect()
     }
 
@@ -230,14 +230,13 @@ mod tests {
 
     use super::*;
 
-    fn policy_entry(domain: &str, expires: i64) -> Entry {
+    fn policy_entry(expires: i64) -> Entry {
         let p: Policy = "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 86400\n"
             .parse()
             .expect("parses");
         let mut a = ActivePolicy::new(&p, "1", 0);
         a.expires_at = expires;
         Entry {
-            dest: Destination::domain(domain),
             state: State::Policy(Arc::new(a)),
             txt_checked_at: 0,
             dane: DaneSummary::NotChecked,
@@ -246,54 +245,59 @@ mod tests {
         }
     }
 
-    fn negative(domain: &str, until: i64) -> Entry {
+    fn negative(until: i64) -> Entry {
         Entry {
             state: State::NoPolicy {
                 until,
                 why: "none".into(),
             },
-            ..policy_entry(domain, 0)
+            ..policy_entry(0)
         }
     }
 
     #[test]
     fn bounded_eviction_takes_negatives_then_soonest_expiry() {
         let c = Cache::new(3);
-        c.put("a", policy_entry("a", 1000), 0);
-        c.put("b", negative("b", 50), 0);
-        c.put("c", policy_entry("c", 500), 0);
-        c.put("d", policy_entry("d", 2000), 0);
+        c.put("a", policy_entry(1000), 0);
+        c.put("b", negative(50), 0);
+        c.put("c", policy_entry(500), 0);
+        c.put("d", policy_entry(2000), 0);
         assert_eq!(c.len(), 3);
         assert!(c.get("b").is_none(), "the negative entry goes first");
-        c.put("e", policy_entry("e", 3000), 0);
+        c.put("e", policy_entry(3000), 0);
         assert!(c.get("c").is_none(), "then the policy closest to expiry");
         assert!(c.get("a").is_some() && c.get("d").is_some() && c.get("e").is_some());
     }
 
     #[test]
     fn rfc8461_5_1_entries_live_until_max_age_and_negatives_until_their_ttl() {
-        let p = policy_entry("a", 100);
+        let p = policy_entry(100);
         assert!(p.is_live(99));
         assert!(!p.is_live(100));
-        let n = negative("b", 10);
+        let n = negative(10);
         assert!(n.is_live(9));
         assert!(!n.is_live(10));
         let c = Cache::new(10);
         c.put("a", p, 0);
         c.put("b", n, 0);
         assert_eq!(c.purge_dead(50), 1);
-        assert_eq!(c.remove_domain("a"), 1);
-        assert!(c.is_empty());
+        c.put("[a]:2525", policy_entry(100), 0);
+        c.put("ab", policy_entry(100), 0);
+        assert_eq!(
+            c.remove_domain("a"),
+            2,
+            "every key form of the domain, not ab"
+        );
+        assert_eq!(c.len(), 1);
     }
 
     #[test]
     fn hundred_thousand_domains_fit_well_under_100_mb() {
         let c = Cache::new(200_000);
-        let template = policy_entry("x", 1_000_000);
+        let template = policy_entry(1_000_000);
         for i in 0..100_000 {
             let d = format!("customer-domain-{i}.example.com");
             let mut e = template.clone();
-            e.dest = Destination::domain(d.clone());
             if let State::Policy(p) = &template.state {
                 // Each domain its own policy allocation, as after real fetches.
                 e.state = State::Policy(Arc::new((**p).clone()));

@@ -167,13 +167,23 @@ struct EngineLookup(Engine);
 
 impl Lookup for EngineLookup {
     async fn lookup(&self, name: &str, key: &str) -> Reply {
-        let answer = self.0.lookup(name, key).await;
-        match answer.kind {
-            AnswerKind::Ok(data) => Reply::Ok(data),
-            AnswerKind::NotFound => Reply::NotFound,
-            AnswerKind::Temp(reason) => Reply::Temp(reason),
-            AnswerKind::Perm(reason) => Reply::Perm(reason),
-        }
+        socketmap_reply(self.0.lookup(name, key).await.kind)
+    }
+
+    fn lookup_now(&self, name: &str, key: &str) -> Option<Reply> {
+        self.0
+            .lookup_cached(name, key)
+            .map(|a| socketmap_reply(a.kind))
+    }
+}
+
+/// The socketmap reply of an answer.
+fn socketmap_reply(kind: AnswerKind) -> Reply {
+    match kind {
+        AnswerKind::Ok(data) => Reply::Ok(data),
+        AnswerKind::NotFound => Reply::NotFound,
+        AnswerKind::Temp(reason) => Reply::Temp(reason),
+        AnswerKind::Perm(reason) => Reply::Perm(reason),
     }
 }
 

@@ -193,10 +193,8 @@ impl Engine {
             let Some(active) = ActivePolicy::from_cached(&row) else {
                 continue;
             };
-            let dest = Destination::domain(row.domain.clone());
             let next_refresh_at = next_refresh(&active, row.txt_checked_at, &s).max(now);
             let entry = Entry {
-                dest,
                 state: State::Policy(Arc::new(active)),
                 txt_checked_at: row.txt_checked_at,
                 dane: DaneSummary::NotChecked,
@@ -232,19 +230,8 @@ impl Engine {
             }
         };
         let ckey = dest.cache_key();
-        let now = self.now();
-        let cached = self.inner.cache.get(&ckey).filter(|e| e.is_live(now));
-        if let Some(entry) = &cached {
-            let dane_unknown = s.dane_first
-                && entry.dane == DaneSummary::NotChecked
-                && matches!(&entry.state, State::Policy(p) if p.mode != Mode::None);
-            if !dane_unknown {
-                self.inner.metrics.cache(true);
-                if matches!(entry.state, State::Policy(_)) && now >= entry.next_refresh_at {
-                    let _ = self.spawn_resolve(&ckey, &dest);
-                }
-                return self.answer_for(entry, &s);
-            }
+        if let Some(answer) = self.answer_cached(&dest, &ckey, &s) {
+            return answer;
         }
         // A miss, or a warm-started policy whose DANE state is not known yet: resolve, and
         // wait at most the deadline.
@@ -255,13 +242,59 @@ impl Engine {
         if waited.is_err() {
             tracing::debug!(key, "lookup deadline passed with the resolution in flight");
         }
-        match self.inner.cache.get(&ckey).filter(|e| e.is_live(now)) {
-            Some(entry) => self.answer_for(&entry, &s),
-            None => render(Situation::Pending, &s.answer),
-        }
+        self.inner
+            .cache
+            .with(&ckey, |entry| {
+                entry
+                    .is_live(now)
+                    .then(|| self.answer_for(&dest.domain, entry, &s))
+            })
+            .flatten()
+            .unwrap_or_else(|| render(Situation::Pending, &s.answer))
     }
 
-    fn answer_for(&self, entry: &Entry, s: &EngineSettings) -> Answer {
+    /// The answer from memory alone, when the cache holds a live entry whose DANE state is
+    /// known (the hot path: one read lock, no copy of the entry, no task). A policy whose
+    /// re-check is due also starts that re-check in the background.
+    fn answer_cached(&self, dest: &Destination, ckey: &str, s: &EngineSettings) -> Option<Answer> {
+        let now = self.now();
+        let (answer, due) = self
+            .inner
+            .cache
+            .with(ckey, |entry| {
+                if !entry.is_live(now) {
+                    return None;
+                }
+                let dane_unknown = s.dane_first
+                    && entry.dane == DaneSummary::NotChecked
+                    && matches!(&entry.state, State::Policy(p) if p.mode != Mode::None);
+                if dane_unknown {
+                    return None;
+                }
+                let due = matches!(entry.state, State::Policy(_)) && now >= entry.next_refresh_at;
+                Some((self.answer_for(&dest.domain, entry, s), due))
+            })
+            .flatten()?;
+        self.inner.metrics.cache(true);
+        if due {
+            let _ = self.spawn_resolve(ckey, dest);
+        }
+        Some(answer)
+    }
+
+    /// The socketmap answer for a key found in memory, without waiting: `None` when the
+    /// key needs a resolution (a miss, an expired entry, an unknown DANE state) or names no
+    /// destination. For the listener's inline path; [`Engine::lookup`] does the rest.
+    pub fn lookup_cached(&self, map_name: &str, key: &str) -> Option<Answer> {
+        let s = self.settings();
+        let dest = normalize_key(key).ok()?;
+        let answer = self.answer_cached(&dest, &dest.cache_key(), &s)?;
+        tracing::debug!(map = map_name, key, answer = %answer.wire(), why = %answer.why, "lookup");
+        self.inner.metrics.lookup(answer.label());
+        Some(answer)
+    }
+
+    fn answer_for(&self, domain: &str, entry: &Entry, s: &EngineSettings) -> Answer {
         match &entry.state {
             State::Policy(p) => {
                 let dane = if s.dane_first {
@@ -271,10 +304,10 @@ impl Engine {
                 };
                 render(
                     Situation::Policy {
-                        domain: &entry.dest.domain,
+                        domain,
                         policy: p,
                         dane,
-                        refresh_failure: entry.refresh_failure.as_ref().map(|r| &r.failure),
+                        refresh_failure: entry.refresh_failure.as_deref().map(|r| &r.failure),
                     },
                     &s.answer,
                 )
@@ -350,7 +383,6 @@ impl Engine {
                         };
                         let next_refresh_at = next_refresh(&active, row.txt_checked_at, &s);
                         let entry = Entry {
-                            dest: dest.clone(),
                             state: State::Policy(Arc::new(active)),
                             txt_checked_at: row.txt_checked_at,
                             dane,
@@ -435,7 +467,7 @@ impl Engine {
             .map(|d| d.domain)
             .unwrap_or_else(|_| domain.to_owned());
         let s = self.settings();
-        let keys = self.inner.cache.select(|e| e.dest.domain == domain);
+        let keys = self.inner.cache.select(|d, _| d == domain);
         let mut memory = Vec::new();
         for (key, _) in keys {
             let Some(e) = self.inner.cache.get(&key) else {
@@ -444,7 +476,7 @@ impl Engine {
             let (state, sts_id, mode, fetched_at, expires_at) = match &e.state {
                 State::Policy(p) => (
                     "policy",
-                    Some(p.sts_id.to_string()),
+                    Some(p.sts_id().to_owned()),
                     Some(p.mode.to_string()),
                     Some(p.fetched_at),
                     p.expires_at,
@@ -463,7 +495,7 @@ impl Engine {
                 next_refresh_at: e.next_refresh_at,
                 refresh_failure: e.refresh_failure.as_ref().map(|r| failure_word(&r.failure)),
                 dane: e.dane,
-                answer: self.answer_for(&e, &s),
+                answer: self.answer_for(&domain, &e, &s),
             });
         }
         let stored = self.inner.persist.resolver_policy_get(&domain).await?;
@@ -507,7 +539,7 @@ impl Engine {
         let now = self.now();
         let source = self.source();
         let out = resolve_once(&*source, &dest, None, now, &s, &self.inner.metrics).await;
-        let answer = self.answer_for(&out.entry, &s);
+        let answer = self.answer_for(&dest.domain, &out.entry, &s);
         let mut steps = out.steps;
         steps.push(format!("answer: {}", answer.why));
         Explained {
@@ -531,7 +563,7 @@ impl Engine {
         let due = self
             .inner
             .cache
-            .select(|e| matches!(e.state, State::Policy(_)) && now >= e.next_refresh_at);
+            .select(|_, e| matches!(e.state, State::Policy(_)) && now >= e.next_refresh_at);
         for (key, dest) in &due {
             let _ = self.spawn_resolve(key, dest);
         }
@@ -614,7 +646,9 @@ async fn resolve_once(
     if let Some(p) = &cached {
         steps.push(format!(
             "cached policy id {} (mode {}), expires at {}",
-            p.sts_id, p.mode, p.expires_at
+            p.sts_id(),
+            p.mode,
+            p.expires_at
         ));
     }
     let mut refresh_failure = existing.and_then(|e| e.refresh_failure.clone());
@@ -626,7 +660,7 @@ async fn resolve_once(
     let state: State = match discovery {
         Discovery::Record { id } => {
             steps.push(format!("_mta-sts.{domain}: v=STSv1, id={id}"));
-            let same_id = cached.as_ref().filter(|p| *p.sts_id == *id);
+            let same_id = cached.as_ref().filter(|p| p.sts_id() == id.as_str());
             let near_expiry = same_id.is_some_and(|p| {
                 let lead = s.refresh_before_secs.min((p.expires_at - p.fetched_at) / 2);
                 now >= p.expires_at - lead
@@ -687,7 +721,7 @@ async fn resolve_once(
                                 "fetched https://mta-sts.{domain}/.well-known/mta-sts.txt: mode {}, max_age {}, mx {}",
                                 active.mode,
                                 policy.max_age(),
-                                active.patterns.join(", ")
+                                active.patterns().collect::<Vec<_>>().join(", ")
                             ));
                             put = Some(CachedPolicy {
                                 domain: domain.to_owned(),
@@ -705,11 +739,11 @@ async fn resolve_once(
                             metrics.fetch_failure(f.failure.code().as_str());
                             let word = failure_word(&f.failure);
                             steps.push(format!("policy fetch failed: {word}: {}", f.detail));
-                            refresh_failure = Some(RefreshFailure {
+                            refresh_failure = Some(Box::new(RefreshFailure {
                                 id: id.as_str().into(),
                                 at: now,
                                 failure: f.failure.clone(),
-                            });
+                            }));
                             match &cached {
                                 Some(p) => {
                                     // RFC 8461 §3.3: "MTAs SHOULD alert administrators
@@ -781,7 +815,6 @@ async fn resolve_once(
     };
     Outcome {
         entry: Entry {
-            dest: dest.clone(),
             state,
             txt_checked_at,
             dane: dane.summary(),

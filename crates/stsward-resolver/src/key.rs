@@ -122,6 +122,15 @@ pub enum KeyRejection {
     NotADomain,
 }
 
+/// The Policy Domain of a cache key ([`Destination::cache_key`]'s forms: `domain`,
+/// `domain:port`, `[domain]`, `[domain]:port`), without parsing it again.
+pub fn domain_of_key(key: &str) -> &str {
+    match key.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(rest, |(d, _)| d),
+        None => key.split_once(':').map_or(key, |(d, _)| d),
+    }
+}
+
 /// Normalises a socketmap key into a [`Destination`] (see the module docs for the forms).
 pub fn normalize_key(key: &str) -> Result<Destination, KeyRejection> {
     let key = key.trim();
@@ -376,6 +385,7 @@ mod tests {
         ] {
             let d = normalize_key(key).expect("valid");
             assert_eq!(d.cache_key(), key);
+            assert_eq!(domain_of_key(key), d.domain);
             assert_eq!(normalize_key(&d.cache_key()), Ok(d));
         }
     }

@@ -55,6 +55,14 @@ use tracing::{debug, error, info, warn};
 pub trait Lookup: Send + Sync + 'static {
     /// The answer for `key` in the map `name` (one of [`ServerConfig::map_names`]).
     fn lookup(&self, name: &str, key: &str) -> impl Future<Output = Reply> + Send;
+
+    /// The answer when it is at hand without waiting (a cache hit), else `None` and the
+    /// server calls [`Lookup::lookup`]. It runs inline on the connection's task, without a
+    /// task of its own, so it must not block; a panic in it ends only that connection.
+    fn lookup_now(&self, name: &str, key: &str) -> Option<Reply> {
+        let _ = (name, key);
+        None
+    }
 }
 
 /// Where the server listens.
@@ -539,9 +547,10 @@ async fn serve_connection<S, L>(
 
 /// The reply to one well-formed request.
 ///
-/// The lookup runs as its own task: a panic in it is answered `TEMP` (the connection and
-/// the daemon go on), and at the deadline, or when the connection is dropped, it is aborted
-/// rather than left running.
+/// An answer at hand ([`Lookup::lookup_now`]) is sent at once. Otherwise the lookup runs as
+/// its own task: a panic in it is answered `TEMP` (the connection and the daemon go on), and
+/// at the deadline, or when the connection is dropped, it is aborted rather than left
+/// running.
 async fn answer<L: Lookup>(lookup: &Arc<L>, config: &ServerConfig, request: &Request) -> Reply {
     if !config.map_names.contains(&request.name) {
         return Reply::Perm(format!(
@@ -549,6 +558,9 @@ async fn answer<L: Lookup>(lookup: &Arc<L>, config: &ServerConfig, request: &Req
             request.name,
             config.map_names.join(", ")
         ));
+    }
+    if let Some(reply) = lookup.lookup_now(&request.name, &request.key) {
+        return reply;
     }
     let task = {
         let lookup = Arc::clone(lookup);

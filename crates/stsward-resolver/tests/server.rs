@@ -17,10 +17,13 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
 /// Answers by key: `example.com` has a policy, `temp.test` fails, `sleep-<ms>` answers after
-/// that many milliseconds, everything else is not found.
+/// that many milliseconds, `inline.test` is answered at once (`lookup_now`, as a cache hit
+/// is), everything else is not found.
 #[derive(Default)]
 struct TestLookup {
     calls: AtomicUsize,
+    /// `lookup_now` calls.
+    now_calls: AtomicUsize,
     /// `sleep-<ms>` lookups that ran to the end.
     slept: AtomicUsize,
 }
@@ -45,6 +48,11 @@ impl Lookup for TestLookup {
             return Reply::Ok(format!("slept {ms}"));
         }
         Reply::NotFound
+    }
+
+    fn lookup_now(&self, _name: &str, key: &str) -> Option<Reply> {
+        self.now_calls.fetch_add(1, Ordering::SeqCst);
+        (key == "inline.test").then(|| Reply::Ok("inline".into()))
     }
 }
 
@@ -400,6 +408,18 @@ async fn socketmap_panicking_lookup_is_answered_temp_and_the_connection_goes_on(
     let reply = client.ask("panic.test").await;
     assert!(matches!(reply, Reply::Temp(_)), "{reply:?}");
     assert_eq!(client.ask("example.com").await, Reply::Ok(POLICY.into()));
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn socketmap_an_answer_at_hand_is_sent_without_the_lookup() {
+    let running = start_tcp(config()).await;
+    let mut client = connect(&running).await;
+    assert_eq!(client.ask("inline.test").await, Reply::Ok("inline".into()));
+    assert_eq!(running.lookup.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(client.ask("example.com").await, Reply::Ok(POLICY.into()));
+    assert_eq!(running.lookup.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(running.lookup.now_calls.load(Ordering::SeqCst), 2);
     running.shutdown().await;
 }
 
