@@ -19,10 +19,14 @@
 //!
 //! [`postfix`] runs throwaway Postfix instances for the resolver's real-Postfix tests, with
 //! the same skip rule for a missing Postfix.
+//!
+//! [`pebble::Pebble`] runs a throwaway Pebble ACME CA (RFC 8555) for the certificate tests,
+//! with the same skip rule for a missing Pebble.
 
 #![forbid(unsafe_code)]
 
 pub mod postfix;
+pub mod pebble;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};
