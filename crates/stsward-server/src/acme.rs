@@ -461,15 +461,31 @@ impl Acme {
         }
         drop(authorizations);
 
-        let status = within(
+        // An order whose authorization failed is `invalid`, with or without the problem in
+        // the order itself (Pebble sets it, and instant-acme then returns it as an error):
+        // either way the authorization is looked up, so that the error names it.
+        let polled = tokio::time::timeout_at(
             deadline,
-            Step::Authorization,
-            name,
             order.poll_ready(&self.poll_policy(deadline)),
         )
-        .await?;
-        if status != OrderStatus::Ready {
-            return Err(self.failed_authorization(&mut order, name, kind, deadline).await);
+        .await;
+        match polled {
+            Ok(Ok(OrderStatus::Ready)) => {}
+            Ok(Ok(_)) => {
+                return Err(self
+                    .failed_authorization(&mut order, name, kind, deadline, None)
+                    .await);
+            }
+            Ok(Err(instant_acme::Error::Api(problem))) => {
+                let problem = CaProblem::from_acme(&problem);
+                return Err(self
+                    .failed_authorization(&mut order, name, kind, deadline, Some(problem))
+                    .await);
+            }
+            Ok(Err(instant_acme::Error::Timeout(_))) | Err(_) => {
+                return Err(self.timeout(Step::Authorization, name));
+            }
+            Ok(Err(e)) => return Err(AcmeError::at(Step::Authorization, name, e)),
         }
 
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| {
@@ -524,13 +540,14 @@ impl Acme {
     }
 
     /// The order went `invalid`: find the authorization that failed and what its challenge
-    /// said.
+    /// said (else what the order said, `order_problem`).
     async fn failed_authorization(
         &self,
         order: &mut instant_acme::Order,
         name: &str,
         kind: ChallengeKind,
         deadline: Instant,
+        order_problem: Option<CaProblem>,
     ) -> AcmeError {
         let mut authorizations = order.authorizations();
         while let Ok(Some(Ok(mut authz))) =
@@ -548,7 +565,8 @@ impl Acme {
                 .iter()
                 .find(|c| c.r#type == kind.acme_type())
                 .and_then(|c| c.error.as_ref())
-                .map(CaProblem::from_acme);
+                .map(CaProblem::from_acme)
+                .or(order_problem);
             return AcmeError::Authorization {
                 name: name.to_owned(),
                 url: authz.url().to_owned(),
@@ -562,7 +580,7 @@ impl Acme {
             url: order.url().to_owned(),
             kind,
             status: "invalid".to_owned(),
-            problem: order.state().error.as_ref().map(CaProblem::from_acme),
+            problem: order_problem.or_else(|| order.state().error.as_ref().map(CaProblem::from_acme)),
         }
     }
 
