@@ -26,10 +26,10 @@
 //! and none is set.
 
 mod error;
-mod transport;
 pub mod preflight;
 pub mod renewal;
 pub mod tls_alpn;
+mod transport;
 
 use std::fmt;
 use std::future::Future;
@@ -45,9 +45,9 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 pub use error::{AcmeError, CaProblem, RATE_LIMITED, Step};
-pub use transport::MAX_RESPONSE_BYTES;
 pub use preflight::{CheckedName, PreflightError, ServiceTarget};
 pub use renewal::RenewalWindow;
+pub use transport::MAX_RESPONSE_BYTES;
 
 use transport::{RetryAfterSlot, Transport};
 
@@ -443,15 +443,13 @@ impl Acme {
                     armed.tokens.push(challenge.token.clone());
                 }
                 ChallengeKind::TlsAlpn01 => {
-                    let cert = tls_alpn::challenge_certificate(
-                        name,
-                        key_authorization.digest().as_ref(),
-                    )
-                    .map_err(|reason| AcmeError::Certificate {
-                        step: Step::Challenge,
-                        name: name.to_owned(),
-                        reason,
-                    })?;
+                    let cert =
+                        tls_alpn::challenge_certificate(name, key_authorization.digest().as_ref())
+                            .map_err(|reason| AcmeError::Certificate {
+                                step: Step::Challenge,
+                                name: name.to_owned(),
+                                reason,
+                            })?;
                     armed.responder.set_tls_alpn01(name, cert);
                     armed.alpn_names.push(name.to_owned());
                 }
@@ -459,16 +457,12 @@ impl Acme {
             within(deadline, Step::Challenge, name, challenge.set_ready()).await?;
             challenged = true;
         }
-        drop(authorizations);
 
         // An order whose authorization failed is `invalid`, with or without the problem in
         // the order itself (Pebble sets it, and instant-acme then returns it as an error):
         // either way the authorization is looked up, so that the error names it.
-        let polled = tokio::time::timeout_at(
-            deadline,
-            order.poll_ready(&self.poll_policy(deadline)),
-        )
-        .await;
+        let polled =
+            tokio::time::timeout_at(deadline, order.poll_ready(&self.poll_policy(deadline))).await;
         match polled {
             Ok(Ok(OrderStatus::Ready)) => {}
             Ok(Ok(_)) => {
@@ -477,7 +471,7 @@ impl Acme {
                     .await);
             }
             Ok(Err(instant_acme::Error::Api(problem))) => {
-                let problem = CaProblem::from_acme(&problem);
+                let problem = Box::new(CaProblem::from_acme(&problem));
                 return Err(self
                     .failed_authorization(&mut order, name, kind, deadline, Some(problem))
                     .await);
@@ -488,13 +482,12 @@ impl Acme {
             Ok(Err(e)) => return Err(AcmeError::at(Step::Authorization, name, e)),
         }
 
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| {
-            AcmeError::Certificate {
+        let key =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| AcmeError::Certificate {
                 step: Step::Finalize,
                 name: name.to_owned(),
                 reason: format!("certificate key: {e}"),
-            }
-        })?;
+            })?;
         let mut params =
             CertificateParams::new(vec![name.to_owned()]).map_err(|e| AcmeError::Certificate {
                 step: Step::Finalize,
@@ -547,7 +540,7 @@ impl Acme {
         name: &str,
         kind: ChallengeKind,
         deadline: Instant,
-        order_problem: Option<CaProblem>,
+        order_problem: Option<Box<CaProblem>>,
     ) -> AcmeError {
         let mut authorizations = order.authorizations();
         while let Ok(Some(Ok(mut authz))) =
@@ -565,7 +558,7 @@ impl Acme {
                 .iter()
                 .find(|c| c.r#type == kind.acme_type())
                 .and_then(|c| c.error.as_ref())
-                .map(CaProblem::from_acme)
+                .map(|p| Box::new(CaProblem::from_acme(p)))
                 .or(order_problem);
             return AcmeError::Authorization {
                 name: name.to_owned(),
@@ -580,7 +573,13 @@ impl Acme {
             url: order.url().to_owned(),
             kind,
             status: "invalid".to_owned(),
-            problem: order_problem.or_else(|| order.state().error.as_ref().map(CaProblem::from_acme)),
+            problem: order_problem.or_else(|| {
+                order
+                    .state()
+                    .error
+                    .as_ref()
+                    .map(|p| Box::new(CaProblem::from_acme(p)))
+            }),
         }
     }
 

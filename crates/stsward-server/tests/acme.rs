@@ -173,7 +173,10 @@ impl TestResponder {
     /// Nothing is served any more, and every set was followed by its remove.
     fn assert_all_removed(&self) {
         assert!(self.0.http.lock().unwrap().is_empty(), "HTTP-01 left set");
-        assert!(self.0.alpn.lock().unwrap().is_empty(), "TLS-ALPN-01 left set");
+        assert!(
+            self.0.alpn.lock().unwrap().is_empty(),
+            "TLS-ALPN-01 left set"
+        );
         let log = self.log();
         for entry in log.iter().filter(|e| e.starts_with("set-")) {
             let removal = entry.replacen("set-", "remove-", 1);
@@ -252,8 +255,10 @@ async fn serve(responder: &TestResponder, http: TcpListener, tls: TcpListener) {
                             body.len()
                         )
                     }
-                    None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_owned(),
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_owned()
+                    }
                 };
                 let _ = conn.write_all(response.as_bytes()).await;
                 let _ = conn.shutdown().await;
@@ -300,11 +305,10 @@ async fn world() -> Option<World> {
     let tls_port = tls.local_addr().expect("TLS port").port();
     let responder = TestResponder::default();
     serve(&responder, http, tls).await;
-    let pebble = tokio::task::spawn_blocking(move || {
-        Pebble::start(GROUP, dns_addr, http_port, tls_port)
-    })
-    .await
-    .expect("Pebble start task")?;
+    let pebble =
+        tokio::task::spawn_blocking(move || Pebble::start(GROUP, dns_addr, http_port, tls_port))
+            .await
+            .expect("Pebble start task")?;
     Some(World {
         _dns: server,
         dns: dns_client(dns_addr),
@@ -471,7 +475,11 @@ async fn preflight_refuses_a_name_that_resolves_elsewhere() {
     let (_server, addr) = start_dns().await;
     let dns = dns_client(addr);
     let cases: &[(&str, &str, &str)] = &[
-        ("elsewhere.acme.test", "127.0.0.2", "an A record to another host"),
+        (
+            "elsewhere.acme.test",
+            "127.0.0.2",
+            "an A record to another host",
+        ),
         (
             "old.acme.test",
             "CNAME old-provider.acme.test -> 127.0.0.3",
@@ -483,7 +491,10 @@ async fn preflight_refuses_a_name_that_resolves_elsewhere() {
         let err = preflight::check(&dns, domain, &target())
             .await
             .expect_err(why);
-        assert!(matches!(err, PreflightError::Elsewhere { .. }), "{why}: {err:?}");
+        assert!(
+            matches!(err, PreflightError::Elsewhere { .. }),
+            "{why}: {err:?}"
+        );
         let text = err.to_string();
         assert!(text.contains(&format!("mta-sts.{domain}")), "{why}: {text}");
         assert!(text.contains(shown), "{why}: {text}");
@@ -502,8 +513,16 @@ async fn preflight_refuses_a_name_that_resolves_elsewhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_challenge_that_fails_validation_names_the_authorization() {
     let Some(w) = world().await else { return };
-    w.responder.0.behaviour.wrong_http.store(true, Ordering::SeqCst);
-    w.responder.0.behaviour.refuse_alpn.store(true, Ordering::SeqCst);
+    w.responder
+        .0
+        .behaviour
+        .wrong_http
+        .store(true, Ordering::SeqCst);
+    w.responder
+        .0
+        .behaviour
+        .refuse_alpn
+        .store(true, Ordering::SeqCst);
     let (acme, _) = w.acme().await;
     let checked = w.checked("ok.acme.test").await;
     let err = acme
@@ -536,13 +555,19 @@ async fn a_challenge_that_fails_validation_names_the_authorization() {
         assert_eq!(*got, kind);
         assert_eq!(status, "invalid");
         assert!(url.starts_with("https://"), "{url}");
-        assert!(text.contains(url.as_str()), "the message names the authorization: {text}");
+        assert!(
+            text.contains(url.as_str()),
+            "the message names the authorization: {text}"
+        );
         let problem = problem.as_ref().expect("the CA says why");
         assert!(
             problem.detail.as_deref().is_some_and(|d| !d.is_empty()),
             "{problem:?}"
         );
-        assert!(text.contains(problem.detail.as_deref().unwrap_or("")), "{text}");
+        assert!(
+            text.contains(problem.detail.as_deref().unwrap_or("")),
+            "{text}"
+        );
     }
     assert!(text.contains("ACME authorization"), "{text}");
     w.responder.assert_all_removed();
@@ -552,7 +577,11 @@ async fn a_challenge_that_fails_validation_names_the_authorization() {
 async fn the_fallback_type_is_used_when_the_preferred_fails() {
     let Some(w) = world().await else { return };
     // HTTP-01 answers wrongly; TLS-ALPN-01 works.
-    w.responder.0.behaviour.wrong_http.store(true, Ordering::SeqCst);
+    w.responder
+        .0
+        .behaviour
+        .wrong_http
+        .store(true, Ordering::SeqCst);
     let (acme, _) = w.acme().await;
     let checked = w.checked("ok.acme.test").await;
     let issued = acme

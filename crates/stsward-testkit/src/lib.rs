@@ -25,8 +25,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod postfix;
 pub mod pebble;
+pub mod postfix;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};

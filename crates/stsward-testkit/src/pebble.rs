@@ -325,10 +325,10 @@ fn https_get(ca: &CertificateDer<'static>, addr: SocketAddr, path: &str) -> Resu
     if !status_ok {
         return Err(format!("GET {path} on {addr}: {head}"));
     }
-    if head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"))
-    {
+    if head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    }) {
         return Ok(dechunk(body));
     }
     Ok(body.to_owned())
@@ -357,7 +357,10 @@ mod tests {
 
     #[test]
     fn chunked_bodies_are_joined() {
-        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
         assert_eq!(dechunk("0\r\n\r\n"), "");
     }
 }

@@ -128,7 +128,7 @@ pub enum AcmeError {
         /// The certificate name (or the directory URL, for the account step).
         name: String,
         /// What the CA said.
-        problem: CaProblem,
+        problem: Box<CaProblem>,
         /// RFC 8555 §6.6: when a rate-limited CA said to come back (its `Retry-After`).
         retry_after: Option<OffsetDateTime>,
     },
@@ -147,7 +147,7 @@ pub enum AcmeError {
         /// The authorization status (`invalid`, `expired`, ...).
         status: String,
         /// The challenge's error, when the CA gave one.
-        problem: Option<CaProblem>,
+        problem: Option<Box<CaProblem>>,
     },
     /// The CA offers neither wanted challenge type for the name.
     #[error("ACME challenge type for {name}: the CA does not offer {wanted} (offered: {})", offered.join(", "))]
@@ -217,7 +217,7 @@ impl AcmeError {
             instant_acme::Error::Api(problem) => AcmeError::Ca {
                 step,
                 name: name.to_owned(),
-                problem: CaProblem::from_acme(&problem),
+                problem: Box::new(CaProblem::from_acme(&problem)),
                 retry_after: None,
             },
             source => AcmeError::Transport {

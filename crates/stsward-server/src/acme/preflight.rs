@@ -119,7 +119,7 @@ pub enum PreflightError {
         name: String,
         /// The DNS error.
         #[source]
-        source: DnsError,
+        source: Box<DnsError>,
     },
     /// The domain is not a usable name.
     #[error("{domain:?} is not a domain name a certificate can be ordered for")]
@@ -169,7 +169,7 @@ pub async fn check(
         .await
         .map_err(|source| PreflightError::Lookup {
             name: name.clone(),
-            source,
+            source: Box::new(source),
         })?;
     judge(&name, &lookup, target)
 }
@@ -273,7 +273,11 @@ mod tests {
             ),
         ];
         for (chain, answer, why) in good {
-            let got = judge("mta-sts.example.com", &lookup(chain, answer.clone()), &target);
+            let got = judge(
+                "mta-sts.example.com",
+                &lookup(chain, answer.clone()),
+                &target,
+            );
             assert!(got.is_ok(), "{why}: {got:?}");
         }
         let bad: &[(&[&str], Answer<IpAddr>, &str, &str)] = &[
@@ -290,7 +294,12 @@ mod tests {
                 "one of two addresses is foreign: a CA may pick it",
             ),
             (&[], Answer::NxDomain, "NXDOMAIN", "no record published yet"),
-            (&[], Answer::NoData, "no A or AAAA", "name without addresses"),
+            (
+                &[],
+                Answer::NoData,
+                "no A or AAAA",
+                "name without addresses",
+            ),
             (
                 &["old-host.example.net"],
                 Answer::Records(vec![ip("203.0.113.7")]),
@@ -299,8 +308,12 @@ mod tests {
             ),
         ];
         for (chain, answer, shown, why) in bad {
-            let err = judge("mta-sts.example.com", &lookup(chain, answer.clone()), &target)
-                .expect_err(why);
+            let err = judge(
+                "mta-sts.example.com",
+                &lookup(chain, answer.clone()),
+                &target,
+            )
+            .expect_err(why);
             let text = err.to_string();
             assert!(matches!(err, PreflightError::Elsewhere { .. }), "{why}");
             assert!(text.contains(shown), "{why}: {text}");
@@ -326,7 +339,15 @@ mod tests {
             policy_host_name("Example.COM.").ok().as_deref(),
             Some("mta-sts.example.com")
         );
-        for bad in ["", ".", "a..b", "-a.com", "a_b.com", "ex ample.com", "é.com"] {
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "-a.com",
+            "a_b.com",
+            "ex ample.com",
+            "é.com",
+        ] {
             assert!(policy_host_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -286,7 +286,11 @@ mod tests {
             (u32::MAX, h(24)),
         ];
         for (failures, expected) in cases {
-            assert_eq!(b.delay(failures, 0), expected, "{failures} failures, no jitter");
+            assert_eq!(
+                b.delay(failures, 0),
+                expected,
+                "{failures} failures, no jitter"
+            );
             let jittered = b.delay(failures, u64::MAX);
             assert!(jittered <= expected, "{failures}: jitter only shortens");
             assert!(
@@ -321,7 +325,11 @@ mod tests {
         assert_eq!(q.try_start(m(0)), Ok(()));
         assert_eq!(q.try_start(m(10)), Ok(()));
         assert_eq!(q.try_start(m(20)), Ok(()));
-        assert_eq!(q.try_start(m(30)), Err(m(60)), "fourth waits for the first to age out");
+        assert_eq!(
+            q.try_start(m(30)),
+            Err(m(60)),
+            "fourth waits for the first to age out"
+        );
         assert_eq!(q.next_slot(m(30)), m(60));
         assert_eq!(q.try_start(m(60)), Ok(()));
         assert_eq!(q.try_start(m(61)), Err(m(70)));

@@ -129,7 +129,10 @@ async fn send(
         .to_owned();
     let port = uri.port_u16().unwrap_or(443);
     // A bracketed IPv6 literal in a URI is a bare address for the socket and the SNI.
-    let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let bare = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let server_name = ServerName::try_from(bare.clone())
         .map_err(|e| other(format!("{uri}: host {host}: {e}")))?;
     let tcp = TcpStream::connect((bare.as_str(), port))
@@ -202,7 +205,11 @@ mod tests {
             ("0", Some(1_000), "now"),
             ("-1", None, "negative: not delay-seconds"),
             ("soon", None, "not a number"),
-            ("Fri, 31 Dec 1999 23:59:59 GMT", None, "HTTP-date form is not read"),
+            (
+                "Fri, 31 Dec 1999 23:59:59 GMT",
+                None,
+                "HTTP-date form is not read",
+            ),
         ];
         for (value, expected, why) in cases {
             let got = parse_retry_after(value, now)
