@@ -1,0 +1,230 @@
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use hickory_proto::dnssec::rdata::DNSSECRData;
+
+use super::*;
+use crate::dns::settings::{NameServer, SoaSettings};
+use crate::dns::sign::{RESIGN_AFTER, ZoneKey};
+
+fn settings(key: Option<ZoneKey>) -> ZoneSettings {
+    ZoneSettings {
+        apex: "STS.Provider.Example.".into(),
+        soa: SoaSettings {
+            mname: "ns1.sts.provider.example".into(),
+            rname: "hostmaster.provider.example".into(),
+            serial: 7,
+            refresh: 3600,
+            retry: 600,
+            expire: 86_400,
+            minimum: 30,
+        },
+        name_servers: vec![NameServer {
+            name: "ns1.sts.provider.example".into(),
+            addrs: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))],
+        }],
+        policy_host: NameServer {
+            name: "policy.hosts.sts.provider.example".into(),
+            addrs: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2))],
+        },
+        ttl: 3600,
+        txt_ttl: 60,
+        default_rua: None,
+        signing_key: key,
+    }
+}
+
+fn id(text: &str) -> PolicyId {
+    text.parse().expect("test id")
+}
+
+fn lower(name: &str) -> LowerName {
+    LowerName::new(&Name::from_ascii(name).expect("test name"))
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("fixed time")
+}
+
+fn rcode(zone: &Zone, name: &str, qtype: RecordType) -> (ResponseCode, usize) {
+    let answer = zone
+        .answer(&lower(name), qtype, false, now())
+        .expect("answer");
+    (answer.rcode, answer.answers.len())
+}
+
+#[test]
+fn hosted_domain_names_are_normalised_or_refused() {
+    let good: &[(&str, &str)] = &[
+        ("example.com", "example.com"),
+        ("Example.COM.", "example.com"),
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("a-b.c1.example", "a-b.c1.example"),
+    ];
+    for (input, key) in good {
+        assert_eq!(domain_key(input).expect(input), *key, "{input}");
+    }
+    let bad: &[(&str, &str)] = &[
+        ("", "empty"),
+        ("_mta-sts.example.com", "underscore: would collide with the served labels"),
+        ("*.example.com", "wildcards are not domains"),
+        ("a..example", "empty label"),
+        ("192.0.2.1.example/x", "a slash is not a host name character"),
+    ];
+    for (input, why) in bad {
+        assert!(domain_key(input).is_err(), "{input}: {why}");
+    }
+}
+
+#[test]
+fn empty_non_terminals_of_a_hosted_domain() {
+    assert_eq!(
+        domain_ents("a.example.com", true),
+        vec!["_tls.a.example.com", "a.example.com", "example.com", "com"]
+    );
+    assert_eq!(domain_ents("example", false), vec!["example"]);
+    assert_eq!(ancestors("x.y"), vec!["y".to_owned(), String::new()]);
+    assert!(ancestors("").is_empty());
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused_with_the_field_named() {
+    let cases: Vec<(ZoneSettings, &str)> = vec![
+        (
+            ZoneSettings {
+                policy_host: NameServer {
+                    name: "mta-sts.elsewhere.example".into(),
+                    addrs: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+                },
+                ..settings(None)
+            },
+            "policy_host.name",
+        ),
+        (
+            ZoneSettings {
+                name_servers: Vec::new(),
+                ..settings(None)
+            },
+            "name_servers",
+        ),
+        (
+            ZoneSettings {
+                apex: ".".into(),
+                ..settings(None)
+            },
+            "apex",
+        ),
+        (
+            ZoneSettings {
+                default_rua: Some(Vec::new()),
+                ..settings(None)
+            },
+            "default_rua",
+        ),
+    ];
+    for (bad, field) in cases {
+        let error = Zone::new(bad).expect_err(field).to_string();
+        assert!(error.starts_with(field), "{field}: {error}");
+    }
+}
+
+#[test]
+fn shared_parents_live_as_long_as_a_domain_below_them() {
+    let zone = Zone::new(settings(None)).expect("zone");
+    let apex = "sts.provider.example.";
+    zone.upsert("a.example.com", &id("1"), None).expect("upsert");
+    zone.upsert("b.example.com", &id("1"), None).expect("upsert");
+    let parent = format!("example.com.{apex}");
+    assert_eq!(rcode(&zone, &parent, RecordType::A), (ResponseCode::NoError, 0));
+    zone.remove("a.example.com").expect("remove");
+    assert_eq!(rcode(&zone, &parent, RecordType::A), (ResponseCode::NoError, 0));
+    assert_eq!(
+        rcode(&zone, &format!("a.example.com.{apex}"), RecordType::A),
+        (ResponseCode::NXDomain, 0)
+    );
+    zone.remove("b.example.com").expect("remove");
+    assert_eq!(rcode(&zone, &parent, RecordType::A), (ResponseCode::NXDomain, 0));
+    // The policy host's parent is an empty non-terminal of its own.
+    assert_eq!(
+        rcode(&zone, &format!("hosts.{apex}"), RecordType::A),
+        (ResponseCode::NoError, 0)
+    );
+    // Without a default rua and without the domain's own, no _smtp._tls record.
+    zone.upsert("c.example", &id("1"), None).expect("upsert");
+    assert_eq!(
+        rcode(&zone, &format!("_smtp._tls.c.example.{apex}"), RecordType::TXT),
+        (ResponseCode::NXDomain, 0)
+    );
+    assert_eq!(
+        rcode(&zone, &format!("_tls.c.example.{apex}"), RecordType::TXT),
+        (ResponseCode::NXDomain, 0)
+    );
+}
+
+#[test]
+fn serial_counts_changes_and_wraps() {
+    let zone = Zone::new(ZoneSettings {
+        soa: SoaSettings {
+            serial: u32::MAX,
+            ..settings(None).soa
+        },
+        ..settings(None)
+    })
+    .expect("zone");
+    assert_eq!(zone.serial(), u32::MAX);
+    assert_eq!(zone.upsert("x.example", &id("1"), None).expect("upsert"), 0);
+    assert_eq!(zone.upsert("x.example", &id("2"), None).expect("upsert"), 1);
+    assert_eq!(zone.remove("x.example").expect("remove"), Some(2));
+    assert_eq!(zone.remove("x.example").expect("remove"), None);
+    assert!(zone.is_empty());
+}
+
+#[test]
+fn any_returns_every_rrset_at_the_apex() {
+    let zone = Zone::new(settings(Some(ZoneKey::generate().expect("key")))).expect("zone");
+    let answer = zone
+        .answer(&lower("sts.provider.example."), RecordType::ANY, false, now())
+        .expect("answer");
+    let mut types: Vec<RecordType> = answer.answers.iter().map(|s| s.record_type()).collect();
+    types.sort();
+    assert_eq!(types, vec![RecordType::NS, RecordType::SOA, RecordType::DNSKEY]);
+}
+
+fn rrsig_inception(zone: &Zone, at: OffsetDateTime) -> u32 {
+    let answer = zone
+        .answer(
+            &lower("_mta-sts.example.com.sts.provider.example."),
+            RecordType::TXT,
+            true,
+            at,
+        )
+        .expect("answer");
+    let rrsigs = answer.answers[0].rrsigs();
+    assert_eq!(rrsigs.len(), 1, "one RRSIG");
+    match &rrsigs[0].data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().sig_inception.get(),
+        other => panic!("not an RRSIG: {other:?}"),
+    }
+}
+
+#[test]
+fn signatures_are_reused_then_renewed_before_they_expire() {
+    let zone = Zone::new(settings(Some(ZoneKey::generate().expect("key")))).expect("zone");
+    zone.upsert("example.com", &id("1"), None).expect("upsert");
+    let first = rrsig_inception(&zone, now());
+    let later = now() + Duration::from_secs(3600);
+    assert_eq!(rrsig_inception(&zone, later), first, "cached");
+    let much_later = now() + RESIGN_AFTER + Duration::from_secs(1);
+    let renewed = rrsig_inception(&zone, much_later);
+    assert!(renewed > first, "renewed: {renewed} > {first}");
+}
+
+#[test]
+fn signing_keys_round_trip_through_pkcs8() {
+    let key = ZoneKey::generate().expect("key");
+    let again = ZoneKey::from_pkcs8_der(key.pkcs8_der().to_vec()).expect("parses");
+    let a = Zone::new(settings(Some(key))).expect("zone");
+    let b = Zone::new(settings(Some(again))).expect("zone");
+    assert_eq!(a.dnskey_record(), b.dnskey_record());
+    assert!(ZoneKey::from_pkcs8_der(vec![0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
+}
