@@ -74,7 +74,8 @@ fn dig_status(out: &str) -> Option<&str> {
         .and_then(|rest| rest.split(',').next())
 }
 
-#[tokio::test]
+// dig blocks its thread; the server needs another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dig_sees_an_authoritative_zone_over_udp_and_tcp_v4_and_v6() {
     let dns = provider().await;
     let sts = format!("_mta-sts.user.test.{APEX}.");
@@ -106,7 +107,8 @@ async fn dig_sees_an_authoritative_zone_over_udp_and_tcp_v4_and_v6() {
     assert_eq!(dig_status(&out), Some("REFUSED"), "{out}");
 }
 
-#[tokio::test]
+// dig blocks its thread; the server needs another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dig_sees_truncation_without_edns_and_retries_over_tcp() {
     let zone = Zone::new(settings(None)).expect("zone builds");
     let many: Vec<_> = (0..20)
