@@ -83,7 +83,11 @@ async fn rfc8461_3_1_and_rfc8460_3_txt_records_over_udp_and_tcp_v4_and_v6() {
         let msg = ask(addr, &tlsrpt_name("example.com"), RecordType::TXT, how).await;
         assert_authoritative(&msg, ResponseCode::NoError, &what);
         let record: TlsRptRecord = txts(&msg)[0].parse().expect("TLS-RPT record parses");
-        assert_eq!(record.rua, vec![rua(DEFAULT_RUA)], "{what}: the default rua");
+        assert_eq!(
+            record.rua,
+            vec![rua(DEFAULT_RUA)],
+            "{what}: the default rua"
+        );
 
         let msg = ask(addr, &tlsrpt_name("other.example"), RecordType::TXT, how).await;
         let record: TlsRptRecord = txts(&msg)[0].parse().expect("TLS-RPT record parses");
@@ -221,11 +225,20 @@ async fn rfc2308_nxdomain_nodata_and_empty_non_terminals() {
 #[tokio::test]
 async fn questions_outside_the_zone_or_not_queries_are_refused() {
     let dns = provider().await;
-    for name in ["example.com.", "provider.test.", "test.", ".", "xsts.provider.test."] {
+    for name in [
+        "example.com.",
+        "provider.test.",
+        "test.",
+        ".",
+        "xsts.provider.test.",
+    ] {
         let msg = ask(dns.udp4, name, RecordType::A, UDP).await;
         assert_eq!(msg.metadata.response_code, ResponseCode::Refused, "{name}");
         assert!(!msg.metadata.authoritative, "{name}: not authoritative");
-        assert!(msg.answers.is_empty() && msg.authorities.is_empty(), "{name}");
+        assert!(
+            msg.answers.is_empty() && msg.authorities.is_empty(),
+            "{name}"
+        );
     }
     let msg = ask(dns.tcp4, &format!("{APEX}."), RecordType::AXFR, TCP).await;
     assert_eq!(msg.metadata.response_code, ResponseCode::Refused, "AXFR");
@@ -260,7 +273,13 @@ async fn an_update_is_in_the_next_answer_with_a_higher_serial() {
     dns.zone
         .upsert("new.example.net", &id("n1"), None)
         .expect("upsert");
-    let msg = ask(dns.udp4, &format!("example.net.{APEX}."), RecordType::A, UDP).await;
+    let msg = ask(
+        dns.udp4,
+        &format!("example.net.{APEX}."),
+        RecordType::A,
+        UDP,
+    )
+    .await;
     assert_negative(&msg, ResponseCode::NoError, "ENT of the new domain");
     let removed = dns
         .zone
@@ -276,14 +295,22 @@ async fn an_update_is_in_the_next_answer_with_a_higher_serial() {
     assert_eq!(dns.zone.remove("new.example.net").expect("remove"), None);
     // A shared parent stays while another domain still needs it.
     let msg = ask(dns.udp4, &format!("com.{APEX}."), RecordType::A, UDP).await;
-    assert_negative(&msg, ResponseCode::NoError, "com is still a parent of example.com");
+    assert_negative(
+        &msg,
+        ResponseCode::NoError,
+        "com is still a parent of example.com",
+    );
 }
 
 /// A domain whose TLS-RPT record is larger than a UDP answer may be.
 async fn with_large_record() -> (Running, String) {
     let zone = Zone::new(settings(None)).expect("zone builds");
     let many: Vec<_> = (0..40)
-        .map(|i| rua(&format!("https://reports-{i:02}.large.example/tls-reporting/v1/submit")))
+        .map(|i| {
+            rua(&format!(
+                "https://reports-{i:02}.large.example/tls-reporting/v1/submit"
+            ))
+        })
         .collect();
     zone.upsert("large.example", &id("big"), Some(&many))
         .expect("upsert");
@@ -354,7 +381,11 @@ async fn malformed_packets_get_formerr_or_nothing_and_the_server_keeps_answering
     for (bytes, why) in &bad {
         if let Some(raw) = exchange_udp(dns.udp4, bytes).await {
             let msg = Message::from_vec(&raw).expect("an answer is a valid message");
-            assert_ne!(msg.metadata.response_code, ResponseCode::NoError, "{why}: {msg}");
+            assert_ne!(
+                msg.metadata.response_code,
+                ResponseCode::NoError,
+                "{why}: {msg}"
+            );
             assert!(msg.answers.is_empty(), "{why}: {msg}");
         }
         // Over TCP too: framed correctly, garbage inside.
@@ -387,13 +418,23 @@ async fn rfc7766_idle_and_trickling_tcp_clients_are_cut_off() {
     let read = tokio::time::timeout(WAIT, idle.read(&mut buf))
         .await
         .expect("the server closes the connection before the test gives up");
-    assert!(matches!(read, Ok(0) | Err(_)), "closed, nothing sent: {read:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, nothing sent: {read:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Sends a question one byte every 150 ms: never a whole message within the timeout.
     let started = Instant::now();
     let bytes = question(&format!("{APEX}."), RecordType::SOA, TCP);
-    let mut framed = u16::try_from(bytes.len()).expect("short").to_be_bytes().to_vec();
+    let mut framed = u16::try_from(bytes.len())
+        .expect("short")
+        .to_be_bytes()
+        .to_vec();
     framed.extend_from_slice(&bytes);
     let mut slow = TcpStream::connect(dns.tcp6).await.expect("connect");
     let mut closed = false;

@@ -48,7 +48,9 @@ async fn rfc4035_answers_validate_through_the_trust_anchor() {
     assert_eq!(text.parse::<StsRecord>(), Ok(StsRecord::new(id("s1"))));
 
     // A changed policy is signed too.
-    dns.zone.upsert("example.com", &id("s2"), None).expect("upsert");
+    dns.zone
+        .upsert("example.com", &id("s2"), None)
+        .expect("upsert");
     let lookup = client.txt(&name).await.expect("lookup");
     assert_eq!(lookup.dnssec, DnssecStatus::Secure, "{lookup:?}");
     let text = String::from_utf8_lossy(&lookup.records()[0].data).into_owned();
@@ -65,9 +67,12 @@ async fn rfc4035_negative_answers_are_proven() {
     let anchor = dns.zone.dnskey_record().expect("DNSKEY");
     let client = validating(&dns, &anchor);
     for (name, why) in [
-        (format!("{POLICY_HOST}"), "NODATA: the policy host has no TXT"),
+        (POLICY_HOST.to_owned(), "NODATA: the policy host has no TXT"),
         (format!("example.com.{APEX}"), "NODATA: empty non-terminal"),
-        (format!("_mta-sts.gone.example.{APEX}"), "a name that does not exist"),
+        (
+            format!("_mta-sts.gone.example.{APEX}"),
+            "a name that does not exist",
+        ),
     ] {
         let lookup = client.txt(&name).await.expect("lookup");
         assert!(
@@ -81,15 +86,16 @@ async fn rfc4035_negative_answers_are_proven() {
 #[tokio::test]
 async fn rfc4035_5_5_the_wrong_anchor_makes_answers_bogus() {
     let dns = signed().await;
-    let other = Zone::new(settings(Some(ZoneKey::generate().expect("key"))))
-        .expect("zone builds");
+    let other = Zone::new(settings(Some(ZoneKey::generate().expect("key")))).expect("zone builds");
     let wrong = other.dnskey_record().expect("DNSKEY");
     let client = validating(&dns, &wrong);
     // stsward-net reports a bogus answer as an error: the records must not be used.
     match client.txt(&format!("_mta-sts.example.com.{APEX}")).await {
         Ok(lookup) => assert_eq!(lookup.dnssec, DnssecStatus::Bogus, "{lookup:?}"),
         Err(error) => assert!(
-            error.to_string().contains("fails DNSSEC validation (bogus)"),
+            error
+                .to_string()
+                .contains("fails DNSSEC validation (bogus)"),
             "a validation failure: {error}"
         ),
     }
@@ -101,7 +107,10 @@ async fn signatures_only_for_clients_that_ask_and_dnskey_at_the_apex() {
     let name = format!("_mta-sts.example.com.{APEX}.");
     let plain = ask(dns.udp4, &name, RecordType::TXT, UDP).await;
     assert!(
-        plain.answers.iter().all(|r| r.record_type() == RecordType::TXT),
+        plain
+            .answers
+            .iter()
+            .all(|r| r.record_type() == RecordType::TXT),
         "no RRSIG without the DO bit: {plain}"
     );
     let secure = Ask {
@@ -110,10 +119,22 @@ async fn signatures_only_for_clients_that_ask_and_dnskey_at_the_apex() {
     };
     let with_do = ask(dns.udp4, &name, RecordType::TXT, secure).await;
     assert!(
-        with_do.answers.iter().any(|r| r.record_type() == RecordType::RRSIG),
+        with_do
+            .answers
+            .iter()
+            .any(|r| r.record_type() == RecordType::RRSIG),
         "RRSIG with the DO bit: {with_do}"
     );
-    let keys = ask(dns.tcp4, &format!("{APEX}."), RecordType::DNSKEY, Ask { tcp: true, ..secure }).await;
+    let keys = ask(
+        dns.tcp4,
+        &format!("{APEX}."),
+        RecordType::DNSKEY,
+        Ask {
+            tcp: true,
+            ..secure
+        },
+    )
+    .await;
     assert_eq!(keys.metadata.response_code, ResponseCode::NoError);
     assert!(
         keys.answers
@@ -129,7 +150,9 @@ async fn signatures_only_for_clients_that_ask_and_dnskey_at_the_apex() {
     let msg = ask(dns.udp4, &gone, RecordType::TXT, secure).await;
     assert_eq!(msg.metadata.response_code, ResponseCode::NoError, "{msg}");
     assert!(
-        msg.authorities.iter().any(|r| r.record_type() == RecordType::NSEC),
+        msg.authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::NSEC),
         "{msg}"
     );
 }

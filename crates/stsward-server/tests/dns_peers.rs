@@ -112,7 +112,11 @@ async fn dig_sees_an_authoritative_zone_over_udp_and_tcp_v4_and_v6() {
 async fn dig_sees_truncation_without_edns_and_retries_over_tcp() {
     let zone = Zone::new(settings(None)).expect("zone builds");
     let many: Vec<_> = (0..20)
-        .map(|i| rua(&format!("mailto:tls-reports-{i:02}@collector.large.example")))
+        .map(|i| {
+            rua(&format!(
+                "mailto:tls-reports-{i:02}@collector.large.example"
+            ))
+        })
         .collect();
     zone.upsert("large.example", &id("big"), Some(&many))
         .expect("upsert");

@@ -45,7 +45,9 @@ pub(crate) fn domain_key(domain: &str) -> Result<String, DnsError> {
     let ldh = key.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     if !ldh {
         return Err(invalid(
@@ -101,7 +103,11 @@ pub(crate) fn domain_ents(domain: &str, tlsrpt: bool) -> Vec<String> {
         out.push(format!("_tls.{domain}"));
     }
     out.push(domain.to_owned());
-    out.extend(ancestors(domain).into_iter().filter(|name| !name.is_empty()));
+    out.extend(
+        ancestors(domain)
+            .into_iter()
+            .filter(|name| !name.is_empty()),
+    );
     out
 }
 

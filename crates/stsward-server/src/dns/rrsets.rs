@@ -24,7 +24,6 @@ pub(crate) struct SoaFields {
     pub(crate) minimum: u32,
 }
 
-
 pub(crate) fn address_sets(name: &Name, addrs: &[IpAddr], ttl: u32) -> Vec<Arc<Signed>> {
     let mut v4 = RecordSet::with_ttl(name.clone(), RecordType::A, ttl);
     let mut v6 = RecordSet::with_ttl(name.clone(), RecordType::AAAA, ttl);
@@ -97,4 +96,3 @@ pub(crate) fn txt_set(name: &Name, text: &str, ttl: u32) -> RecordSet {
     );
     set
 }
-

@@ -95,10 +95,18 @@ impl DnsServer {
         }
         let mut addrs = Vec::new();
         for socket in &udp {
-            addrs.push(socket.local_addr().map_err(|source| DnsError::Socket { source })?);
+            addrs.push(
+                socket
+                    .local_addr()
+                    .map_err(|source| DnsError::Socket { source })?,
+            );
         }
         for listener in &tcp {
-            addrs.push(listener.local_addr().map_err(|source| DnsError::Socket { source })?);
+            addrs.push(
+                listener
+                    .local_addr()
+                    .map_err(|source| DnsError::Socket { source })?,
+            );
         }
         let responder = Responder {
             zone,
@@ -218,7 +226,10 @@ impl RequestHandler for Responder {
         let response = builder.build(
             metadata,
             answer.answers.iter().flat_map(|set| set.records(dnssec_ok)),
-            answer.authority.iter().flat_map(|set| set.records(dnssec_ok)),
+            answer
+                .authority
+                .iter()
+                .flat_map(|set| set.records(dnssec_ok)),
             std::iter::empty(),
             answer
                 .additionals

@@ -103,15 +103,20 @@ impl Signer {
     }
 
     /// `rrset` with its RRSIG, valid from [`INCEPTION_SKEW`] before `now`.
-    pub(crate) fn sign(&self, rrset: &RecordSet, now: OffsetDateTime) -> Result<RecordSet, DnsError> {
+    pub(crate) fn sign(
+        &self,
+        rrset: &RecordSet,
+        now: OffsetDateTime,
+    ) -> Result<RecordSet, DnsError> {
         let inception = now - INCEPTION_SKEW;
-        let rrsig = RRSIG::from_rrset(rrset, DNSClass::IN, inception, &self.signer).map_err(
-            |source| DnsError::Sign {
-                name: rrset.name().to_string(),
-                record_type: rrset.record_type(),
-                source,
-            },
-        )?;
+        let rrsig =
+            RRSIG::from_rrset(rrset, DNSClass::IN, inception, &self.signer).map_err(|source| {
+                DnsError::Sign {
+                    name: rrset.name().to_string(),
+                    record_type: rrset.record_type(),
+                    source,
+                }
+            })?;
         let mut signed = rrset.clone();
         signed.clear_rrsigs();
         signed.insert_rrsig(Record::from_rdata(
@@ -166,7 +171,11 @@ impl Signed {
 
     /// The RRset with a current RRSIG: the cached one while it is younger than
     /// [`RESIGN_AFTER`], a fresh one otherwise.
-    pub(crate) fn signed(&self, signer: &Signer, now: OffsetDateTime) -> Result<Arc<RecordSet>, DnsError> {
+    pub(crate) fn signed(
+        &self,
+        signer: &Signer,
+        now: OffsetDateTime,
+    ) -> Result<Arc<RecordSet>, DnsError> {
         // A poisoned lock means another thread panicked while holding it; the cached value
         // is either a whole signed RRset or none, so it is still safe to use.
         let mut cache = self.signed.lock().unwrap_or_else(PoisonError::into_inner);

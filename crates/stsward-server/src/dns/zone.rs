@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 
 use super::DnsError;
 use super::names::{
-    ancestors, domain_ents, domain_key, fqdn, policy_host_name, release_ents, relative_to, timer,
+    ancestors, domain_ents, domain_key, fqdn, policy_host_name, relative_to, release_ents, timer,
 };
 use super::rrsets::{SoaFields, address_sets, soa_sets, tlsrpt_text, txt_set};
 use super::settings::ZoneSettings;

@@ -146,7 +146,11 @@ pub async fn ask(addr: SocketAddr, name: &str, rtype: RecordType, how: Ask) -> M
 
 /// One UDP datagram out, the first one back (or `None` after [`WAIT`]).
 pub async fn exchange_udp(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
-    let local = if addr.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
+    let local = if addr.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    };
     let socket = UdpSocket::bind(local).await.expect("client socket");
     socket.send_to(bytes, addr).await.expect("send");
     let mut buf = vec![0u8; 65_535];

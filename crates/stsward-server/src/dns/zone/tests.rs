@@ -66,10 +66,16 @@ fn hosted_domain_names_are_normalised_or_refused() {
     }
     let bad: &[(&str, &str)] = &[
         ("", "empty"),
-        ("_mta-sts.example.com", "underscore: would collide with the served labels"),
+        (
+            "_mta-sts.example.com",
+            "underscore: would collide with the served labels",
+        ),
         ("*.example.com", "wildcards are not domains"),
         ("a..example", "empty label"),
-        ("192.0.2.1.example/x", "a slash is not a host name character"),
+        (
+            "192.0.2.1.example/x",
+            "a slash is not a host name character",
+        ),
     ];
     for (input, why) in bad {
         assert!(domain_key(input).is_err(), "{input}: {why}");
@@ -132,18 +138,29 @@ fn settings_that_cannot_work_are_refused_with_the_field_named() {
 fn shared_parents_live_as_long_as_a_domain_below_them() {
     let zone = Zone::new(settings(None)).expect("zone");
     let apex = "sts.provider.example.";
-    zone.upsert("a.example.com", &id("1"), None).expect("upsert");
-    zone.upsert("b.example.com", &id("1"), None).expect("upsert");
+    zone.upsert("a.example.com", &id("1"), None)
+        .expect("upsert");
+    zone.upsert("b.example.com", &id("1"), None)
+        .expect("upsert");
     let parent = format!("example.com.{apex}");
-    assert_eq!(rcode(&zone, &parent, RecordType::A), (ResponseCode::NoError, 0));
+    assert_eq!(
+        rcode(&zone, &parent, RecordType::A),
+        (ResponseCode::NoError, 0)
+    );
     zone.remove("a.example.com").expect("remove");
-    assert_eq!(rcode(&zone, &parent, RecordType::A), (ResponseCode::NoError, 0));
+    assert_eq!(
+        rcode(&zone, &parent, RecordType::A),
+        (ResponseCode::NoError, 0)
+    );
     assert_eq!(
         rcode(&zone, &format!("a.example.com.{apex}"), RecordType::A),
         (ResponseCode::NXDomain, 0)
     );
     zone.remove("b.example.com").expect("remove");
-    assert_eq!(rcode(&zone, &parent, RecordType::A), (ResponseCode::NXDomain, 0));
+    assert_eq!(
+        rcode(&zone, &parent, RecordType::A),
+        (ResponseCode::NXDomain, 0)
+    );
     // The policy host's parent is an empty non-terminal of its own.
     assert_eq!(
         rcode(&zone, &format!("hosts.{apex}"), RecordType::A),
@@ -152,7 +169,11 @@ fn shared_parents_live_as_long_as_a_domain_below_them() {
     // Without a default rua and without the domain's own, no _smtp._tls record.
     zone.upsert("c.example", &id("1"), None).expect("upsert");
     assert_eq!(
-        rcode(&zone, &format!("_smtp._tls.c.example.{apex}"), RecordType::TXT),
+        rcode(
+            &zone,
+            &format!("_smtp._tls.c.example.{apex}"),
+            RecordType::TXT
+        ),
         (ResponseCode::NXDomain, 0)
     );
     assert_eq!(
@@ -183,11 +204,19 @@ fn serial_counts_changes_and_wraps() {
 fn any_returns_every_rrset_at_the_apex() {
     let zone = Zone::new(settings(Some(ZoneKey::generate().expect("key")))).expect("zone");
     let answer = zone
-        .answer(&lower("sts.provider.example."), RecordType::ANY, false, now())
+        .answer(
+            &lower("sts.provider.example."),
+            RecordType::ANY,
+            false,
+            now(),
+        )
         .expect("answer");
     let mut types: Vec<RecordType> = answer.answers.iter().map(|s| s.record_type()).collect();
     types.sort();
-    assert_eq!(types, vec![RecordType::NS, RecordType::SOA, RecordType::DNSKEY]);
+    assert_eq!(
+        types,
+        vec![RecordType::NS, RecordType::SOA, RecordType::DNSKEY]
+    );
 }
 
 fn rrsig_inception(zone: &Zone, at: OffsetDateTime) -> u32 {
