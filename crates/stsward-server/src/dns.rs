@@ -20,13 +20,14 @@
 //! - [`settings`]: the plain values an operator chooses ([`ZoneSettings`]);
 //! - [`zone`]: the zone in memory, cheap to change one domain at a time ([`Zone`]);
 //! - [`sign`]: DNSSEC signing, online, when a [`ZoneKey`] is configured;
-//! - [`server`]: UDP and TCP through hickory-server ([`DnsServer`]).
+//! - [`server`]: UDP through hickory-server, TCP through our own bounded loop ([`DnsServer`]).
 
 mod names;
 mod rrsets;
 pub mod server;
 pub mod settings;
 pub mod sign;
+mod tcp;
 pub mod zone;
 
 pub use server::{DnsLimits, DnsServer};

@@ -379,7 +379,7 @@ async fn malformed_packets_get_formerr_or_nothing_and_the_server_keeps_answering
     bad.push((noise, "random body"));
 
     for (bytes, why) in &bad {
-        if let Some(raw) = exchange_udp(dns.udp4, bytes).await {
+        if let Some(raw) = exchange_udp_within(dns.udp4, bytes, Duration::from_millis(300)).await {
             let msg = Message::from_vec(&raw).expect("an answer is a valid message");
             assert_ne!(
                 msg.metadata.response_code,
@@ -468,10 +468,64 @@ async fn rfc7766_idle_and_trickling_tcp_clients_are_cut_off() {
 }
 
 #[tokio::test]
+async fn tcp_connections_beyond_the_limit_are_closed_at_once() {
+    let limits = DnsLimits {
+        max_tcp_connections: 2,
+        tcp_idle_timeout: Duration::from_secs(5),
+        ..DnsLimits::default()
+    };
+    let dns = start(Zone::new(settings(None)).expect("zone builds"), limits).await;
+    let soa = question(&format!("{APEX}."), RecordType::SOA, TCP);
+    let mut held = Vec::new();
+    for addr in [dns.tcp4, dns.tcp6] {
+        // Each connection is proven accepted by one answer, then left open.
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let len = u16::try_from(soa.len()).expect("short");
+        stream.write_all(&len.to_be_bytes()).await.expect("write");
+        stream.write_all(&soa).await.expect("write");
+        assert!(read_framed(&mut stream).await.is_some(), "{addr}: answered");
+        held.push(stream);
+    }
+    let started = Instant::now();
+    let mut third = TcpStream::connect(dns.tcp4)
+        .await
+        .expect("the kernel accepts");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(WAIT, third.read(&mut buf))
+        .await
+        .expect("closed before the test gives up");
+    assert!(matches!(read, Ok(0) | Err(_)), "closed: {read:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "closed at once, not after the idle timeout: {:?}",
+        started.elapsed()
+    );
+    // A freed slot is taken by the next client.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let raw = exchange_tcp(dns.tcp6, &soa)
+        .await
+        .expect("answered once a slot is free");
+    let msg = Message::from_vec(&raw).expect("decodes");
+    assert_eq!(soa_serial(&msg), Some(FIRST_SERIAL));
+}
+
+#[tokio::test]
 async fn shutdown_closes_the_sockets() {
     let dns = provider().await;
-    let udp = dns.udp4;
+    let (udp, tcp) = (dns.udp4, dns.tcp4);
+    let mut open = TcpStream::connect(tcp).await.expect("connect");
     dns.server.shutdown().await.expect("clean shutdown");
     let raw = exchange_udp(udp, &question(&format!("{APEX}."), RecordType::SOA, UDP)).await;
     assert!(raw.is_none(), "no answer after shutdown");
+    assert!(
+        TcpStream::connect(tcp).await.is_err(),
+        "the listener is closed"
+    );
+    let mut buf = [0u8; 4];
+    let read = tokio::time::timeout(WAIT, open.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "open connections are closed: {read:?}"
+    );
 }

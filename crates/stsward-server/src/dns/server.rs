@@ -1,7 +1,8 @@
-//! The zone on the wire: hickory-server's UDP and TCP transports with stsward's own request
-//! handler (RFC 1035 §4.1 messages, RFC 6891 EDNS(0), RFC 7766 DNS over TCP).
+//! The zone on the wire: hickory-server's UDP transport and request handling, with
+//! stsward's own request handler (RFC 1035 §4.1 messages, RFC 6891 EDNS(0)) and its own TCP
+//! accept loop ([`super::tcp`], RFC 7766).
 //!
-//! hickory-server reads and frames messages, answers FORMERR to what it cannot parse, and
+//! hickory-server reads UDP datagrams, answers FORMERR to what it cannot parse, and
 //! truncates (TC bit) a UDP answer larger than the payload size in our EDNS record, or than
 //! 512 octets without EDNS (RFC 1035 §4.2.1). The handler here does the rest:
 //! - one question per message, class IN, opcode QUERY; anything else is FORMERR, REFUSED or
@@ -13,7 +14,8 @@
 //!
 //! A TCP connection is closed when no complete message arrives within
 //! [`DnsLimits::tcp_idle_timeout`], so a client that connects and sends nothing, or sends a
-//! message one byte at a time, cannot hold it.
+//! message one byte at a time, cannot hold it; at most [`DnsLimits::max_tcp_connections`]
+//! are open at once.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,9 +30,11 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use time::OffsetDateTime;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use super::DnsError;
+use super::tcp;
 use super::zone::{Answer, Zone};
 
 /// RFC 1035 §4.2.1: without EDNS, UDP messages are at most 512 octets.
@@ -52,8 +56,8 @@ pub struct DnsLimits {
     pub max_in_flight: usize,
     /// The largest UDP answer, whatever the client offers (at least 512).
     pub max_udp_payload: u16,
-    /// Answers queued for one TCP connection.
-    pub tcp_response_buffer: usize,
+    /// TCP connections open at the same time, over all listeners.
+    pub max_tcp_connections: usize,
 }
 
 impl Default for DnsLimits {
@@ -62,14 +66,16 @@ impl Default for DnsLimits {
             tcp_idle_timeout: Duration::from_secs(5),
             max_in_flight: 1024,
             max_udp_payload: DEFAULT_MAX_UDP_PAYLOAD,
-            tcp_response_buffer: 16,
+            max_tcp_connections: 256,
         }
     }
 }
 
 /// A running authoritative server for one [`Zone`].
 pub struct DnsServer {
-    server: Server<Responder>,
+    udp: Option<Server<Responder>>,
+    tcp: JoinSet<()>,
+    stop: watch::Sender<bool>,
     addrs: Vec<SocketAddr>,
 }
 
@@ -108,23 +114,36 @@ impl DnsServer {
                     .map_err(|source| DnsError::Socket { source })?,
             );
         }
-        let responder = Responder {
+        let responder = Responder(Arc::new(Inner {
             zone,
             permits: Semaphore::new(limits.max_in_flight.max(1)),
             max_udp_payload: limits.max_udp_payload.max(MIN_UDP_PAYLOAD),
-        };
-        let mut server = Server::new(responder);
-        for socket in udp {
-            server.register_socket(socket);
-        }
+        }));
+        let udp = (!udp.is_empty()).then(|| {
+            let mut server = Server::new(responder.clone());
+            for socket in udp {
+                server.register_socket(socket);
+            }
+            server
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let slots = Arc::new(Semaphore::new(limits.max_tcp_connections.max(1)));
         for listener in tcp {
-            server.register_listener(
+            tasks.spawn(tcp::serve(
                 listener,
+                responder.clone(),
                 limits.tcp_idle_timeout,
-                limits.tcp_response_buffer.max(1),
-            );
+                slots.clone(),
+                stopped.clone(),
+            ));
         }
-        Ok(DnsServer { server, addrs })
+        Ok(DnsServer {
+            udp,
+            tcp: tasks,
+            stop,
+            addrs,
+        })
     }
 
     /// The local addresses of the sockets, UDP first, in the order given.
@@ -132,27 +151,45 @@ impl DnsServer {
         &self.addrs
     }
 
-    /// Serves until `shutdown` completes (then stops gracefully) or a socket fails.
+    /// Serves until `shutdown` completes (then stops gracefully) or a UDP socket fails.
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DnsError> {
-        tokio::select! {
-            () = shutdown => self.shutdown().await,
-            result = self.server.block_until_done() => {
-                result.map_err(|source| DnsError::Serve { source })
+        let failed = match self.udp.as_mut() {
+            Some(server) => tokio::select! {
+                () = shutdown => None,
+                result = server.block_until_done() => result.err(),
+            },
+            None => {
+                shutdown.await;
+                None
             }
+        };
+        let stopped = self.shutdown().await;
+        match failed {
+            Some(source) => Err(DnsError::Serve { source }),
+            None => stopped,
         }
     }
 
     /// Stops accepting questions and waits until every socket is closed.
     pub async fn shutdown(mut self) -> Result<(), DnsError> {
-        self.server
-            .shutdown_gracefully()
-            .await
-            .map_err(|source| DnsError::Serve { source })
+        // No receiver left only means the TCP tasks already ended.
+        let _ = self.stop.send(true);
+        while self.tcp.join_next().await.is_some() {}
+        match self.udp.as_mut() {
+            Some(server) => server
+                .shutdown_gracefully()
+                .await
+                .map_err(|source| DnsError::Serve { source }),
+            None => Ok(()),
+        }
     }
 }
 
-/// Answers every question from the zone.
-struct Responder {
+/// Answers every question from the zone; shared by the UDP server and the TCP loops.
+#[derive(Clone)]
+pub(crate) struct Responder(Arc<Inner>);
+
+struct Inner {
     zone: Arc<Zone>,
     permits: Semaphore,
     max_udp_payload: u16,
@@ -174,7 +211,8 @@ impl RequestHandler for Responder {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let Ok(_permit) = self.permits.try_acquire() else {
+        let this = &self.0;
+        let Ok(_permit) = this.permits.try_acquire() else {
             tracing::debug!(src = %request.src(), "DNS question dropped: too many in flight");
             return unanswered(request, ResponseCode::ServFail);
         };
@@ -184,7 +222,7 @@ impl RequestHandler for Responder {
             edns.set_max_payload(
                 asked
                     .max_payload()
-                    .clamp(MIN_UDP_PAYLOAD, self.max_udp_payload),
+                    .clamp(MIN_UDP_PAYLOAD, this.max_udp_payload),
             );
             edns.set_dnssec_ok(asked.flags().dnssec_ok);
             edns
@@ -207,7 +245,7 @@ impl RequestHandler for Responder {
             Answer::error(ResponseCode::Refused)
         } else {
             let query = &queries[0];
-            self.zone
+            this.zone
                 .answer(
                     query.name(),
                     query.query_type(),

@@ -146,6 +146,15 @@ pub async fn ask(addr: SocketAddr, name: &str, rtype: RecordType, how: Ask) -> M
 
 /// One UDP datagram out, the first one back (or `None` after [`WAIT`]).
 pub async fn exchange_udp(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    exchange_udp_within(addr, bytes, WAIT).await
+}
+
+/// [`exchange_udp`], giving up after `wait`.
+pub async fn exchange_udp_within(
+    addr: SocketAddr,
+    bytes: &[u8],
+    wait: Duration,
+) -> Option<Vec<u8>> {
     let local = if addr.is_ipv4() {
         "127.0.0.1:0"
     } else {
@@ -154,7 +163,7 @@ pub async fn exchange_udp(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
     let socket = UdpSocket::bind(local).await.expect("client socket");
     socket.send_to(bytes, addr).await.expect("send");
     let mut buf = vec![0u8; 65_535];
-    let (len, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buf))
+    let (len, _) = tokio::time::timeout(wait, socket.recv_from(&mut buf))
         .await
         .ok()?
         .expect("recv");
