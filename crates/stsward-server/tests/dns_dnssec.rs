@@ -1,6 +1,7 @@
-//! The zone signed with DNSSEC (RFC 4033-4035): answers validate through a trust anchor in
-//! stsward's own validating client (hickory-resolver, as `stsward check` uses it), and fail
-//! to validate under the wrong anchor.
+//! The zone signed with DNSSEC (RFC 4033-4035): answers and denials validate through the
+//! zone's key as trust anchor in two independent validators, stsward's own client
+//! (hickory-resolver, as `stsward check` uses it) and BIND's `delv`, and fail to validate
+//! under the wrong anchor.
 
 mod dns_support;
 
@@ -154,5 +155,85 @@ async fn signatures_only_for_clients_that_ask_and_dnskey_at_the_apex() {
             .iter()
             .any(|r| r.record_type() == RecordType::NSEC),
         "{msg}"
+    );
+}
+
+/// `delv` (BIND's validating lookup tool) with the zone's key as its only trust anchor, or
+/// `None` when it is missing outside CI (it comes with dig, `scripts/install-test-deps`).
+fn delv(dns: &Running, anchor: &str, args: &[&str]) -> Option<String> {
+    let fields: Vec<&str> = anchor.split_whitespace().collect();
+    let (owner, flags, protocol, algorithm, key) = (
+        fields[0],
+        fields[4],
+        fields[5],
+        fields[6],
+        fields[7..].concat(),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("anchors.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "trust-anchors {{ {owner} static-key {flags} {protocol} {algorithm} \"{key}\"; }};\n"
+        ),
+    )
+    .expect("write anchors");
+    let out = std::process::Command::new("delv")
+        .arg(format!("@{}", dns.udp4.ip()))
+        .args(["-p", &dns.udp4.port().to_string()])
+        .arg("-a")
+        .arg(&file)
+        .arg(format!("+root={}", owner.trim_end_matches('.')))
+        .arg("+vtrace")
+        .args(args)
+        .output();
+    match out {
+        Ok(out) => Some(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+        Err(error) => {
+            tool_missing(
+                "stsward-server/dns_dnssec/delv",
+                &format!("delv not runnable ({error}); run scripts/install-test-deps"),
+            );
+            None
+        }
+    }
+}
+
+// delv blocks its thread; the server needs another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_delv_validates_answers_and_denials_through_the_zone_key() {
+    let dns = signed().await;
+    let anchor = dns.zone.dnskey_record().expect("DNSKEY");
+    let name = format!("_mta-sts.example.com.{APEX}");
+    let Some(out) = delv(&dns, &anchor, &["TXT", &name]) else {
+        return;
+    };
+    assert!(out.contains("; fully validated"), "{out}");
+    assert!(out.contains("\"v=STSv1; id=s1;\""), "{out}");
+
+    // NXDOMAIN (as compact denial), an empty non-terminal, and NODATA.
+    for (name, why) in [
+        (format!("_mta-sts.gone.example.{APEX}"), "no such name"),
+        (format!("example.com.{APEX}"), "empty non-terminal"),
+        (POLICY_HOST.to_owned(), "the policy host has no TXT"),
+    ] {
+        let out = delv(&dns, &anchor, &["TXT", &name]).expect("delv ran before");
+        assert!(
+            out.contains("; negative response, fully validated"),
+            "{why}: {out}"
+        );
+    }
+
+    let other = Zone::new(settings(Some(ZoneKey::generate().expect("key")))).expect("zone");
+    let wrong = other.dnskey_record().expect("DNSKEY");
+    let out = delv(&dns, &wrong, &["TXT", &name]).expect("delv ran before");
+    assert!(!out.contains("fully validated"), "{out}");
+    assert!(
+        out.contains("resolution failed: broken trust chain"),
+        "{out}"
     );
 }

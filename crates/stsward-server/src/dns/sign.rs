@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hickory_proto::dnssec::crypto::EcdsaSigningKey;
-use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, NSEC, RRSIG};
-use hickory_proto::dnssec::{Algorithm, DnssecSigner, SigningKey};
+use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC, RRSIG};
+use hickory_proto::dnssec::{Algorithm, DigestType, DnssecSigner, SigningKey};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordSet, RecordType};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
@@ -100,6 +100,27 @@ impl Signer {
     /// The DNSKEY published at the apex.
     pub(crate) fn dnskey(&self) -> &DNSKEY {
         &self.dnskey
+    }
+
+    /// The DS record data the parent zone publishes for this key (RFC 4034 §5), with a
+    /// SHA-256 digest (RFC 4509).
+    pub(crate) fn ds(&self, apex: &Name) -> Result<DS, DnsError> {
+        let failed = |source| DnsError::Sign {
+            name: apex.to_string(),
+            record_type: RecordType::DS,
+            source,
+        };
+        let key_tag = self.dnskey.calculate_key_tag().map_err(failed)?;
+        let digest = self
+            .dnskey
+            .to_digest(apex, DigestType::SHA256)
+            .map_err(failed)?;
+        Ok(DS::new(
+            key_tag,
+            ALGORITHM,
+            DigestType::SHA256,
+            digest.as_ref().to_vec(),
+        ))
     }
 
     /// `rrset` with its RRSIG, valid from [`INCEPTION_SKEW`] before `now`.

@@ -288,6 +288,20 @@ impl Zone {
         )
     }
 
+    /// The DS record for the parent zone, in presentation form
+    /// (`<apex> <ttl> IN DS <tag> 13 2 <digest>`), which links the chain of trust to this
+    /// zone's key; `None` when unsigned.
+    pub fn ds_record(&self) -> Result<Option<String>, DnsError> {
+        let Some(signer) = self.signer.as_ref() else {
+            return Ok(None);
+        };
+        let apex = Name::clone(&self.apex);
+        let ds = signer.ds(&apex)?;
+        Ok(Some(
+            Record::from_rdata(apex, self.ttl, RData::DNSSEC(DNSSECRData::DS(ds))).to_string(),
+        ))
+    }
+
     /// The names the customer of `domain` points CNAMEs at (without trailing dots).
     pub fn delegated_names(&self, domain: &str) -> Result<DelegatedNames, DnsError> {
         let key = domain_key(domain)?;

@@ -220,3 +220,17 @@ pub fn soa_serial(msg: &Message) -> Option<u32> {
             _ => None,
         })
 }
+
+/// A peer tool (dig, delv) could not be run: a failure under `CI`, else a skip recorded the
+/// way stsward-testkit records its own (`<target>/corpus-skipped/<group>`).
+pub fn tool_missing(group: &str, why: &str) {
+    let ci = std::env::var("CI").unwrap_or_default();
+    let ci = !(ci.trim().is_empty() || ci.trim() == "0" || ci.trim().eq_ignore_ascii_case("false"));
+    assert!(!ci, "{group}: {why}; CI is set, so this is a failure");
+    let line = format!("skipped {group}: {why}\n");
+    eprint!("{line}");
+    let dir = stsward_testkit::target_dir().join(stsward_testkit::SKIP_DIR_NAME);
+    // A marker that cannot be written must not fail the test that skipped; stderr has it.
+    let _ = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(group.replace('/', "__")), line));
+}

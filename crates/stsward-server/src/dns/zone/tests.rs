@@ -257,3 +257,36 @@ fn signing_keys_round_trip_through_pkcs8() {
     assert_eq!(a.dnskey_record(), b.dnskey_record());
     assert!(ZoneKey::from_pkcs8_der(vec![0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
 }
+
+#[test]
+fn rfc4034_5_ds_names_the_key_that_signs() {
+    let zone = Zone::new(settings(Some(ZoneKey::generate().expect("key")))).expect("zone");
+    let ds = zone.ds_record().expect("DS").expect("signed");
+    let fields: Vec<&str> = ds.split_whitespace().collect();
+    assert_eq!(
+        &fields[..4],
+        &["sts.provider.example.", "3600", "IN", "DS"],
+        "{ds}"
+    );
+    assert_eq!(&fields[5..7], &["13", "2"], "ECDSA P-256, SHA-256: {ds}");
+    assert_eq!(fields[7].len(), 64, "a SHA-256 digest in hex: {ds}");
+    let answer = zone
+        .answer(
+            &lower("sts.provider.example."),
+            RecordType::SOA,
+            true,
+            now(),
+        )
+        .expect("answer");
+    let tag = match &answer.answers[0].rrsigs()[0].data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().key_tag,
+        other => panic!("not an RRSIG: {other:?}"),
+    };
+    assert_eq!(
+        fields[4],
+        tag.to_string(),
+        "DS and RRSIG name the same key: {ds}"
+    );
+    let unsigned = Zone::new(settings(None)).expect("zone");
+    assert_eq!(unsigned.ds_record().expect("no DS"), None);
+}
