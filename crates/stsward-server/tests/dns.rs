@@ -7,8 +7,8 @@ mod dns_support;
 use std::time::{Duration, Instant};
 
 use dns_support::*;
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use stsward_proto::mta_sts::{PolicyId, StsRecord};
 use stsward_proto::tlsrpt::TlsRptRecord;
 use stsward_server::dns::{DnsLimits, Zone};
@@ -242,6 +242,59 @@ async fn questions_outside_the_zone_or_not_queries_are_refused() {
     }
     let msg = ask(dns.tcp4, &format!("{APEX}."), RecordType::AXFR, TCP).await;
     assert_eq!(msg.metadata.response_code, ResponseCode::Refused, "AXFR");
+}
+
+/// Questions the zone does not answer, each with the code RFC 1035 §4.1.1 (and RFC 6891
+/// §6.1.3 for BADVERS) gives it.
+#[tokio::test]
+async fn odd_questions_get_their_error_codes() {
+    let dns = provider().await;
+    let apex = Name::from_ascii(format!("{APEX}.")).expect("name");
+    let base = || {
+        let mut msg = Message::new(7, MessageType::Query, OpCode::Query);
+        msg.add_query(Query::query(apex.clone(), RecordType::SOA));
+        msg
+    };
+    let mut chaos = base();
+    chaos.queries[0].set_query_class(DNSClass::CH);
+    let mut status = base();
+    status.metadata.op_code = OpCode::Status;
+    let mut two = base();
+    two.add_query(Query::query(apex.clone(), RecordType::NS));
+    let mut none = Message::new(7, MessageType::Query, OpCode::Query);
+    let mut edns1 = base();
+    let mut edns = Edns::new();
+    edns.set_version(1);
+    edns1.set_edns(edns);
+    none.set_edns(Edns::new());
+    let cases = [
+        (chaos, ResponseCode::Refused, "class CH"),
+        (status, ResponseCode::NotImp, "opcode STATUS"),
+        (two, ResponseCode::FormErr, "two questions"),
+        (none, ResponseCode::FormErr, "no question"),
+        (edns1, ResponseCode::BADVERS, "EDNS version 1"),
+    ];
+    for (question, rcode, why) in cases {
+        let bytes = question.to_vec().expect("encodes");
+        for tcp in [false, true] {
+            let raw = if tcp {
+                exchange_tcp(dns.tcp4, &bytes).await
+            } else {
+                exchange_udp(dns.udp4, &bytes).await
+            }
+            .unwrap_or_else(|| panic!("{why}: answered (tcp={tcp})"));
+            let msg = Message::from_vec(&raw).expect("decodes");
+            // Compared as numbers: BADVERS and BADSIG share the value 16, and the decoder
+            // names it BADSIG.
+            assert_eq!(
+                u16::from(msg.metadata.response_code),
+                u16::from(rcode),
+                "{why} (tcp={tcp}): {msg}"
+            );
+            assert!(msg.answers.is_empty(), "{why}: {msg}");
+            assert!(!msg.metadata.authoritative, "{why}: {msg}");
+        }
+    }
 }
 
 #[tokio::test]
