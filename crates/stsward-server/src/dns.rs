@@ -17,10 +17,26 @@
 //! TXT record, in which case senders MUST follow the CNAME pointers." §8.2 describes this
 //! delegation.
 //!
+//! How the service uses it (the wiring maps its configuration onto [`ZoneSettings`]):
+//!
+//! ```text
+//! let zone = Arc::new(Zone::new(settings)?);          // apex, SOA, NS, policy host, key
+//! zone.upsert("example.com", &policy_id, None)?;       // one domain; returns the new serial
+//! zone.remove("example.com")?;                         // NXDOMAIN from the next answer on
+//! let server = DnsServer::start(zone.clone(), udp_sockets, tcp_listeners, DnsLimits::default())?;
+//! server.run_until(shutdown_signal).await?;
+//! ```
+//!
 //! - [`settings`]: the plain values an operator chooses ([`ZoneSettings`]);
 //! - [`zone`]: the zone in memory, cheap to change one domain at a time ([`Zone`]);
-//! - [`sign`]: DNSSEC signing, online, when a [`ZoneKey`] is configured;
-//! - [`server`]: UDP through hickory-server, TCP through our own bounded loop ([`DnsServer`]).
+//! - [`sign`]: DNSSEC signing, online, when a [`ZoneKey`] is configured; the parent zone
+//!   publishes [`Zone::ds_record`];
+//! - [`server`]: UDP through hickory-server, TCP through our own bounded loop
+//!   ([`DnsServer`]);
+//! - `names`, `rrsets`, `tcp`: name checks, record building and the TCP loop behind them.
+//!
+//! hickory-server logs every answered question at `info` level (target `hickory_server`);
+//! a busy server filters that target to `warn`.
 
 mod names;
 mod rrsets;

@@ -13,7 +13,7 @@ use stsward_proto::mta_sts::normalize_host;
 use super::DnsError;
 use super::settings::NameServer;
 
-/// `value` as an absolute DNS name of host-name syntax, or an error naming `field`.
+/// `value` as an absolute, lowercase DNS name, or an error naming `field`.
 pub(crate) fn fqdn(field: &'static str, value: &str) -> Result<Name, DnsError> {
     let trimmed = value.strip_suffix('.').unwrap_or(value);
     Name::from_ascii(format!("{trimmed}."))
@@ -25,7 +25,7 @@ pub(crate) fn fqdn(field: &'static str, value: &str) -> Result<Name, DnsError> {
         })
 }
 
-/// An SOA timer as the signed 32-bit field of RFC 1035 §3.3.13.
+/// An SOA timer (RFC 1035 §3.3.13) as hickory keeps it, an `i32`.
 pub(crate) fn timer(field: &'static str, value: u32) -> Result<i32, DnsError> {
     i32::try_from(value).map_err(|_| DnsError::Setting {
         field,

@@ -47,7 +47,7 @@ pub const DEFAULT_MAX_UDP_PAYLOAD: u16 = 1232;
 /// The EDNS version we speak (RFC 6891 §6.1.3).
 const EDNS_VERSION: u8 = 0;
 
-/// How the server protects itself.
+/// How the server protects itself. A zero count is taken as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DnsLimits {
     /// A TCP connection that brings no complete message for this long is closed.

@@ -184,7 +184,7 @@ impl ResponseHandler for AnswerSlot {
     ) -> Result<ResponseInfo, NetError> {
         let mut bytes = Vec::with_capacity(512);
         let mut encoder = BinEncoder::new(&mut bytes);
-        // RFC 7766 §8: over TCP the only limit is the two-octet length.
+        // RFC 1035 §4.2.2: over TCP the only limit is the two-octet length prefix.
         encoder.set_max_size(u16::MAX);
         let info = response.destructive_emit(&mut encoder)?;
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);

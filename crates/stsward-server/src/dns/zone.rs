@@ -175,6 +175,14 @@ impl Zone {
                 0,
             );
             if let Some(relative) = relative_to(&apex_text, &name) {
+                if server.addrs.is_empty() {
+                    return Err(DnsError::Setting {
+                        field: "name_servers.addrs",
+                        value: server.name.clone(),
+                        reason: "a name server inside the zone needs an address (glue), or \
+                                 resolvers cannot reach it",
+                    });
+                }
                 let sets = address_sets(&name, &server.addrs, settings.ttl);
                 glue.extend(sets.iter().cloned());
                 statics.entry(relative.clone()).or_default().extend(sets);

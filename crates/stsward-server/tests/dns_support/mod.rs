@@ -171,7 +171,7 @@ pub async fn exchange_udp_within(
     Some(buf)
 }
 
-/// One length-prefixed message out on a new connection, one back (RFC 7766 §8 framing).
+/// One length-prefixed message out on a new connection, one back (RFC 1035 §4.2.2 framing).
 pub async fn exchange_tcp(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let len = u16::try_from(bytes.len()).expect("short question");

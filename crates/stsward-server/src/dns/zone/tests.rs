@@ -115,6 +115,16 @@ fn settings_that_cannot_work_are_refused_with_the_field_named() {
         ),
         (
             ZoneSettings {
+                name_servers: vec![NameServer {
+                    name: "ns9.sts.provider.example".into(),
+                    addrs: Vec::new(),
+                }],
+                ..settings(None)
+            },
+            "name_servers.addrs",
+        ),
+        (
+            ZoneSettings {
                 apex: ".".into(),
                 ..settings(None)
             },
