@@ -1,6 +1,6 @@
 //! The zone on the wire: hickory-server's UDP transport and request handling, with
 //! stsward's own request handler (RFC 1035 §4.1 messages, RFC 6891 EDNS(0)) and its own TCP
-//! accept loop ([`super::tcp`], RFC 7766).
+//! accept loop (the private `tcp` module, RFC 7766).
 //!
 //! hickory-server reads UDP datagrams, answers FORMERR to what it cannot parse, and
 //! truncates (TC bit) a UDP answer larger than the payload size in our EDNS record, or than

@@ -4,7 +4,7 @@
 //!
 //! Signing is online: the zone changes one domain at a time, so there is no signed zone file
 //! to rebuild. An RRset is signed the first time a DNSSEC-aware client asks for it
-//! ([`Signed`] keeps the result), and again when half of the signature's validity has
+//! (and the signed form is kept), and again when half of the signature's validity has
 //! passed. Negative answers prove themselves with one NSEC record at the query name, made
 //! for the answer (the "compact denial" of RFC 9824, paraphrased: the NSEC's next name is
 //! the query name with a `\000` label prepended, so it covers nothing else).
