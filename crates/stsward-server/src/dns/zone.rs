@@ -325,52 +325,43 @@ impl Zone {
 
     /// Serves `domain` with policy `id` and, for TLS reports, `rua` (or the zone's default
     /// when `None`). Returns the SOA serial after the change; an unchanged domain keeps the
-    /// serial.
+    /// serial. Fails, changing nothing, when the domain is not a host name or its names
+    /// under the apex would exceed 255 octets.
     pub fn upsert(
         &self,
         domain: &str,
         id: &PolicyId,
         rua: Option<&[RuaUri]>,
     ) -> Result<u32, DnsError> {
-        let key = domain_key(domain)?;
-        let names = self.delegated_names(&key)?;
-        let sts_name = fqdn("domain", &names.mta_sts)?;
-        let tlsrpt_name = fqdn("domain", &names.tlsrpt)?;
-        let sts_text = StsRecord::new(id.clone()).to_string();
-        let sts = Arc::new(Signed::new(txt_set(&sts_name, &sts_text, self.txt_ttl)));
-        let effective_rua = rua.or(self.default_rua.as_deref());
-        let tlsrpt = match effective_rua {
-            Some(uris) => {
-                let text = tlsrpt_text("rua", uris)?;
-                Some(Arc::new(Signed::new(txt_set(
-                    &tlsrpt_name,
-                    &text,
-                    self.txt_ttl,
-                ))))
-            }
-            None => None,
-        };
-        let hosted = Arc::new(Hosted {
-            id: id.clone(),
-            rua: rua.map(<[RuaUri]>::to_vec),
-            sts,
-            tlsrpt,
-        });
+        let (key, hosted) = self.hosted(domain, id, rua)?;
         let mut state = self.write();
-        if let Some(old) = state.domains.get(&key)
-            && old.id == hosted.id
-            && old.rua == hosted.rua
-        {
-            return Ok(state.serial);
+        if install(&mut state, key, hosted) {
+            Ok(self.bump(&mut state))
+        } else {
+            Ok(state.serial)
         }
-        let previous = state.domains.insert(key.clone(), hosted.clone());
-        if let Some(previous) = previous {
-            release_ents(&mut state.ents, &key, previous.tlsrpt.is_some());
+    }
+
+    /// [`Zone::upsert`] for many domains at once, as at start-up, with one serial increase
+    /// for all of them. Every domain is checked first: on an error nothing changes.
+    pub fn upsert_all<'a>(
+        &self,
+        domains: impl IntoIterator<Item = (&'a str, &'a PolicyId, Option<&'a [RuaUri]>)>,
+    ) -> Result<u32, DnsError> {
+        let entries = domains
+            .into_iter()
+            .map(|(domain, id, rua)| self.hosted(domain, id, rua))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut state = self.write();
+        let mut changed = false;
+        for (key, hosted) in entries {
+            changed |= install(&mut state, key, hosted);
         }
-        for name in domain_ents(&key, hosted.tlsrpt.is_some()) {
-            *state.ents.entry(name).or_insert(0) += 1;
+        if changed {
+            Ok(self.bump(&mut state))
+        } else {
+            Ok(state.serial)
         }
-        Ok(self.bump(&mut state))
     }
 
     /// Stops serving `domain`. Returns the new serial, or `None` (and changes nothing) when
@@ -462,6 +453,39 @@ impl Zone {
         Ok(answer)
     }
 
+    /// The map key and records of one hosted domain, built outside the lock.
+    fn hosted(
+        &self,
+        domain: &str,
+        id: &PolicyId,
+        rua: Option<&[RuaUri]>,
+    ) -> Result<(String, Arc<Hosted>), DnsError> {
+        let key = domain_key(domain)?;
+        let names = self.delegated_names(&key)?;
+        let sts_name = fqdn("domain", &names.mta_sts)?;
+        let tlsrpt_name = fqdn("domain", &names.tlsrpt)?;
+        let sts_text = StsRecord::new(id.clone()).to_string();
+        let sts = Arc::new(Signed::new(txt_set(&sts_name, &sts_text, self.txt_ttl)));
+        let tlsrpt = match rua.or(self.default_rua.as_deref()) {
+            Some(uris) => {
+                let text = tlsrpt_text("rua", uris)?;
+                Some(Arc::new(Signed::new(txt_set(
+                    &tlsrpt_name,
+                    &text,
+                    self.txt_ttl,
+                ))))
+            }
+            None => None,
+        };
+        let hosted = Hosted {
+            id: id.clone(),
+            rua: rua.map(<[RuaUri]>::to_vec),
+            sts,
+            tlsrpt,
+        };
+        Ok((key, Arc::new(hosted)))
+    }
+
     fn node(&self, state: &State, relative: &str) -> Node {
         let mut sets = Vec::new();
         if relative.is_empty() {
@@ -508,6 +532,24 @@ impl Zone {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Puts one domain's entry in place and counts the empty non-terminals it creates; `false`
+/// when the domain was already served exactly so.
+fn install(state: &mut State, key: String, hosted: Arc<Hosted>) -> bool {
+    if let Some(old) = state.domains.get(&key)
+        && old.id == hosted.id
+        && old.rua == hosted.rua
+    {
+        return false;
+    }
+    for name in domain_ents(&key, hosted.tlsrpt.is_some()) {
+        *state.ents.entry(name).or_insert(0) += 1;
+    }
+    if let Some(previous) = state.domains.insert(key.clone(), hosted) {
+        release_ents(&mut state.ents, &key, previous.tlsrpt.is_some());
+    }
+    true
 }
 
 #[cfg(test)]

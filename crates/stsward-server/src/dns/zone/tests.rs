@@ -300,3 +300,59 @@ fn rfc4034_5_ds_names_the_key_that_signs() {
     let unsigned = Zone::new(settings(None)).expect("zone");
     assert_eq!(unsigned.ds_record().expect("no DS"), None);
 }
+
+#[test]
+fn fifty_thousand_domains_load_at_once_and_change_one_at_a_time() {
+    let zone = Zone::new(settings(None)).expect("zone");
+    let ids: Vec<PolicyId> = (0..50_000).map(|i| id(&format!("v{i}"))).collect();
+    let domains: Vec<String> = (0..50_000).map(|i| format!("d{i}.example")).collect();
+    let serial = zone
+        .upsert_all(
+            domains
+                .iter()
+                .zip(&ids)
+                .map(|(domain, id)| (domain.as_str(), id, None)),
+        )
+        .expect("load");
+    assert_eq!(serial, 8, "one serial increase for the whole load");
+    assert_eq!(zone.len(), 50_000);
+    let txt = |domain: &str| {
+        let answer = zone
+            .answer(
+                &lower(&format!("_mta-sts.{domain}.sts.provider.example.")),
+                RecordType::TXT,
+                false,
+                now(),
+            )
+            .expect("answer");
+        answer.answers[0]
+            .records_without_rrsigs()
+            .map(|r| r.data.to_string())
+            .collect::<String>()
+    };
+    assert!(txt("d0.example").contains("id=v0;"));
+    assert!(txt("d49999.example").contains("id=v49999;"));
+    assert_eq!(
+        zone.upsert("d777.example", &id("changed"), None)
+            .expect("upsert"),
+        9
+    );
+    assert!(txt("d777.example").contains("id=changed;"));
+    assert!(
+        txt("d778.example").contains("id=v778;"),
+        "neighbours untouched"
+    );
+    // "example" is the parent of all of them: it stays until the last one goes.
+    assert_eq!(
+        rcode(&zone, "example.sts.provider.example.", RecordType::A),
+        (ResponseCode::NoError, 0)
+    );
+    // A bad name anywhere in a batch changes nothing.
+    let bad = [
+        ("ok.example", &ids[0], None),
+        ("bad_name.example", &ids[1], None),
+    ];
+    assert!(zone.upsert_all(bad).is_err());
+    assert_eq!(zone.len(), 50_000);
+    assert_eq!(zone.serial(), 9);
+}
