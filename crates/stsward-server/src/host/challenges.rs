@@ -124,7 +124,9 @@ impl Challenges {
 
     /// Presents `cert` to a client that asks for `name` (SNI) and offers only the ALPN protocol
     /// `acme-tls/1` (RFC 8737 §3). The caller builds the certificate with the
-    /// `acmeIdentifier` extension; it is not inspected here.
+    /// `acmeIdentifier` extension; it is not inspected here. Build the key with
+    /// `CertifiedKey::new`: `CertifiedKey::from_der` checks the key against the certificate
+    /// through webpki, which refuses the critical acmeIdentifier extension.
     pub fn set_tls_alpn01(&self, name: &str, cert: CertifiedKey) -> Result<(), ChallengeError> {
         let name = name::normalize(name)?;
         let mut tables = self.write();
