@@ -62,8 +62,8 @@ pub use challenges::{
 };
 pub use counts::{DEFAULT_MAX_COUNT_KEYS, FetchCount, FetchCounter, FetchCounts, Network};
 pub use http01::ACME_CHALLENGE_PREFIX;
-pub use policy::{POLICY_CONTENT_TYPE, WELL_KNOWN_PATH};
 pub use name::NameError;
+pub use policy::{POLICY_CONTENT_TYPE, WELL_KNOWN_PATH};
 pub use serve::{HostError, HostLimits, HostServer};
 pub use sites::{SiteError, Sites};
 pub use sni::SniResolver;

@@ -268,22 +268,55 @@ async fn rfc8461_3_3_policy_is_served_with_exact_body_and_headers_over_ipv4_and_
     let want = served_body(POLICY_A);
     assert!(want.ends_with("\r\n") && !want.replace("\r\n", "").contains('\n'));
     for addr in [run.https_v4(), run.https_v6()] {
-        let got = fetch(&run, addr, "mta-sts.a.test", &request("GET", WELL_KNOWN_PATH, "mta-sts.a.test")).await;
+        let got = fetch(
+            &run,
+            addr,
+            "mta-sts.a.test",
+            &request("GET", WELL_KNOWN_PATH, "mta-sts.a.test"),
+        )
+        .await;
         assert_eq!(got.status, 200, "{addr}: {}", got.head);
-        assert_eq!(got.body, want.as_bytes(), "{addr}: the policy's Display, CRLF lines");
+        assert_eq!(
+            got.body,
+            want.as_bytes(),
+            "{addr}: the policy's Display, CRLF lines"
+        );
         assert_eq!(got.header("content-type"), Some(POLICY_CONTENT_TYPE));
-        assert_eq!(got.header("content-length"), Some(want.len().to_string().as_str()));
+        assert_eq!(
+            got.header("content-length"),
+            Some(want.len().to_string().as_str())
+        );
         assert_eq!(got.header("cache-control"), Some("no-store"));
         assert_eq!(got.header("location"), None);
 
-        let head = fetch(&run, addr, "mta-sts.a.test", &request("HEAD", WELL_KNOWN_PATH, "mta-sts.a.test")).await;
+        let head = fetch(
+            &run,
+            addr,
+            "mta-sts.a.test",
+            &request("HEAD", WELL_KNOWN_PATH, "mta-sts.a.test"),
+        )
+        .await;
         assert_eq!(head.status, 200);
-        assert_eq!(head.header("content-length"), Some(want.len().to_string().as_str()));
+        assert_eq!(
+            head.header("content-length"),
+            Some(want.len().to_string().as_str())
+        );
         assert!(head.body.is_empty(), "HEAD carries no body");
     }
     // Host matched case-insensitively, with a trailing dot and a port.
-    for host in ["MTA-STS.A.TEST", "mta-sts.a.test.", "mta-sts.a.test:443", "Mta-Sts.A.Test.:443"] {
-        let got = fetch(&run, run.https_v4(), "mta-sts.a.test", &request("GET", WELL_KNOWN_PATH, host)).await;
+    for host in [
+        "MTA-STS.A.TEST",
+        "mta-sts.a.test.",
+        "mta-sts.a.test:443",
+        "Mta-Sts.A.Test.:443",
+    ] {
+        let got = fetch(
+            &run,
+            run.https_v4(),
+            "mta-sts.a.test",
+            &request("GET", WELL_KNOWN_PATH, host),
+        )
+        .await;
         assert_eq!(got.status, 200, "Host {host:?}");
     }
     run.shutdown().await;
@@ -294,39 +327,81 @@ async fn sni_picks_each_domains_certificate_and_unknown_names_fail_the_handshake
     let run = start(HostLimits::default()).await;
     let cfg = client_config(&run.ca, &[b"http/1.1"]);
     for (sni, body) in [("mta-sts.a.test", POLICY_A), ("MTA-STS.B.TEST", POLICY_B)] {
-        let mut tls = tls_connect(run.https_v4(), sni, cfg.clone()).await.expect("handshake");
+        let mut tls = tls_connect(run.https_v4(), sni, cfg.clone())
+            .await
+            .expect("handshake");
         assert_eq!(presented_names(&tls), vec![sni.to_ascii_lowercase()]);
-        let got = exchange(&mut tls, &request("GET", WELL_KNOWN_PATH, sni)).await.unwrap();
+        let got = exchange(&mut tls, &request("GET", WELL_KNOWN_PATH, sni))
+            .await
+            .unwrap();
         assert_eq!(got.body, served_body(body).as_bytes());
     }
 
     // Not hosted; hosted without a certificate; hosted with an expired one.
-    run.sites.upsert_policy("nocert.test", served_body(POLICY_A)).unwrap();
-    run.sites.upsert_policy("expired.test", served_body(POLICY_A)).unwrap();
+    run.sites
+        .upsert_policy("nocert.test", served_body(POLICY_A))
+        .unwrap();
+    run.sites
+        .upsert_policy("expired.test", served_body(POLICY_A))
+        .unwrap();
     run.sites
         .set_certificate(
             "mta-sts.expired.test",
             certified(&run.ca, "mta-sts.expired.test", CertVariant::Expired),
         )
         .unwrap();
-    for sni in ["mta-sts.unknown.test", "mta-sts.nocert.test", "mta-sts.expired.test", "a.test"] {
+    for sni in [
+        "mta-sts.unknown.test",
+        "mta-sts.nocert.test",
+        "mta-sts.expired.test",
+        "a.test",
+    ] {
         let got = tls_connect(run.https_v4(), sni, cfg.clone()).await;
         assert!(got.is_err(), "{sni}: the handshake must fail");
     }
     // No SNI at all (an IP address as the server name sends none).
     let ip = ServerName::IpAddress(IpAddr::from(Ipv4Addr::LOCALHOST).into());
     let tcp = TcpStream::connect(run.https_v4()).await.unwrap();
-    assert!(TlsConnector::from(cfg.clone()).connect(ip, tcp).await.is_err());
+    assert!(
+        TlsConnector::from(cfg.clone())
+            .connect(ip, tcp)
+            .await
+            .is_err()
+    );
 
     // A certificate for another name is refused when set, and nothing changes.
     let wrong = certified(&run.ca, "mta-sts.b.test", CertVariant::Good);
     assert!(run.sites.set_certificate("mta-sts.a.test", wrong).is_err());
-    let tls = tls_connect(run.https_v4(), "mta-sts.a.test", cfg.clone()).await.unwrap();
+    let tls = tls_connect(run.https_v4(), "mta-sts.a.test", cfg.clone())
+        .await
+        .unwrap();
     assert_eq!(presented_names(&tls), vec!["mta-sts.a.test".to_owned()]);
+
+    // A certificate before any policy (the first ACME order): TLS works, the policy is 404.
+    let c = "mta-sts.c.test";
+    run.sites
+        .set_certificate(c, certified(&run.ca, c, CertVariant::Good))
+        .unwrap();
+    let mut tls = tls_connect(run.https_v4(), c, cfg.clone()).await.unwrap();
+    let got = exchange(&mut tls, &request("GET", WELL_KNOWN_PATH, c))
+        .await
+        .unwrap();
+    assert_eq!(got.status, 404);
+    run.sites
+        .upsert_policy("c.test", served_body(POLICY_A))
+        .unwrap();
+    let got = exchange(&mut tls, &request("GET", WELL_KNOWN_PATH, c))
+        .await
+        .unwrap();
+    assert_eq!(got.status, 200);
 
     // Removal: the next handshake fails.
     assert!(run.sites.remove("a.test").unwrap());
-    assert!(tls_connect(run.https_v4(), "mta-sts.a.test", cfg).await.is_err());
+    assert!(
+        tls_connect(run.https_v4(), "mta-sts.a.test", cfg)
+            .await
+            .is_err()
+    );
     run.shutdown().await;
 }
 
@@ -335,18 +410,58 @@ async fn bad_requests_get_404_405_or_421() {
     let run = start(HostLimits::default()).await;
     let a = "mta-sts.a.test";
     let cases = [
-        (request("GET", WELL_KNOWN_PATH, "mta-sts.unknown.test"), 404, "unknown Host"),
-        (request("GET", WELL_KNOWN_PATH, "127.0.0.1"), 404, "bare IPv4 Host"),
-        (request("GET", WELL_KNOWN_PATH, "[::1]:443"), 404, "bare IPv6 Host"),
-        (request("GET", "/.well-known/../mta-sts.txt", a), 404, "dot segments"),
-        (request("GET", "/.well-known/%2e%2e/.well-known/mta-sts.txt", a), 404, "encoded dots"),
-        (request("GET", "/%2e%2e/%2e%2e/etc/passwd", a), 404, "traversal"),
-        (request("GET", "/.well-known/mta-sts.txt?v=2", a), 404, "query string"),
+        (
+            request("GET", WELL_KNOWN_PATH, "mta-sts.unknown.test"),
+            404,
+            "unknown Host",
+        ),
+        (
+            request("GET", WELL_KNOWN_PATH, "127.0.0.1"),
+            404,
+            "bare IPv4 Host",
+        ),
+        (
+            request("GET", WELL_KNOWN_PATH, "[::1]:443"),
+            404,
+            "bare IPv6 Host",
+        ),
+        (
+            request("GET", "/.well-known/../mta-sts.txt", a),
+            404,
+            "dot segments",
+        ),
+        (
+            request("GET", "/.well-known/%2e%2e/.well-known/mta-sts.txt", a),
+            404,
+            "encoded dots",
+        ),
+        (
+            request("GET", "/%2e%2e/%2e%2e/etc/passwd", a),
+            404,
+            "traversal",
+        ),
+        (
+            request("GET", "/.well-known/mta-sts.txt?v=2", a),
+            404,
+            "query string",
+        ),
         (request("GET", "/", a), 404, "other path"),
-        (request("GET", "/.well-known/acme-challenge/x", a), 404, "challenges are plain HTTP only"),
+        (
+            request("GET", "/.well-known/acme-challenge/x", a),
+            404,
+            "challenges are plain HTTP only",
+        ),
         (request("POST", WELL_KNOWN_PATH, a), 405, "POST"),
-        (request("GET", WELL_KNOWN_PATH, "mta-sts.b.test"), 421, "Host differs from SNI"),
-        ("GET /.well-known/mta-sts.txt HTTP/1.1\r\n\r\n".to_owned(), 400, "no Host"),
+        (
+            request("GET", WELL_KNOWN_PATH, "mta-sts.b.test"),
+            421,
+            "Host differs from SNI",
+        ),
+        (
+            "GET /.well-known/mta-sts.txt HTTP/1.1\r\n\r\n".to_owned(),
+            400,
+            "no Host",
+        ),
     ];
     for (req, status, why) in cases {
         let got = fetch(&run, run.https_v4(), a, &req).await;
@@ -354,9 +469,19 @@ async fn bad_requests_get_404_405_or_421() {
         assert_eq!(got.header("location"), None, "{why}: never a redirect");
         assert_ne!(got.body, served_body(POLICY_A).as_bytes(), "{why}");
     }
-    let got = fetch(&run, run.https_v4(), a, &request("POST", WELL_KNOWN_PATH, a)).await;
+    let got = fetch(
+        &run,
+        run.https_v4(),
+        a,
+        &request("POST", WELL_KNOWN_PATH, a),
+    )
+    .await;
     assert_eq!(got.header("allow"), Some("GET, HEAD"));
-    assert_eq!(run.counter.drain().counts, vec![], "no fetch was answered 200");
+    assert_eq!(
+        run.counter.drain().counts,
+        vec![],
+        "no fetch was answered 200"
+    );
     run.shutdown().await;
 }
 
@@ -374,10 +499,16 @@ async fn oversized_request_heads_are_refused() {
     }
     many.push_str("\r\n");
     for (req, why) in [(big, "a 20 KiB header"), (many, "100 header fields")] {
-        let mut tls = tls_connect(run.https_v4(), a, client_config(&run.ca, &[])).await.unwrap();
+        let mut tls = tls_connect(run.https_v4(), a, client_config(&run.ca, &[]))
+            .await
+            .unwrap();
         match exchange(&mut tls, &req).await {
             Ok(got) => assert_eq!(got.status, 431, "{why}: {}", got.head),
-            Err(e) => assert_ne!(e.to_string(), "response timed out", "{why}: closed is fine, hanging is not"),
+            Err(e) => assert_ne!(
+                e.to_string(),
+                "response timed out",
+                "{why}: closed is fine, hanging is not"
+            ),
         }
     }
     run.shutdown().await;
@@ -390,15 +521,20 @@ async fn tls_1_1_client_is_refused_and_tls_1_2_accepted() {
     let addr = run.https_v4();
     let handshake = |version: SslVersion| {
         tokio::task::spawn_blocking(move || -> Result<String, String> {
-            let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
-            b.set_min_proto_version(Some(version)).map_err(|e| e.to_string())?;
-            b.set_max_proto_version(Some(version)).map_err(|e| e.to_string())?;
+            let mut b =
+                SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
+            b.set_min_proto_version(Some(version))
+                .map_err(|e| e.to_string())?;
+            b.set_max_proto_version(Some(version))
+                .map_err(|e| e.to_string())?;
             // TLS 1.1 needs security level 0 in current OpenSSL builds (as in stsward-net's
             // legacy probe).
-            b.set_cipher_list("DEFAULT:@SECLEVEL=0").map_err(|e| e.to_string())?;
+            b.set_cipher_list("DEFAULT:@SECLEVEL=0")
+                .map_err(|e| e.to_string())?;
             b.set_verify(SslVerifyMode::NONE);
             let tcp = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
-            tcp.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(|e| e.to_string())?;
+            tcp.set_read_timeout(Some(CLIENT_TIMEOUT))
+                .map_err(|e| e.to_string())?;
             let tls = b
                 .build()
                 .connect("mta-sts.a.test", tcp)
@@ -407,12 +543,19 @@ async fn tls_1_1_client_is_refused_and_tls_1_2_accepted() {
         })
     };
     let tls12 = handshake(SslVersion::TLS1_2).await.unwrap();
-    assert_eq!(tls12.as_deref(), Ok("TLSv1.2"), "the same client at TLS 1.2 connects");
+    assert_eq!(
+        tls12.as_deref(),
+        Ok("TLSv1.2"),
+        "the same client at TLS 1.2 connects"
+    );
     let tls11 = handshake(SslVersion::TLS1_1).await.unwrap();
     let err = tls11.expect_err("a TLS 1.1 handshake must fail");
     // rustls answers a ClientHello without TLS 1.2 or 1.3 with a fatal alert
     // (handshake_failure); the TLS 1.2 control above shows it is the version that differs.
-    assert!(err.contains("alert"), "refused by the server with an alert: {err}");
+    assert!(
+        err.contains("alert"),
+        "refused by the server with an alert: {err}"
+    );
     run.shutdown().await;
 }
 
@@ -430,13 +573,18 @@ async fn slow_clients_are_cut_off_within_the_deadlines_while_others_are_served()
 
     // Half a request head, then silence.
     let mut half = tls_connect(run.https_v4(), a, cfg.clone()).await.unwrap();
-    half.write_all(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-").await.unwrap();
+    half.write_all(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-")
+        .await
+        .unwrap();
     let half_since = Instant::now();
     // A drip: one byte every 200 ms, which never finishes the head in time.
     let mut drip = tls_connect(run.https_v4(), a, cfg.clone()).await.unwrap();
     let drip_since = Instant::now();
     let drip_task = tokio::spawn(async move {
-        for b in b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.a.test\r\nX: ".iter().cycle() {
+        for b in b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.a.test\r\nX: "
+            .iter()
+            .cycle()
+        {
             if drip.write_all(&[*b]).await.is_err() || drip.flush().await.is_err() {
                 break;
             }
@@ -453,7 +601,9 @@ async fn slow_clients_are_cut_off_within_the_deadlines_while_others_are_served()
     let silent_since = Instant::now();
     // A kept-alive connection that goes idle after one answered request.
     let mut idle = tls_connect(run.https_v4(), a, cfg.clone()).await.unwrap();
-    let first = exchange(&mut idle, &request("GET", WELL_KNOWN_PATH, a)).await.unwrap();
+    let first = exchange(&mut idle, &request("GET", WELL_KNOWN_PATH, a))
+        .await
+        .unwrap();
     assert_eq!(first.status, 200);
     let idle_since = Instant::now();
 
@@ -461,18 +611,36 @@ async fn slow_clients_are_cut_off_within_the_deadlines_while_others_are_served()
     let t = Instant::now();
     let got = fetch(&run, run.https_v6(), a, &request("GET", WELL_KNOWN_PATH, a)).await;
     assert_eq!(got.status, 200);
-    assert!(t.elapsed() < Duration::from_millis(900), "served while the slow ones wait");
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "served while the slow ones wait"
+    );
 
     let limit = Duration::from_millis(2500);
     let half_after = closed_after(&mut half, half_since).await;
-    assert!(half_after < limit, "half request cut off after {half_after:?}");
+    assert!(
+        half_after < limit,
+        "half request cut off after {half_after:?}"
+    );
     let silent_after = closed_after(&mut silent, silent_since).await;
-    assert!(silent_after < limit, "silent TCP client cut off after {silent_after:?}");
+    assert!(
+        silent_after < limit,
+        "silent TCP client cut off after {silent_after:?}"
+    );
     let idle_after = closed_after(&mut idle, idle_since).await;
-    assert!(idle_after < limit, "idle keep-alive cut off after {idle_after:?}");
+    assert!(
+        idle_after < limit,
+        "idle keep-alive cut off after {idle_after:?}"
+    );
     let drip_after = drip_task.await.unwrap();
-    assert!(drip_after < limit + Duration::from_millis(300), "drip cut off after {drip_after:?}");
-    assert!(drip_after >= Duration::from_millis(800), "the header timeout, not something else");
+    assert!(
+        drip_after < limit + Duration::from_millis(300),
+        "drip cut off after {drip_after:?}"
+    );
+    assert!(
+        drip_after >= Duration::from_millis(800),
+        "the header timeout, not something else"
+    );
     run.shutdown().await;
 }
 
@@ -487,7 +655,13 @@ async fn a_full_house_makes_new_connections_wait_for_a_slot() {
     let _holder = TcpStream::connect(run.https_v4()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let t = Instant::now();
-    let got = fetch(&run, run.https_v4(), "mta-sts.a.test", &request("GET", WELL_KNOWN_PATH, "mta-sts.a.test")).await;
+    let got = fetch(
+        &run,
+        run.https_v4(),
+        "mta-sts.a.test",
+        &request("GET", WELL_KNOWN_PATH, "mta-sts.a.test"),
+    )
+    .await;
     assert_eq!(got.status, 200);
     let waited = t.elapsed();
     assert!(
@@ -514,8 +688,14 @@ async fn rfc8555_8_3_http01_token_is_served_on_the_http_listener() {
     assert_eq!(got.body, key_auth.as_bytes());
     assert_eq!(got.header("content-type"), Some("text/plain"));
     for (req, why) in [
-        (request("GET", "/.well-known/acme-challenge/unknown", "x.test"), "unknown token"),
-        (request("GET", WELL_KNOWN_PATH, "mta-sts.a.test"), "no policy over plain HTTP"),
+        (
+            request("GET", "/.well-known/acme-challenge/unknown", "x.test"),
+            "unknown token",
+        ),
+        (
+            request("GET", WELL_KNOWN_PATH, "mta-sts.a.test"),
+            "no policy over plain HTTP",
+        ),
         (request("GET", "/", "mta-sts.a.test"), "other path"),
     ] {
         let got = get(req).await;
@@ -523,7 +703,10 @@ async fn rfc8555_8_3_http01_token_is_served_on_the_http_listener() {
         assert_eq!(got.header("location"), None, "{why}: no redirect");
     }
     assert!(run.challenges.remove_http01(token));
-    assert_eq!(get(request("GET", &path, "mta-sts.a.test")).await.status, 404);
+    assert_eq!(
+        get(request("GET", &path, "mta-sts.a.test")).await.status,
+        404
+    );
     run.shutdown().await;
 }
 
@@ -602,32 +785,61 @@ async fn rfc8737_3_tls_alpn01_certificate_is_presented_only_for_acme_tls_1() {
     run.challenges.set_tls_alpn01(name, ck).unwrap();
 
     let acme = any_cert_config(&[b"acme-tls/1"]);
-    let tls = tls_connect(run.https_v4(), name, acme.clone()).await.expect("acme handshake");
+    let tls = tls_connect(run.https_v4(), name, acme.clone())
+        .await
+        .expect("acme handshake");
     let session = tls.get_ref().1;
     assert_eq!(session.alpn_protocol(), Some(&b"acme-tls/1"[..]));
-    assert_eq!(session.peer_certificates().unwrap()[0], der, "the challenge certificate");
+    assert_eq!(
+        session.peer_certificates().unwrap()[0],
+        der,
+        "the challenge certificate"
+    );
     let mut tls = tls;
     let t = Instant::now();
     let after = closed_after(&mut tls, t).await;
-    assert!(after < Duration::from_secs(2), "closed right after the handshake");
+    assert!(
+        after < Duration::from_secs(2),
+        "closed right after the handshake"
+    );
 
     // The same name without acme-tls/1 gets its ordinary certificate, and HTTP.
     let alpns: [&[&[u8]]; 2] = [&[b"http/1.1"], &[]];
     for alpn in alpns {
-        let mut tls = tls_connect(run.https_v4(), name, any_cert_config(alpn)).await.unwrap();
-        assert_ne!(tls.get_ref().1.peer_certificates().unwrap()[0], der, "{alpn:?}");
-        let got = exchange(&mut tls, &request("GET", WELL_KNOWN_PATH, name)).await.unwrap();
+        let mut tls = tls_connect(run.https_v4(), name, any_cert_config(alpn))
+            .await
+            .unwrap();
+        assert_ne!(
+            tls.get_ref().1.peer_certificates().unwrap()[0],
+            der,
+            "{alpn:?}"
+        );
+        let got = exchange(&mut tls, &request("GET", WELL_KNOWN_PATH, name))
+            .await
+            .unwrap();
         assert_eq!(got.status, 200);
     }
     // acme-tls/1 for a name with no pending challenge fails, though the name is hosted.
-    assert!(tls_connect(run.https_v4(), "mta-sts.b.test", acme.clone()).await.is_err());
+    assert!(
+        tls_connect(run.https_v4(), "mta-sts.b.test", acme.clone())
+            .await
+            .is_err()
+    );
     // A challenge for a name that is not hosted yet (the first certificate) works too.
     let (ck, der) = alpn_challenge_cert("mta-sts.new.test");
-    run.challenges.set_tls_alpn01("MTA-STS.new.test.", ck).unwrap();
-    let tls = tls_connect(run.https_v4(), "mta-sts.new.test", acme.clone()).await.unwrap();
+    run.challenges
+        .set_tls_alpn01("MTA-STS.new.test.", ck)
+        .unwrap();
+    let tls = tls_connect(run.https_v4(), "mta-sts.new.test", acme.clone())
+        .await
+        .unwrap();
     assert_eq!(tls.get_ref().1.peer_certificates().unwrap()[0], der);
     assert!(run.challenges.remove_tls_alpn01("mta-sts.new.test"));
-    assert!(tls_connect(run.https_v4(), "mta-sts.new.test", acme).await.is_err());
+    assert!(
+        tls_connect(run.https_v4(), "mta-sts.new.test", acme)
+            .await
+            .is_err()
+    );
     run.shutdown().await;
 }
 
@@ -640,7 +852,13 @@ async fn fetches_are_counted_per_domain_day_and_network() {
     fetch(&run, run.https_v4(), a, &get_a).await;
     fetch(&run, run.https_v4(), a, &get_a).await;
     fetch(&run, run.https_v6(), a, &get_a).await;
-    fetch(&run, run.https_v4(), a, &request("HEAD", WELL_KNOWN_PATH, a)).await;
+    fetch(
+        &run,
+        run.https_v4(),
+        a,
+        &request("HEAD", WELL_KNOWN_PATH, a),
+    )
+    .await;
     fetch(&run, run.https_v4(), a, &request("GET", "/other", a)).await;
     let b = "mta-sts.b.test";
     fetch(&run, run.https_v4(), b, &request("GET", WELL_KNOWN_PATH, b)).await;
@@ -680,7 +898,9 @@ async fn a_policy_update_is_served_on_the_next_request_of_the_same_connection() 
     let before = exchange(&mut tls, &req).await.unwrap();
     assert_eq!(before.body, served_body(POLICY_A).as_bytes());
     let enforce = POLICY_A.replace("testing", "enforce");
-    run.sites.upsert_policy("a.test", served_body(&enforce)).unwrap();
+    run.sites
+        .upsert_policy("a.test", served_body(&enforce))
+        .unwrap();
     let after = exchange(&mut tls, &req).await.unwrap();
     assert_eq!(after.body, served_body(&enforce).as_bytes());
     assert_ne!(after.body, before.body);
@@ -738,7 +958,11 @@ async fn stsward_net_policy_fetcher_accepts_the_hosted_policy() {
         roots: Roots::new(false, &[]).unwrap(),
         ..cfg
     };
-    assert!(fetch_policy(&dns, "a.test", &untrusting, SystemTime::now()).await.is_err());
+    assert!(
+        fetch_policy(&dns, "a.test", &untrusting, SystemTime::now())
+            .await
+            .is_err()
+    );
     dns_server.shutdown().await;
     run.shutdown().await;
 }

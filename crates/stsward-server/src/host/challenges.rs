@@ -184,7 +184,9 @@ fn check_token(token: &str) -> Result<(), ChallengeError> {
         return Err(bad("longer than 256 characters"));
     }
     if !is_base64url(token) {
-        return Err(bad("only base64url characters (A-Z a-z 0-9 - _) are allowed"));
+        return Err(bad(
+            "only base64url characters (A-Z a-z 0-9 - _) are allowed",
+        ));
     }
     Ok(())
 }
@@ -216,7 +218,10 @@ mod tests {
         ];
         for (t, why) in bad_tokens {
             assert!(
-                matches!(c.set_http01(t, &format!("{t}.x")), Err(ChallengeError::BadToken { .. })),
+                matches!(
+                    c.set_http01(t, &format!("{t}.x")),
+                    Err(ChallengeError::BadToken { .. })
+                ),
                 "{why}: {t:?}"
             );
         }
@@ -238,7 +243,10 @@ mod tests {
                 "{why}: {ka:?}"
             );
         }
-        assert!(c.set_http01("tok", "tok.a\r\nb").is_err(), "CRLF in the answer");
+        assert!(
+            c.set_http01("tok", "tok.a\r\nb").is_err(),
+            "CRLF in the answer"
+        );
         assert!(c.remove_http01(token));
         assert!(!c.remove_http01(token));
         assert_eq!(c.http01(token), None);

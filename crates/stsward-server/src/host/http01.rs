@@ -58,18 +58,47 @@ mod tests {
         let c = Challenges::new();
         c.set_http01("tok-1_A", "tok-1_A.thumb").unwrap();
         let cases = [
-            ("GET", "/.well-known/acme-challenge/tok-1_A", 200, "registered"),
+            (
+                "GET",
+                "/.well-known/acme-challenge/tok-1_A",
+                200,
+                "registered",
+            ),
             ("HEAD", "/.well-known/acme-challenge/tok-1_A", 200, "HEAD"),
-            ("GET", "/.well-known/acme-challenge/other", 404, "unknown token"),
+            (
+                "GET",
+                "/.well-known/acme-challenge/other",
+                404,
+                "unknown token",
+            ),
             ("GET", "/.well-known/acme-challenge/", 404, "no token"),
             ("GET", "/.well-known/acme-challenge/tok-1_A?x", 404, "query"),
-            ("GET", "/.well-known/acme-challenge/tok-1_A/", 404, "trailing slash"),
-            ("GET", "/.well-known/acme-challenge/../mta-sts.txt", 404, "traversal"),
-            ("GET", "/.well-known/mta-sts.txt", 404, "the policy is HTTPS only"),
+            (
+                "GET",
+                "/.well-known/acme-challenge/tok-1_A/",
+                404,
+                "trailing slash",
+            ),
+            (
+                "GET",
+                "/.well-known/acme-challenge/../mta-sts.txt",
+                404,
+                "traversal",
+            ),
+            (
+                "GET",
+                "/.well-known/mta-sts.txt",
+                404,
+                "the policy is HTTPS only",
+            ),
             ("POST", "/.well-known/acme-challenge/tok-1_A", 404, "POST"),
         ];
         for (method, target, status, why) in cases {
-            let r = Request::builder().method(method).uri(target).body(()).unwrap();
+            let r = Request::builder()
+                .method(method)
+                .uri(target)
+                .body(())
+                .unwrap();
             let got = answer(&r, &c);
             assert_eq!(got.status().as_u16(), status, "{why}: {method} {target}");
         }

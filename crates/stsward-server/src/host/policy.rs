@@ -169,28 +169,92 @@ mod tests {
         let p = WELL_KNOWN_PATH;
         let cases: &[(&str, &str, Option<&str>, u16, &str)] = &[
             ("GET", p, Some("mta-sts.a.test"), 200, "the policy"),
-            ("GET", p, Some("MTA-STS.A.Test."), 200, "case and trailing dot"),
+            (
+                "GET",
+                p,
+                Some("MTA-STS.A.Test."),
+                200,
+                "case and trailing dot",
+            ),
             ("GET", p, Some("mta-sts.a.test:443"), 200, "port"),
             ("HEAD", p, Some("mta-sts.a.test"), 200, "HEAD"),
-            ("GET", "https://mta-sts.a.test/.well-known/mta-sts.txt", None, 200, "absolute form"),
+            (
+                "GET",
+                "https://mta-sts.a.test/.well-known/mta-sts.txt",
+                None,
+                200,
+                "absolute form",
+            ),
             ("GET", p, None, 400, "no Host"),
             ("GET", p, Some("192.0.2.1"), 404, "bare IPv4 Host"),
             ("GET", p, Some("[::1]:443"), 404, "bare IPv6 Host"),
             ("GET", p, Some("mta-sts.unknown.test"), 404, "unknown host"),
-            ("GET", p, Some("mta-sts.b.test"), 421, "hosted, but not the SNI name"),
-            ("GET", "/.well-known/../mta-sts.txt", Some("mta-sts.a.test"), 404, "dot segments"),
-            ("GET", "/.well-known/%2e%2e/.well-known/mta-sts.txt", Some("mta-sts.a.test"), 404, "encoded dots"),
-            ("GET", "/.well-known/mta-sts%2etxt", Some("mta-sts.a.test"), 404, "encoded dot"),
-            ("GET", "/.well-known/MTA-STS.TXT", Some("mta-sts.a.test"), 404, "path is case-sensitive"),
-            ("GET", "//.well-known/mta-sts.txt", Some("mta-sts.a.test"), 404, "double slash"),
-            ("GET", "/.well-known/mta-sts.txt?x=1", Some("mta-sts.a.test"), 404, "query"),
+            (
+                "GET",
+                p,
+                Some("mta-sts.b.test"),
+                421,
+                "hosted, but not the SNI name",
+            ),
+            (
+                "GET",
+                "/.well-known/../mta-sts.txt",
+                Some("mta-sts.a.test"),
+                404,
+                "dot segments",
+            ),
+            (
+                "GET",
+                "/.well-known/%2e%2e/.well-known/mta-sts.txt",
+                Some("mta-sts.a.test"),
+                404,
+                "encoded dots",
+            ),
+            (
+                "GET",
+                "/.well-known/mta-sts%2etxt",
+                Some("mta-sts.a.test"),
+                404,
+                "encoded dot",
+            ),
+            (
+                "GET",
+                "/.well-known/MTA-STS.TXT",
+                Some("mta-sts.a.test"),
+                404,
+                "path is case-sensitive",
+            ),
+            (
+                "GET",
+                "//.well-known/mta-sts.txt",
+                Some("mta-sts.a.test"),
+                404,
+                "double slash",
+            ),
+            (
+                "GET",
+                "/.well-known/mta-sts.txt?x=1",
+                Some("mta-sts.a.test"),
+                404,
+                "query",
+            ),
             ("GET", "/", Some("mta-sts.a.test"), 404, "other path"),
             ("POST", p, Some("mta-sts.a.test"), 405, "POST"),
             ("DELETE", p, Some("mta-sts.a.test"), 405, "DELETE"),
         ];
         for (method, target, host, status, why) in cases {
-            let r = answer(&request(method, target, *host), &conn, &sites, &counter, SystemTime::UNIX_EPOCH);
-            assert_eq!(r.status().as_u16(), *status, "{why}: {method} {target} {host:?}");
+            let r = answer(
+                &request(method, target, *host),
+                &conn,
+                &sites,
+                &counter,
+                SystemTime::UNIX_EPOCH,
+            );
+            assert_eq!(
+                r.status().as_u16(),
+                *status,
+                "{why}: {method} {target} {host:?}"
+            );
             assert_eq!(r.headers()[CONTENT_TYPE], POLICY_CONTENT_TYPE, "{why}");
         }
         // Four GETs answered 200 were counted; HEAD was not.
@@ -203,7 +267,8 @@ mod tests {
     fn two_host_headers_are_refused() {
         let (sites, counter, conn) = fixture();
         let mut r = request("GET", WELL_KNOWN_PATH, Some("mta-sts.a.test"));
-        r.headers_mut().append(HOST, HeaderValue::from_static("mta-sts.b.test"));
+        r.headers_mut()
+            .append(HOST, HeaderValue::from_static("mta-sts.b.test"));
         let got = answer(&r, &conn, &sites, &counter, SystemTime::UNIX_EPOCH);
         assert_eq!(got.status(), StatusCode::BAD_REQUEST);
     }

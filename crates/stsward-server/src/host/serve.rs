@@ -42,8 +42,8 @@ use tokio_rustls::TlsAcceptor;
 use super::challenges::{ACME_TLS_ALPN, Challenges};
 use super::counts::FetchCounter;
 use super::http01;
-use super::policy::{self, TlsConn};
 use super::name;
+use super::policy::{self, TlsConn};
 use super::sites::Sites;
 use super::sni::SniResolver;
 
@@ -152,12 +152,18 @@ impl HostServer {
 
     /// The bound TLS addresses, in the order given.
     pub fn https_addrs(&self) -> Vec<SocketAddr> {
-        self.https.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.https
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// The bound plain-HTTP addresses, in the order given.
     pub fn http_addrs(&self) -> Vec<SocketAddr> {
-        self.http.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.http
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// Serves `sites` and `challenges`, counting fetches in `counter`, until `shutdown`

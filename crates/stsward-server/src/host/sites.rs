@@ -253,10 +253,26 @@ mod tests {
             assert!(dns_id_matches(id, host), "{id} for {host}");
         }
         let bad = [
-            ("example.com", "mta-sts.example.com", "the policy domain itself"),
-            ("*.com", "mta-sts.example.com", "wildcard covers one label only"),
-            ("mta-sts.*.com", "mta-sts.example.com", "wildcard not left-most"),
-            ("m*.example.com", "mta-sts.example.com", "partial-label wildcard"),
+            (
+                "example.com",
+                "mta-sts.example.com",
+                "the policy domain itself",
+            ),
+            (
+                "*.com",
+                "mta-sts.example.com",
+                "wildcard covers one label only",
+            ),
+            (
+                "mta-sts.*.com",
+                "mta-sts.example.com",
+                "wildcard not left-most",
+            ),
+            (
+                "m*.example.com",
+                "mta-sts.example.com",
+                "partial-label wildcard",
+            ),
             ("www.example.com", "mta-sts.example.com", "another host"),
         ];
         for (id, host, why) in bad {
@@ -267,12 +283,16 @@ mod tests {
     #[test]
     fn policy_update_and_removal() {
         let sites = Sites::new();
-        sites.upsert_policy("Example.COM.", "version: STSv1\r\n").unwrap();
+        sites
+            .upsert_policy("Example.COM.", "version: STSv1\r\n")
+            .unwrap();
         let site = sites.get("mta-sts.example.com").unwrap();
         assert_eq!(&*site.domain, "example.com");
         assert_eq!(site.policy.as_deref(), Some(&b"version: STSv1\r\n"[..]));
         assert_eq!(sites.len(), 1);
-        sites.upsert_policy("example.com", "mode: none\r\n").unwrap();
+        sites
+            .upsert_policy("example.com", "mode: none\r\n")
+            .unwrap();
         let site = sites.get("mta-sts.example.com").unwrap();
         assert_eq!(site.policy.as_deref(), Some(&b"mode: none\r\n"[..]));
         assert!(sites.remove("example.com").unwrap());
