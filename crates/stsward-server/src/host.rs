@@ -16,6 +16,10 @@
 //! limits ([`HostLimits`]): every wait on a client has a deadline, and the number of
 //! connections has a bound.
 //!
+//! RFC 8461 is quoted from the project's reference text. RFC 8555 (ACME), RFC 8737
+//! (TLS-ALPN-01), RFC 9110 and RFC 9112 (HTTP) are not in that set: where they are cited, the
+//! text is paraphrased, never quoted.
+//!
 //! This module reads no configuration file and no store: the caller builds the values above
 //! and keeps them up to date.
 //!

@@ -19,7 +19,7 @@ use rustls::sign::CertifiedKey;
 
 use super::name::{self, NameError};
 
-/// RFC 8737 §6.2: the ALPN protocol ID of TLS-ALPN-01 validation.
+/// The ALPN protocol ID of TLS-ALPN-01 validation (RFC 8737 §3).
 pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
 /// At most this many HTTP-01 answers at once (a CA validates one order at a time per name;
@@ -28,10 +28,10 @@ pub const MAX_HTTP01_CHALLENGES: usize = 10_000;
 /// At most this many TLS-ALPN-01 certificates at once.
 pub const MAX_TLS_ALPN01_CHALLENGES: usize = 10_000;
 
-/// RFC 8555 §8.1 tokens carry at least 128 bits of entropy, base64url encoded (22 characters
-/// or more); no CA sends one anywhere near this long.
+/// Tokens carry at least 128 bits of entropy, base64url encoded (RFC 8555 §8.3, paraphrased):
+/// 22 characters or more; no CA sends one anywhere near this long.
 const MAX_TOKEN_LEN: usize = 256;
-/// A key authorization is `token "." base64url(JWK thumbprint)` (RFC 8555 §8.1).
+/// A key authorization is `token "." base64url(JWK thumbprint)` (RFC 8555 §8.1, paraphrased).
 const MAX_KEY_AUTHORIZATION_LEN: usize = 512;
 
 /// Why a challenge answer was refused. Nothing changes when one is returned.
@@ -191,7 +191,7 @@ fn check_token(token: &str) -> Result<(), ChallengeError> {
     Ok(())
 }
 
-/// RFC 4648 §5 alphabet, without padding (RFC 8555 §8.3: "MUST NOT include any padding").
+/// The RFC 4648 §5 alphabet without padding, as RFC 8555 §8.3 asks of tokens (paraphrased).
 pub(crate) fn is_base64url(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! name   = label *("." label) ["."]     ; at most 253 octets without the dot
-//! label  = 1*63(ALPHA / DIGIT / "-")    ; not starting or ending with "-" (RFC 1123 §2.1)
+//! label  = 1*63(ALPHA / DIGIT / "-")    ; not starting or ending with "-" (RFC 1035 §2.3.1)
 //! ```
 //!
 //! Internationalised names must already be A-labels (`xn--…`); U-labels are refused here,
