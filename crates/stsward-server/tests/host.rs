@@ -93,7 +93,7 @@ async fn start(limits: HostLimits) -> Running {
     let counter = FetchCounter::default();
     let server = HostServer::bind(
         &["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()],
-        &["127.0.0.1:0".parse().unwrap()],
+        &["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()],
         limits,
     )
     .expect("bind");
@@ -678,35 +678,37 @@ async fn rfc8555_8_3_http01_token_is_served_on_the_http_listener() {
     let key_auth = format!("{token}.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI");
     run.challenges.set_http01(token, &key_auth).unwrap();
     let path = format!("/.well-known/acme-challenge/{token}");
-    let http = run.http[0];
-    let get = |req: String| async move {
-        let mut tcp = TcpStream::connect(http).await.unwrap();
-        exchange(&mut tcp, &req).await.unwrap()
-    };
-    let got = get(request("GET", &path, "mta-sts.a.test")).await;
-    assert_eq!(got.status, 200);
-    assert_eq!(got.body, key_auth.as_bytes());
-    assert_eq!(got.header("content-type"), Some("text/plain"));
-    for (req, why) in [
-        (
-            request("GET", "/.well-known/acme-challenge/unknown", "x.test"),
-            "unknown token",
-        ),
-        (
-            request("GET", WELL_KNOWN_PATH, "mta-sts.a.test"),
-            "no policy over plain HTTP",
-        ),
-        (request("GET", "/", "mta-sts.a.test"), "other path"),
-    ] {
-        let got = get(req).await;
-        assert_eq!(got.status, 404, "{why}");
-        assert_eq!(got.header("location"), None, "{why}: no redirect");
+    for http in run.http.clone() {
+        let get = |req: String| async move {
+            let mut tcp = TcpStream::connect(http).await.unwrap();
+            exchange(&mut tcp, &req).await.unwrap()
+        };
+        let got = get(request("GET", &path, "mta-sts.a.test")).await;
+        assert_eq!(got.status, 200, "{http}");
+        assert_eq!(got.body, key_auth.as_bytes());
+        assert_eq!(got.header("content-type"), Some("text/plain"));
+        for (req, why) in [
+            (
+                request("GET", "/.well-known/acme-challenge/unknown", "x.test"),
+                "unknown token",
+            ),
+            (
+                request("GET", WELL_KNOWN_PATH, "mta-sts.a.test"),
+                "no policy over plain HTTP",
+            ),
+            (request("GET", "/", "mta-sts.a.test"), "other path"),
+        ] {
+            let got = get(req).await;
+            assert_eq!(got.status, 404, "{http}: {why}");
+            assert_eq!(got.header("location"), None, "{why}: no redirect");
+        }
     }
     assert!(run.challenges.remove_http01(token));
-    assert_eq!(
-        get(request("GET", &path, "mta-sts.a.test")).await.status,
-        404
-    );
+    let mut tcp = TcpStream::connect(run.http[0]).await.unwrap();
+    let got = exchange(&mut tcp, &request("GET", &path, "mta-sts.a.test"))
+        .await
+        .unwrap();
+    assert_eq!(got.status, 404, "removed");
     run.shutdown().await;
 }
 

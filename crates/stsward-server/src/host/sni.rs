@@ -65,3 +65,100 @@ impl ResolvesServerCert for SniResolver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use stsward_lab::{CertVariant, LabCa};
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    }
+
+    fn leaf(key: &CertifiedKey) -> &[u8] {
+        key.cert[0].as_ref()
+    }
+
+    #[test]
+    fn rfc8461_3_3_certificate_choice_table() {
+        let now = SystemTime::now();
+        let ca = LabCa::new(time::OffsetDateTime::from(now)).unwrap();
+        let issued = ca
+            .issue(&["mta-sts.a.test".to_owned()], CertVariant::Good)
+            .unwrap();
+        let site_key =
+            CertifiedKey::from_der(issued.chain.clone(), issued.private_key(), &provider())
+                .unwrap();
+        let sites = Sites::new();
+        sites.set_certificate("mta-sts.a.test", site_key).unwrap();
+
+        // A TLS-ALPN-01 certificate needs no CA: any key, registered for the name.
+        let challenge_issued = ca
+            .issue(&["mta-sts.a.test".to_owned()], CertVariant::SelfSigned)
+            .unwrap();
+        let challenge_key = CertifiedKey::from_der(
+            challenge_issued.chain.clone(),
+            challenge_issued.private_key(),
+            &provider(),
+        )
+        .unwrap();
+        let challenges = Challenges::new();
+        challenges
+            .set_tls_alpn01("mta-sts.a.test", challenge_key)
+            .unwrap();
+        let r = SniResolver::new(sites, challenges);
+
+        let acme: &[&[u8]] = &[ACME_TLS_ALPN];
+        let http: &[&[u8]] = &[b"h2", b"http/1.1"];
+        let site = issued.chain[0].as_ref();
+        let challenge = challenge_issued.chain[0].as_ref();
+        let cases: &[(Option<&str>, &[&[u8]], SystemTime, Option<&[u8]>, &str)] = &[
+            (Some("mta-sts.a.test"), &[], now, Some(site), "no ALPN"),
+            (
+                Some("MTA-STS.A.Test."),
+                http,
+                now,
+                Some(site),
+                "case, dot, http ALPN",
+            ),
+            (
+                Some("mta-sts.a.test"),
+                acme,
+                now,
+                Some(challenge),
+                "acme-tls/1",
+            ),
+            (Some("mta-sts.b.test"), &[], now, None, "not hosted"),
+            (
+                Some("mta-sts.b.test"),
+                acme,
+                now,
+                None,
+                "no challenge for the name",
+            ),
+            (None, &[], now, None, "no SNI"),
+            (Some("mta-sts.a.test"), &[], now + 91 * DAY, None, "expired"),
+            (
+                Some("mta-sts.a.test"),
+                &[],
+                now - 2 * DAY,
+                None,
+                "not yet valid",
+            ),
+            (
+                Some("mta-sts.a.test"),
+                acme,
+                now + 91 * DAY,
+                Some(challenge),
+                "challenge: not judged",
+            ),
+        ];
+        for (sni, alpn, at, want, why) in cases {
+            let got = r.choose(*sni, alpn.iter().copied(), *at);
+            assert_eq!(got.as_deref().map(leaf), *want, "{why}");
+        }
+    }
+}
