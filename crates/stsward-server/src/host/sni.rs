@@ -74,6 +74,14 @@ mod tests {
 
     const DAY: Duration = Duration::from_secs(86_400);
 
+    type Case<'a> = (
+        Option<&'a str>,
+        &'a [&'a [u8]],
+        SystemTime,
+        Option<&'a [u8]>,
+        &'a str,
+    );
+
     fn provider() -> Arc<rustls::crypto::CryptoProvider> {
         Arc::new(rustls::crypto::aws_lc_rs::default_provider())
     }
@@ -115,7 +123,8 @@ mod tests {
         let http: &[&[u8]] = &[b"h2", b"http/1.1"];
         let site = issued.chain[0].as_ref();
         let challenge = challenge_issued.chain[0].as_ref();
-        let cases: &[(Option<&str>, &[&[u8]], SystemTime, Option<&[u8]>, &str)] = &[
+        // (SNI, ALPN offered, when, the leaf presented, why)
+        let cases: &[Case<'_>] = &[
             (Some("mta-sts.a.test"), &[], now, Some(site), "no ALPN"),
             (
                 Some("MTA-STS.A.Test."),
