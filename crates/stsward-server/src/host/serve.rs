@@ -7,16 +7,18 @@
 //!         ALPN "acme-tls/1" → close at once (RFC 8737 §3; the certificate was the answer)
 //!   HTTP/1.1: each request head within header_read_timeout — this timer also runs while a
 //!         kept-alive connection waits for its next request, so it is the idle timeout too;
-//!         heads over max_head_bytes get 431; the whole connection ends at connection_lifetime.
+//!         heads over max_head_bytes or max_headers get 431; the whole connection ends at
+//!         connection_lifetime.
 //! ```
 //!
 //! A slow client (slowloris) costs one task and one slot until the first deadline it misses;
 //! it never blocks an OS thread or another client. When every slot is taken, each listener
 //! holds the one connection it last accepted, unserved, until a slot frees (which the deadlines
 //! above guarantee), and accepts no more meanwhile: later connections wait in the kernel's
-//! listen backlog ([`LISTEN_BACKLOG`]). Nothing is refused outright and nothing grows. Only HTTP/1.x is spoken (ALPN `http/1.1` or
-//! `http/1.0`, or none); a client that offers ALPN but none of these is refused in the
-//! handshake (`no_application_protocol`).
+//! listen backlog ([`LISTEN_BACKLOG`]). Nothing is refused outright and nothing grows.
+//!
+//! Only HTTP/1.x is spoken (ALPN `http/1.1` or `http/1.0`, or none; no h2): a client that
+//! offers ALPN but none of these is refused in the handshake (`no_application_protocol`).
 //!
 //! On shutdown the listeners close at once; connections in flight finish their current request
 //! (hyper's graceful shutdown) for up to [`HostLimits::shutdown_grace`].
