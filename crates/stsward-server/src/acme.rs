@@ -95,19 +95,49 @@ impl fmt::Display for ChallengeKind {
     }
 }
 
+/// Why a responder would not take a challenge answer (e.g. its table is full): the order
+/// stops at the challenge step instead of letting the CA validate against nothing.
+pub type ResponderError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What the policy host implements so that the CA can validate: it serves what is set until
-/// it is removed.
+/// it is removed. [`crate::host::Challenges`] implements it.
 pub trait ChallengeResponder: Send + Sync {
     /// RFC 8555 §8.3: answer `GET /.well-known/acme-challenge/<token>` on the HTTP listener
     /// with `key_authorization`.
-    fn set_http01(&self, token: &str, key_authorization: &str);
+    fn set_http01(&self, token: &str, key_authorization: &str) -> Result<(), ResponderError>;
     /// Stop answering for `token`.
     fn remove_http01(&self, token: &str);
     /// RFC 8737: a self-signed certificate for `name` with the acmeIdentifier extension, to
     /// present to handshakes for `name` that offer ALPN `acme-tls/1` (and only those).
-    fn set_tls_alpn01(&self, name: &str, cert: rustls::sign::CertifiedKey);
+    fn set_tls_alpn01(
+        &self,
+        name: &str,
+        cert: rustls::sign::CertifiedKey,
+    ) -> Result<(), ResponderError>;
     /// Stop presenting the challenge certificate for `name`.
     fn remove_tls_alpn01(&self, name: &str);
+}
+
+impl ChallengeResponder for crate::host::Challenges {
+    fn set_http01(&self, token: &str, key_authorization: &str) -> Result<(), ResponderError> {
+        crate::host::Challenges::set_http01(self, token, key_authorization).map_err(Into::into)
+    }
+
+    fn remove_http01(&self, token: &str) {
+        crate::host::Challenges::remove_http01(self, token);
+    }
+
+    fn set_tls_alpn01(
+        &self,
+        name: &str,
+        cert: rustls::sign::CertifiedKey,
+    ) -> Result<(), ResponderError> {
+        crate::host::Challenges::set_tls_alpn01(self, name, cert).map_err(Into::into)
+    }
+
+    fn remove_tls_alpn01(&self, name: &str) {
+        crate::host::Challenges::remove_tls_alpn01(self, name);
+    }
 }
 
 /// How to reach the CA.
@@ -437,10 +467,17 @@ impl Acme {
             let key_authorization = challenge.key_authorization();
             match kind {
                 ChallengeKind::Http01 => {
+                    // Noted before it is set: a responder that fails half-way is still
+                    // asked to remove it.
+                    armed.tokens.push(challenge.token.clone());
                     armed
                         .responder
-                        .set_http01(&challenge.token, key_authorization.as_str());
-                    armed.tokens.push(challenge.token.clone());
+                        .set_http01(&challenge.token, key_authorization.as_str())
+                        .map_err(|source| AcmeError::Responder {
+                            name: name.to_owned(),
+                            kind,
+                            source,
+                        })?;
                 }
                 ChallengeKind::TlsAlpn01 => {
                     let cert =
@@ -450,8 +487,15 @@ impl Acme {
                                 name: name.to_owned(),
                                 reason,
                             })?;
-                    armed.responder.set_tls_alpn01(name, cert);
                     armed.alpn_names.push(name.to_owned());
+                    armed
+                        .responder
+                        .set_tls_alpn01(name, cert)
+                        .map_err(|source| AcmeError::Responder {
+                            name: name.to_owned(),
+                            kind,
+                            source,
+                        })?;
                 }
             }
             within(deadline, Step::Challenge, name, challenge.set_ready()).await?;

@@ -1,11 +1,11 @@
 //! RFC 8555 orders against a real ACME CA: Debian's Pebble, resolving names through the lab's
 //! authoritative DNS, validating challenges against a responder on loopback.
 //!
-//! `stsward_server::host` (the policy host, which will implement `ChallengeResponder`) is not
-//! written yet, so the responder here is a minimal one of the test's own: an HTTP listener
-//! for RFC 8555 §8.3 and a TLS listener that answers RFC 8737 `acme-tls/1` handshakes with
-//! the challenge certificate for the SNI name. It records every set and remove, so the tests
-//! can check that every challenge is removed afterwards.
+//! The challenges are answered by the real policy host (`stsward_server::host`): its HTTP
+//! listener (RFC 8555 §8.3) and its TLS listener with the SNI resolver (RFC 8737 `acme-tls/1`),
+//! on Pebble's validation ports, serving its `Challenges` table. The responder handed to the
+//! order wraps that table: it records every set and remove (so the tests can check that every
+//! challenge is removed afterwards) and, on request, registers wrong answers.
 //!
 //! Zone `acme.test` in the lab DNS:
 //!
@@ -20,7 +20,6 @@
 //!
 //! Pebble missing: the group `stsward-server/acme` is skipped and recorded (a failure in CI).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,17 +27,17 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use stsward_lab::dns::{DnsServer, DnsServerOptions, LabRecord, Zone};
 use stsward_lab::scenario::Dnssec;
 use stsward_net::dns::{Dns, DnsConfig};
 use stsward_server::acme::preflight::{self, ServiceTarget};
-use stsward_server::acme::tls_alpn::ACME_TLS_ALPN_PROTOCOL;
+use stsward_server::acme::tls_alpn;
 use stsward_server::acme::{
     AccountOrigin, Acme, AcmeConfig, AcmeError, ChallengeKind, ChallengeResponder, CheckedName,
-    Issued, PreflightError, StoredAccount,
+    Issued, PreflightError, ResponderError, StoredAccount,
 };
+use stsward_server::host::{Challenges, FetchCounter, HostLimits, HostServer, Sites};
 use stsward_testkit::pebble::Pebble;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -100,6 +99,21 @@ fn dns_client(addr: SocketAddr) -> Dns {
     .expect("DNS client")
 }
 
+/// The status code of `GET path` on the policy host's plain-HTTP listener.
+async fn http_status(addr: SocketAddr, path: &str) -> String {
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: mta-sts.ok.acme.test\r\nConnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut response))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace().nth(1).unwrap_or("").to_owned()
+}
+
 fn target() -> ServiceTarget {
     ServiceTarget {
         addresses: vec![IpAddr::V4(SERVICE)],
@@ -109,79 +123,68 @@ fn target() -> ServiceTarget {
 
 // ---------------------------------------------------------------- the responder
 
-/// What the responder answers.
+/// How the responder misbehaves.
 #[derive(Default)]
 struct Behaviour {
-    /// HTTP-01 answers a wrong key authorization.
+    /// HTTP-01 registers a key authorization with another thumbprint.
     wrong_http: AtomicBool,
-    /// TLS-ALPN-01 handshakes are refused (no certificate).
-    refuse_alpn: AtomicBool,
+    /// TLS-ALPN-01 registers a certificate whose acmeIdentifier holds a wrong digest.
+    wrong_alpn: AtomicBool,
 }
 
 #[derive(Default)]
-struct State {
-    http: Mutex<HashMap<String, String>>,
-    alpn: Mutex<HashMap<String, Arc<CertifiedKey>>>,
+struct Recorder {
     /// Every call, in order: `set-http <token>`, `remove-http <token>`, `set-alpn <name>`, ...
     log: Mutex<Vec<String>>,
     behaviour: Behaviour,
 }
 
-#[derive(Clone, Default)]
-struct TestResponder(Arc<State>);
+/// The policy host's own challenge table, served by the real listeners, with a record of
+/// every call and, on request, wrong answers.
+#[derive(Clone)]
+struct TestResponder {
+    host: Challenges,
+    recorder: Arc<Recorder>,
+}
+
+impl TestResponder {
+    fn note(&self, entry: String) {
+        self.recorder.log.lock().unwrap().push(entry);
+    }
+}
 
 impl ChallengeResponder for TestResponder {
-    fn set_http01(&self, token: &str, key_authorization: &str) {
-        self.0.log.lock().unwrap().push(format!("set-http {token}"));
-        self.0
-            .http
-            .lock()
-            .unwrap()
-            .insert(token.to_owned(), key_authorization.to_owned());
+    fn set_http01(&self, token: &str, key_authorization: &str) -> Result<(), ResponderError> {
+        self.note(format!("set-http {token}"));
+        let answer = if self.recorder.behaviour.wrong_http.load(Ordering::SeqCst) {
+            format!("{token}.bm90LXRoZS1hY2NvdW50LWtleQ")
+        } else {
+            key_authorization.to_owned()
+        };
+        ChallengeResponder::set_http01(&self.host, token, &answer)
     }
     fn remove_http01(&self, token: &str) {
-        self.0
-            .log
-            .lock()
-            .unwrap()
-            .push(format!("remove-http {token}"));
-        self.0.http.lock().unwrap().remove(token);
+        self.note(format!("remove-http {token}"));
+        ChallengeResponder::remove_http01(&self.host, token);
     }
-    fn set_tls_alpn01(&self, name: &str, cert: CertifiedKey) {
-        self.0.log.lock().unwrap().push(format!("set-alpn {name}"));
-        self.0
-            .alpn
-            .lock()
-            .unwrap()
-            .insert(name.to_owned(), Arc::new(cert));
+    fn set_tls_alpn01(&self, name: &str, cert: CertifiedKey) -> Result<(), ResponderError> {
+        self.note(format!("set-alpn {name}"));
+        let cert = if self.recorder.behaviour.wrong_alpn.load(Ordering::SeqCst) {
+            tls_alpn::challenge_certificate(name, &[0u8; 32])?
+        } else {
+            cert
+        };
+        ChallengeResponder::set_tls_alpn01(&self.host, name, cert)
     }
     fn remove_tls_alpn01(&self, name: &str) {
-        self.0
-            .log
-            .lock()
-            .unwrap()
-            .push(format!("remove-alpn {name}"));
-        self.0.alpn.lock().unwrap().remove(name);
+        self.note(format!("remove-alpn {name}"));
+        ChallengeResponder::remove_tls_alpn01(&self.host, name);
     }
 }
 
 impl TestResponder {
     fn log(&self) -> Vec<String> {
-        self.0.log.lock().unwrap().clone()
-    }
-
-    /// Nothing is served any more, and every set was followed by its remove.
-    fn assert_all_removed(&self) {
-        assert!(self.0.http.lock().unwrap().is_empty(), "HTTP-01 left set");
-        assert!(
-            self.0.alpn.lock().unwrap().is_empty(),
-            "TLS-ALPN-01 left set"
-        );
-        let log = self.log();
-        for entry in log.iter().filter(|e| e.starts_with("set-")) {
-            let removal = entry.replacen("set-", "remove-", 1);
-            assert!(log.contains(&removal), "{entry} never removed: {log:?}");
-        }
+        self.recorder.log.lock().unwrap().clone()
     }
 
     fn sets(&self, kind: &str) -> usize {
@@ -192,101 +195,6 @@ impl TestResponder {
     }
 }
 
-struct AlpnResolver(Arc<State>);
-
-impl std::fmt::Debug for AlpnResolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AlpnResolver")
-    }
-}
-
-impl ResolvesServerCert for AlpnResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let state = &self.0;
-        if state.behaviour.refuse_alpn.load(Ordering::SeqCst) {
-            return None;
-        }
-        let offers_acme = hello
-            .alpn()
-            .is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN_PROTOCOL));
-        if !offers_acme {
-            return None;
-        }
-        let name = hello.server_name()?.to_ascii_lowercase();
-        state.alpn.lock().unwrap().get(&name).cloned()
-    }
-}
-
-/// Listens on `http` (HTTP-01) and `tls` (TLS-ALPN-01); the tasks end with the runtime.
-async fn serve(responder: &TestResponder, http: TcpListener, tls: TcpListener) {
-    let state = responder.0.clone();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = http.accept().await {
-            let state = state.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                let read = tokio::time::timeout(Duration::from_secs(10), async {
-                    while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") && len < buf.len() {
-                        match conn.read(&mut buf[len..]).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => len += n,
-                        }
-                    }
-                })
-                .await;
-                if read.is_err() {
-                    return;
-                }
-                let head = String::from_utf8_lossy(&buf[..len]).to_string();
-                let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let token = path.strip_prefix("/.well-known/acme-challenge/");
-                let answer = token.and_then(|t| state.http.lock().unwrap().get(t).cloned());
-                let response = match answer {
-                    Some(ka) => {
-                        let body = if state.behaviour.wrong_http.load(Ordering::SeqCst) {
-                            format!("{ka}-not-it")
-                        } else {
-                            ka
-                        };
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
-                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                    }
-                    None => {
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_owned()
-                    }
-                };
-                let _ = conn.write_all(response.as_bytes()).await;
-                let _ = conn.shutdown().await;
-            });
-        }
-    });
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(AlpnResolver(responder.0.clone())));
-    config.alpn_protocols = vec![ACME_TLS_ALPN_PROTOCOL.to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = tls.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let done =
-                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(conn)).await;
-                if let Ok(Ok(mut stream)) = done {
-                    let _ = stream.shutdown().await;
-                }
-            });
-        }
-    });
-}
-
 // ---------------------------------------------------------------- one lab per test
 
 struct World {
@@ -294,30 +202,62 @@ struct World {
     dns: Dns,
     pebble: Pebble,
     responder: TestResponder,
+    /// The policy host's plain-HTTP listener.
+    http: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-/// The lab DNS, the responder's listeners and Pebble; `None` when Pebble is not installed.
+/// The lab DNS, the policy host and Pebble; `None` when Pebble is not installed.
 async fn world() -> Option<World> {
     let (server, dns_addr) = start_dns().await;
-    let http = TcpListener::bind((SERVICE, 0)).await.expect("bind HTTP");
-    let tls = TcpListener::bind((SERVICE, 0)).await.expect("bind TLS");
-    let http_port = http.local_addr().expect("HTTP port").port();
-    let tls_port = tls.local_addr().expect("TLS port").port();
-    let responder = TestResponder::default();
-    serve(&responder, http, tls).await;
+    let any = SocketAddr::from((SERVICE, 0));
+    let host = HostServer::bind(&[any], &[any], HostLimits::default()).expect("policy host");
+    let tls_port = host.https_addrs()[0].port();
+    let http = host.http_addrs()[0];
+    let challenges = Challenges::new();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = challenges.clone();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        host.run(Sites::new(), served, FetchCounter::default(), shutdown)
+            .await
+            .expect("policy host runs");
+    });
     let pebble =
-        tokio::task::spawn_blocking(move || Pebble::start(GROUP, dns_addr, http_port, tls_port))
+        tokio::task::spawn_blocking(move || Pebble::start(GROUP, dns_addr, http.port(), tls_port))
             .await
             .expect("Pebble start task")?;
     Some(World {
         _dns: server,
         dns: dns_client(dns_addr),
         pebble,
-        responder,
+        responder: TestResponder {
+            host: challenges,
+            recorder: Arc::default(),
+        },
+        http,
+        _stop: stop,
     })
 }
 
 impl World {
+    /// Every set was followed by its remove, and the policy host no longer answers any
+    /// HTTP-01 token that was set.
+    async fn assert_all_removed(&self) {
+        let log = self.responder.log();
+        for entry in log.iter().filter(|e| e.starts_with("set-")) {
+            let removal = entry.replacen("set-", "remove-", 1);
+            assert!(log.contains(&removal), "{entry} never removed: {log:?}");
+        }
+        for token in log.iter().filter_map(|e| e.strip_prefix("set-http ")) {
+            let status =
+                http_status(self.http, &format!("/.well-known/acme-challenge/{token}")).await;
+            assert_eq!(status, "404", "token {token} still answered");
+        }
+    }
+
     fn config(&self) -> AcmeConfig {
         let mut config = AcmeConfig::new(
             self.pebble.directory_url(),
@@ -393,7 +333,7 @@ async fn rfc8555_8_3_http01_order_gives_a_chain_that_verifies_against_pebbles_ro
     assert_eq!(issued.validated_by, Some(ChallengeKind::Http01));
     assert_eq!(w.responder.sets("http"), 1, "{:?}", w.responder.log());
     assert_eq!(w.responder.sets("alpn"), 0, "{:?}", w.responder.log());
-    w.responder.assert_all_removed();
+    w.assert_all_removed().await;
 
     // RFC 9773: Debian's Pebble 2.4 offers no renewal information, so the two-thirds rule
     // applies; a CA that does must give a window that makes sense.
@@ -419,7 +359,7 @@ async fn rfc8737_3_tls_alpn01_order_gives_a_chain_that_verifies_against_pebbles_
     assert_eq!(issued.validated_by, Some(ChallengeKind::TlsAlpn01));
     assert_eq!(w.responder.sets("alpn"), 1, "{:?}", w.responder.log());
     assert_eq!(w.responder.sets("http"), 0, "{:?}", w.responder.log());
-    w.responder.assert_all_removed();
+    w.assert_all_removed().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -450,7 +390,7 @@ async fn rfc8555_7_3_a_stored_account_is_reused() {
         .await
         .unwrap_or_else(|e| panic!("order with the loaded account: {e}"));
     w.assert_issued_for(&issued, "mta-sts.ok.acme.test");
-    w.responder.assert_all_removed();
+    w.assert_all_removed().await;
 
     // An account stored for another directory is not used there: a new one is made.
     let mut elsewhere: serde_json::Value =
@@ -514,14 +454,14 @@ async fn preflight_refuses_a_name_that_resolves_elsewhere() {
 async fn a_challenge_that_fails_validation_names_the_authorization() {
     let Some(w) = world().await else { return };
     w.responder
-        .0
+        .recorder
         .behaviour
         .wrong_http
         .store(true, Ordering::SeqCst);
     w.responder
-        .0
+        .recorder
         .behaviour
-        .refuse_alpn
+        .wrong_alpn
         .store(true, Ordering::SeqCst);
     let (acme, _) = w.acme().await;
     let checked = w.checked("ok.acme.test").await;
@@ -570,7 +510,7 @@ async fn a_challenge_that_fails_validation_names_the_authorization() {
         );
     }
     assert!(text.contains("ACME authorization"), "{text}");
-    w.responder.assert_all_removed();
+    w.assert_all_removed().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -578,7 +518,7 @@ async fn the_fallback_type_is_used_when_the_preferred_fails() {
     let Some(w) = world().await else { return };
     // HTTP-01 answers wrongly; TLS-ALPN-01 works.
     w.responder
-        .0
+        .recorder
         .behaviour
         .wrong_http
         .store(true, Ordering::SeqCst);
@@ -592,5 +532,5 @@ async fn the_fallback_type_is_used_when_the_preferred_fails() {
     assert_eq!(issued.validated_by, Some(ChallengeKind::TlsAlpn01));
     assert_eq!(w.responder.sets("http"), 1, "{:?}", w.responder.log());
     assert_eq!(w.responder.sets("alpn"), 1, "{:?}", w.responder.log());
-    w.responder.assert_all_removed();
+    w.assert_all_removed().await;
 }

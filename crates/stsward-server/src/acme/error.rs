@@ -159,6 +159,17 @@ pub enum AcmeError {
         /// The types the CA offered.
         offered: Vec<String>,
     },
+    /// The policy host would not take the challenge answer; the CA was not told to validate.
+    #[error("ACME challenge for {name}: the policy host refused the {kind} answer: {source}")]
+    Responder {
+        /// The certificate name.
+        name: String,
+        /// The challenge type.
+        kind: ChallengeKind,
+        /// What the responder said.
+        #[source]
+        source: super::ResponderError,
+    },
     /// No answer before the deadline.
     #[error("ACME {step} for {name}: no answer within {after:?}")]
     Timeout {
@@ -236,6 +247,7 @@ impl AcmeError {
             | AcmeError::Transport { step, .. }
             | AcmeError::Certificate { step, .. } => Some(*step),
             AcmeError::Authorization { .. } => Some(Step::Authorization),
+            AcmeError::Responder { .. } => Some(Step::Challenge),
             AcmeError::NoChallenge { .. } => Some(Step::ChallengeType),
             AcmeError::BothFailed { preferred, .. } => preferred.step(),
             AcmeError::Preflight(_) | AcmeError::Credentials { .. } => None,
@@ -271,7 +283,9 @@ impl AcmeError {
     /// not helped by another challenge type.
     pub(super) fn other_challenge_may_help(&self) -> bool {
         match self {
-            AcmeError::NoChallenge { .. } | AcmeError::Authorization { .. } => true,
+            AcmeError::NoChallenge { .. }
+            | AcmeError::Authorization { .. }
+            | AcmeError::Responder { .. } => true,
             AcmeError::Ca { step, problem, .. } => {
                 matches!(step, Step::Challenge | Step::Authorization) && !problem.is_rate_limited()
             }

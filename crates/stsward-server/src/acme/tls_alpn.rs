@@ -17,8 +17,8 @@ use rcgen::{
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// RFC 8737 §6.2: the ALPN protocol name a validation handshake offers.
-pub const ACME_TLS_ALPN_PROTOCOL: &[u8] = b"acme-tls/1";
+/// RFC 8737 §3: the ALPN protocol a validation handshake offers (the policy host's constant).
+pub use crate::host::ACME_TLS_ALPN;
 
 /// RFC 8737 §3: the digest in the extension is SHA-256, 32 octets.
 const DIGEST_LEN: usize = 32;
