@@ -14,8 +14,9 @@
 //! challenges    = set on the responder before "ready", removed after, success or failure
 //! ```
 //!
-//! - [`ChallengeResponder`] is what the HTTP/HTTPS host implements: this module hands it the
-//!   HTTP-01 key authorization or the TLS-ALPN-01 certificate ([`tls_alpn`]).
+//! - [`ChallengeResponder`] is what the policy host implements ([`crate::host::Challenges`]
+//!   does): this module hands it the HTTP-01 key authorization or the TLS-ALPN-01 certificate
+//!   ([`tls_alpn`]).
 //! - [`Acme`] holds the account ([`StoredAccount`] is what the caller keeps, encrypted, in the
 //!   store; this module never touches the store).
 //! - [`renewal`] holds the pure policies a scheduler drives: two-thirds renewal, ARI, back-off,
@@ -334,8 +335,9 @@ impl Acme {
 
     /// Orders a certificate for a name that passed the pre-flight check, answering
     /// `preferred` challenges and falling back to the other type when the CA does not offer
-    /// `preferred` or it does not validate. Every challenge set on `responder` is removed
-    /// before this returns (or when the future is dropped).
+    /// `preferred` or it does not validate. Each of the (at most two) attempts has
+    /// [`AcmeConfig::order_timeout`]. Every challenge set on `responder` is removed before
+    /// this returns (or when the future is dropped).
     pub async fn order(
         &self,
         checked: &CheckedName,
@@ -735,4 +737,58 @@ fn validity(chain_pem: &str) -> Result<(OffsetDateTime, OffsetDateTime), String>
         .map_err(|e| format!("the issued certificate does not parse: {e}"))?;
     let v = cert.validity();
     Ok((v.not_before.to_datetime(), v.not_after.to_datetime()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_kinds_name_themselves_and_their_fallback() {
+        let cases = [
+            (ChallengeKind::Http01, "http-01", ChallengeKind::TlsAlpn01),
+            (
+                ChallengeKind::TlsAlpn01,
+                "tls-alpn-01",
+                ChallengeKind::Http01,
+            ),
+        ];
+        for (kind, name, fallback) in cases {
+            assert_eq!(kind.to_string(), name);
+            assert_eq!(kind.other(), fallback);
+            assert_eq!(challenge_type_name(&kind.acme_type()), name);
+        }
+    }
+
+    /// The scheduler runs orders on spawned tasks: the order future must be `Send`. Checked
+    /// by the compiler; nothing to run.
+    #[test]
+    fn an_order_future_is_send() {
+        fn is_send<T: Send>(_: &T) {}
+        fn check(acme: &Acme, name: &CheckedName, responder: &dyn ChallengeResponder) {
+            is_send(&acme.order(name, ChallengeKind::Http01, responder));
+        }
+        let _: fn(&Acme, &CheckedName, &dyn ChallengeResponder) = check;
+    }
+
+    #[test]
+    fn the_validity_of_the_chain_leaf_is_read() {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+        let mut params =
+            CertificateParams::new(vec!["mta-sts.example.test".to_owned()]).expect("params");
+        params.not_before = time::macros::datetime!(2026-01-01 0:00 UTC);
+        params.not_after = time::macros::datetime!(2026-04-01 0:00 UTC);
+        let cert = params.self_signed(&key).expect("cert");
+        let chain = format!("{}{}", cert.pem(), cert.pem());
+        assert_eq!(validity(&chain), Ok((params.not_before, params.not_after)));
+        for (bad, why) in [
+            ("", "no certificate"),
+            (
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                "not DER",
+            ),
+        ] {
+            assert!(validity(bad).is_err(), "{why}");
+        }
+    }
 }

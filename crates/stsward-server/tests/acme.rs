@@ -130,6 +130,8 @@ struct Behaviour {
     wrong_http: AtomicBool,
     /// TLS-ALPN-01 registers a certificate whose acmeIdentifier holds a wrong digest.
     wrong_alpn: AtomicBool,
+    /// Every set is refused, as a full challenge table would.
+    refuse: AtomicBool,
 }
 
 #[derive(Default)]
@@ -156,6 +158,9 @@ impl TestResponder {
 impl ChallengeResponder for TestResponder {
     fn set_http01(&self, token: &str, key_authorization: &str) -> Result<(), ResponderError> {
         self.note(format!("set-http {token}"));
+        if self.recorder.behaviour.refuse.load(Ordering::SeqCst) {
+            return Err("refused by the test".into());
+        }
         let answer = if self.recorder.behaviour.wrong_http.load(Ordering::SeqCst) {
             format!("{token}.bm90LXRoZS1hY2NvdW50LWtleQ")
         } else {
@@ -169,6 +174,9 @@ impl ChallengeResponder for TestResponder {
     }
     fn set_tls_alpn01(&self, name: &str, cert: CertifiedKey) -> Result<(), ResponderError> {
         self.note(format!("set-alpn {name}"));
+        if self.recorder.behaviour.refuse.load(Ordering::SeqCst) {
+            return Err("refused by the test".into());
+        }
         let cert = if self.recorder.behaviour.wrong_alpn.load(Ordering::SeqCst) {
             tls_alpn::challenge_certificate(name, &[0u8; 32])?
         } else {
@@ -532,5 +540,51 @@ async fn the_fallback_type_is_used_when_the_preferred_fails() {
     assert_eq!(issued.validated_by, Some(ChallengeKind::TlsAlpn01));
     assert_eq!(w.responder.sets("http"), 1, "{:?}", w.responder.log());
     assert_eq!(w.responder.sets("alpn"), 1, "{:?}", w.responder.log());
+    w.assert_all_removed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_that_refuses_the_answer_stops_the_order_at_the_challenge_step() {
+    let Some(w) = world().await else { return };
+    w.responder
+        .recorder
+        .behaviour
+        .refuse
+        .store(true, Ordering::SeqCst);
+    let (acme, _) = w.acme().await;
+    let checked = w.checked("ok.acme.test").await;
+    let err = acme
+        .order(&checked, ChallengeKind::TlsAlpn01, &w.responder)
+        .await
+        .expect_err("nothing can be answered");
+    let AcmeError::BothFailed {
+        preferred,
+        fallback,
+    } = &err
+    else {
+        panic!("both types were tried: {err:?}")
+    };
+    assert!(
+        matches!(
+            preferred.as_ref(),
+            AcmeError::Responder {
+                kind: ChallengeKind::TlsAlpn01,
+                ..
+            }
+        ),
+        "{preferred:?}"
+    );
+    assert!(
+        matches!(
+            fallback.as_ref(),
+            AcmeError::Responder {
+                kind: ChallengeKind::Http01,
+                ..
+            }
+        ),
+        "{fallback:?}"
+    );
+    assert_eq!(err.step(), Some(stsward_server::acme::Step::Challenge));
+    assert!(err.to_string().contains("refused by the test"), "{err}");
     w.assert_all_removed().await;
 }
