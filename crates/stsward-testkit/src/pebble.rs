@@ -73,10 +73,16 @@ impl Pebble {
         tls_port: u16,
     ) -> Option<Pebble> {
         let Some(bin) = find_binary() else {
-            let why = format!(
-                "Pebble not installed (no pebble on PATH; set {PEBBLE_BIN_ENV} or run \
-                 scripts/install-test-deps)"
-            );
+            let why = match std::env::var_os(PEBBLE_BIN_ENV) {
+                Some(bin) => format!(
+                    "Pebble not found: {PEBBLE_BIN_ENV}={} is not a file",
+                    Path::new(&bin).display()
+                ),
+                None => format!(
+                    "Pebble not installed (no pebble on PATH; set {PEBBLE_BIN_ENV} or run \
+                     scripts/install-test-deps)"
+                ),
+            };
             if crate::in_ci(std::env::var("CI").ok().as_deref()) {
                 panic!("{group}: {why}; CI is set, so a missing Pebble is a failure");
             }
