@@ -25,6 +25,9 @@
 //!
 //! An authorization the CA already holds as valid (RFC 8555 §7.1.4, reuse) needs no challenge
 //! and none is set.
+//!
+//! RFC 8555, RFC 8737 and RFC 9773 are not in the project's reference texts: where they are
+//! cited here and in the submodules, the text is paraphrased, never quoted.
 
 mod error;
 pub mod preflight;
@@ -153,7 +156,8 @@ pub struct AcmeConfig {
     pub ca_roots: Option<Vec<CertificateDer<'static>>>,
     /// Time allowed for one HTTP request.
     pub request_timeout: Duration,
-    /// Time allowed for one order attempt (one challenge type), polls included.
+    /// Time allowed for one order attempt (one challenge type), polls included; it also
+    /// bounds creating or loading the account.
     pub order_timeout: Duration,
 }
 
