@@ -298,12 +298,10 @@ type DomainRow = (
     i64,
 );
 
-const DOMAIN_COLUMNS: &str =
-    "id, tenant_id, domain, created_at, state, follow_mx, tlsrpt_rua, remove_after, current_version";
+const DOMAIN_COLUMNS: &str = "id, tenant_id, domain, created_at, state, follow_mx, tlsrpt_rua, remove_after, current_version";
 
 fn domain_from(row: DomainRow) -> Result<HostedDomain, StoreError> {
-    let (id, tenant, domain, created_at, state, follow_mx, tlsrpt_rua, remove_after, current) =
-        row;
+    let (id, tenant, domain, created_at, state, follow_mx, tlsrpt_rua, remove_after, current) = row;
     Ok(HostedDomain {
         id,
         tenant: TenantId(tenant),
@@ -806,7 +804,11 @@ mod tests {
 
     #[test]
     fn states_round_trip_and_unknown_is_corrupt() {
-        for s in [DomainState::Active, DomainState::Removing, DomainState::Gone] {
+        for s in [
+            DomainState::Active,
+            DomainState::Removing,
+            DomainState::Gone,
+        ] {
             assert_eq!(s.as_str().parse::<DomainState>().expect("state"), s);
         }
         assert!(matches!(

@@ -304,7 +304,10 @@ async fn tenant_b_cannot_read_or_change_tenant_a(db: Db) {
         .await
         .expect("a adds");
     assert_eq!(
-        store.hosted_domain_get(b, "a-only.test").await.expect("get"),
+        store
+            .hosted_domain_get(b, "a-only.test")
+            .await
+            .expect("get"),
         None
     );
     assert!(
@@ -483,8 +486,10 @@ async fn a_version_and_its_move_are_one_transaction(db: Db) {
         .await
         .expect("add");
     let statements: &[&str] = match db.backend {
-        Backend::Sqlite => &["CREATE TRIGGER refuse_move BEFORE UPDATE ON hosted_domains \
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+        Backend::Sqlite => &[
+            "CREATE TRIGGER refuse_move BEFORE UPDATE ON hosted_domains \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ],
         Backend::Postgres => &[
             "CREATE FUNCTION refuse_move() RETURNS trigger LANGUAGE plpgsql AS \
              $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
@@ -521,7 +526,10 @@ async fn a_version_and_its_move_are_one_transaction(db: Db) {
         Err(StoreError::Query { .. }) => {}
         other => panic!("the move was refused, so must the add be: {other:?}"),
     }
-    let history = store.policy_versions(t, "atomic.test", 10).await.expect("h");
+    let history = store
+        .policy_versions(t, "atomic.test", 10)
+        .await
+        .expect("h");
     assert_eq!(history.len(), 1, "no half-written version: {history:?}");
 }
 
@@ -651,7 +659,15 @@ async fn snapshot_spans_tenants_and_skips_gone(db: Db) {
     let snap = store.hosting_snapshot().await.expect("snapshot");
     let seen: Vec<(&str, TenantId, i64, &str, DomainState)> = snap
         .iter()
-        .map(|e| (e.domain.as_str(), e.tenant, e.version, e.sts_id.as_str(), e.state))
+        .map(|e| {
+            (
+                e.domain.as_str(),
+                e.tenant,
+                e.version,
+                e.sts_id.as_str(),
+                e.state,
+            )
+        })
         .collect();
     assert_eq!(
         seen,
@@ -726,7 +742,10 @@ async fn certificates_put_fail_get_list(db: Db) {
         list.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
         ["mta-sts.a.test", "mta-sts.c.test"]
     );
-    assert_eq!((list[0].chain_pem.as_ref(), list[0].key.as_ref()), (None, None));
+    assert_eq!(
+        (list[0].chain_pem.as_ref(), list[0].key.as_ref()),
+        (None, None)
+    );
     let page = store
         .certificate_list(Some("mta-sts.a.test"), 10)
         .await
