@@ -337,13 +337,13 @@ impl ServeConfig {
                     .into(),
             );
         }
-        if let Some(acme) = &self.acme {
-            if !acme.directory.starts_with("https://") {
-                return invalid(
-                    "acme.directory",
-                    format!("{:?} is not an https:// URL", acme.directory),
-                );
-            }
+        if let Some(acme) = &self.acme
+            && !acme.directory.starts_with("https://")
+        {
+            return invalid(
+                "acme.directory",
+                format!("{:?} is not an https:// URL", acme.directory),
+            );
         }
         if self.api.token.is_some() && self.api.token_file.is_some() {
             return invalid(

@@ -748,6 +748,81 @@ impl Store {
         Ok(gone.into_iter().map(|(d,)| d).collect())
     }
 
+    /// Marks `domain` gone when its removal's time has come (at or before `now`), whichever
+    /// tenant removed it: names are global, and a name whose removal is over is free for
+    /// anyone to host. `true` when it was marked.
+    pub async fn hosted_domain_finish_removal(
+        &self,
+        domain: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE hosted_domains SET state = 'gone' \
+             WHERE domain = $1 AND state = 'removing' AND remove_after <= $2";
+        self.run(Operation::HostedDomainFinishRemovals, async {
+            with_pool!(self, pool => {
+                sqlx::query(SQL)
+                    .bind(domain)
+                    .bind(now)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected() > 0)
+            })
+        })
+        .await
+    }
+
+    /// The live domains of `tenant` with their current version, ordered by name, those
+    /// after `after` when given, at most `limit` (one query, for listings).
+    pub async fn hosted_domain_list_current(
+        &self,
+        tenant: TenantId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(HostedDomain, PolicyVersion)>, StoreError> {
+        let sql = format!(
+            "SELECT d.id, d.tenant_id, d.domain, d.created_at, d.state, d.follow_mx, \
+             d.tlsrpt_rua, d.remove_after, d.current_version, {VERSION_COLUMNS} \
+             FROM hosted_domains d \
+             JOIN policy_versions v ON v.domain_id = d.id AND v.version = d.current_version \
+             WHERE d.tenant_id = $1 AND d.state <> 'gone' AND d.domain > $2 \
+             ORDER BY d.domain LIMIT $3"
+        );
+        type Row = (DomainRow, VersionRow);
+        let rows = self
+            .run(Operation::HostedDomainList, async {
+                with_pool!(self, pool => {
+                    sqlx::query(&sql)
+                        .bind(tenant.0)
+                        .bind(after.unwrap_or(""))
+                        .bind(i64::from(limit))
+                        .fetch_all(pool)
+                        .await
+                        .and_then(|rows| {
+                            rows.iter().map(|r| -> Result<Row, sqlx::Error> {
+                                use sqlx::Row as _;
+                                Ok((
+                                    (
+                                        r.try_get(0)?, r.try_get(1)?, r.try_get(2)?,
+                                        r.try_get(3)?, r.try_get(4)?, r.try_get(5)?,
+                                        r.try_get(6)?, r.try_get(7)?, r.try_get(8)?,
+                                    ),
+                                    (
+                                        r.try_get(9)?, r.try_get(10)?, r.try_get(11)?,
+                                        r.try_get(12)?, r.try_get(13)?, r.try_get(14)?,
+                                        r.try_get(15)?, r.try_get(16)?, r.try_get(17)?,
+                                    ),
+                                ))
+                            })
+                            .collect::<Result<Vec<Row>, sqlx::Error>>()
+                        })
+                })
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(d, v)| Ok((domain_from(d)?, version_from(v))))
+            .collect()
+    }
+
     /// Install-wide, for the serving roles (DNS and HTTPS) at start: every active or removing
     /// domain of every tenant with its current policy, ordered by domain.
     pub async fn hosting_snapshot(&self) -> Result<Vec<SnapshotEntry>, StoreError> {

@@ -235,6 +235,17 @@ async fn add_get_list_and_history(db: Db) {
             .current_version,
         2
     );
+    let with_current = store
+        .hosted_domain_list_current(t, None, 10)
+        .await
+        .expect("list current");
+    assert_eq!(
+        with_current
+            .iter()
+            .map(|(d, v)| (d.domain.as_str(), v.version, v.sts_id.as_str()))
+            .collect::<Vec<_>>(),
+        [("a.test", 1, "z1"), ("b.test", 2, "a2")]
+    );
     store
         .hosted_domain_set_options(t, "b.test", true, Some("mailto:r@b.test"))
         .await
@@ -315,6 +326,13 @@ async fn tenant_b_cannot_read_or_change_tenant_a(db: Db) {
             .hosted_domain_list(b, None, 100)
             .await
             .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .hosted_domain_list_current(b, None, 100)
+            .await
+            .expect("list current")
             .is_empty()
     );
     assert!(
@@ -588,12 +606,24 @@ async fn rfc8461_8_3_removal_then_gone_then_hosted_again(db: Db) {
             .expect("other tenant")
             .is_empty()
     );
+    assert!(
+        !store
+            .hosted_domain_finish_removal("bye.test", 604899)
+            .await
+            .expect("early by name")
+    );
     assert_eq!(
         store
             .hosted_domain_finish_removals(Some(a), 604900)
             .await
             .expect("due"),
         ["bye.test"]
+    );
+    assert!(
+        !store
+            .hosted_domain_finish_removal("bye.test", 604900)
+            .await
+            .expect("already gone")
     );
     assert_eq!(
         store.hosted_domain_get(a, "bye.test").await.expect("get"),

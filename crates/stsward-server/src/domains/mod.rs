@@ -250,9 +250,9 @@ pub enum DomainError {
     Dns {
         /// The domain.
         domain: String,
-        /// Why.
+        /// Why (boxed: DNS errors are large, and rare).
         #[source]
-        source: DnsError,
+        source: Box<DnsError>,
     },
     /// The domain has no MX records to build `mx` lines from.
     #[error("{domain} has no MX records ({why}); give the mx patterns with --mx")]
@@ -432,7 +432,7 @@ impl DomainService {
         })?;
         let lookup = dns.mx(domain).await.map_err(|source| DomainError::Dns {
             domain: domain.into(),
-            source,
+            source: Box::new(source),
         })?;
         let records = match &lookup.answer {
             Answer::Records(r) => r,
@@ -526,24 +526,18 @@ impl DomainService {
         loop {
             let page = self
                 .store
-                .hosted_domain_list(tenant, after.as_deref(), LIST_PAGE)
+                .hosted_domain_list_current(tenant, after.as_deref(), LIST_PAGE)
                 .await?;
             let full = page.len() == LIST_PAGE as usize;
-            for d in page {
-                after = Some(d.domain.clone());
-                let Some(current) = self.store.policy_version_current(tenant, &d.domain).await?
-                else {
-                    continue;
-                };
-                out.push(DomainSummary {
-                    state: state_at(&d, now),
-                    gone_at: d.remove_after,
-                    mode: current.mode,
-                    version: current.version,
-                    id: current.sts_id,
-                    domain: d.domain,
-                });
-            }
+            after = page.last().map(|(d, _)| d.domain.clone());
+            out.extend(page.into_iter().map(|(d, current)| DomainSummary {
+                state: state_at(&d, now),
+                gone_at: d.remove_after,
+                mode: current.mode,
+                version: current.version,
+                id: current.sts_id,
+                domain: d.domain,
+            }));
             if !full {
                 return Ok(out);
             }
