@@ -422,6 +422,23 @@ impl ServeConfig {
     }
 }
 
+impl ServeConfig {
+    /// The key that seals private keys and ACME credentials at rest, read from
+    /// `keys.secret_file`; `None` when it is not set.
+    pub fn sealing_key(&self) -> Result<Option<crate::sealing::SealingKey>, ConfigError> {
+        let Some(path) = &self.keys.secret_file else {
+            return Ok(None);
+        };
+        let text = read_bounded(path, 4096)?;
+        crate::sealing::SealingKey::from_hex(&text)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                key: "keys.secret_file",
+                reason: format!("{}: {e}", path.display()),
+            })
+    }
+}
+
 /// A `rua` list as RFC 8460 §3 writes it: one or more URIs separated by commas.
 pub(crate) fn check_rua(rua: &str) -> Result<(), String> {
     if rua.trim().is_empty() {
@@ -634,6 +651,28 @@ secret_file = "/etc/stsward/secret.key"
             let err = text.parse::<ServeConfig>().expect_err(why).to_string();
             assert!(err.contains(word), "{why}: {err}");
         }
+    }
+
+    #[test]
+    fn the_secret_file_gives_the_sealing_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret.key");
+        std::fs::write(&path, format!("{}\n", "ab".repeat(32))).expect("write");
+        let cfg: ServeConfig = format!("[keys]\nsecret_file = {:?}\n", path.display().to_string())
+            .parse()
+            .expect("parses");
+        let key = cfg.sealing_key().expect("key").expect("set");
+        let sealed = key.seal(b"k", "n").expect("seal");
+        assert_eq!(key.open(&sealed, "n", "key").expect("open"), b"k");
+        std::fs::write(&path, "short\n").expect("write");
+        let err = cfg.sealing_key().expect_err("short key").to_string();
+        assert!(err.contains("keys.secret_file"), "{err}");
+        assert!(
+            ServeConfig::default()
+                .sealing_key()
+                .expect("none")
+                .is_none()
+        );
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! sts-id = %s"id=" 1*32(ALPHA / DIGIT)
 //! ```
 //!
-//! RFC 8461 §3.1: the id is "a short string used to track policy updates. This string MUST
-//! uniquely identify a given instance of a policy, such that senders can determine when the
-//! policy has been updated." stsward derives it from the version:
+//! RFC 8461 §3.1: ""id" (plaintext, required): A short string used to track policy
+//! updates.  This string MUST uniquely identify a given instance of a policy, such that
+//! senders can determine when the policy has been updated by comparing to the "id" of a
+//! previously seen policy.  There is no implied ordering of "id" fields between revisions."
+//! stsward derives it from the version:
 //!
 //! ```text
 //! id = base36(changed_at, 7 digits, zero-padded) base36(version)
