@@ -24,24 +24,28 @@
 //!
 //! Time is an argument (`now`, epoch seconds) everywhere; nothing here reads the clock.
 
+mod error;
 pub mod id;
+mod input;
 pub mod names;
 pub mod records;
+mod views;
 
 use std::collections::HashSet;
 
-use stsward_net::dns::{Answer, Dns, DnsError};
-use stsward_proto::Severity;
-use stsward_proto::mta_sts::policy::lint;
-use stsward_proto::mta_sts::{MaxAge, Mode, MxPattern, Policy, PolicyId};
+use stsward_net::dns::{Answer, Dns};
+use stsward_proto::mta_sts::{Mode, MxPattern, Policy};
 use stsward_store::{
-    CertState, DomainState, HostedDomain, NewDomain, NewVersion, PolicyVersion, Store, StoreError,
-    TenantId, Transition,
+    DomainState, HostedDomain, NewDomain, PolicyVersion, Store, TenantId, Transition,
 };
 
 use crate::config::HostingSection;
+pub use error::{DomainError, format_time};
+pub use input::{AddDomain, MxInput, PolicyChange};
+use input::{build_policy, new_version, parse_max_age, parse_mode, parse_patterns};
 pub use names::NameError;
 pub use records::{DnsRecord, Records};
+pub use views::{CertificateSummary, Change, DomainDetail, DomainSummary, ServedDomain, Warning};
 
 /// The default `max_age` of a new domain: one week (RFC 8461 §3.2 expects "weeks or greater").
 pub const DEFAULT_MAX_AGE: u32 = 604_800;
@@ -50,247 +54,8 @@ pub const DEFAULT_MAX_AGE: u32 = 604_800;
 pub const REMOVAL_MAX_AGE: u32 = 86_400;
 /// Most versions read back for `show` and for computing a removal's end.
 pub const MAX_HISTORY: u32 = 100_000;
-/// Most domains one `list` call returns.
+/// Domains read per store query while listing (keyset pages).
 pub const LIST_PAGE: u32 = 1000;
-
-/// Where the `mx` patterns of a new policy come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MxInput {
-    /// As given (validated as RFC 8461 §3.2 `mx` values).
-    Patterns(Vec<String>),
-    /// The exchanges of the domain's MX records, now.
-    FromDns,
-}
-
-/// `domain add`: what a new domain's first policy says. Unset fields take the defaults
-/// (`testing`, the MX hosts in DNS, [`DEFAULT_MAX_AGE`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AddDomain {
-    /// The domain, as typed (normalised to A-labels).
-    pub domain: String,
-    /// `testing`, `enforce` or `none`.
-    pub mode: Option<String>,
-    /// The `mx` patterns.
-    pub mx: Option<MxInput>,
-    /// Seconds.
-    pub max_age: Option<u64>,
-    /// Opt in to following the MX records on a schedule.
-    pub follow_mx: bool,
-}
-
-/// `domain set`: the fields to change; unset fields keep their current value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PolicyChange {
-    /// `testing`, `enforce` or `none`.
-    pub mode: Option<String>,
-    /// New `mx` patterns.
-    pub mx: Option<MxInput>,
-    /// Seconds.
-    pub max_age: Option<u64>,
-    /// Why (kept in the history).
-    pub note: Option<String>,
-}
-
-/// Something the caller should tell the user; the change was made.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Warning {
-    /// An `enforce` policy lost `mx` patterns: senders that fetched it may keep it until
-    /// `cached_until` (its `max_age`, RFC 8461 §3.2) and refuse MX hosts it does not list.
-    DroppedPatterns {
-        /// The patterns no longer listed.
-        dropped: Vec<String>,
-        /// The version senders may still hold.
-        version: i64,
-        /// Its `max_age`.
-        max_age: i64,
-        /// Until when they may hold it (epoch seconds).
-        cached_until: i64,
-    },
-    /// A finding of the policy linter below error severity (e.g. a short `max_age`).
-    Lint {
-        /// The finding code.
-        code: String,
-        /// Its message.
-        message: String,
-    },
-}
-
-impl std::fmt::Display for Warning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Warning::DroppedPatterns {
-                dropped,
-                version,
-                max_age,
-                cached_until,
-            } => write!(
-                f,
-                "mx {} dropped from an enforce policy: senders that fetched version {version} \
-                 may keep it for its max_age ({max_age} s, until {}) and refuse delivery to MX \
-                 hosts it does not list",
-                dropped.join(", "),
-                format_time(*cached_until)
-            ),
-            Warning::Lint { code, message } => write!(f, "{code}: {message}"),
-        }
-    }
-}
-
-/// The result of a change.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Change {
-    /// The domain.
-    pub domain: String,
-    /// The version now served (the previous one when nothing changed).
-    pub version: PolicyVersion,
-    /// Whether a new version was written (`sync-mx` with the same MX writes none).
-    pub changed: bool,
-    /// What the user should know.
-    pub warnings: Vec<Warning>,
-}
-
-/// One domain in a listing.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DomainSummary {
-    /// The domain.
-    pub domain: String,
-    /// Its state at `now` (a removal whose time has passed is shown as gone).
-    pub state: DomainState,
-    /// The current version's mode.
-    pub mode: String,
-    /// The current version.
-    pub version: i64,
-    /// The current id.
-    pub id: String,
-    /// When a removing domain goes (epoch seconds).
-    pub gone_at: Option<i64>,
-}
-
-/// Everything `domain show` says.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DomainDetail {
-    /// The stored row.
-    pub domain: HostedDomain,
-    /// The state at `now`.
-    pub state: DomainState,
-    /// When a removing domain goes (epoch seconds).
-    pub gone_at: Option<i64>,
-    /// The version served.
-    pub current: PolicyVersion,
-    /// Every version, newest first (at most [`MAX_HISTORY`]).
-    pub history: Vec<PolicyVersion>,
-    /// The state of the `mta-sts.<D>` certificate, when there is one.
-    pub certificate: Option<CertificateSummary>,
-}
-
-/// A certificate as `show` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CertificateSummary {
-    /// The host name.
-    pub name: String,
-    /// Pending, valid or failed.
-    pub state: CertState,
-    /// Validity end (epoch seconds).
-    pub not_after: Option<i64>,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
-}
-
-/// One domain as the serving roles (DNS, HTTPS) load it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ServedDomain {
-    /// The policy domain.
-    pub domain: String,
-    /// Active or removing.
-    pub state: DomainState,
-    /// The version served.
-    pub version: i64,
-    /// Its `_mta-sts` id.
-    pub id: String,
-    /// The policy text, exactly as served (CRLF lines).
-    pub policy: String,
-    /// The `rua` for `_smtp._tls` (the domain's, else the install's; none: no record).
-    pub tlsrpt_rua: Option<String>,
-    /// When a removing domain stops being served.
-    pub remove_after: Option<i64>,
-}
-
-/// Why a domain operation failed; nothing was changed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DomainError {
-    /// The domain name is not usable.
-    #[error("domain: {0}")]
-    Name(#[from] NameError),
-    /// A policy field is not valid (`field` is `mode`, `mx`, `max_age` or `policy`).
-    #[error("{field}: {reason}")]
-    Invalid {
-        /// The field.
-        field: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// The tenant hosts no such domain.
-    #[error("{domain} is not a hosted domain")]
-    NotFound {
-        /// The domain.
-        domain: String,
-    },
-    /// The domain is being removed (RFC 8461 §8.3); it cannot change until it is gone.
-    #[error("{domain} is being removed and serves mode none until {}; it can be added again after that", format_time(*gone_at))]
-    Removing {
-        /// The domain.
-        domain: String,
-        /// When it goes.
-        gone_at: i64,
-    },
-    /// The MX records could not be read.
-    #[error("cannot look up the MX records of {domain}")]
-    Dns {
-        /// The domain.
-        domain: String,
-        /// Why (boxed: DNS errors are large, and rare).
-        #[source]
-        source: Box<DnsError>,
-    },
-    /// The domain has no MX records to build `mx` lines from.
-    #[error("{domain} has no MX records ({why}); give the mx patterns with --mx")]
-    NoMx {
-        /// The domain.
-        domain: String,
-        /// NXDOMAIN, no MX records, or a null MX.
-        why: &'static str,
-    },
-    /// `FromDns` was asked of a service without a DNS client.
-    #[error("no DNS client to read the MX records of {domain} with")]
-    NoDns {
-        /// The domain.
-        domain: String,
-    },
-    /// A configuration key the operation needs is not set.
-    #[error("{key} is not set in the configuration; {why}")]
-    NotConfigured {
-        /// `section.key`.
-        key: &'static str,
-        /// What it is needed for.
-        why: &'static str,
-    },
-    /// The store failed or refused (a taken name, a version conflict, a size limit).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// `at` as RFC 3339 UTC, or the raw number when out of range.
-pub fn format_time(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| at.to_string())
-}
 
 /// The service: the store, the hosting names, and a DNS client for MX lookups.
 #[derive(Clone, Debug)]
@@ -298,101 +63,6 @@ pub struct DomainService {
     store: Store,
     hosting: HostingSection,
     dns: Option<Dns>,
-}
-
-fn parse_mode(raw: &str) -> Result<Mode, DomainError> {
-    raw.parse()
-        .map_err(|e: stsward_proto::mta_sts::Error| DomainError::Invalid {
-            field: "mode",
-            reason: e.to_string(),
-        })
-}
-
-fn parse_max_age(secs: u64) -> Result<MaxAge, DomainError> {
-    MaxAge::new(secs).map_err(|e| DomainError::Invalid {
-        field: "max_age",
-        reason: e.to_string(),
-    })
-}
-
-fn parse_patterns(raw: &[String]) -> Result<Vec<MxPattern>, DomainError> {
-    let mut out: Vec<MxPattern> = Vec::with_capacity(raw.len());
-    for p in raw {
-        let pattern: MxPattern =
-            p.parse()
-                .map_err(|e: stsward_proto::mta_sts::Error| DomainError::Invalid {
-                    field: "mx",
-                    reason: e.to_string(),
-                })?;
-        if !out.contains(&pattern) {
-            out.push(pattern);
-        }
-    }
-    Ok(out)
-}
-
-/// The policy from its parts, refused as `stsward policy lint` would refuse it; lint
-/// findings below error severity come back as warnings.
-fn build_policy(
-    mode: Mode,
-    max_age: MaxAge,
-    mx: Vec<MxPattern>,
-) -> Result<(Policy, Vec<Warning>), DomainError> {
-    let policy = Policy::new(mode, max_age, mx).map_err(|e| DomainError::Invalid {
-        field: "mx",
-        reason: format!("{e} (a {mode} policy needs at least one mx pattern)"),
-    })?;
-    let text = policy.to_string();
-    let checked = lint(text.as_bytes());
-    let mut warnings = Vec::new();
-    for f in &checked.findings {
-        match f.severity {
-            Severity::Error => {
-                return Err(DomainError::Invalid {
-                    field: "policy",
-                    reason: format!("{}: {}", f.code, f.message),
-                });
-            }
-            Severity::Warning => warnings.push(Warning::Lint {
-                code: f.code.to_string(),
-                message: f.message.clone(),
-            }),
-            _ => {}
-        }
-    }
-    if checked.policy.as_ref() != Some(&policy) {
-        return Err(DomainError::Invalid {
-            field: "policy",
-            reason: "the served text would not parse back to the same policy".into(),
-        });
-    }
-    Ok((policy, warnings))
-}
-
-fn new_version(
-    policy: &Policy,
-    version: i64,
-    actor: &str,
-    now: i64,
-    note: Option<String>,
-) -> Result<(NewVersion, PolicyId), DomainError> {
-    let id = id::policy_id(now, version).map_err(|e| DomainError::Invalid {
-        field: "id",
-        reason: e.to_string(),
-    })?;
-    Ok((
-        NewVersion {
-            mode: policy.mode().to_string(),
-            mx: policy.mx().iter().map(ToString::to_string).collect(),
-            max_age: i64::from(policy.max_age().as_secs()),
-            policy: policy.to_string(),
-            sts_id: id.to_string(),
-            changed_by: actor.to_owned(),
-            changed_at: now,
-            note,
-        },
-        id,
-    ))
 }
 
 /// The state at `now`: a removal whose time has come is gone, whether or not the scheduler
