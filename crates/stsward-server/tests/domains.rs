@@ -11,7 +11,8 @@ use stsward_net::dns::{Dns, DnsConfig};
 use stsward_proto::mta_sts::Policy;
 use stsward_server::config::HostingSection;
 use stsward_server::domains::{
-    AddDomain, DomainError, DomainService, MxInput, PolicyChange, Warning, id::policy_id,
+    AddDomain, DomainError, DomainOptions, DomainService, MxInput, PolicyChange, Warning,
+    id::policy_id,
 };
 use stsward_store::{DomainState, Store, StoreError};
 use stsward_testkit::postgres::Postgres;
@@ -494,6 +495,19 @@ async fn another_tenant_sees_and_changes_nothing(s: DomainService) {
         "sync-mx",
     );
     not_found(s.records(b, "hosted.test").await.map(|_| ()), "records");
+    not_found(
+        s.set_options(
+            b,
+            "hosted.test",
+            &DomainOptions {
+                follow_mx: Some(true),
+                tlsrpt_rua: Some(Some("mailto:evil@b.test".into())),
+            },
+        )
+        .await
+        .map(|_| ()),
+        "set-options",
+    );
     assert!(s.list(b, T0).await.expect("list").is_empty());
     let detail = s.show(a, "hosted.test", T0).await.expect("a still sees it");
     assert_eq!(

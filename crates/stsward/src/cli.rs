@@ -425,6 +425,12 @@ nothing changes), 2 when the command could not run.")]
         /// Why (kept in the history).
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// Rebuild the mx lines from DNS on a schedule (stsward serve): on or off.
+        #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+        follow_mx: Option<String>,
+        /// The rua published at _smtp._tls for this domain, or "default" for the install's.
+        #[arg(long, value_name = "URI|default")]
+        tlsrpt_rua: Option<String>,
     },
 
     /// Stop hosting a domain safely (RFC 8461 §8.3): mode none with a new id first, gone

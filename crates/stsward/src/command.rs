@@ -16,7 +16,7 @@ use crate::cli::{
     Cli, CliCommand, ColorChoice, DomainCommand, DomainCommon, NetArgs, PolicyCommand,
     PolicyFields, ReportCommand, ResolveCommand,
 };
-use stsward_server::domains::{AddDomain, MxInput, PolicyChange};
+use stsward_server::domains::{AddDomain, DomainOptions, MxInput, PolicyChange};
 
 /// Where an input comes from.
 #[derive(Debug, Clone)]
@@ -178,7 +178,7 @@ pub enum DomainAction {
     Add(AddDomain),
     List,
     Show(String),
-    Set(String, PolicyChange),
+    Set(String, PolicyChange, DomainOptions),
     Remove(String),
     SyncMx(String),
     Records(String),
@@ -362,17 +362,33 @@ fn domain(d: DomainCommand) -> anyhow::Result<Domain> {
             target,
             policy,
             note,
+            follow_mx,
+            tlsrpt_rua,
         } => {
+            let options = DomainOptions {
+                follow_mx: follow_mx.map(|v| v == "on"),
+                tlsrpt_rua: tlsrpt_rua.map(|r| (r != "default").then_some(r)),
+            };
             let change = PolicyChange {
                 mode: policy.mode.clone(),
                 mx: mx_input(&policy),
                 max_age: policy.max_age,
                 note,
             };
-            if change.mode.is_none() && change.mx.is_none() && change.max_age.is_none() {
-                bail!("nothing to change: give --mode, --mx, --mx-from-dns or --max-age");
+            if change.mode.is_none()
+                && change.mx.is_none()
+                && change.max_age.is_none()
+                && options.is_empty()
+            {
+                bail!(
+                    "nothing to change: give --mode, --mx, --mx-from-dns, --max-age, \
+                     --follow-mx or --tlsrpt-rua"
+                );
             }
-            with(target.common, DomainAction::Set(target.domain, change))
+            with(
+                target.common,
+                DomainAction::Set(target.domain, change, options),
+            )
         }
         DomainCommand::Remove { target } => {
             with(target.common, DomainAction::Remove(target.domain))

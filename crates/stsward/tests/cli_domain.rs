@@ -186,6 +186,34 @@ fn add_show_set_records_sync_and_remove_through_the_binary() {
     assert_eq!(r.code, 0, "{}", r.err);
     assert!(r.out.contains("unchanged: version 3"), "{}", r.out);
 
+    // Options: no new version, the rua override reaches the records.
+    let r = w.domain(&[
+        "set",
+        "hosted.test",
+        "--follow-mx",
+        "on",
+        "--tlsrpt-rua",
+        "mailto:own@hosted.test",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out
+            .contains("follow mx on, tlsrpt rua mailto:own@hosted.test"),
+        "{}",
+        r.out
+    );
+    let records = w.json(&["records", "hosted.test"]);
+    assert_eq!(
+        records["served"][1]["value"],
+        "v=TLSRPTv1; rua=mailto:own@hosted.test"
+    );
+    let r = w.domain(&["set", "hosted.test", "--tlsrpt-rua", "ftp://x.test"]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(r.err.starts_with("stsward: tlsrpt_rua: "), "{}", r.err);
+    let shown = w.json(&["show", "hosted.test"]);
+    assert_eq!(shown["current"]["version"], 3, "options make no version");
+    assert_eq!(shown["domain"]["follow_mx"], true);
+
     // Remove: mode none under a new id, gone after the old max_age.
     let r = w.domain(&["remove", "hosted.test"]);
     assert_eq!(r.code, 0, "{}", r.err);

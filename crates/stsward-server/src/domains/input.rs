@@ -35,6 +35,23 @@ pub struct AddDomain {
     pub follow_mx: bool,
 }
 
+/// `domain set`: per-domain options, which are not part of the policy (no new version).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainOptions {
+    /// Rebuild the `mx` lines from DNS on a schedule (opt-in).
+    pub follow_mx: Option<bool>,
+    /// The `rua` published at `_smtp._tls` (RFC 8460 §3): `Some(None)` goes back to the
+    /// install's default.
+    pub tlsrpt_rua: Option<Option<String>>,
+}
+
+impl DomainOptions {
+    /// Whether anything is to change.
+    pub fn is_empty(&self) -> bool {
+        self.follow_mx.is_none() && self.tlsrpt_rua.is_none()
+    }
+}
+
 /// `domain set`: the fields to change; unset fields keep their current value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyChange {

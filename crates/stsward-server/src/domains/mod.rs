@@ -41,7 +41,7 @@ use stsward_store::{
 
 use crate::config::HostingSection;
 pub use error::{DomainError, format_time};
-pub use input::{AddDomain, MxInput, PolicyChange};
+pub use input::{AddDomain, DomainOptions, MxInput, PolicyChange};
 use input::{build_policy, new_version, parse_max_age, parse_mode, parse_patterns};
 pub use names::NameError;
 pub use records::{DnsRecord, Records};
@@ -342,6 +342,34 @@ impl DomainService {
             changed: true,
             warnings,
         })
+    }
+
+    /// Changes the per-domain options (MX follow mode, `rua` override); the policy and its
+    /// id stay as they are. Returns the domain as stored now.
+    pub async fn set_options(
+        &self,
+        tenant: TenantId,
+        domain: &str,
+        options: &DomainOptions,
+    ) -> Result<HostedDomain, DomainError> {
+        let name = names::domain_name(domain)?;
+        let d = self.live(tenant, &name).await?;
+        let follow_mx = options.follow_mx.unwrap_or(d.follow_mx);
+        let rua = match &options.tlsrpt_rua {
+            Some(Some(rua)) => {
+                crate::config::check_rua(rua).map_err(|reason| DomainError::Invalid {
+                    field: "tlsrpt_rua",
+                    reason,
+                })?;
+                Some(rua.trim().to_owned())
+            }
+            Some(None) => None,
+            None => d.tlsrpt_rua.clone(),
+        };
+        self.store
+            .hosted_domain_set_options(tenant, &name, follow_mx, rua.as_deref())
+            .await?;
+        self.live(tenant, &name).await
     }
 
     /// Changes mode, `mx` and/or `max_age` as a new version (a fresh id); nothing changes

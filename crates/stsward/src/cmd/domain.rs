@@ -104,7 +104,25 @@ async fn act(s: &DomainService, c: &Domain, now: i64) -> Result<(), DomainError>
             let change = s.add(tenant, add, ACTOR, now).await?;
             print_change(c.json, "added", &change)
         }
-        DomainAction::Set(domain, change) => {
+        DomainAction::Set(domain, change, options) => {
+            // Options first: they are validated and need no new version.
+            if !options.is_empty() {
+                let d = s.set_options(tenant, domain, options).await?;
+                if !c.json {
+                    println!(
+                        "{}: follow mx {}, tlsrpt rua {}",
+                        d.domain,
+                        if d.follow_mx { "on" } else { "off" },
+                        d.tlsrpt_rua.as_deref().unwrap_or("(the install's default)")
+                    );
+                }
+            }
+            if change.mode.is_none() && change.mx.is_none() && change.max_age.is_none() {
+                if c.json {
+                    print_json(&s.show(tenant, domain, now).await?);
+                }
+                return Ok(());
+            }
             let change = s.set(tenant, domain, change, ACTOR, now).await?;
             print_change(c.json, "changed", &change)
         }
