@@ -8,6 +8,7 @@
 //!   the REST API both call (RFC 8461 §3.2 policies, §3.1 ids, §8.3 safe removal);
 //! - [`dns`]: the authoritative DNS for the zone delegated to stsward (RFC 8461 §3.1 TXT,
 //!   RFC 8460 §3 TXT);
+//! - [`sealing`]: private keys and ACME credentials encrypted at rest (AES-256-GCM);
 //! - [`host`]: the HTTPS policy host (RFC 8461 §3.3) with a certificate per SNI name, and the
 //!   HTTP listener for ACME HTTP-01 challenges.
 
@@ -18,3 +19,4 @@ pub mod config;
 pub mod dns;
 pub mod domains;
 pub mod host;
+pub mod sealing;

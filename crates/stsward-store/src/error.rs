@@ -79,6 +79,44 @@ pub enum StoreError {
         /// The limit, in bytes.
         max: usize,
     },
+    /// The domain is hosted already, by this tenant or another (which one is not said).
+    #[error("{domain} is already hosted")]
+    DomainTaken {
+        /// The domain.
+        domain: String,
+    },
+    /// The tenant hosts no such live domain (a domain of another tenant is not found either).
+    #[error("{domain} is not a hosted domain")]
+    DomainNotFound {
+        /// The domain.
+        domain: String,
+    },
+    /// The policy of a domain changed between reading it and writing a new version (another
+    /// writer, perhaps another replica, added a version first); nothing was written.
+    #[error(
+        "the policy of {domain} changed meanwhile (version {expected} is no longer current); \
+         nothing was written, read it again and retry"
+    )]
+    VersionConflict {
+        /// The domain.
+        domain: String,
+        /// The version the change was based on.
+        expected: i64,
+    },
+    /// A tenant of that name exists.
+    #[error("tenant {name:?} exists already")]
+    TenantTaken {
+        /// The name.
+        name: String,
+    },
+    /// A stored value is not one the schema allows (the database was changed by hand).
+    #[error("stored {field} value {value:?} is not valid")]
+    Corrupt {
+        /// Which value.
+        field: Field,
+        /// What was found (shortened).
+        value: String,
+    },
 }
 
 /// The store operation a [`StoreError::Query`] or [`StoreError::Timeout`] comes from.
@@ -97,6 +135,40 @@ pub enum Operation {
     ResolverPolicyLoad,
     /// [`Store::resolver_policy_purge_expired`](crate::Store::resolver_policy_purge_expired).
     ResolverPolicyPurgeExpired,
+    /// [`Store::tenant_default`](crate::Store::tenant_default).
+    TenantDefault,
+    /// [`Store::tenant_create`](crate::Store::tenant_create).
+    TenantCreate,
+    /// [`Store::hosted_domain_add`](crate::Store::hosted_domain_add).
+    HostedDomainAdd,
+    /// [`Store::hosted_domain_get`](crate::Store::hosted_domain_get).
+    HostedDomainGet,
+    /// [`Store::hosted_domain_list`](crate::Store::hosted_domain_list).
+    HostedDomainList,
+    /// [`Store::hosted_domain_set_options`](crate::Store::hosted_domain_set_options).
+    HostedDomainSetOptions,
+    /// [`Store::policy_version_add`](crate::Store::policy_version_add).
+    PolicyVersionAdd,
+    /// [`Store::policy_versions`](crate::Store::policy_versions).
+    PolicyVersions,
+    /// [`Store::policy_version_current`](crate::Store::policy_version_current).
+    PolicyVersionCurrent,
+    /// [`Store::hosted_domain_finish_removals`](crate::Store::hosted_domain_finish_removals).
+    HostedDomainFinishRemovals,
+    /// [`Store::hosting_snapshot`](crate::Store::hosting_snapshot).
+    HostingSnapshot,
+    /// [`Store::certificate_put`](crate::Store::certificate_put).
+    CertificatePut,
+    /// [`Store::certificate_fail`](crate::Store::certificate_fail).
+    CertificateFail,
+    /// [`Store::certificate_get`](crate::Store::certificate_get).
+    CertificateGet,
+    /// [`Store::certificate_list`](crate::Store::certificate_list).
+    CertificateList,
+    /// [`Store::acme_account_get`](crate::Store::acme_account_get).
+    AcmeAccountGet,
+    /// [`Store::acme_account_insert`](crate::Store::acme_account_insert).
+    AcmeAccountInsert,
 }
 
 impl Operation {
@@ -109,6 +181,23 @@ impl Operation {
             Self::ResolverPolicyDelete => "resolver_policy_delete",
             Self::ResolverPolicyLoad => "resolver_policy_load",
             Self::ResolverPolicyPurgeExpired => "resolver_policy_purge_expired",
+            Self::TenantDefault => "tenant_default",
+            Self::TenantCreate => "tenant_create",
+            Self::HostedDomainAdd => "hosted_domain_add",
+            Self::HostedDomainGet => "hosted_domain_get",
+            Self::HostedDomainList => "hosted_domain_list",
+            Self::HostedDomainSetOptions => "hosted_domain_set_options",
+            Self::PolicyVersionAdd => "policy_version_add",
+            Self::PolicyVersions => "policy_versions",
+            Self::PolicyVersionCurrent => "policy_version_current",
+            Self::HostedDomainFinishRemovals => "hosted_domain_finish_removals",
+            Self::HostingSnapshot => "hosting_snapshot",
+            Self::CertificatePut => "certificate_put",
+            Self::CertificateFail => "certificate_fail",
+            Self::CertificateGet => "certificate_get",
+            Self::CertificateList => "certificate_list",
+            Self::AcmeAccountGet => "acme_account_get",
+            Self::AcmeAccountInsert => "acme_account_insert",
         }
     }
 }
@@ -129,6 +218,32 @@ pub enum Field {
     StsId,
     /// A policy body.
     Policy,
+    /// A policy mode.
+    Mode,
+    /// An `mx` pattern.
+    Mx,
+    /// Who changed a policy.
+    ChangedBy,
+    /// Why a policy changed.
+    Note,
+    /// A tenant's name.
+    TenantName,
+    /// A TLS-RPT `rua`.
+    Rua,
+    /// A domain's or certificate's state.
+    State,
+    /// A certificate chain.
+    ChainPem,
+    /// A sealed private key.
+    PrivateKey,
+    /// A certificate's last error.
+    LastError,
+    /// An ACME directory URL.
+    DirectoryUrl,
+    /// An ACME contact.
+    Contact,
+    /// Sealed ACME credentials.
+    Credentials,
 }
 
 impl Field {
@@ -138,6 +253,19 @@ impl Field {
             Self::Domain => "domain",
             Self::StsId => "sts_id",
             Self::Policy => "policy",
+            Self::Mode => "mode",
+            Self::Mx => "mx",
+            Self::ChangedBy => "changed_by",
+            Self::Note => "note",
+            Self::TenantName => "tenant name",
+            Self::Rua => "tlsrpt_rua",
+            Self::State => "state",
+            Self::ChainPem => "chain_pem",
+            Self::PrivateKey => "private key",
+            Self::LastError => "last_error",
+            Self::DirectoryUrl => "directory_url",
+            Self::Contact => "contact",
+            Self::Credentials => "credentials",
         }
     }
 }

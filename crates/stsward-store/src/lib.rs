@@ -7,6 +7,8 @@
 //! What is stored so far:
 //! - [`resolver_policy`]: the sending-side resolver's MTA-STS policy cache (RFC 8461 §3.2,
 //!   §5.1), [`CachedPolicy`].
+//! - [`hosting`]: hosted MTA-STS: tenants, hosted domains, their append-only policy versions
+//!   (RFC 8461 §3.1, §3.2, §8.3), certificates and ACME accounts.
 //!
 //! Each area of the product gets its own module here (one `impl Store` block with its
 //! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
@@ -26,10 +28,16 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod hosting;
 mod migrate;
 pub mod resolver_policy;
 mod store;
 
 pub use error::{Field, Operation, StoreError};
+pub use hosting::certificates::{AcmeAccount, CertState, Sealed, StoredCertificate};
+pub use hosting::{
+    DomainState, HostedDomain, NewDomain, NewVersion, PolicyVersion, SnapshotEntry, Tenant,
+    TenantId, Transition,
+};
 pub use resolver_policy::CachedPolicy;
 pub use store::{Backend, Store, StoreOptions};

@@ -40,10 +40,16 @@ macro_rules! embed {
 }
 
 /// SQLite's migrations, in order.
-pub(crate) const SQLITE: &[Embedded] = &[embed!("sqlite", "0001_resolver.sql")];
+pub(crate) const SQLITE: &[Embedded] = &[
+    embed!("sqlite", "0001_resolver.sql"),
+    embed!("sqlite", "0002_hosting.sql"),
+];
 
 /// PostgreSQL's migrations, in order.
-pub(crate) const POSTGRES: &[Embedded] = &[embed!("postgres", "0001_resolver.sql")];
+pub(crate) const POSTGRES: &[Embedded] = &[
+    embed!("postgres", "0001_resolver.sql"),
+    embed!("postgres", "0002_hosting.sql"),
+];
 
 /// The migrations of `backend`.
 pub(crate) fn files(backend: Backend) -> &'static [Embedded] {

@@ -76,6 +76,10 @@ Exit status: 0 when no finding is an error, 1 when one is, 2 when the check coul
     #[command(subcommand)]
     Resolve(ResolveCommand),
 
+    /// Hosted MTA-STS: the domains this stsward hosts policies for (docs/serve.md).
+    #[command(subcommand)]
+    Domain(DomainCommand),
+
     /// Run a local test world of DNS, MX and policy hosts (for tests and demos).
     ///
     /// Only in builds with the `lab` feature: the shipped binary carries no test CA.
@@ -316,6 +320,147 @@ pub struct ResolveTestArgs {
     /// Time allowed for the policy fetch, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 20)]
     pub timeout: u64,
+}
+
+/// What every `stsward domain` command takes.
+#[derive(Debug, Args)]
+pub struct DomainCommon {
+    /// The configuration file (TOML; see docs/serve.md). Without it, the defaults apply.
+    #[arg(long, value_name = "FILE", env = "STSWARD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// The database: sqlite://PATH or postgres://… (replaces `store.url`).
+    #[arg(long, value_name = "URL", env = "STSWARD_STORE")]
+    pub store: Option<String>,
+
+    /// Send DNS queries (MX lookups) to this server instead of the system resolver.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub resolver: Option<SocketAddr>,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A domain argument and the common flags.
+#[derive(Debug, Args)]
+pub struct DomainArg {
+    /// The domain (a trailing dot and Unicode are accepted; stored as A-labels).
+    #[arg(value_name = "DOMAIN")]
+    pub domain: String,
+
+    #[command(flatten)]
+    pub common: DomainCommon,
+}
+
+/// The policy fields of `add` and `set`.
+#[derive(Debug, Args)]
+pub struct PolicyFields {
+    /// The policy mode.
+    #[arg(long, value_name = "MODE", value_parser = ["testing", "enforce", "none"])]
+    pub mode: Option<String>,
+
+    /// An mx pattern (repeatable): a host name, or *.domain for one label (RFC 8461 §4.1).
+    #[arg(long, value_name = "PATTERN", num_args = 1.., conflicts_with = "mx_from_dns")]
+    pub mx: Vec<String>,
+
+    /// Take the mx patterns from the domain's MX records in DNS.
+    #[arg(long)]
+    pub mx_from_dns: bool,
+
+    /// The policy's max_age, in seconds (at most 31557600).
+    #[arg(long, value_name = "SECS")]
+    pub max_age: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Host a new domain's policy (by default: testing, the MX hosts in DNS, one week).
+    #[command(after_help = "\
+Examples:
+  stsward domain add example.com
+  stsward domain add example.org --mode enforce --mx mail.example.org --max-age 604800
+
+Exit status: 0 when added, 1 when refused (invalid input, already hosted, no MX records),
+2 when the command could not run.")]
+    Add {
+        #[command(flatten)]
+        target: DomainArg,
+        #[command(flatten)]
+        policy: PolicyFields,
+        /// Rebuild the mx lines from DNS on a schedule (stsward serve).
+        #[arg(long)]
+        follow_mx: bool,
+    },
+
+    /// List the hosted domains.
+    #[command(after_help = "\
+Exit status: 0 when listed, 2 when the command could not run.")]
+    List {
+        #[command(flatten)]
+        common: DomainCommon,
+    },
+
+    /// Show a domain's current policy, id, state, certificate and history.
+    #[command(after_help = "\
+Exit status: 0 when shown, 1 when the domain is not hosted, 2 when the command could not run.")]
+    Show {
+        #[command(flatten)]
+        target: DomainArg,
+    },
+
+    /// Change the policy (a new version with a new id).
+    #[command(after_help = "\
+Examples:
+  stsward domain set example.com --mode enforce
+  stsward domain set example.com --mx mx1.example.com --mx '*.mx.example.net'
+
+Exit status: 0 when changed (or already so), 1 when refused (the error names the field;
+nothing changes), 2 when the command could not run.")]
+    Set {
+        #[command(flatten)]
+        target: DomainArg,
+        #[command(flatten)]
+        policy: PolicyFields,
+        /// Why (kept in the history).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// Rebuild the mx lines from DNS on a schedule (stsward serve): on or off.
+        #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+        follow_mx: Option<String>,
+        /// The rua published at _smtp._tls for this domain, or "default" for the install's.
+        #[arg(long, value_name = "URI|default")]
+        tlsrpt_rua: Option<String>,
+    },
+
+    /// Stop hosting a domain safely (RFC 8461 §8.3): mode none with a new id first, gone
+    /// once every earlier policy has expired from senders' caches.
+    #[command(after_help = "\
+Exit status: 0 when the removal started, 1 when refused, 2 when the command could not run.")]
+    Remove {
+        #[command(flatten)]
+        target: DomainArg,
+    },
+
+    /// Rebuild the mx lines from the domain's MX records in DNS (a new version if they differ).
+    #[command(
+        name = "sync-mx",
+        after_help = "\
+Exit status: 0 when in step (changed or not), 1 when refused, 2 when the command could not run."
+    )]
+    SyncMx {
+        #[command(flatten)]
+        target: DomainArg,
+    },
+
+    /// Print the DNS records to publish for a domain, as zone-file lines and as a table.
+    #[command(after_help = "\
+Exit status: 0 when printed, 1 when the domain is not hosted, 2 when the command could not run
+(hosting.zone and hosting.policy_host must be set in the configuration).")]
+    Records {
+        #[command(flatten)]
+        target: DomainArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,8 +13,10 @@ use anyhow::{Context, bail};
 #[cfg(feature = "lab")]
 use crate::cli::LabCommand;
 use crate::cli::{
-    Cli, CliCommand, ColorChoice, NetArgs, PolicyCommand, ReportCommand, ResolveCommand,
+    Cli, CliCommand, ColorChoice, DomainCommand, DomainCommon, NetArgs, PolicyCommand,
+    PolicyFields, ReportCommand, ResolveCommand,
 };
+use stsward_server::domains::{AddDomain, DomainOptions, MxInput, PolicyChange};
 
 /// Where an input comes from.
 #[derive(Debug, Clone)]
@@ -160,9 +162,32 @@ pub struct ResolveAdmin {
     pub purge: bool,
 }
 
+/// `stsward domain …`: where the store and the DNS are, and what to do.
+#[derive(Debug)]
+pub struct Domain {
+    pub config: Option<PathBuf>,
+    pub store: Option<String>,
+    pub resolver: Option<SocketAddr>,
+    pub json: bool,
+    pub action: DomainAction,
+}
+
+/// One `stsward domain` subcommand, validated.
+#[derive(Debug)]
+pub enum DomainAction {
+    Add(AddDomain),
+    List,
+    Show(String),
+    Set(String, PolicyChange, DomainOptions),
+    Remove(String),
+    SyncMx(String),
+    Records(String),
+}
+
 /// A validated command.
 #[derive(Debug)]
 pub enum Command {
+    Domain(Domain),
     ResolveTest(ResolveTest),
     ResolveServe(ResolveServe),
     ResolveAdmin(ResolveAdmin),
@@ -254,6 +279,7 @@ impl Command {
             CliCommand::Resolve(ResolveCommand::Purge(a)) => {
                 Command::ResolveAdmin(resolve_admin(a, true)?)
             }
+            CliCommand::Domain(d) => Command::Domain(domain(d)?),
             CliCommand::Check(args) => {
                 let targets = match (args.domain, args.from) {
                     (Some(d), None) => Targets::One(validate_domain(&d)?),
@@ -295,6 +321,85 @@ impl Command {
             }),
         })
     }
+}
+
+fn mx_input(p: &PolicyFields) -> Option<MxInput> {
+    if p.mx_from_dns {
+        Some(MxInput::FromDns)
+    } else if p.mx.is_empty() {
+        None
+    } else {
+        Some(MxInput::Patterns(p.mx.clone()))
+    }
+}
+
+fn domain(d: DomainCommand) -> anyhow::Result<Domain> {
+    let with = |common: DomainCommon, action| Domain {
+        config: common.config,
+        store: common.store,
+        resolver: common.resolver,
+        json: common.json,
+        action,
+    };
+    Ok(match d {
+        DomainCommand::Add {
+            target,
+            policy,
+            follow_mx,
+        } => {
+            let add = AddDomain {
+                domain: target.domain,
+                mode: policy.mode.clone(),
+                mx: mx_input(&policy),
+                max_age: policy.max_age,
+                follow_mx,
+            };
+            with(target.common, DomainAction::Add(add))
+        }
+        DomainCommand::List { common } => with(common, DomainAction::List),
+        DomainCommand::Show { target } => with(target.common, DomainAction::Show(target.domain)),
+        DomainCommand::Set {
+            target,
+            policy,
+            note,
+            follow_mx,
+            tlsrpt_rua,
+        } => {
+            let options = DomainOptions {
+                follow_mx: follow_mx.map(|v| v == "on"),
+                tlsrpt_rua: tlsrpt_rua.map(|r| (r != "default").then_some(r)),
+            };
+            let change = PolicyChange {
+                mode: policy.mode.clone(),
+                mx: mx_input(&policy),
+                max_age: policy.max_age,
+                note,
+            };
+            if change.mode.is_none()
+                && change.mx.is_none()
+                && change.max_age.is_none()
+                && options.is_empty()
+            {
+                bail!(
+                    "nothing to change: give --mode, --mx, --mx-from-dns, --max-age, \
+                     --follow-mx or --tlsrpt-rua"
+                );
+            }
+            with(
+                target.common,
+                DomainAction::Set(target.domain, change, options),
+            )
+        }
+        DomainCommand::Remove { target } => {
+            with(target.common, DomainAction::Remove(target.domain))
+        }
+        DomainCommand::SyncMx { target } => {
+            with(target.common, DomainAction::SyncMx(target.domain))
+        }
+        DomainCommand::Records { target } => {
+            with(target.common, DomainAction::Records(target.domain))
+        }
+    })
 }
 
 fn net(a: NetArgs) -> anyhow::Result<Net> {

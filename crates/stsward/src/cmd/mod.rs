@@ -1,6 +1,7 @@
 //! One file per command: read inputs, call the libraries, print, and pick the exit status.
 
 pub mod check;
+pub mod domain;
 #[cfg(feature = "lab")]
 pub mod lab;
 pub mod policy;
