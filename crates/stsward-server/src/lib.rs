@@ -1,6 +1,7 @@
 //! # stsward-server — the long-running service behind `stsward serve`
 //!
 //! One module per role (see DESIGN.md, "Architecture"):
+//! - [`api`]: the REST API over the domain service (bearer token, JSON over HTTP/1.1);
 //! - [`acme`]: certificates for the policy hosts from an ACME CA (RFC 8555; HTTP-01, RFC 8737
 //!   TLS-ALPN-01), the pre-flight check, and the renewal policies;
 //! - [`config`]: the `stsward.toml` that `stsward serve` and `stsward domain` read;
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acme;
+pub mod api;
 pub mod config;
 pub mod dns;
 pub mod domains;
