@@ -56,7 +56,9 @@ const CASES: &[(&str, Case)] = &[
     ("sync_mx_and_records_match_the_service", |a| {
         Box::pin(sync_mx_and_records_match_the_service(a))
     }),
-    ("listing_pages_by_name", |a| Box::pin(listing_pages_by_name(a))),
+    ("listing_pages_by_name", |a| {
+        Box::pin(listing_pages_by_name(a))
+    }),
     ("idn_percent_encoded_and_trailing_dot_names", |a| {
         Box::pin(idn_percent_encoded_and_trailing_dot_names(a))
     }),
@@ -133,8 +135,7 @@ fn token() -> Option<stsward_server::config::Secret> {
 }
 
 async fn start(service: DomainService) -> Api {
-    let server =
-        ApiServer::bind(&["127.0.0.1:0".parse().expect("addr")], limits()).expect("bind");
+    let server = ApiServer::bind(&["127.0.0.1:0".parse().expect("addr")], limits()).expect("bind");
     let addr = server.addrs()[0];
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(service.clone(), token(), async {
@@ -241,10 +242,19 @@ async fn a_token_is_required_and_a_wrong_one_refused(api: Api) {
     let path = "/api/v1/domains";
     for (headers, why) in [
         (vec![], "no Authorization"),
-        (vec![format!("Authorization: Bearer {TOKEN}x")], "longer token"),
-        (vec!["Authorization: Bearer wrong".to_string()], "wrong token"),
+        (
+            vec![format!("Authorization: Bearer {TOKEN}x")],
+            "longer token",
+        ),
+        (
+            vec!["Authorization: Bearer wrong".to_string()],
+            "wrong token",
+        ),
         (vec!["Authorization: Bearer ".to_string()], "empty token"),
-        (vec![format!("Authorization: Basic {TOKEN}")], "Basic scheme"),
+        (
+            vec![format!("Authorization: Basic {TOKEN}")],
+            "Basic scheme",
+        ),
     ] {
         let r = send(api.addr, "GET", path, &headers, b"").await;
         assert_eq!(r.status, 401, "{why}: {r:?}");
@@ -274,7 +284,11 @@ async fn a_token_is_required_and_a_wrong_one_refused(api: Api) {
     )
     .await;
     assert_eq!(r.status, 200, "the scheme is case-insensitive: {r:?}");
-    assert_eq!(r.body["domains"], json!([]), "the unauthorised add wrote nothing");
+    assert_eq!(
+        r.body["domains"],
+        json!([]),
+        "the unauthorised add wrote nothing"
+    );
     api.shutdown().await;
 }
 
@@ -312,7 +326,9 @@ async fn add_list_show_patch_delete_round_trip(api: Api) {
         .call(
             "PATCH",
             "/api/v1/domains/hosted.test",
-            Some(json!({"mode": "enforce", "max_age": 86400, "note": "go live", "follow_mx": true})),
+            Some(
+                json!({"mode": "enforce", "max_age": 86400, "note": "go live", "follow_mx": true}),
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -322,13 +338,18 @@ async fn add_list_show_patch_delete_round_trip(api: Api) {
     assert_eq!(r.body["version"]["max_age"], 86400);
     assert_eq!(r.body["version"]["note"], "go live");
     let second_id = r.body["version"]["sts_id"].as_str().expect("id");
-    assert_ne!(second_id, first_id, "RFC 8461 §3.1: the id changes with the policy");
+    assert_ne!(
+        second_id, first_id,
+        "RFC 8461 §3.1: the id changes with the policy"
+    );
     let shown = api.call("GET", "/api/v1/domains/hosted.test", None).await;
     assert_eq!(shown.body, api.cli_show("hosted.test").await, "API = CLI");
     assert_eq!(shown.body["domain"]["follow_mx"], true);
     assert_eq!(shown.body["history"].as_array().map(Vec::len), Some(2));
 
-    let r = api.call("DELETE", "/api/v1/domains/hosted.test", None).await;
+    let r = api
+        .call("DELETE", "/api/v1/domains/hosted.test", None)
+        .await;
     assert_eq!(r.status, 202, "{r:?}");
     assert_eq!(r.body["state"], "removing");
     assert_eq!(r.body["version"]["mode"], "none");
@@ -362,12 +383,20 @@ async fn invalid_input_names_the_field_and_changes_nothing(api: Api) {
     assert_eq!(r.status, 201, "{r:?}");
     let before = api.call("GET", "/api/v1/domains/hosted.test", None).await;
     let bad = [
-        (json!({"max_age": 31_557_601}), "max_age", "over RFC 8461 §3.2's maximum"),
+        (
+            json!({"max_age": 31_557_601}),
+            "max_age",
+            "over RFC 8461 §3.2's maximum",
+        ),
         (json!({"max_age": -5}), "max_age", "negative"),
         (json!({"mx": ["*"]}), "mx", "a bare wildcard"),
         (json!({"mx": ["mx..hosted.test"]}), "mx", "an empty label"),
         (json!({"mx": []}), "mx", "enforce without mx"),
-        (json!({"mode": "Enforce"}), "mode", "modes are case-sensitive"),
+        (
+            json!({"mode": "Enforce"}),
+            "mode",
+            "modes are case-sensitive",
+        ),
         (
             json!({"mode": "testing", "tlsrpt_rua": "ftp://x.test"}),
             "tlsrpt_rua",
@@ -383,7 +412,9 @@ async fn invalid_input_names_the_field_and_changes_nothing(api: Api) {
         assert_eq!(r.status, 400, "{why}: {r:?}");
         assert_eq!(r.field(), Some(field), "{why}: {r:?}");
         assert!(
-            r.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            r.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{why}"
         );
     }
@@ -438,7 +469,9 @@ async fn duplicates_conflict_and_unknown_domains_are_404(api: Api) {
     let r = api.call("PUT", "/api/v1/domains", None).await;
     assert_eq!(r.status, 405, "{r:?}");
     assert_eq!(r.header("allow"), Some("GET, POST"));
-    let r = api.call("GET", "/api/v1/domains/hosted.test/sync-mx", None).await;
+    let r = api
+        .call("GET", "/api/v1/domains/hosted.test/sync-mx", None)
+        .await;
     assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
     api.shutdown().await;
 }
@@ -505,7 +538,10 @@ async fn bodies_are_bounded_and_must_be_json(api: Api) {
             api.addr,
             "POST",
             "/api/v1/domains",
-            &[auth.clone(), "Content-Type: application/json; charset=utf-8".into()],
+            &[
+                auth.clone(),
+                "Content-Type: application/json; charset=utf-8".into(),
+            ],
             body,
         )
         .await;
@@ -597,7 +633,9 @@ async fn sync_mx_and_records_match_the_service(api: Api) {
         "API = CLI"
     );
     assert_eq!(
-        api.call("GET", "/api/v1/domains/hosted.test", None).await.body,
+        api.call("GET", "/api/v1/domains/hosted.test", None)
+            .await
+            .body,
         api.cli_show("hosted.test").await
     );
     api.shutdown().await;
@@ -622,7 +660,10 @@ async fn listing_pages_by_name(api: Api) {
         assert_eq!(r.status, 200, "{r:?}");
         let page = r.body["domains"].as_array().expect("domains").clone();
         assert!(page.len() <= 2);
-        seen.extend(page.iter().map(|d| d["domain"].as_str().expect("name").to_owned()));
+        seen.extend(
+            page.iter()
+                .map(|d| d["domain"].as_str().expect("name").to_owned()),
+        );
         match r.body["next_after"].as_str() {
             Some(next) => path = format!("/api/v1/domains?limit=2&after={next}"),
             None => break,
@@ -646,7 +687,10 @@ async fn idn_percent_encoded_and_trailing_dot_names(api: Api) {
         )
         .await;
     assert_eq!(r.status, 201, "{r:?}");
-    assert_eq!(r.body["domain"], "xn--bcher-kva.test", "normalised to A-labels");
+    assert_eq!(
+        r.body["domain"], "xn--bcher-kva.test",
+        "normalised to A-labels"
+    );
     assert_eq!(
         r.header("location"),
         Some("/api/v1/domains/xn--bcher-kva.test")
@@ -756,13 +800,16 @@ async fn without_a_token_the_api_refuses_to_start() {
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store = Store::open(&url).await.expect("open");
     let service = DomainService::new(store, hosting(), None);
-    let server =
-        ApiServer::bind(&["127.0.0.1:0".parse().expect("addr")], limits()).expect("bind");
+    let server = ApiServer::bind(&["127.0.0.1:0".parse().expect("addr")], limits()).expect("bind");
     let addr = server.addrs()[0];
     let cfg = ServeConfig::default();
     let err = tokio::time::timeout(
         Duration::from_secs(5),
-        server.run(service, cfg.api_token().expect("no token"), std::future::pending()),
+        server.run(
+            service,
+            cfg.api_token().expect("no token"),
+            std::future::pending(),
+        ),
     )
     .await
     .expect("it returns at once")
