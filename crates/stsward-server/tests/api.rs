@@ -13,7 +13,7 @@ use stsward_lab::{Lab, LabOptions, RunningLab, Scenario};
 use stsward_net::dns::{Dns, DnsConfig};
 use stsward_server::api::{ApiLimits, ApiServer, ApiStartError};
 use stsward_server::config::{HostingSection, ServeConfig};
-use stsward_server::domains::DomainService;
+use stsward_server::domains::{AddDomain, DomainService, MxInput};
 use stsward_store::Store;
 use stsward_testkit::postgres::Postgres;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,6 +61,9 @@ const CASES: &[(&str, Case)] = &[
     }),
     ("idn_percent_encoded_and_trailing_dot_names", |a| {
         Box::pin(idn_percent_encoded_and_trailing_dot_names(a))
+    }),
+    ("another_tenants_domains_are_out_of_reach", |a| {
+        Box::pin(another_tenants_domains_are_out_of_reach(a))
     }),
     ("health_follows_the_store", |a| {
         Box::pin(health_follows_the_store(a))
@@ -708,6 +711,61 @@ async fn idn_percent_encoded_and_trailing_dot_names(api: Api) {
     }
     let r = api.call("GET", "/api/v1/domains/%FF.test", None).await;
     assert_eq!((r.status, r.field()), (400, Some("domain")), "{r:?}");
+    api.shutdown().await;
+}
+
+async fn another_tenants_domains_are_out_of_reach(api: Api) {
+    let other = api
+        .service
+        .store()
+        .tenant_create("other", now())
+        .await
+        .expect("tenant")
+        .id;
+    let add = AddDomain {
+        domain: "theirs.test".into(),
+        mx: Some(MxInput::Patterns(vec!["mx.theirs.test".into()])),
+        ..AddDomain::default()
+    };
+    api.service
+        .add(other, &add, "other", now())
+        .await
+        .expect("the other tenant adds");
+    let before = api
+        .service
+        .show(other, "theirs.test", now())
+        .await
+        .expect("show");
+    let list = api.call("GET", "/api/v1/domains", None).await;
+    assert_eq!(list.body["domains"], json!([]), "{list:?}");
+    for (method, path, body) in [
+        ("GET", "/api/v1/domains/theirs.test", None),
+        (
+            "PATCH",
+            "/api/v1/domains/theirs.test",
+            Some(json!({"mode": "none", "follow_mx": true})),
+        ),
+        ("DELETE", "/api/v1/domains/theirs.test", None),
+        ("POST", "/api/v1/domains/theirs.test/sync-mx", None),
+        ("GET", "/api/v1/domains/theirs.test/records", None),
+    ] {
+        let r = api.call(method, path, body).await;
+        assert_eq!(r.status, 404, "{method} {path}: {r:?}");
+    }
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/domains",
+            Some(json!({"domain": "theirs.test", "mx": ["mx.theirs.test"]})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "a name is hosted once: {r:?}");
+    let after = api
+        .service
+        .show(other, "theirs.test", now())
+        .await
+        .expect("show");
+    assert_eq!(before, after, "the other tenant's domain did not change");
     api.shutdown().await;
 }
 
