@@ -405,6 +405,16 @@ async fn invalid_input_names_the_field_and_changes_nothing(api: Api) {
             "tlsrpt_rua",
             "a bad rua with a good mode changes neither",
         ),
+        (
+            json!({"mode": "Enforce", "follow_mx": true}),
+            "mode",
+            "a bad mode with good options changes neither",
+        ),
+        (
+            json!({"max_age": 31_557_601, "tlsrpt_rua": "mailto:tlsrpt@other.test"}),
+            "max_age",
+            "a bad max_age with a good rua changes neither",
+        ),
         (json!({"colour": "red"}), "colour", "an unknown field"),
         (json!({}), "body", "nothing to change"),
     ];
