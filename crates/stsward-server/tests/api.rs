@@ -889,3 +889,48 @@ async fn without_a_token_the_api_refuses_to_start() {
         "the listener is closed"
     );
 }
+
+/// With every slot taken by a client that never finishes its head, the next connection waits
+/// in the backlog until the slow one is cut off at `header_read_timeout`, then is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_and_freed_by_the_deadlines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("cap.db").display());
+    let store = Store::open(&url).await.expect("open");
+    let service = DomainService::new(store, hosting(), None);
+    let one = ApiLimits {
+        max_connections: 1,
+        ..limits()
+    };
+    let server = ApiServer::bind(&["127.0.0.1:0".parse().expect("addr")], one).expect("bind");
+    let addr = server.addrs()[0];
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(service, token(), async {
+        let _ = stopped.await;
+    }));
+    let r = send(addr, "GET", "/api/v1/health", &[], b"").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut slow = TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /api/v1/health HTTP/1.1\r\n")
+        .await
+        .expect("partial head");
+    // Let the server accept the slow one first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    let r = send(addr, "GET", "/api/v1/health", &[], b"").await;
+    let waited = start.elapsed();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        waited >= Duration::from_millis(500),
+        "served after {waited:?}: the one slot was not held by the slow client"
+    );
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(1), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the slow client was cut off");
+    let _ = stop.send(());
+    let ran = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("stops")
+        .expect("no panic");
+    assert!(ran.is_ok(), "{ran:?}");
+}
