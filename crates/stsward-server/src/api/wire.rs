@@ -13,7 +13,9 @@ use crate::domains::{AddDomain, DomainError, DomainOptions, MxInput, PolicyChang
 /// The media type of every body, in and out.
 pub const JSON: &str = "application/json";
 
-/// A refusal or failure, sent as `{"error": {"code", "message", "field"?}}`.
+/// A refusal or failure, sent as `{"error": {"code", "message", "field"?}}`. Refusals of
+/// input say why, naming the field; failures of the store or the resolver say what failed
+/// and leave their internals to the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     /// The HTTP status.
@@ -115,7 +117,11 @@ impl From<DomainError> for ApiError {
             DomainError::NoMx { .. } => with(StatusCode::BAD_REQUEST, "no_mx", Some("mx")),
             DomainError::NotFound { .. } => with(StatusCode::NOT_FOUND, "not_found", None),
             DomainError::Removing { .. } => with(StatusCode::CONFLICT, "removing", None),
-            DomainError::Dns { .. } => with(StatusCode::BAD_GATEWAY, "dns_failed", None),
+            DomainError::Dns { .. } => {
+                // The resolver's details stay in the log; the client learns what failed.
+                tracing::info!(error = %message, "REST API: MX lookup failed");
+                ApiError::new(StatusCode::BAD_GATEWAY, "dns_failed", e.to_string())
+            }
             DomainError::NoDns { .. } | DomainError::NotConfigured { .. } => {
                 with(StatusCode::SERVICE_UNAVAILABLE, "not_configured", None)
             }
@@ -131,8 +137,13 @@ impl From<DomainError> for ApiError {
                     with(StatusCode::BAD_REQUEST, "invalid", Some(field.as_str()))
                 }
                 _ => {
+                    // Database internals are logged, never sent.
                     tracing::warn!(error = %message, "REST API: store failure");
-                    with(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None)
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        "the store did not answer; the server log has the details",
+                    )
                 }
             },
         }
@@ -405,6 +416,92 @@ mod tests {
             let err = patch_request(&obj(text)).expect_err(text);
             assert_eq!(err.field.as_deref(), Some(field), "{text}: {err:?}");
         }
+    }
+
+    /// One row per kind of service failure: (error, status, code, field, why).
+    #[test]
+    fn service_errors_map_to_one_status_each() {
+        use stsward_store::Field;
+        let taken = || StoreError::DomainTaken {
+            domain: "a.test".into(),
+        };
+        let table: Vec<(DomainError, u16, &str, Option<&str>, &str)> = vec![
+            (
+                DomainError::Invalid {
+                    field: "max_age",
+                    reason: "too large".into(),
+                },
+                400,
+                "invalid",
+                Some("max_age"),
+                "input names its field",
+            ),
+            (
+                DomainError::NotFound {
+                    domain: "a.test".into(),
+                },
+                404,
+                "not_found",
+                None,
+                "not this tenant's",
+            ),
+            (
+                DomainError::Store(taken()),
+                409,
+                "already_hosted",
+                Some("domain"),
+                "hosted once",
+            ),
+            (
+                DomainError::Store(StoreError::VersionConflict {
+                    domain: "a.test".into(),
+                    expected: 3,
+                }),
+                409,
+                "version_conflict",
+                None,
+                "another writer came first",
+            ),
+            (
+                DomainError::Store(StoreError::TooLarge {
+                    field: Field::Note,
+                    len: 9000,
+                    max: 4096,
+                }),
+                400,
+                "invalid",
+                Some("note"),
+                "a value over the store's bound",
+            ),
+            (
+                DomainError::Removing {
+                    domain: "a.test".into(),
+                    gone_at: 0,
+                },
+                409,
+                "removing",
+                None,
+                "RFC 8461 §8.3 removal in progress",
+            ),
+        ];
+        for (e, status, code, field, why) in table {
+            let api = ApiError::from(e);
+            assert_eq!(
+                (api.status.as_u16(), api.code, api.field.as_deref()),
+                (status, code, field),
+                "{why}"
+            );
+        }
+        let internal = ApiError::from(DomainError::Store(StoreError::Corrupt {
+            field: Field::State,
+            value: "internal-detail".into(),
+        }));
+        assert_eq!(internal.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            !internal.message.contains("internal-detail"),
+            "store internals stay in the log: {}",
+            internal.message
+        );
     }
 
     #[test]
