@@ -264,10 +264,9 @@ fn certified_key(name: &str, chain_pem: &str, key_pem: &[u8]) -> Result<Certifie
         name: name.to_owned(),
         reason,
     };
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| bad(format!("chain PEM: {e}")))?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(format!("chain PEM: {e}")))?;
     if chain.is_empty() {
         return Err(bad("the chain holds no certificate".to_owned()));
     }
@@ -463,10 +462,7 @@ impl CertManager {
         let domains = self.inner.setup.store.hosting_snapshot().await?;
         let mut due = Vec::new();
         for entry in domains {
-            if entry
-                .remove_after
-                .is_some_and(|after| unix(now) >= after)
-            {
+            if entry.remove_after.is_some_and(|after| unix(now) >= after) {
                 continue;
             }
             let name = match preflight::policy_host_name(&entry.domain) {
@@ -545,7 +541,12 @@ impl CertManager {
         let lease = lease_name(name);
         let ttl = i64::try_from(self.inner.settings.lease_ttl.as_secs()).unwrap_or(i64::MAX / 4);
         match store
-            .lease_acquire(&lease, &self.inner.holder, unix(now), unix(now).saturating_add(ttl))
+            .lease_acquire(
+                &lease,
+                &self.inner.holder,
+                unix(now),
+                unix(now).saturating_add(ttl),
+            )
             .await
         {
             Ok(true) => {}

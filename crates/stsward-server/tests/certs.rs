@@ -175,8 +175,10 @@ impl World {
     fn acme_config(&self) -> AcmeConfig {
         match &self.pebble {
             Some(p) => {
-                let mut config =
-                    AcmeConfig::new(p.directory_url(), vec!["mailto:hostmaster@example.com".into()]);
+                let mut config = AcmeConfig::new(
+                    p.directory_url(),
+                    vec!["mailto:hostmaster@example.com".into()],
+                );
                 config.ca_roots = Some(vec![p.wfe_ca_der()]);
                 config.order_timeout = Duration::from_secs(60);
                 config.request_timeout = Duration::from_secs(10);
@@ -230,10 +232,11 @@ impl World {
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let tcp = TcpStream::connect(self.https).await.expect("connect");
         let server_name = ServerName::try_from(name.to_owned()).expect("name");
-        let tls = tokio::time::timeout(Duration::from_secs(10), connector.connect(server_name, tcp))
-            .await
-            .map_err(|_| "handshake timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
+        let tls =
+            tokio::time::timeout(Duration::from_secs(10), connector.connect(server_name, tcp))
+                .await
+                .map_err(|_| "handshake timed out".to_owned())?
+                .map_err(|e| e.to_string())?;
         let (_, conn) = tls.get_ref();
         conn.peer_certificates()
             .and_then(|c| c.first())
@@ -296,7 +299,10 @@ async fn a_hosted_domain_gets_a_sealed_certificate_that_the_host_serves() {
 
     let a = w.manager(&store, &w.sites);
     assert_eq!(a.load_all().await.expect("load"), 0);
-    assert!(w.served_leaf(name).await.is_err(), "nothing served before the order");
+    assert!(
+        w.served_leaf(name).await.is_err(),
+        "nothing served before the order"
+    );
     let report = a
         .run_once(w.clock.now())
         .await
@@ -305,16 +311,30 @@ async fn a_hosted_domain_gets_a_sealed_certificate_that_the_host_serves() {
     assert_eq!(a.orders_placed(), 1);
 
     // Stored sealed: the key column is not PEM and holds no PEM marker.
-    let row = store.certificate_get(name).await.expect("get").expect("row");
+    let row = store
+        .certificate_get(name)
+        .await
+        .expect("get")
+        .expect("row");
     let key = row.key.as_ref().expect("sealed key stored");
-    assert!(!key.ciphertext.windows(5).any(|w| w == b"-----"), "key is not PEM");
+    assert!(
+        !key.ciphertext.windows(5).any(|w| w == b"-----"),
+        "key is not PEM"
+    );
     assert!(rustls::pki_types::PrivateKeyDer::from_pem_slice(&key.ciphertext).is_err());
-    assert!(row.chain_pem.as_deref().is_some_and(|c| c.contains("BEGIN CERTIFICATE")));
+    assert!(
+        row.chain_pem
+            .as_deref()
+            .is_some_and(|c| c.contains("BEGIN CERTIFICATE"))
+    );
     assert!(row.not_after > Some(w.clock.now().unix_timestamp()));
     assert_eq!(row.last_error, None);
 
     // Served and verifying against Pebble's root for the name.
-    let leaf = w.served_leaf(name).await.expect("the host serves a verifying certificate");
+    let leaf = w
+        .served_leaf(name)
+        .await
+        .expect("the host serves a verifying certificate");
     let stored_leaf = CertificateDer::pem_slice_iter(row.chain_pem.as_deref().unwrap().as_bytes())
         .next()
         .expect("leaf")
@@ -344,7 +364,9 @@ async fn a_hosted_domain_gets_a_sealed_certificate_that_the_host_serves() {
 /// without ordering; a replica that was running picks a new certificate up from the feed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_replicas_order_each_name_once() {
-    let Some(pg) = Postgres::start(GROUP) else { return };
+    let Some(pg) = Postgres::start(GROUP) else {
+        return;
+    };
     let Some(w) = world(true).await else { return };
     let url = pg.create_database();
     let store_a = Store::open(&url).await.expect("store A");
@@ -367,7 +389,11 @@ async fn postgres_replicas_order_each_name_once() {
         "A: {ra:?}\nB: {rb:?}\n{}",
         w.pebble_log()
     );
-    assert_eq!(ra.ordered.len() + rb.ordered.len(), 1, "A: {ra:?}\nB: {rb:?}");
+    assert_eq!(
+        ra.ordered.len() + rb.ordered.len(),
+        1,
+        "A: {ra:?}\nB: {rb:?}"
+    );
     // The one that did not order serves it too, now or after its next look at the feed.
     let _ = a.run_once(now).await.expect("run A again");
     let _ = b.run_once(now).await.expect("run B again");
@@ -384,14 +410,50 @@ async fn postgres_replicas_order_each_name_once() {
     assert!(rc.ordered.is_empty(), "{rc:?}");
     assert_eq!(c.orders_placed(), 0);
 
-    // Leases: a held lease is refused to another holder until it expires.
-    let t = now.unix_timestamp();
-    assert!(store_a.lease_acquire("test:x", "a", t, t + 10).await.unwrap());
-    assert!(!store_b.lease_acquire("test:x", "b", t + 5, t + 15).await.unwrap());
-    assert!(store_a.lease_acquire("test:x", "a", t + 5, t + 20).await.unwrap(), "renewed");
-    assert!(store_b.lease_acquire("test:x", "b", t + 20, t + 30).await.unwrap(), "expired");
-    assert!(!store_a.lease_release("test:x", "a").await.unwrap());
-    assert!(store_b.lease_release("test:x", "b").await.unwrap());
+    lease_behaviour(&store_a, &store_b, now.unix_timestamp()).await;
+}
+
+/// A held lease is refused to another holder until it expires; its holder extends it; only
+/// the holder releases it.
+async fn lease_behaviour(a: &Store, b: &Store, t: i64) {
+    assert!(a.lease_acquire("test:x", "a", t, t + 10).await.unwrap());
+    assert!(!b.lease_acquire("test:x", "b", t + 5, t + 15).await.unwrap());
+    assert!(
+        a.lease_acquire("test:x", "a", t + 5, t + 20).await.unwrap(),
+        "extended"
+    );
+    assert!(
+        !b.lease_acquire("test:x", "b", t + 15, t + 25)
+            .await
+            .unwrap(),
+        "still held"
+    );
+    assert!(
+        b.lease_acquire("test:x", "b", t + 20, t + 30)
+            .await
+            .unwrap(),
+        "expired"
+    );
+    let lease = a.lease_get("test:x").await.unwrap().expect("lease row");
+    assert_eq!((lease.holder.as_str(), lease.expires_at), ("b", t + 30));
+    assert!(!a.lease_release("test:x", "a").await.unwrap());
+    assert!(b.lease_release("test:x", "b").await.unwrap());
+    assert!(a.lease_get("test:x").await.unwrap().is_none());
+    assert!(
+        a.lease_acquire("test:x", "a", t + 21, t + 31)
+            .await
+            .unwrap(),
+        "released"
+    );
+}
+
+/// The same lease rules on a SQLite file shared by two connections pools.
+#[tokio::test]
+async fn sqlite_leases_are_exclusive_until_they_expire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, url) = sqlite_file(&dir).await;
+    let b = Store::open(&url).await.expect("second pool");
+    lease_behaviour(&a, &b, 1_800_000_000).await;
 }
 
 /// (3) A domain whose `mta-sts.` points elsewhere: no order, `last_error` says where it
@@ -405,9 +467,16 @@ async fn a_name_pointing_elsewhere_is_not_ordered_and_the_reason_is_stored() {
     let m = w.manager(&store, &w.sites);
     let report = m.run_once(w.clock.now()).await.expect("run");
     assert_eq!(report.waiting.len(), 1, "{report:?}");
-    assert!(report.ordered.is_empty() && report.failed.is_empty(), "{report:?}");
+    assert!(
+        report.ordered.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
     assert_eq!(m.orders_placed(), 0);
-    let row = store.certificate_get(name).await.expect("get").expect("row");
+    let row = store
+        .certificate_get(name)
+        .await
+        .expect("get")
+        .expect("row");
     let error = row.last_error.expect("last_error stored");
     assert!(error.contains("127.0.0.2"), "{error}");
     assert!(row.chain_pem.is_none() && row.key.is_none());
@@ -453,13 +522,15 @@ async fn a_certificate_past_two_thirds_of_its_lifetime_is_replaced() {
 
     // Just before two thirds: nothing.
     let two_thirds = nb + (na - nb) * 2 / 3;
-    w.clock.set(OffsetDateTime::from_unix_timestamp(two_thirds - 60).unwrap());
+    w.clock
+        .set(OffsetDateTime::from_unix_timestamp(two_thirds - 60).unwrap());
     let report = m.run_once(w.clock.now()).await.expect("run");
     assert!(report.ordered.is_empty(), "{report:?}");
     assert_eq!(m.orders_placed(), 1);
 
     // Just after: renewed.
-    w.clock.set(OffsetDateTime::from_unix_timestamp(two_thirds + 60).unwrap());
+    w.clock
+        .set(OffsetDateTime::from_unix_timestamp(two_thirds + 60).unwrap());
     let report = m.run_once(w.clock.now()).await.expect("run");
     assert_eq!(report.ordered, [name], "{report:?}\n{}", w.pebble_log());
     assert_eq!(m.orders_placed(), 2);
@@ -499,7 +570,9 @@ async fn a_corrupted_sealed_key_is_not_served_and_is_reordered() {
     let report = restarted.run_once(w.clock.now()).await.expect("run");
     assert_eq!(report.ordered, [name], "{report:?}\n{}", w.pebble_log());
     assert_eq!(restarted.orders_placed(), 1);
-    w.served_leaf(name).await.expect("served after the new order");
+    w.served_leaf(name)
+        .await
+        .expect("served after the new order");
     let fixed = store.certificate_get(name).await.unwrap().expect("row");
     assert_ne!(fixed.key, row.key);
 }

@@ -23,8 +23,8 @@
 //! Leases and certificates belong to host names, which are global: no tenant here.
 
 use crate::error::{Field, Operation, StoreError};
-use crate::hosting::bounded;
 use crate::hosting::MAX_TEXT_BYTES;
+use crate::hosting::bounded;
 use crate::hosting::certificates::{CERT_COLUMNS, CertRow, StoredCertificate, cert_from, truncate};
 use crate::store::{Store, with_pool};
 
