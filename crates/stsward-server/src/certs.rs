@@ -537,6 +537,17 @@ impl CertManager {
 
     /// One name under its lease.
     async fn handle(&self, domain: &str, name: &str, now: OffsetDateTime) -> Outcome {
+        // Out of budget: leave the name for a later run without a lease or a DNS lookup, so
+        // that a long queue (a first start with many domains) costs nothing while it waits.
+        let slot = self
+            .inner
+            .budget
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next_slot(now);
+        if slot > now {
+            return Outcome::Deferred;
+        }
         let store = &self.inner.setup.store;
         let lease = lease_name(name);
         let ttl = i64::try_from(self.inner.settings.lease_ttl.as_secs()).unwrap_or(i64::MAX / 4);
@@ -880,7 +891,9 @@ impl fmt::Display for CertStatus {
         let mut parts = Vec::new();
         match self.valid_until {
             Some(until) => {
-                let at = from_unix(until);
+                let at = from_unix(until)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|_| until.to_string());
                 parts.push(format!("valid until {at}"));
             }
             None => parts.push("no valid certificate".to_owned()),
@@ -934,4 +947,76 @@ pub async fn certificate_status(
         valid_until,
         activity,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_say_validity_and_activity() {
+        let at = 1_800_000_000;
+        let cases = [
+            (
+                Some(at),
+                CertActivity::Idle,
+                "valid until 2027-01-15T08:00:00Z",
+            ),
+            (
+                None,
+                CertActivity::NotYetRequested,
+                "no valid certificate; not requested yet",
+            ),
+            (
+                Some(at),
+                CertActivity::Ordering { until: at },
+                "valid until 2027-01-15T08:00:00Z; ordering",
+            ),
+            (
+                None,
+                CertActivity::Failed {
+                    reason: "CA said no".to_owned(),
+                },
+                "no valid certificate; failed: CA said no",
+            ),
+            (
+                None,
+                CertActivity::WaitingForDns {
+                    reason: "points at 192.0.2.1".to_owned(),
+                },
+                "no valid certificate; waiting for DNS: points at 192.0.2.1",
+            ),
+        ];
+        for (valid_until, activity, want) in cases {
+            let status = CertStatus {
+                name: "mta-sts.example.com".to_owned(),
+                valid_until,
+                activity,
+            };
+            assert_eq!(status.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn unusable_pem_is_refused_with_the_name() {
+        let cases: [(&str, &[u8], &str); 2] = [
+            ("", b"", "no certificate"),
+            (
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                b"not a key",
+                "key PEM",
+            ),
+        ];
+        for (chain, key, why) in cases {
+            match certified_key("mta-sts.example.com", chain, key) {
+                Err(e @ CertError::Certificate { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains("mta-sts.example.com"), "{text}");
+                    assert!(text.contains(why), "{why}: {text}");
+                }
+                Err(e) => panic!("{why}: {e}"),
+                Ok(_) => panic!("{why}: accepted"),
+            }
+        }
+    }
 }

@@ -23,6 +23,7 @@ use stsward_lab::dns::{DnsServer, DnsServerOptions, LabRecord, Zone};
 use stsward_lab::scenario::Dnssec;
 use stsward_net::dns::{Dns, DnsConfig};
 use stsward_server::acme::preflight::ServiceTarget;
+use stsward_server::acme::renewal::OrderRateLimit;
 use stsward_server::acme::{AcmeConfig, ChallengeKind};
 use stsward_server::certs::{
     CertActivity, CertManager, CertSettings, CertSetup, Clock, certificate_status,
@@ -192,8 +193,19 @@ impl World {
     /// A manager on `store` installing into `sites`, answering challenges through the
     /// policy host Pebble validates against.
     fn manager(&self, store: &Store, sites: &Sites) -> CertManager {
+        self.manager_with(store, sites, |_| {})
+    }
+
+    /// [`World::manager`] with changed settings.
+    fn manager_with(
+        &self,
+        store: &Store,
+        sites: &Sites,
+        change: impl FnOnce(&mut CertSettings),
+    ) -> CertManager {
         let acme = self.acme_config();
-        let settings = CertSettings::for_acme(&acme);
+        let mut settings = CertSettings::for_acme(&acme);
+        change(&mut settings);
         CertManager::new(
             CertSetup {
                 store: store.clone(),
@@ -575,4 +587,74 @@ async fn a_corrupted_sealed_key_is_not_served_and_is_reordered() {
         .expect("served after the new order");
     let fixed = store.certificate_get(name).await.unwrap().expect("row");
     assert_ne!(fixed.key, row.key);
+}
+
+/// The order budget: with one order an hour, two names due get one order now and one
+/// deferred (no lease, no CA request); an hour later the second is ordered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_budget_defers_names_to_a_later_run() {
+    let Some(w) = world(true).await else { return };
+    let store = Store::open("sqlite::memory:").await.expect("store");
+    add_domain(&store, "ok.certs.test").await;
+    add_domain(&store, "two.certs.test").await;
+    let m = w.manager_with(&store, &w.sites, |s| {
+        s.rate = OrderRateLimit { per_hour: 1 };
+        s.concurrency = 1;
+    });
+    let report = m.run_once(w.clock.now()).await.expect("run");
+    assert_eq!(report.ordered.len(), 1, "{report:?}\n{}", w.pebble_log());
+    assert_eq!(report.deferred.len(), 1, "{report:?}");
+    assert_eq!(m.orders_placed(), 1);
+    let deferred = report.deferred[0].clone();
+    assert!(!presents(&w.sites, &deferred));
+
+    w.clock.set(w.clock.now() + time::Duration::minutes(30));
+    let report = m.run_once(w.clock.now()).await.expect("run");
+    assert_eq!(report.deferred, [deferred.clone()], "{report:?}");
+    assert_eq!(m.orders_placed(), 1);
+
+    w.clock.set(w.clock.now() + time::Duration::minutes(31));
+    let report = m.run_once(w.clock.now()).await.expect("run");
+    assert_eq!(report.ordered, [deferred.clone()], "{report:?}");
+    assert!(presents(&w.sites, &deferred));
+}
+
+/// `run` works through the domains until told to stop, and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_checks_domains_until_shutdown() {
+    let Some(w) = world(false).await else { return };
+    let store = Store::open("sqlite::memory:").await.expect("store");
+    add_domain(&store, "elsewhere.certs.test").await;
+    let m = w.manager_with(&store, &w.sites, |s| s.interval = Duration::from_millis(50));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn({
+        let m = m.clone();
+        async move {
+            m.run(async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = store
+            .certificate_get("mta-sts.elsewhere.certs.test")
+            .await
+            .expect("get");
+        if row.is_some_and(|r| r.last_error.is_some()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run never checked the domain"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).expect("still running");
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("run stops on shutdown")
+        .expect("run task");
+    assert_eq!(m.orders_placed(), 0);
 }
