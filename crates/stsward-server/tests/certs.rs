@@ -610,12 +610,20 @@ async fn the_order_budget_defers_names_to_a_later_run() {
 
     w.clock.set(w.clock.now() + time::Duration::minutes(30));
     let report = m.run_once(w.clock.now()).await.expect("run");
-    assert_eq!(report.deferred, [deferred.clone()], "{report:?}");
+    assert_eq!(
+        report.deferred,
+        std::slice::from_ref(&deferred),
+        "{report:?}"
+    );
     assert_eq!(m.orders_placed(), 1);
 
     w.clock.set(w.clock.now() + time::Duration::minutes(31));
     let report = m.run_once(w.clock.now()).await.expect("run");
-    assert_eq!(report.ordered, [deferred.clone()], "{report:?}");
+    assert_eq!(
+        report.ordered,
+        std::slice::from_ref(&deferred),
+        "{report:?}"
+    );
     assert!(presents(&w.sites, &deferred));
 }
 
