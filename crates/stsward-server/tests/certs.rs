@@ -341,6 +341,19 @@ async fn a_hosted_domain_gets_a_sealed_certificate_that_the_host_serves() {
     );
     assert!(row.not_after > Some(w.clock.now().unix_timestamp()));
     assert_eq!(row.last_error, None);
+    // The ACME account is stored sealed too.
+    let directory = w.pebble.as_ref().expect("CA").directory_url();
+    let account = store
+        .acme_account_get(&directory)
+        .await
+        .expect("account")
+        .expect("account stored");
+    let credentials = &account.credentials.ciphertext;
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(credentials).is_err()
+            && !credentials.windows(5).any(|w| w == b"-----"),
+        "credentials are sealed"
+    );
 
     // Served and verifying against Pebble's root for the name.
     let leaf = w
@@ -566,6 +579,9 @@ async fn a_corrupted_sealed_key_is_not_served_and_is_reordered() {
     let first = m.run_once(w.clock.now()).await.expect("run");
     assert_eq!(first.ordered, [name], "{first:?}\n{}", w.pebble_log());
 
+    let directory = w.pebble.as_ref().expect("CA").directory_url();
+    let account = store.acme_account_get(&directory).await.unwrap();
+    assert!(account.is_some());
     let mut row = store.certificate_get(name).await.unwrap().expect("row");
     let key = row.key.as_mut().expect("key");
     key.ciphertext[0] ^= 0x55;
@@ -587,6 +603,8 @@ async fn a_corrupted_sealed_key_is_not_served_and_is_reordered() {
         .expect("served after the new order");
     let fixed = store.certificate_get(name).await.unwrap().expect("row");
     assert_ne!(fixed.key, row.key);
+    // No second account replaced the stored one.
+    assert_eq!(store.acme_account_get(&directory).await.unwrap(), account);
 }
 
 /// The order budget: with one order an hour, two names due get one order now and one
