@@ -13,10 +13,11 @@
 //!                         (ARI point when the CA gave one, else two thirds of the lifetime)
 //!                    skip while backing off after a failure (this replica's, or a recent
 //!                         failure another replica stored)
+//!                    order budget spent -> left for a later run (no lease, no lookup)
 //!                    lease "cert:<name>" (one replica per name)  -> else skip
 //!                    re-read the row: another replica may just have stored a fresh one
 //!                    pre-flight: name resolves here?  no -> row: pending + last_error, back off
-//!                    order budget (per hour, CA's Retry-After) -> else wait for a later run
+//!                    take an order slot (per hour; none while the CA's Retry-After runs)
 //!                    order -> seal key -> one row write (chain, sealed key, validity) -> Sites
 //!                    release the lease
 //! run(shutdown)    run_once every interval, at most `concurrency` names at once
@@ -25,8 +26,9 @@
 //! The ACME account is loaded from the store (unsealed) the first time an order is placed, or
 //! created and stored sealed; two replicas creating one at once both use the first stored.
 //!
-//! Files: this one schedules; `order.rs` orders one name under its lease; `loading.rs` installs stored rows; `account.rs` holds
-//! the ACME account; `status.rs` says a certificate's state for `domain show`.
+//! Files: this one schedules; `order.rs` orders one name under its lease; `loading.rs`
+//! installs stored rows; `account.rs` holds the ACME account; `status.rs` says a
+//! certificate's state for `domain show`.
 //!
 //! RFC 8555 (ACME) and RFC 9773 (ARI) are not in the project's reference texts: where cited
 //! they are paraphrased. The RFC 8461 §3.3 quote above is from the project's reference text.

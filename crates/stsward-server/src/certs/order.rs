@@ -1,7 +1,7 @@
-//! One name under its lease: re-read the row, the pre-flight (RFC 8461 §3.3's policy host must
-//! resolve here before a CA is asked), the order budget, the order, then one row write with
-//! the chain, the sealed key and the validity, and the host serves it. Failures are stored on
-//! the row (`last_error`) and back off.
+//! One name under its lease: re-read the row, the pre-flight (the policy host name must resolve
+//! to this service before a CA is asked, [`crate::acme::preflight`]), an order slot, the
+//! order, then one row write with the chain, the sealed key and the validity, and the host
+//! serves it (RFC 8461 §3.3). Failures are stored on the row (`last_error`) and back off.
 
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
