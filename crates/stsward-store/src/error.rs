@@ -169,6 +169,16 @@ pub enum Operation {
     AcmeAccountGet,
     /// [`Store::acme_account_insert`](crate::Store::acme_account_insert).
     AcmeAccountInsert,
+    /// [`Store::lease_acquire`](crate::Store::lease_acquire).
+    LeaseAcquire,
+    /// [`Store::lease_release`](crate::Store::lease_release).
+    LeaseRelease,
+    /// [`Store::lease_get`](crate::Store::lease_get).
+    LeaseGet,
+    /// [`Store::certificate_wait`](crate::Store::certificate_wait).
+    CertificateWait,
+    /// [`Store::certificates_changed_since`](crate::Store::certificates_changed_since).
+    CertificatesChangedSince,
 }
 
 impl Operation {
@@ -198,6 +208,11 @@ impl Operation {
             Self::CertificateList => "certificate_list",
             Self::AcmeAccountGet => "acme_account_get",
             Self::AcmeAccountInsert => "acme_account_insert",
+            Self::LeaseAcquire => "lease_acquire",
+            Self::LeaseRelease => "lease_release",
+            Self::LeaseGet => "lease_get",
+            Self::CertificateWait => "certificate_wait",
+            Self::CertificatesChangedSince => "certificates_changed_since",
         }
     }
 }
@@ -244,6 +259,10 @@ pub enum Field {
     Contact,
     /// Sealed ACME credentials.
     Credentials,
+    /// A lease's name.
+    LeaseName,
+    /// A lease's holder.
+    LeaseHolder,
 }
 
 impl Field {
@@ -266,6 +285,8 @@ impl Field {
             Self::DirectoryUrl => "directory_url",
             Self::Contact => "contact",
             Self::Credentials => "credentials",
+            Self::LeaseName => "lease name",
+            Self::LeaseHolder => "lease holder",
         }
     }
 }

@@ -29,6 +29,7 @@
 
 mod error;
 pub mod hosting;
+pub mod leases;
 mod migrate;
 pub mod resolver_policy;
 mod store;
@@ -39,5 +40,6 @@ pub use hosting::{
     DomainState, HostedDomain, NewDomain, NewVersion, PolicyVersion, SnapshotEntry, Tenant,
     TenantId, Transition,
 };
+pub use leases::Lease;
 pub use resolver_policy::CachedPolicy;
 pub use store::{Backend, Store, StoreOptions};
