@@ -461,6 +461,16 @@ Exit status: 0 when printed, 1 when the domain is not hosted, 2 when the command
         #[command(flatten)]
         target: DomainArg,
     },
+
+    /// Look up the records `records` prints (through --resolver or the system's resolver) and
+    /// say which are in place, missing or wrong, each with its fix.
+    #[command(after_help = "\
+Exit status: 0 when every record is in place, 1 when one is missing, wrong or unknown (or the domain is
+not hosted), 2 when the command could not run.")]
+    Verify {
+        #[command(flatten)]
+        target: DomainArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -182,6 +182,7 @@ pub enum DomainAction {
     Remove(String),
     SyncMx(String),
     Records(String),
+    Verify(String),
 }
 
 /// A validated command.
@@ -395,6 +396,9 @@ fn domain(d: DomainCommand) -> anyhow::Result<Domain> {
         }
         DomainCommand::SyncMx { target } => {
             with(target.common, DomainAction::SyncMx(target.domain))
+        }
+        DomainCommand::Verify { target } => {
+            with(target.common, DomainAction::Verify(target.domain))
         }
         DomainCommand::Records { target } => {
             with(target.common, DomainAction::Records(target.domain))

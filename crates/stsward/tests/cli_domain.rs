@@ -16,6 +16,27 @@ mx = [{ host = "mx1.hosted.test", preference = 10 }, { host = "mx2.hosted.test",
 
 [[domain]]
 name = "nomx.test"
+
+# domain verify: the customer published the CNAMEs for the policy host and _mta-sts, and no
+# _smtp._tls record.
+[[domain]]
+name = "delegated.test"
+mx = [{ host = "mx.delegated.test" }]
+cname = [
+  { name = "mta-sts.delegated.test", target = "mta-sts.provider.test" },
+  { name = "_mta-sts.delegated.test", target = "_mta-sts.delegated.test.sts.provider.test" },
+]
+
+# domain verify: the customer keeps an own TXT with a stale id and an own TLSRPT record.
+[[domain]]
+name = "selftxt.test"
+mx = [{ host = "mx.selftxt.test" }]
+sts_txt = ["v=STSv1; id=stale1;"]
+tlsrpt_txt = ["v=TLSRPTv1; rua=mailto:tlsrpt@provider.test"]
+
+# The provider's own zone, so that the lab answers NXDOMAIN (not REFUSED) under it.
+[[domain]]
+name = "provider.test"
 "#;
 
 /// Fields drop in order: the lab's servers stop before their runtime goes.
@@ -232,6 +253,61 @@ fn add_show_set_records_sync_and_remove_through_the_binary() {
     assert!(r.err.contains("is being removed"), "{}", r.err);
     let r = w.domain(&["show", "hosted.test"]);
     assert!(r.out.contains("state:    removing (gone at "), "{}", r.out);
+}
+
+#[test]
+fn verify_says_which_records_are_in_place_and_how_to_fix_the_rest() {
+    let w = world();
+    for d in ["delegated.test", "selftxt.test"] {
+        let r = w.domain(&["add", d]);
+        assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    }
+    let r = w.domain(&["verify", "delegated.test"]);
+    assert_eq!(
+        r.code, 1,
+        "the _smtp._tls CNAME is missing: {}{}",
+        r.out, r.err
+    );
+    assert!(
+        r.out
+            .contains("in place  mta-sts.delegated.test.  (CNAME to mta-sts.provider.test)"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("in place  _mta-sts.delegated.test.  (CNAME to _mta-sts.delegated.test.sts.provider.test)"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("missing   _smtp._tls.delegated.test.  fix: publish _smtp._tls.delegated.test. IN CNAME _smtp._tls.delegated.test.sts.provider.test."),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("delegated.test: 1 of 3 records need a fix"),
+        "{}",
+        r.out
+    );
+
+    let r = w.domain(&["verify", "selftxt.test", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
+    let v: serde_json::Value = serde_json::from_str(&r.out).expect("JSON");
+    let records = v["records"].as_array().expect("records");
+    assert_eq!(records.len(), 3, "{v}");
+    assert_eq!(records[0]["state"], "missing", "no mta-sts host: {v}");
+    assert_eq!(records[1]["state"], "wrong", "{v}");
+    let found = records[1]["found"].as_str().expect("found");
+    let shown = w.json(&["show", "selftxt.test"]);
+    let id = shown["current"]["sts_id"].as_str().expect("current id");
+    assert!(
+        found.contains("id=stale1") && found.contains(id),
+        "names the stale and the served id: {found} / {id}"
+    );
+    assert_eq!(
+        records[2]["state"], "in-place",
+        "own TLSRPT naming our rua: {v}"
+    );
 }
 
 #[test]

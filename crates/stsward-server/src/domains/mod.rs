@@ -29,6 +29,7 @@ pub mod id;
 mod input;
 pub mod names;
 pub mod records;
+pub mod verify;
 mod views;
 
 use std::collections::HashSet;
@@ -45,6 +46,7 @@ pub use input::{AddDomain, DomainOptions, MxInput, PolicyChange};
 use input::{build_policy, new_version, parse_max_age, parse_mode, parse_patterns};
 pub use names::NameError;
 pub use records::{DnsRecord, Records};
+pub use verify::{RecordCheck, RecordState, Verification};
 pub use views::{CertificateSummary, Change, DomainDetail, DomainSummary, ServedDomain, Warning};
 
 /// The default `max_age` of a new domain: one week (RFC 8461 §3.2 expects "weeks or greater").
@@ -530,6 +532,40 @@ impl DomainService {
                 domain: name.clone(),
             })?;
         records::build(&self.hosting, &d, &current)
+    }
+
+    /// `domain verify`: looks up the records [`DomainService::records`] names and says which
+    /// are in place (see [`verify`]). Needs the DNS client.
+    pub async fn verify(
+        &self,
+        tenant: TenantId,
+        domain: &str,
+    ) -> Result<Verification, DomainError> {
+        let dns = self.dns.as_ref().ok_or_else(|| DomainError::NoDns {
+            domain: domain.to_owned(),
+        })?;
+        let records = self.records(tenant, domain).await?;
+        let name = names::domain_name(domain)?;
+        let d = self.live(tenant, &name).await?;
+        let current = self
+            .store
+            .policy_version_current(tenant, &name)
+            .await?
+            .ok_or_else(|| DomainError::NotFound {
+                domain: name.clone(),
+            })?;
+        let rua = d
+            .tlsrpt_rua
+            .clone()
+            .or_else(|| self.hosting.tlsrpt_rua.clone());
+        Ok(verify::verify(
+            dns,
+            &records,
+            &current.sts_id,
+            rua.as_deref(),
+            &self.hosting.policy_host_addrs,
+        )
+        .await)
     }
 
     /// Install-wide, for the DNS and HTTPS roles at start: every active domain and every

@@ -12,9 +12,10 @@ use anyhow::Context;
 use stsward_net::dns::{Dns, DnsConfig};
 use stsward_server::config::ServeConfig;
 use stsward_server::domains::{
-    Change, DomainDetail, DomainError, DomainService, DomainSummary, Records, format_time,
+    Change, DomainDetail, DomainError, DomainService, DomainSummary, RecordState, Records,
+    Verification, format_time,
 };
-use stsward_store::{DomainState, Store, StoreError};
+use stsward_store::{DomainState, Store, StoreError, TenantId};
 
 use crate::Outcome;
 use crate::command::{Domain, DomainAction};
@@ -52,7 +53,7 @@ pub fn run(c: &Domain) -> anyhow::Result<Outcome> {
         let result = act(&service, c, now).await;
         store.close().await;
         match result {
-            Ok(()) => Ok(Outcome::Success),
+            Ok(outcome) => Ok(outcome),
             Err(e) => {
                 eprintln!("stsward: {}", chain(&e));
                 Ok(if refused(&e) {
@@ -97,8 +98,32 @@ fn refused(e: &DomainError) -> bool {
     }
 }
 
-async fn act(s: &DomainService, c: &Domain, now: i64) -> Result<(), DomainError> {
+async fn act(s: &DomainService, c: &Domain, now: i64) -> Result<Outcome, DomainError> {
     let tenant = s.default_tenant(now).await?;
+    if let DomainAction::Verify(domain) = &c.action {
+        let v = s.verify(tenant, domain).await?;
+        if c.json {
+            print_json(&v);
+        } else {
+            print!("{}", verify_text(&v));
+        }
+        return Ok(if v.all_in_place() {
+            Outcome::Success
+        } else {
+            Outcome::Problems
+        });
+    }
+    act_change(s, c, tenant, now)
+        .await
+        .map(|()| Outcome::Success)
+}
+
+async fn act_change(
+    s: &DomainService,
+    c: &Domain,
+    tenant: TenantId,
+    now: i64,
+) -> Result<(), DomainError> {
     match &c.action {
         DomainAction::Add(add) => {
             let change = s.add(tenant, add, ACTOR, now).await?;
@@ -178,7 +203,38 @@ async fn act(s: &DomainService, c: &Domain, now: i64) -> Result<(), DomainError>
             }
             Ok(())
         }
+        DomainAction::Verify(_) => Ok(()),
     }
+}
+
+fn verify_text(v: &Verification) -> String {
+    let mut out = String::new();
+    for r in &v.records {
+        let line = match &r.state {
+            RecordState::InPlace { how } => format!("in place  {}  ({how})", r.name),
+            RecordState::Missing => format!("missing   {}  fix: publish {}", r.name, r.expected),
+            RecordState::Wrong { found } => {
+                format!(
+                    "wrong     {}  found {found}; fix: publish {}",
+                    r.name, r.expected
+                )
+            }
+            RecordState::Unknown { why } => format!("unknown   {}  lookup failed: {why}", r.name),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let bad = v.records.iter().filter(|r| !r.state.is_in_place()).count();
+    if bad == 0 {
+        out.push_str(&format!("{}: every record is in place\n", v.domain));
+    } else {
+        out.push_str(&format!(
+            "{}: {bad} of {} records need a fix\n",
+            v.domain,
+            v.records.len()
+        ));
+    }
+    out
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
