@@ -30,6 +30,7 @@
 mod error;
 pub mod hosting;
 mod migrate;
+pub mod replicas;
 pub mod resolver_policy;
 mod store;
 
@@ -39,5 +40,6 @@ pub use hosting::{
     DomainState, HostedDomain, NewDomain, NewVersion, PolicyVersion, SnapshotEntry, Tenant,
     TenantId, Transition,
 };
+pub use replicas::HostingChange;
 pub use resolver_policy::CachedPolicy;
 pub use store::{Backend, Store, StoreOptions};

@@ -43,12 +43,14 @@ macro_rules! embed {
 pub(crate) const SQLITE: &[Embedded] = &[
     embed!("sqlite", "0001_resolver.sql"),
     embed!("sqlite", "0002_hosting.sql"),
+    embed!("sqlite", "0003_replicas.sql"),
 ];
 
 /// PostgreSQL's migrations, in order.
 pub(crate) const POSTGRES: &[Embedded] = &[
     embed!("postgres", "0001_resolver.sql"),
     embed!("postgres", "0002_hosting.sql"),
+    embed!("postgres", "0003_replicas.sql"),
 ];
 
 /// The migrations of `backend`.
