@@ -133,7 +133,14 @@ async fn set_mode(service: &DomainService, domain: &str, mode: &str) -> String {
 }
 
 /// Waits until `r` serves `mode` over HTTPS and `id` in DNS.
-async fn until_served(r: &Running, ca: &rustls::pki_types::CertificateDer<'static>, domain: &str, mode: &str, id: &str, limit: Duration) -> Option<Duration> {
+async fn until_served(
+    r: &Running,
+    ca: &rustls::pki_types::CertificateDer<'static>,
+    domain: &str,
+    mode: &str,
+    id: &str,
+    limit: Duration,
+) -> Option<Duration> {
     within(limit, || async {
         fetch(r.https(), domain, ca).await.mode().as_deref() == Some(mode)
             && sts_id(r.dns(), domain).await.as_deref() == Ok(id)
@@ -190,15 +197,27 @@ async fn a_change_moves_the_body_then_the_id_within_a_second() {
 
     // Unknown before it is added: NXDOMAIN, and the handshake has no certificate to offer.
     assert_eq!(sts_id(r.dns(), "a.test").await, Err(ResponseCode::NXDomain));
-    assert!(matches!(fetch(r.https(), "a.test", &pki.ca).await, Fetched::Refused(_)));
+    assert!(matches!(
+        fetch(r.https(), "a.test", &pki.ca).await,
+        Fetched::Refused(_)
+    ));
 
     let id1 = add(&r.service, "a.test").await;
     let took = until_served(&r, &pki.ca, "a.test", "testing", &id1, 3 * SECOND).await;
-    assert!(took.is_some_and(|t| t < SECOND), "added domain served after {took:?}");
+    assert!(
+        took.is_some_and(|t| t < SECOND),
+        "added domain served after {took:?}"
+    );
     // Both address families answer.
-    assert_eq!(sts_id(r.started.dns[1], "a.test").await.as_deref(), Ok(id1.as_str()));
     assert_eq!(
-        fetch(r.started.https[1], "a.test", &pki.ca).await.mode().as_deref(),
+        sts_id(r.started.dns[1], "a.test").await.as_deref(),
+        Ok(id1.as_str())
+    );
+    assert_eq!(
+        fetch(r.started.https[1], "a.test", &pki.ca)
+            .await
+            .mode()
+            .as_deref(),
         Some("testing")
     );
 
@@ -219,16 +238,30 @@ async fn a_change_moves_the_body_then_the_id_within_a_second() {
     let took = until_served(&r, &pki.ca, "a.test", "enforce", &id2, 3 * SECOND).await;
     done.store(true, Ordering::SeqCst);
     poller.await.expect("poller");
-    assert!(took.is_some_and(|t| t < SECOND), "change served after {took:?}");
-    assert!(rounds.load(Ordering::SeqCst) >= 3, "the poller ran during the change");
-    assert_eq!(violations.load(Ordering::SeqCst), 0, "new id seen while the old body was served");
+    assert!(
+        took.is_some_and(|t| t < SECOND),
+        "change served after {took:?}"
+    );
+    assert!(
+        rounds.load(Ordering::SeqCst) >= 3,
+        "the poller ran during the change"
+    );
+    assert_eq!(
+        violations.load(Ordering::SeqCst),
+        0,
+        "new id seen while the old body was served"
+    );
 
     // A second start of the same store loads the domain from the snapshot.
     r.stop().await;
     let r = start(&pki, &url, "r1", false).await;
     assert_eq!(r.started.domains, 1);
     assert_eq!(r.started.with_static_cert, 1);
-    assert!(until_served(&r, &pki.ca, "a.test", "enforce", &id2, SECOND).await.is_some());
+    assert!(
+        until_served(&r, &pki.ca, "a.test", "enforce", &id2, SECOND)
+            .await
+            .is_some()
+    );
     r.stop().await;
 }
 
@@ -239,7 +272,11 @@ async fn removal_serves_mode_none_then_nxdomain_after_the_old_max_age() {
     let url = format!("sqlite://{}", dir.path().join("stsward.db").display());
     let r = start(&pki, &url, "r1", false).await;
     let id1 = add(&r.service, "gone.test").await;
-    assert!(until_served(&r, &pki.ca, "gone.test", "testing", &id1, 3 * SECOND).await.is_some());
+    assert!(
+        until_served(&r, &pki.ca, "gone.test", "testing", &id1, 3 * SECOND)
+            .await
+            .is_some()
+    );
 
     let tenant = r.service.default_tenant(now()).await.expect("tenant");
     let removal = r
@@ -250,14 +287,25 @@ async fn removal_serves_mode_none_then_nxdomain_after_the_old_max_age() {
     let id2 = removal.version.sts_id;
     assert_ne!(id1, id2);
     assert!(
-        until_served(&r, &pki.ca, "gone.test", "none", &id2, 3 * SECOND).await.is_some(),
+        until_served(&r, &pki.ca, "gone.test", "none", &id2, 3 * SECOND)
+            .await
+            .is_some(),
         "mode none under a new id"
     );
     // An hour later it is still served: the old policy (max_age one day) may be cached.
     r.clock.advance(Duration::from_secs(3600));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(fetch(r.https(), "gone.test", &pki.ca).await.mode().as_deref(), Some("none"));
-    assert_eq!(sts_id(r.dns(), "gone.test").await.as_deref(), Ok(id2.as_str()));
+    assert_eq!(
+        fetch(r.https(), "gone.test", &pki.ca)
+            .await
+            .mode()
+            .as_deref(),
+        Some("none")
+    );
+    assert_eq!(
+        sts_id(r.dns(), "gone.test").await.as_deref(),
+        Ok(id2.as_str())
+    );
 
     // Past the old max_age: NXDOMAIN, and no policy over HTTPS.
     r.clock.advance(Duration::from_secs(86_400));
@@ -287,7 +335,9 @@ async fn replicas_on_postgres_publish_only_what_every_live_replica_serves() {
     let id1 = add(&r1.service, "r.test").await;
     for r in [&r1, &r2] {
         assert!(
-            until_served(r, &pki.ca, "r.test", "testing", &id1, 3 * SECOND).await.is_some(),
+            until_served(r, &pki.ca, "r.test", "testing", &id1, 3 * SECOND)
+                .await
+                .is_some(),
             "both replicas serve the new domain"
         );
     }
@@ -313,7 +363,11 @@ async fn replicas_on_postgres_publish_only_what_every_live_replica_serves() {
     done.store(true, Ordering::SeqCst);
     poller.await.expect("poller");
     assert!(rounds.load(Ordering::SeqCst) >= 2);
-    assert_eq!(violations.load(Ordering::SeqCst), 0, "new id seen while an old body was served");
+    assert_eq!(
+        violations.load(Ordering::SeqCst),
+        0,
+        "new id seen while an old body was served"
+    );
 
     // Replica 2 dies without deregistering: replica 1 serves the next body at once, but
     // publishes its id only after replica 2's heartbeat expired (2 s).

@@ -237,10 +237,7 @@ impl Runtime {
         let grace = limits.shutdown_grace;
         let host = HostServer::bind(&config.listen.https, &config.listen.http, limits)?;
         let (dns_udp, dns_tcp) = setup::bind_dns(&config.listen.dns)?;
-        let dns = dns_udp
-            .iter()
-            .filter_map(|s| s.local_addr().ok())
-            .collect();
+        let dns = dns_udp.iter().filter_map(|s| s.local_addr().ok()).collect();
         let started = Started {
             domains: loaded.domains,
             with_static_cert: loaded.with_static_cert,
@@ -333,8 +330,7 @@ impl Runtime {
             counter,
             stopped(stop_rx.clone()),
         );
-        let mut host_task =
-            tokio::spawn(async move { host_run.await.map_err(ServeError::from) });
+        let mut host_task = tokio::spawn(async move { host_run.await.map_err(ServeError::from) });
         let mut propagate_task = tokio::spawn(propagator.run(stop_rx.clone()));
         // Dropping `run` (its task aborted) stops every role with it.
         let _abort = AbortOnDrop(vec![

@@ -37,10 +37,12 @@ pub(super) fn zone_settings(
     now: i64,
 ) -> Result<ZoneSettings, ServeError> {
     let h = &cfg.hosting;
-    let missing = |key: &'static str| ServeError::Config(crate::config::ConfigError::Invalid {
-        key,
-        reason: "is not set".into(),
-    });
+    let missing = |key: &'static str| {
+        ServeError::Config(crate::config::ConfigError::Invalid {
+            key,
+            reason: "is not set".into(),
+        })
+    };
     let apex = h.zone.clone().ok_or_else(|| missing("hosting.zone"))?;
     let policy_host = h
         .policy_host

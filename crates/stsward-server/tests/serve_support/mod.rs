@@ -9,17 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::TlsConnector;
-
-#[path = "../dns_support/mod.rs"]
-pub mod dns_support;
 
 pub const ZONE: &str = "sts.provider.test";
 /// Every wait of a test client.
@@ -171,11 +168,44 @@ pub async fn fetch(addr: SocketAddr, domain: &str, ca: &CertificateDer<'static>)
     }
 }
 
-/// The `_mta-sts` TXT of `domain` in the zone: `Ok(id)`, `Err(rcode)` when there is none.
+/// One TXT question over UDP; `None` when nothing (decodable) came back in time.
+async fn ask_txt(dns: SocketAddr, name: &str) -> Option<Message> {
+    let mut msg = Message::new(0x5157, MessageType::Query, OpCode::Query);
+    msg.add_query(Query::query(
+        Name::from_ascii(name).expect("test name parses"),
+        RecordType::TXT,
+    ));
+    let bytes = msg.to_vec().expect("question encodes");
+    let socket = UdpSocket::bind("127.0.0.1:0").await.ok()?;
+    socket.send_to(&bytes, dns).await.ok()?;
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Message::from_vec(&buf[..n]).ok()
+}
+
+/// The `_mta-sts` TXT of `domain` in the zone: `Ok(id)`, `Err(rcode)` when there is none
+/// (`ServFail` when no answer came).
 pub async fn sts_id(dns: SocketAddr, domain: &str) -> Result<String, ResponseCode> {
     let name = format!("_mta-sts.{domain}.{ZONE}.");
-    let msg = dns_support::ask(dns, &name, RecordType::TXT, dns_support::UDP).await;
-    let txts = dns_support::txts(&msg);
+    let Some(msg) = ask_txt(dns, &name).await else {
+        return Err(ResponseCode::ServFail);
+    };
+    let txts: Vec<String> = msg
+        .answers
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect::<String>(),
+            ),
+            _ => None,
+        })
+        .collect();
     match txts.first() {
         Some(txt) => Ok(txt
             .split(';')

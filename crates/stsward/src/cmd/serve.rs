@@ -22,8 +22,8 @@ pub fn run(c: Serve) -> anyhow::Result<Outcome> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut config = ServeConfig::load(&c.config)
-        .with_context(|| format!("--config {}", c.config.display()))?;
+    let mut config =
+        ServeConfig::load(&c.config).with_context(|| format!("--config {}", c.config.display()))?;
     if !c.https.is_empty() {
         config.listen.https = c.https;
     }
