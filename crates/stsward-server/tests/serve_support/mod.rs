@@ -176,7 +176,8 @@ async fn ask_txt(dns: SocketAddr, name: &str) -> Option<Message> {
         RecordType::TXT,
     ));
     let bytes = msg.to_vec().expect("question encodes");
-    let socket = UdpSocket::bind("127.0.0.1:0").await.ok()?;
+    let local = if dns.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
+    let socket = UdpSocket::bind(local).await.ok()?;
     socket.send_to(&bytes, dns).await.ok()?;
     let mut buf = vec![0u8; 4096];
     let (n, _) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf))
