@@ -30,6 +30,7 @@
 //! [store]
 //! url = "sqlite://stsward.db"
 //! [api]
+//! listen = ["127.0.0.1:8480"]          # the REST API, plain HTTP: loopback or behind TLS
 //! token_file = "/etc/stsward/api-token"  # or token = "…"
 //! [keys]
 //! secret_file = "/etc/stsward/secret.key"  # encrypts private keys at rest
@@ -222,14 +223,27 @@ impl Default for StoreSection {
     }
 }
 
-/// `[api]`: the REST API's bearer token, inline or in a file (not both).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+/// `[api]`: where the REST API listens, and its bearer token, inline or in a file (not both).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
+    /// The REST API's addresses (default `127.0.0.1:8480`: loopback only, plain HTTP; put it
+    /// behind TLS before listening anywhere else).
+    pub listen: Vec<SocketAddr>,
     /// The token itself.
     pub token: Option<Secret>,
     /// A file holding the token (surrounding whitespace ignored).
     pub token_file: Option<PathBuf>,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 8480))],
+            token: None,
+            token_file: None,
+        }
+    }
 }
 
 /// `[keys]`.
@@ -518,6 +532,10 @@ mod tests {
             ]
         );
         assert_eq!(cfg.listen.dns[1].port(), 53);
+        assert_eq!(
+            cfg.api.listen,
+            vec![SocketAddr::from(([127, 0, 0, 1], 8480))]
+        );
         assert!(cfg.acme.is_none() && cfg.tls.is_none());
         // Defaults are enough for `stsward domain`, not for serving.
         assert!(cfg.validate_for_serving().is_err());
@@ -593,6 +611,7 @@ challenge = "tls-alpn-01"
 [store]
 url = "postgres://stsward@127.0.0.1/stsward"
 [api]
+listen = ["127.0.0.1:18480", "[::1]:18480"]
 token = "s3cret"
 [keys]
 secret_file = "/etc/stsward/secret.key"
@@ -600,6 +619,7 @@ secret_file = "/etc/stsward/secret.key"
         let cfg: ServeConfig = text.parse().expect("parses");
         assert_eq!(cfg.hosting.zone.as_deref(), Some("sts.provider.test"));
         assert_eq!(cfg.listen.https[1], "[::1]:8443".parse().expect("v6"));
+        assert_eq!(cfg.api.listen[1], "[::1]:18480".parse().expect("v6"));
         assert_eq!(
             cfg.acme.as_ref().map(|a| a.challenge),
             Some(Challenge::TlsAlpn01)
@@ -642,6 +662,7 @@ secret_file = "/etc/stsward/secret.key"
         // (text, a word the message must contain, why)
         let bad = [
             ("[listen]\nhttps = [\"443\"]\n", "https", "not ADDR:PORT"),
+            ("[api]\nlisten = \"127.0.0.1:1\"\n", "listen", "not a list"),
             ("[hosting]\nttl = 5\n", "ttl", "unknown key"),
             ("[hosting]\ntxt_ttl = 0\n", "hosting.txt_ttl", "zero TTL"),
             (

@@ -2,22 +2,13 @@
 //! table of behaviours, run against a SQLite file and against a throwaway PostgreSQL server
 //! (crates/stsward-testkit), each case on a fresh database. Every failing case is named.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use stsward_store::{
     AcmeAccount, Backend, CertState, DomainState, Field, NewDomain, NewVersion, Sealed, Store,
     StoreError, StoredCertificate, TenantId, Transition,
 };
-use stsward_testkit::postgres::Postgres;
+mod support;
 
-#[derive(Clone, Debug)]
-struct Db {
-    url: String,
-    backend: Backend,
-}
-
-type Case = fn(Db) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+use support::{Case, Db};
 
 const CASES: &[(&str, Case)] = &[
     ("the_default_tenant_is_created_once", |db| {
@@ -60,38 +51,12 @@ const CASES: &[(&str, Case)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_file_behaviours() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut n = 0;
-    run_table(Backend::Sqlite, || {
-        n += 1;
-        format!(
-            "sqlite://{}",
-            dir.path().join(format!("case{n}.db")).display()
-        )
-    })
-    .await;
+    support::run_on_sqlite(CASES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_behaviours() {
-    let Some(server) = Postgres::start("stsward-store/postgres-hosting") else {
-        return;
-    };
-    run_table(Backend::Postgres, || server.create_database()).await;
-}
-
-async fn run_table(backend: Backend, mut fresh: impl FnMut() -> String) {
-    let mut failed = Vec::new();
-    for (name, case) in CASES {
-        let db = Db {
-            url: fresh(),
-            backend,
-        };
-        if let Err(e) = tokio::spawn(case(db)).await {
-            failed.push(format!("{backend}: {name}: {e}"));
-        }
-    }
-    assert!(failed.is_empty(), "failed cases:\n{}", failed.join("\n"));
+    support::run_on_postgres("stsward-store/postgres-hosting", CASES).await;
 }
 
 async fn open(db: &Db) -> Store {

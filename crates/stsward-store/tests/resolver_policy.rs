@@ -2,24 +2,15 @@
 //! SQLite file and against a throwaway PostgreSQL server (crates/stsward-testkit), each case
 //! on a fresh database. Every failing case is named in the report.
 
-use std::future::Future;
 use std::io::{BufRead, BufReader};
-use std::pin::Pin;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use stsward_proto::mta_sts::MAX_POLICY_BYTES;
 use stsward_store::{Backend, CachedPolicy, Field, Operation, Store, StoreError, StoreOptions};
-use stsward_testkit::postgres::Postgres;
+mod support;
 
-/// Where a case runs: a fresh database's URL and its backend.
-#[derive(Clone, Debug)]
-struct Db {
-    url: String,
-    backend: Backend,
-}
-
-type Case = fn(Db) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+use support::{Case, Db};
 
 /// The table: every case runs once per backend.
 const CASES: &[(&str, Case)] = &[
@@ -64,40 +55,12 @@ const CASES: &[(&str, Case)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_file_behaviours() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut n = 0;
-    run_table(Backend::Sqlite, || {
-        n += 1;
-        format!(
-            "sqlite://{}",
-            dir.path().join(format!("case{n}.db")).display()
-        )
-    })
-    .await;
+    support::run_on_sqlite(CASES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_behaviours() {
-    let Some(server) = Postgres::start("stsward-store/postgres") else {
-        return;
-    };
-    run_table(Backend::Postgres, || server.create_database()).await;
-}
-
-/// Runs every case on a fresh database; panics at the end naming each case that failed.
-async fn run_table(backend: Backend, mut fresh: impl FnMut() -> String) {
-    let mut failed = Vec::new();
-    for (name, case) in CASES {
-        let db = Db {
-            url: fresh(),
-            backend,
-        };
-        // A panicking case fails its task, not the table: the other cases still run.
-        if let Err(e) = tokio::spawn(case(db)).await {
-            failed.push(format!("{backend}: {name}: {e}"));
-        }
-    }
-    assert!(failed.is_empty(), "failed cases:\n{}", failed.join("\n"));
+    support::run_on_postgres("stsward-store/postgres", CASES).await;
 }
 
 fn policy(domain: &str, sts_id: &str, fetched_at: i64, max_age: i64) -> CachedPolicy {

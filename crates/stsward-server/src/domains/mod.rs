@@ -195,23 +195,41 @@ impl DomainService {
         let mut after: Option<String> = None;
         loop {
             let page = self
-                .store
-                .hosted_domain_list_current(tenant, after.as_deref(), LIST_PAGE)
+                .list_page(tenant, after.as_deref(), LIST_PAGE, now)
                 .await?;
             let full = page.len() == LIST_PAGE as usize;
-            after = page.last().map(|(d, _)| d.domain.clone());
-            out.extend(page.into_iter().map(|(d, current)| DomainSummary {
+            after = page.last().map(|d| d.domain.clone());
+            out.extend(page);
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// At most `limit` live domains of `tenant` whose names sort after `after`, by name (a
+    /// keyset page: pass the last name of one page as `after` for the next).
+    pub async fn list_page(
+        &self,
+        tenant: TenantId,
+        after: Option<&str>,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<DomainSummary>, DomainError> {
+        let page = self
+            .store
+            .hosted_domain_list_current(tenant, after, limit)
+            .await?;
+        Ok(page
+            .into_iter()
+            .map(|(d, current)| DomainSummary {
                 state: state_at(&d, now),
                 gone_at: d.remove_after,
                 mode: current.mode,
                 version: current.version,
                 id: current.sts_id,
                 domain: d.domain,
-            }));
-            if !full {
-                return Ok(out);
-            }
-        }
+            })
+            .collect())
     }
 
     async fn live(&self, tenant: TenantId, domain: &str) -> Result<HostedDomain, DomainError> {

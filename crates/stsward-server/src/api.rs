@@ -1,0 +1,293 @@
+//! The REST API over the domain service: the same [`DomainService`] calls as
+//! `stsward domain`, as JSON over HTTP/1.1 (RFC 9110 semantics, RFC 9112 messages), with a
+//! bearer token (RFC 6750 §2.1) from `[api]` in the configuration. `docs/api.md` lists the
+//! routes.
+//!
+//! ```text
+//! GET    /api/v1/health                       no token; 200 when the store answers, else 503
+//! GET    /api/v1/domains?after=&limit=        one page of the tenant's domains
+//! POST   /api/v1/domains                      add (201, Location)
+//! GET    /api/v1/domains/{domain}             show, with the history
+//! PATCH  /api/v1/domains/{domain}             mode, mx, max_age, note, follow_mx, tlsrpt_rua
+//! DELETE /api/v1/domains/{domain}             safe removal (RFC 8461 §8.3), 202
+//! POST   /api/v1/domains/{domain}/sync-mx     mx lines from DNS
+//! GET    /api/v1/domains/{domain}/records     the records to publish
+//! ```
+//!
+//! It speaks plain HTTP: keep it on loopback (the default, `127.0.0.1:8480`) or behind a
+//! TLS-terminating proxy. The connection rules are the policy host's (see `host`):
+//! at most [`ApiLimits::max_connections`] at once (the rest wait in the listen backlog), each
+//! request head within [`ApiLimits::header_read_timeout`] (also the keep-alive idle time), each
+//! body at most [`ApiLimits::max_body_bytes`] within [`ApiLimits::body_read_timeout`], each
+//! request answered within [`ApiLimits::request_timeout`], each connection closed at
+//! [`ApiLimits::connection_lifetime`]. On shutdown the listeners close and requests in flight
+//! finish for up to [`ApiLimits::shutdown_grace`].
+//!
+//! Every request acts for one tenant, passed explicitly to every service call: for now the
+//! default tenant for the one configured token (per-tenant tokens are issue 9's).
+
+mod routes;
+mod wire;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::config::Secret;
+use crate::domains::{DomainError, DomainService};
+
+pub use routes::{ACTOR, DEFAULT_PAGE, MAX_PAGE, PREFIX};
+pub use wire::{ApiError, JSON};
+
+/// The kernel's queue of connections not yet accepted, per listener.
+pub const LISTEN_BACKLOG: i32 = 128;
+
+/// hyper's smallest read buffer (it refuses a smaller `max_buf_size`).
+const MIN_BUF_SIZE: usize = 8192;
+
+/// A pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The bounds of the API's listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Time to receive a complete request head; also how long a kept-alive connection may
+    /// sit idle between requests.
+    pub header_read_timeout: Duration,
+    /// Time to receive a request body once its head is in.
+    pub body_read_timeout: Duration,
+    /// Time to answer a request (body read and service call); then 503.
+    pub request_timeout: Duration,
+    /// The longest a connection may live, however busy.
+    pub connection_lifetime: Duration,
+    /// Connections served at once, over every listener.
+    pub max_connections: usize,
+    /// The largest request body, in octets; larger gets 413.
+    pub max_body_bytes: usize,
+    /// The largest request head (request line and headers), in octets; larger gets 431.
+    pub max_head_bytes: usize,
+    /// The most header fields in one request; more gets 431.
+    pub max_headers: usize,
+    /// How long [`ApiServer::run`] waits for requests in flight after the shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            // MX lookups are bounded by the DNS client, store calls by the store; this is the
+            // backstop over both.
+            request_timeout: Duration::from_secs(30),
+            connection_lifetime: Duration::from_secs(300),
+            max_connections: 256,
+            max_body_bytes: 64 * 1024,
+            max_head_bytes: 16 * 1024,
+            max_headers: 64,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiStartError {
+    /// No token is configured: the API does not run open.
+    #[error(
+        "the REST API needs a bearer token: set api.token or api.token_file in the configuration"
+    )]
+    NoToken,
+    /// A listen address could not be bound.
+    #[error("binding api.listen {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `max_connections` is zero or too large for a semaphore.
+    #[error("max_connections {0} must be between 1 and {max}", max = Semaphore::MAX_PERMITS)]
+    MaxConnections(usize),
+    /// The tenant the API acts for could not be read.
+    #[error("reading the tenant the REST API acts for")]
+    Tenant(#[source] DomainError),
+}
+
+/// The bound listeners, ready to [`run`](ApiServer::run).
+#[derive(Debug)]
+pub struct ApiServer {
+    listeners: Vec<TcpListener>,
+    limits: ApiLimits,
+}
+
+impl ApiServer {
+    /// Binds `addrs` (port 0 picks a free port; see [`addrs`](ApiServer::addrs)). IPv6
+    /// sockets are IPv6-only, so `0.0.0.0:P` and `[::]:P` can both be given. Must be called
+    /// inside a Tokio runtime.
+    pub fn bind(addrs: &[SocketAddr], limits: ApiLimits) -> Result<ApiServer, ApiStartError> {
+        if limits.max_connections == 0 || limits.max_connections > Semaphore::MAX_PERMITS {
+            return Err(ApiStartError::MaxConnections(limits.max_connections));
+        }
+        let listeners = addrs
+            .iter()
+            .map(|&addr| bind_one(addr).map_err(|source| ApiStartError::Bind { addr, source }))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ApiServer { listeners, limits })
+    }
+
+    /// The bound addresses, in the order given.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves the API over `service`, for callers bearing `token`, until `shutdown`
+    /// completes; then waits up to [`ApiLimits::shutdown_grace`] for requests in flight.
+    /// Without a token it refuses to start ([`ApiStartError::NoToken`]).
+    pub async fn run(
+        self,
+        service: DomainService,
+        token: Option<Secret>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ApiStartError> {
+        let token = token
+            .filter(|t| !t.expose().trim().is_empty())
+            .ok_or(ApiStartError::NoToken)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let tenant = service
+            .default_tenant(now)
+            .await
+            .map_err(ApiStartError::Tenant)?;
+        let limits = Arc::new(self.limits);
+        let api = Arc::new(routes::Api {
+            service,
+            token_digest: digest::digest(&digest::SHA256, token.expose().trim().as_bytes()),
+            tenant,
+            limits: limits.clone(),
+        });
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let (stop_tx, stop) = watch::channel(false);
+        let mut loops = JoinSet::new();
+        for listener in self.listeners {
+            loops.spawn(accept_loop(
+                listener,
+                api.clone(),
+                slots.clone(),
+                stop.clone(),
+            ));
+        }
+        shutdown.await;
+        // Receivers only go away with the tasks; a send error means nothing is left to stop.
+        let _ = stop_tx.send(true);
+        while loops.join_next().await.is_some() {}
+        let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all)).await;
+        if drained.is_err() {
+            tracing::info!("REST API stopped with connections still open");
+        }
+        Ok(())
+    }
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    api: Arc<routes::Api>,
+    slots: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(error) => {
+                tracing::debug!(%error, "REST API accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        // Waiting here keeps this listener from accepting more: the rest queue in the backlog.
+        let permit = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return, // the semaphore is never closed
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(serve(tcp, peer, api.clone(), stop.clone(), permit));
+    }
+}
+
+async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    api: Arc<routes::Api>,
+    mut stop: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let limits = api.limits.clone();
+    let deadline = Instant::now() + limits.connection_lifetime;
+    let service = service_fn(move |request| {
+        let api = api.clone();
+        async move { Ok::<_, Infallible>(routes::answer(request, api).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_header_size(limits.max_head_bytes)
+        .max_buf_size(limits.max_head_bytes.max(MIN_BUF_SIZE))
+        .keep_alive(true);
+    let served = builder.serve_connection(TokioIo::new(tcp), service);
+    let mut served = std::pin::pin!(served);
+    tokio::select! {
+        result = served.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, %peer, "REST API connection ended");
+            }
+            return;
+        }
+        _ = tokio::time::sleep_until(deadline) => {
+            tracing::debug!(%peer, "REST API connection reached its lifetime");
+            return;
+        }
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    // Shutting down: finish the request in flight, then close.
+    served.as_mut().graceful_shutdown();
+    let grace = Instant::now() + limits.shutdown_grace;
+    let _ = tokio::time::timeout_at(grace.min(deadline), served).await;
+}
