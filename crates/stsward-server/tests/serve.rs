@@ -89,6 +89,22 @@ async fn start(pki: &Pki, url: &str, replica: &str, v6: bool) -> Running {
     }
 }
 
+/// A plain HTTP/1.1 GET; the whole response as text.
+async fn api_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let work = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        tcp.write_all(req.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        tcp.read_to_end(&mut out).await.expect("read");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    tokio::time::timeout(Duration::from_secs(5), work)
+        .await
+        .expect("API answers")
+}
+
 fn now() -> i64 {
     Clock::system().now()
 }
@@ -201,6 +217,11 @@ async fn a_change_moves_the_body_then_the_id_within_a_second() {
         fetch(r.https(), "a.test", &pki.ca).await,
         Fetched::Refused(_)
     ));
+
+    // The REST API runs in the same process.
+    assert_eq!(r.started.api.len(), 1);
+    let health = api_get(r.started.api[0], "/api/v1/health").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 
     let id1 = add(&r.service, "a.test").await;
     let took = until_served(&r, &pki.ca, "a.test", "testing", &id1, 3 * SECOND).await;

@@ -32,7 +32,8 @@ use stsward_store::{Store, StoreError};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
-use crate::config::{ConfigError, ServeConfig};
+use crate::api::{ApiLimits, ApiServer, ApiStartError};
+use crate::config::{ConfigError, Secret, ServeConfig};
 use crate::dns::{DnsError, DnsLimits, DnsServer, Zone};
 use crate::domains::{DomainError, DomainService};
 use crate::host::{Challenges, FetchCounter, HostError, HostLimits, HostServer, Sites};
@@ -108,6 +109,9 @@ pub enum ServeError {
     /// The policy host could not start or failed.
     #[error("policy host: {0}")]
     Host(#[from] HostError),
+    /// The REST API could not start or failed.
+    #[error("REST API: {0}")]
+    Api(#[from] ApiStartError),
     /// A listen address could not be bound.
     #[error("listen.{role}: binding {addr}: {source}")]
     Bind {
@@ -152,6 +156,8 @@ pub struct Started {
     pub http: Vec<SocketAddr>,
     /// The bound DNS addresses (UDP and TCP share each).
     pub dns: Vec<SocketAddr>,
+    /// The bound REST API addresses (none when no `[api]` token is set: the API is off).
+    pub api: Vec<SocketAddr>,
     /// The DS record for the parent zone, when the zone is signed.
     pub ds_record: Option<String>,
     /// Whether the DNSSEC key file was created at this start.
@@ -171,6 +177,7 @@ pub struct Runtime {
     dns_udp: Vec<UdpSocket>,
     dns_tcp: Vec<TcpListener>,
     propagator: Propagator,
+    api: Option<(ApiServer, Secret)>,
     grace: Duration,
     store: Store,
     service: DomainService,
@@ -237,6 +244,13 @@ impl Runtime {
         let grace = limits.shutdown_grace;
         let host = HostServer::bind(&config.listen.https, &config.listen.http, limits)?;
         let (dns_udp, dns_tcp) = setup::bind_dns(&config.listen.dns)?;
+        let api = match config.api_token()? {
+            Some(token) => Some((
+                ApiServer::bind(&config.api.listen, ApiLimits::default())?,
+                token,
+            )),
+            None => None,
+        };
         let dns = dns_udp.iter().filter_map(|s| s.local_addr().ok()).collect();
         let started = Started {
             domains: loaded.domains,
@@ -244,6 +258,7 @@ impl Runtime {
             https: host.https_addrs(),
             http: host.http_addrs(),
             dns,
+            api: api.as_ref().map(|(a, _)| a.addrs()).unwrap_or_default(),
             ds_record: zone.ds_record()?,
             dnssec_key_created,
             replica_id,
@@ -258,6 +273,7 @@ impl Runtime {
             dns_udp,
             dns_tcp,
             propagator,
+            api,
             grace,
             store,
             service,
@@ -299,6 +315,7 @@ impl Runtime {
             dns_udp,
             dns_tcp,
             propagator,
+            api,
             grace,
             store,
             service,
@@ -310,6 +327,7 @@ impl Runtime {
             https = ?started.https,
             http = ?started.http,
             dns = ?started.dns,
+            api = ?started.api,
             replica = %started.replica_id,
             "stsward serve: started"
         );
@@ -350,16 +368,31 @@ impl Runtime {
                  domains without a certificate fail the TLS handshake"
             );
         }
-        // ==== REST API (src/api.rs, another branch) ====
-        // With [api] token set, start the API server here over `service`, with
-        // `stopped(stop_rx.clone())` as its shutdown.
-        let _ = (&store, &service, &challenges, &sites);
+        // The REST API (src/api.rs), when a token is configured.
+        let mut api_task = match api {
+            Some((server, token)) => {
+                let api_run = server.run(service.clone(), Some(token), stopped(stop_rx.clone()));
+                Some(tokio::spawn(async move {
+                    api_run.await.map_err(ServeError::from)
+                }))
+            }
+            None => None,
+        };
+        let _abort_api = AbortOnDrop(api_task.iter().map(|t| t.abort_handle()).collect());
+        let api_failed = async {
+            match api_task.as_mut() {
+                Some(task) => task.await,
+                None => std::future::pending().await,
+            }
+        };
+        let _ = (&store, &challenges, &sites);
 
         let mut failed: Option<ServeError> = None;
         tokio::select! {
             () = shutdown => {}
             r = &mut dns_task => failed = Some(task_error(r, "dns")),
             r = &mut host_task => failed = Some(task_error(r, "https")),
+            r = api_failed => failed = Some(task_error(r, "api")),
             r = &mut propagate_task => {
                 if let Err(e) = r {
                     tracing::error!(error = %e, "the change propagation task ended");
@@ -378,6 +411,12 @@ impl Runtime {
                 Ok(_) => {}
                 Err(_) => tracing::warn!(role = name, "did not stop within the grace"),
             }
+        }
+        if let Some(task) = api_task
+            && !task.is_finished()
+            && tokio::time::timeout(limit, task).await.is_err()
+        {
+            tracing::warn!(role = "api", "did not stop within the grace");
         }
         if !propagate_task.is_finished()
             && tokio::time::timeout(limit, propagate_task).await.is_err()

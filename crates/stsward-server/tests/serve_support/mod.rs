@@ -84,6 +84,9 @@ cert_file = {cert:?}
 key_file = {key:?}
 [store]
 url = {store_url:?}
+[api]
+listen = ["127.0.0.1:0"]
+token = "serve-test-token"
 [replicas]
 poll_interval_ms = 100
 heartbeat_expiry = 2
@@ -176,7 +179,11 @@ async fn ask_txt(dns: SocketAddr, name: &str) -> Option<Message> {
         RecordType::TXT,
     ));
     let bytes = msg.to_vec().expect("question encodes");
-    let local = if dns.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
+    let local = if dns.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
     let socket = UdpSocket::bind(local).await.ok()?;
     socket.send_to(&bytes, dns).await.ok()?;
     let mut buf = vec![0u8; 4096];
