@@ -57,7 +57,12 @@ impl Running {
 }
 
 async fn start(pki: &Pki, url: &str, replica: &str, v6: bool) -> Running {
-    let cfg: ServeConfig = config_text(pki, url, v6).parse().expect("test config");
+    start_with(pki, url, replica, v6, "").await
+}
+
+async fn start_with(pki: &Pki, url: &str, replica: &str, v6: bool, extra: &str) -> Running {
+    let text = format!("{}{extra}", config_text(pki, url, v6));
+    let cfg: ServeConfig = text.parse().expect("test config");
     let clock = Clock::system();
     let runtime = Runtime::start(
         cfg,
@@ -291,7 +296,28 @@ async fn removal_serves_mode_none_then_nxdomain_after_the_old_max_age() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = pki(dir.path(), &["mta-sts.gone.test"]);
     let url = format!("sqlite://{}", dir.path().join("stsward.db").display());
-    let r = start(&pki, &url, "r1", false).await;
+    // With a DNSSEC key file that does not exist yet: created with mode 0600, DS printed.
+    let key = dir.path().join("zone.key");
+    let keys = format!(
+        "[keys]\ndnssec_key_file = {:?}\n",
+        key.display().to_string()
+    );
+    let r = start_with(&pki, &url, "r1", false, &keys).await;
+    assert!(r.started.dnssec_key_created);
+    let ds = r
+        .started
+        .ds_record
+        .clone()
+        .expect("a signed zone has a DS record");
+    assert!(ds.contains(" DS "), "{ds}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key)
+            .expect("key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     let id1 = add(&r.service, "gone.test").await;
     assert!(
         until_served(&r, &pki.ca, "gone.test", "testing", &id1, 3 * SECOND)
@@ -340,6 +366,12 @@ async fn removal_serves_mode_none_then_nxdomain_after_the_old_max_age() {
         matches!(fetched, Fetched::Refused(_) | Fetched::Http(404, _)),
         "{fetched:?}"
     );
+    r.stop().await;
+
+    // The key is read back, not replaced: the same DS record.
+    let r = start_with(&pki, &url, "r1", false, &keys).await;
+    assert!(!r.started.dnssec_key_created);
+    assert_eq!(r.started.ds_record.as_deref(), Some(ds.as_str()));
     r.stop().await;
 }
 
