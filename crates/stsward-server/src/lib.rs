@@ -4,6 +4,8 @@
 //! - [`acme`]: certificates for the policy hosts from an ACME CA (RFC 8555; HTTP-01, RFC 8737
 //!   TLS-ALPN-01), the pre-flight check, and the renewal policies;
 //! - [`api`]: the REST API over the domain service (bearer token, JSON over HTTP/1.1);
+//! - [`certs`]: the certificate manager: orders, stores sealed, renews and installs each
+//!   policy host's certificate, one replica per name (RFC 8461 §3.3);
 //! - [`config`]: the `stsward.toml` that `stsward serve` and `stsward domain` read;
 //! - [`domains`]: hosted domains and their policy versions, the service code that the CLI and
 //!   the REST API both call (RFC 8461 §3.2 policies, §3.1 ids, §8.3 safe removal);
@@ -19,6 +21,7 @@
 
 pub mod acme;
 pub mod api;
+pub mod certs;
 pub mod config;
 pub mod dns;
 pub mod domains;

@@ -181,6 +181,16 @@ pub enum Operation {
     ReplicaMinApplied,
     /// [`Store::replica_leave`](crate::Store::replica_leave).
     ReplicaLeave,
+    /// [`Store::lease_acquire`](crate::Store::lease_acquire).
+    LeaseAcquire,
+    /// [`Store::lease_release`](crate::Store::lease_release).
+    LeaseRelease,
+    /// [`Store::lease_get`](crate::Store::lease_get).
+    LeaseGet,
+    /// [`Store::certificate_wait`](crate::Store::certificate_wait).
+    CertificateWait,
+    /// [`Store::certificates_changed_since`](crate::Store::certificates_changed_since).
+    CertificatesChangedSince,
 }
 
 impl Operation {
@@ -216,6 +226,11 @@ impl Operation {
             Self::ReplicaHeartbeat => "replica_heartbeat",
             Self::ReplicaMinApplied => "replica_min_applied",
             Self::ReplicaLeave => "replica_leave",
+            Self::LeaseAcquire => "lease_acquire",
+            Self::LeaseRelease => "lease_release",
+            Self::LeaseGet => "lease_get",
+            Self::CertificateWait => "certificate_wait",
+            Self::CertificatesChangedSince => "certificates_changed_since",
         }
     }
 }
@@ -262,6 +277,10 @@ pub enum Field {
     Contact,
     /// Sealed ACME credentials.
     Credentials,
+    /// A lease's name.
+    LeaseName,
+    /// A lease's holder.
+    LeaseHolder,
 }
 
 impl Field {
@@ -284,6 +303,8 @@ impl Field {
             Self::DirectoryUrl => "directory_url",
             Self::Contact => "contact",
             Self::Credentials => "credentials",
+            Self::LeaseName => "lease name",
+            Self::LeaseHolder => "lease holder",
         }
     }
 }

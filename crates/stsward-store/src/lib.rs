@@ -29,6 +29,7 @@
 
 mod error;
 pub mod hosting;
+pub mod leases;
 mod migrate;
 pub mod replicas;
 pub mod resolver_policy;
@@ -40,6 +41,7 @@ pub use hosting::{
     DomainState, HostedDomain, NewDomain, NewVersion, PolicyVersion, SnapshotEntry, Tenant,
     TenantId, Transition,
 };
+pub use leases::Lease;
 pub use replicas::HostingChange;
 pub use resolver_policy::CachedPolicy;
 pub use store::{Backend, Store, StoreOptions};

@@ -44,6 +44,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     embed!("sqlite", "0001_resolver.sql"),
     embed!("sqlite", "0002_hosting.sql"),
     embed!("sqlite", "0003_replicas.sql"),
+    embed!("sqlite", "0004_leases.sql"),
 ];
 
 /// PostgreSQL's migrations, in order.
@@ -51,6 +52,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     embed!("postgres", "0001_resolver.sql"),
     embed!("postgres", "0002_hosting.sql"),
     embed!("postgres", "0003_replicas.sql"),
+    embed!("postgres", "0004_leases.sql"),
 ];
 
 /// The migrations of `backend`.

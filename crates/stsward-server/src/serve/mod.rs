@@ -4,11 +4,16 @@
 //!
 //! ```text
 //! Runtime::start(config, options)   open the store (migrations), load the snapshot into the
-//!                                   Zone and Sites, install the [tls] certificate, bind
+//!                                   Zone and Sites, install the [tls] certificate or (with
+//!                                   [acme]) the stored ones, bind every listener
 //! runtime.run(shutdown)             serve; propagate changes (propagate.rs); on shutdown
 //!                                   stop the listeners, let requests in flight finish
 //!                                   within the grace, and leave the replica table
 //! ```
+//!
+//! Besides the policy host and the DNS, `run` starts the certificate manager
+//! ([`crate::certs`], with `[acme]`) and the REST API ([`crate::api`], when `[api]` has a
+//! token).
 //!
 //! Ordering (RFC 8461 §8.1, "Recipients SHOULD also update the HTTPS policy body before
 //! updating the TXT record"): a changed domain's body is served first, and its DNS id moves
@@ -27,12 +32,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use stsward_net::dns::Dns;
+use stsward_net::dns::{Dns, DnsConfig};
 use stsward_store::{Store, StoreError};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
+use crate::acme::AcmeConfig;
+use crate::acme::preflight::ServiceTarget;
 use crate::api::{ApiLimits, ApiServer, ApiStartError};
+use crate::certs::{CertError, CertManager, CertSettings, CertSetup, challenge_kind};
 use crate::config::{ConfigError, Secret, ServeConfig};
 use crate::dns::{DnsError, DnsLimits, DnsServer, Zone};
 use crate::domains::{DomainError, DomainService};
@@ -109,6 +117,12 @@ pub enum ServeError {
     /// The policy host could not start or failed.
     #[error("policy host: {0}")]
     Host(#[from] HostError),
+    /// The certificate manager could not start.
+    #[error("certificates: {0}")]
+    Certs(#[from] CertError),
+    /// The DNS client (pre-flight checks, MX lookups) could not be built.
+    #[error("DNS client: {0}")]
+    Resolver(String),
     /// The REST API could not start or failed.
     #[error("REST API: {0}")]
     Api(#[from] ApiStartError),
@@ -156,6 +170,8 @@ pub struct Started {
     pub http: Vec<SocketAddr>,
     /// The bound DNS addresses (UDP and TCP share each).
     pub dns: Vec<SocketAddr>,
+    /// Certificates loaded from the store at start (`[acme]`).
+    pub stored_certificates: usize,
     /// The bound REST API addresses (none when no `[api]` token is set: the API is off).
     pub api: Vec<SocketAddr>,
     /// The DS record for the parent zone, when the zone is signed.
@@ -178,6 +194,7 @@ pub struct Runtime {
     dns_tcp: Vec<TcpListener>,
     propagator: Propagator,
     api: Option<(ApiServer, Secret)>,
+    certs: Option<CertManager>,
     grace: Duration,
     store: Store,
     service: DomainService,
@@ -221,8 +238,55 @@ impl Runtime {
             clock.now(),
         )?)?);
         let store = Store::open(&config.store.url).await?;
-        let service = DomainService::new(store.clone(), config.hosting.clone(), options.dns);
+        let dns = match options.dns {
+            Some(dns) => dns,
+            None => Dns::new(&DnsConfig {
+                server: None,
+                timeout: Duration::from_secs(3),
+                attempts: 2,
+                lookup_timeout: Duration::from_secs(10),
+                dnssec: false,
+                trust_anchors: None,
+            })
+            .map_err(|e| ServeError::Resolver(e.to_string()))?,
+        };
+        let service = DomainService::new(store.clone(), config.hosting.clone(), Some(dns.clone()));
         let sites = Sites::new();
+        let challenges = Challenges::new();
+        let (certs, stored_certificates) = match &config.acme {
+            Some(acme) => {
+                let sealing = config.sealing_key()?.ok_or(ConfigError::Invalid {
+                    key: "keys.secret_file",
+                    reason: "is not set: [acme] stores certificate keys sealed with it".into(),
+                })?;
+                let acme_config = AcmeConfig::new(acme.directory.clone(), acme.contact.clone());
+                let settings = CertSettings::for_acme(&acme_config);
+                let c = clock.clone();
+                let manager = CertManager::new(
+                    CertSetup {
+                        store: store.clone(),
+                        acme: acme_config,
+                        challenge: challenge_kind(acme.challenge),
+                        sealing: Arc::new(sealing),
+                        sites: sites.clone(),
+                        challenges: challenges.clone(),
+                        dns,
+                        target: ServiceTarget {
+                            addresses: config.hosting.policy_host_addrs.clone(),
+                            canonical_name: config.hosting.policy_host.clone(),
+                        },
+                        clock: Arc::new(move || {
+                            time::OffsetDateTime::from_unix_timestamp(c.now())
+                                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+                        }),
+                    },
+                    settings,
+                );
+                let loaded = manager.load_all().await?;
+                (Some(manager), loaded)
+            }
+            None => (None, 0),
+        };
         let replica_id = options
             .replica_id
             .unwrap_or_else(|| default_replica_id(&clock));
@@ -259,6 +323,7 @@ impl Runtime {
             http: host.http_addrs(),
             dns,
             api: api.as_ref().map(|(a, _)| a.addrs()).unwrap_or_default(),
+            stored_certificates,
             ds_record: zone.ds_record()?,
             dnssec_key_created,
             replica_id,
@@ -266,7 +331,7 @@ impl Runtime {
         Ok(Runtime {
             started,
             sites,
-            challenges: Challenges::new(),
+            challenges,
             counter: FetchCounter::default(),
             zone,
             host,
@@ -274,6 +339,7 @@ impl Runtime {
             dns_tcp,
             propagator,
             api,
+            certs,
             grace,
             store,
             service,
@@ -316,6 +382,7 @@ impl Runtime {
             dns_tcp,
             propagator,
             api,
+            certs,
             grace,
             store,
             service,
@@ -323,6 +390,7 @@ impl Runtime {
         } = self;
         tracing::info!(
             domains = started.domains,
+            stored_certificates = started.stored_certificates,
             with_static_cert = started.with_static_cert,
             https = ?started.https,
             http = ?started.http,
@@ -357,17 +425,13 @@ impl Runtime {
             propagate_task.abort_handle(),
         ]);
 
-        // ==== Certificate manager (src/certs.rs, another branch) ====
-        // With [acme], the certificate manager loads sealed certificates from the store into
-        // `sites` and orders missing or renewing ones; start it here with `sites`,
-        // `challenges`, `store`, `service` and `config`, and `stopped(stop_rx.clone())` as its
-        // shutdown, then join it below like the other tasks.
-        if config.acme.is_some() {
-            tracing::warn!(
-                "[acme] is set but this build starts no certificate manager yet: \
-                 domains without a certificate fail the TLS handshake"
-            );
-        }
+        // The certificate manager (src/certs.rs), with [acme]: it loaded the stored
+        // certificates at start, and orders missing and renewing ones.
+        let certs_task = certs.map(|manager| {
+            let certs_stop = stopped(stop_rx.clone());
+            tokio::spawn(async move { manager.run(certs_stop).await })
+        });
+        let _abort_certs = AbortOnDrop(certs_task.iter().map(|t| t.abort_handle()).collect());
         // The REST API (src/api.rs), when a token is configured.
         let mut api_task = match api {
             Some((server, token)) => {
@@ -385,7 +449,7 @@ impl Runtime {
                 None => std::future::pending().await,
             }
         };
-        let _ = (&store, &challenges, &sites);
+        let _ = (&config, &challenges, &sites);
 
         let mut failed: Option<ServeError> = None;
         tokio::select! {
@@ -411,6 +475,11 @@ impl Runtime {
                 Ok(_) => {}
                 Err(_) => tracing::warn!(role = name, "did not stop within the grace"),
             }
+        }
+        if let Some(task) = certs_task
+            && tokio::time::timeout(limit, task).await.is_err()
+        {
+            tracing::warn!(role = "certs", "did not stop within the grace");
         }
         if let Some(task) = api_task
             && !task.is_finished()

@@ -131,7 +131,7 @@ pub struct AcmeAccount {
     pub created_at: i64,
 }
 
-type CertRow = (
+pub(crate) type CertRow = (
     String,
     Option<String>,
     Option<Vec<u8>>,
@@ -143,10 +143,10 @@ type CertRow = (
     i64,
 );
 
-const CERT_COLUMNS: &str = "name, chain_pem, key_ciphertext, key_nonce, not_before, not_after, \
+pub(crate) const CERT_COLUMNS: &str = "name, chain_pem, key_ciphertext, key_nonce, not_before, not_after, \
      state, last_error, updated_at";
 
-fn cert_from(row: CertRow) -> Result<StoredCertificate, StoreError> {
+pub(crate) fn cert_from(row: CertRow) -> Result<StoredCertificate, StoreError> {
     let (name, chain_pem, ciphertext, nonce, not_before, not_after, state, last_error, updated) =
         row;
     let key = match (ciphertext, nonce) {
@@ -166,7 +166,7 @@ fn cert_from(row: CertRow) -> Result<StoredCertificate, StoreError> {
 }
 
 impl StoredCertificate {
-    fn check_storable(&self) -> Result<(), StoreError> {
+    pub(crate) fn check_storable(&self) -> Result<(), StoreError> {
         bounded(Field::Domain, &self.name, MAX_NAME_OCTETS)?;
         if let Some(chain) = &self.chain_pem {
             bounded(Field::ChainPem, chain, MAX_CHAIN_BYTES)?;
@@ -359,7 +359,7 @@ impl Store {
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary, without NUL.
-fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max));
     for c in s.chars().filter(|c| *c != '\0') {
         if out.len() + c.len_utf8() > max {
