@@ -441,5 +441,17 @@ async fn replicas_on_postgres_publish_only_what_every_live_replica_serves() {
     })
     .await;
     assert!(published.is_some(), "published after the heartbeat expiry");
+
+    // The database goes away: replica 1 keeps serving what it has, and still stops cleanly.
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        fetch(r1.https(), "r.test", &pki.ca).await.mode().as_deref(),
+        Some("testing")
+    );
+    assert_eq!(
+        sts_id(r1.dns(), "r.test").await.as_deref(),
+        Ok(id3.as_str())
+    );
     r1.stop().await;
 }

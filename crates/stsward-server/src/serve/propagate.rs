@@ -40,6 +40,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const HEARTBEAT_EVERY_MS: i64 = 1000;
 /// How often removals are finished in the store and the change log is pruned.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
+/// How long a stopping replica tries to leave the `replicas` table (the others stop waiting
+/// for it at once instead of after its heartbeat expiry).
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A replica row not seen for this long is deleted (its changes may then be pruned).
 const FORGET_REPLICA_MS: i64 = 24 * 3600 * 1000;
 
@@ -218,7 +221,12 @@ impl Propagator {
             if *stop.borrow() {
                 break;
             }
-            match self.tick().await {
+            // A tick waits on the store (bounded by its deadline); a stop does not wait for it.
+            let result = tokio::select! {
+                _ = stop.changed() => break,
+                r = self.tick() => r,
+            };
+            match result {
                 Ok(()) => {
                     if let Some(since) = failing_since.take() {
                         tracing::info!(after = ?since.elapsed(), "the store answers again");
@@ -242,8 +250,11 @@ impl Propagator {
                 }
             }
         }
-        if let Err(e) = self.store.replica_leave(&self.replica_id).await {
-            tracing::warn!(error = %e, "could not deregister this replica");
+        match tokio::time::timeout(LEAVE_TIMEOUT, self.store.replica_leave(&self.replica_id)).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not deregister this replica"),
+            Err(_) => tracing::warn!("deregistering this replica timed out"),
         }
     }
 
