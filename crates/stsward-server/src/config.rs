@@ -34,6 +34,10 @@
 //! token_file = "/etc/stsward/api-token"  # or token = "…"
 //! [keys]
 //! secret_file = "/etc/stsward/secret.key"  # encrypts private keys at rest
+//! dnssec_key_file = "/etc/stsward/zone.key"  # signs the zone (created when missing)
+//! [replicas]
+//! poll_interval_ms = 200                # how often the store is checked for changes
+//! heartbeat_expiry = 10                 # seconds until a silent replica stops counting
 //! ```
 
 use std::fmt;
@@ -67,6 +71,28 @@ pub struct ServeConfig {
     pub api: ApiSection,
     /// `[keys]`.
     pub keys: KeysSection,
+    /// `[replicas]`: how `stsward serve` notices changes and agrees with other replicas.
+    pub replicas: ReplicasSection,
+}
+
+/// `[replicas]`: change propagation (RFC 8461 §8.1 ordering across replicas).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicasSection {
+    /// How often the store is asked for changes, in milliseconds (default 200).
+    pub poll_interval_ms: u64,
+    /// Seconds after its last heartbeat at which a replica stops counting: the DNS then
+    /// publishes a change without waiting for it (default 10).
+    pub heartbeat_expiry: u64,
+}
+
+impl Default for ReplicasSection {
+    fn default() -> Self {
+        ReplicasSection {
+            poll_interval_ms: 200,
+            heartbeat_expiry: 10,
+        }
+    }
 }
 
 /// `[listen]`: IPv4 and IPv6 addresses of each role; high ports for unprivileged tests.
@@ -226,6 +252,9 @@ impl Default for ApiSection {
 pub struct KeysSection {
     /// The file holding the key that encrypts private keys and ACME credentials at rest.
     pub secret_file: Option<PathBuf>,
+    /// The DNSSEC key that signs the delegated zone (ECDSA P-256, PKCS#8, PEM or DER);
+    /// created (mode 0600) when the file does not exist. Unset: the zone is not signed.
+    pub dnssec_key_file: Option<PathBuf>,
 }
 
 /// A secret string: compared and used, never printed.
@@ -376,6 +405,25 @@ impl ServeConfig {
         if self.store.url.trim().is_empty() {
             return invalid("store.url", "is empty".into());
         }
+        let r = &self.replicas;
+        if !(10..=10_000).contains(&r.poll_interval_ms) {
+            return invalid(
+                "replicas.poll_interval_ms",
+                format!("{} is not between 10 and 10000", r.poll_interval_ms),
+            );
+        }
+        if r.heartbeat_expiry == 0
+            || r.heartbeat_expiry > 3600
+            || r.heartbeat_expiry.saturating_mul(1000) < r.poll_interval_ms.saturating_mul(3)
+        {
+            return invalid(
+                "replicas.heartbeat_expiry",
+                format!(
+                    "{} s must be at most 3600 and at least three poll intervals",
+                    r.heartbeat_expiry
+                ),
+            );
+        }
         Ok(())
     }
 
@@ -525,6 +573,7 @@ mod tests {
         assert!(all.acme.is_some() && all.tls.is_some());
         assert!(all.api.token_file.is_some() && all.keys.secret_file.is_some());
         assert!(all.hosting.tlsrpt_rua.is_some());
+        assert!(all.keys.dnssec_key_file.is_some());
         for section in [
             "[listen]",
             "[hosting]",
@@ -533,6 +582,7 @@ mod tests {
             "[store]",
             "[api]",
             "[keys]",
+            "[replicas]",
         ] {
             assert!(block.contains(section), "{section} is not documented");
         }
@@ -667,6 +717,16 @@ secret_file = "/etc/stsward/secret.key"
             ),
             ("[store]\nurl = \"\"\n", "store.url", "empty url"),
             ("[bogus]\n", "bogus", "unknown section"),
+            (
+                "[replicas]\npoll_interval_ms = 5\n",
+                "replicas.poll_interval_ms",
+                "too fast",
+            ),
+            (
+                "[replicas]\nheartbeat_expiry = 0\n",
+                "replicas.heartbeat_expiry",
+                "zero expiry",
+            ),
         ];
         for (text, word, why) in bad {
             let err = text.parse::<ServeConfig>().expect_err(why).to_string();

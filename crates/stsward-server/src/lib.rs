@@ -12,6 +12,8 @@
 //! - [`dns`]: the authoritative DNS for the zone delegated to stsward (RFC 8461 §3.1 TXT,
 //!   RFC 8460 §3 TXT);
 //! - [`sealing`]: private keys and ACME credentials encrypted at rest (AES-256-GCM);
+//! - [`serve`]: `stsward serve`, every role above in one process, kept in step with the store
+//!   (RFC 8461 §8.1 ordering across replicas, §8.3 removal);
 //! - [`host`]: the HTTPS policy host (RFC 8461 §3.3) with a certificate per SNI name, and the
 //!   HTTP listener for ACME HTTP-01 challenges.
 
@@ -25,3 +27,4 @@ pub mod dns;
 pub mod domains;
 pub mod host;
 pub mod sealing;
+pub mod serve;

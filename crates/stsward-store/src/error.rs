@@ -169,6 +169,18 @@ pub enum Operation {
     AcmeAccountGet,
     /// [`Store::acme_account_insert`](crate::Store::acme_account_insert).
     AcmeAccountInsert,
+    /// [`Store::hosting_changes_since`](crate::Store::hosting_changes_since).
+    HostingChangesSince,
+    /// [`Store::hosting_served`](crate::Store::hosting_served).
+    HostingServed,
+    /// [`Store::hosting_changes_prune`](crate::Store::hosting_changes_prune).
+    HostingChangesPrune,
+    /// [`Store::replica_heartbeat`](crate::Store::replica_heartbeat).
+    ReplicaHeartbeat,
+    /// [`Store::replica_min_applied`](crate::Store::replica_min_applied).
+    ReplicaMinApplied,
+    /// [`Store::replica_leave`](crate::Store::replica_leave).
+    ReplicaLeave,
     /// [`Store::lease_acquire`](crate::Store::lease_acquire).
     LeaseAcquire,
     /// [`Store::lease_release`](crate::Store::lease_release).
@@ -208,6 +220,12 @@ impl Operation {
             Self::CertificateList => "certificate_list",
             Self::AcmeAccountGet => "acme_account_get",
             Self::AcmeAccountInsert => "acme_account_insert",
+            Self::HostingChangesSince => "hosting_changes_since",
+            Self::HostingServed => "hosting_served",
+            Self::HostingChangesPrune => "hosting_changes_prune",
+            Self::ReplicaHeartbeat => "replica_heartbeat",
+            Self::ReplicaMinApplied => "replica_min_applied",
+            Self::ReplicaLeave => "replica_leave",
             Self::LeaseAcquire => "lease_acquire",
             Self::LeaseRelease => "lease_release",
             Self::LeaseGet => "lease_get",

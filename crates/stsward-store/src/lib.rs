@@ -31,6 +31,7 @@ mod error;
 pub mod hosting;
 pub mod leases;
 mod migrate;
+pub mod replicas;
 pub mod resolver_policy;
 mod store;
 
@@ -41,5 +42,6 @@ pub use hosting::{
     TenantId, Transition,
 };
 pub use leases::Lease;
+pub use replicas::HostingChange;
 pub use resolver_policy::CachedPolicy;
 pub use store::{Backend, Store, StoreOptions};

@@ -43,6 +43,7 @@ macro_rules! embed {
 pub(crate) const SQLITE: &[Embedded] = &[
     embed!("sqlite", "0001_resolver.sql"),
     embed!("sqlite", "0002_hosting.sql"),
+    embed!("sqlite", "0003_replicas.sql"),
     embed!("sqlite", "0004_leases.sql"),
 ];
 
@@ -50,6 +51,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
 pub(crate) const POSTGRES: &[Embedded] = &[
     embed!("postgres", "0001_resolver.sql"),
     embed!("postgres", "0002_hosting.sql"),
+    embed!("postgres", "0003_replicas.sql"),
     embed!("postgres", "0004_leases.sql"),
 ];
 

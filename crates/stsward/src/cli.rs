@@ -80,6 +80,16 @@ Exit status: 0 when no finding is an error, 1 when one is, 2 when the check coul
     #[command(subcommand)]
     Domain(DomainCommand),
 
+    /// Hosted MTA-STS: serve every hosted policy over HTTPS and the delegated zone over DNS.
+    #[command(after_help = "\
+Examples:
+  stsward serve --config /etc/stsward/stsward.toml
+  stsward serve --config stsward.toml --https 127.0.0.1:8443 --http 127.0.0.1:8080 --dns 127.0.0.1:5353
+
+Runs until SIGTERM or SIGINT. Exit status: 0 after a clean stop, 2 when it cannot start
+(the message names the configuration key) or a listener fails.")]
+    Serve(ServeArgs),
+
     /// Run a local test world of DNS, MX and policy hosts (for tests and demos).
     ///
     /// Only in builds with the `lab` feature: the shipped binary carries no test CA.
@@ -320,6 +330,35 @@ pub struct ResolveTestArgs {
     /// Time allowed for the policy fetch, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 20)]
     pub timeout: u64,
+}
+
+/// `stsward serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file (TOML; see docs/serve.md).
+    #[arg(long, value_name = "FILE", env = "STSWARD_CONFIG")]
+    pub config: PathBuf,
+
+    /// Serve HTTPS on this address (repeatable; replaces `listen.https`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub https: Vec<SocketAddr>,
+
+    /// Serve HTTP (ACME HTTP-01) on this address (repeatable; replaces `listen.http`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub http: Vec<SocketAddr>,
+
+    /// Answer DNS on this address, UDP and TCP (repeatable; replaces `listen.dns`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub dns: Vec<SocketAddr>,
+
+    /// The database: sqlite://PATH or postgres://… (replaces `store.url`).
+    #[arg(long, value_name = "URL", env = "STSWARD_STORE")]
+    pub store: Option<String>,
+
+    /// Send DNS queries (MX lookups, pre-flight checks) to this server instead of the
+    /// system resolver.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub resolver: Option<SocketAddr>,
 }
 
 /// What every `stsward domain` command takes.

@@ -185,10 +185,22 @@ pub enum DomainAction {
     Verify(String),
 }
 
+/// `stsward serve`: the configuration file and its overrides.
+#[derive(Debug)]
+pub struct Serve {
+    pub config: PathBuf,
+    pub https: Vec<SocketAddr>,
+    pub http: Vec<SocketAddr>,
+    pub dns: Vec<SocketAddr>,
+    pub store: Option<String>,
+    pub resolver: Option<SocketAddr>,
+}
+
 /// A validated command.
 #[derive(Debug)]
 pub enum Command {
     Domain(Domain),
+    Serve(Serve),
     ResolveTest(ResolveTest),
     ResolveServe(ResolveServe),
     ResolveAdmin(ResolveAdmin),
@@ -281,6 +293,14 @@ impl Command {
                 Command::ResolveAdmin(resolve_admin(a, true)?)
             }
             CliCommand::Domain(d) => Command::Domain(domain(d)?),
+            CliCommand::Serve(a) => Command::Serve(Serve {
+                config: a.config,
+                https: a.https,
+                http: a.http,
+                dns: a.dns,
+                store: a.store,
+                resolver: a.resolver,
+            }),
             CliCommand::Check(args) => {
                 let targets = match (args.domain, args.from) {
                     (Some(d), None) => Targets::One(validate_domain(&d)?),

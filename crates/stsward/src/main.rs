@@ -59,6 +59,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Domain(c) => cmd::domain::run(&c),
+        Command::Serve(c) => cmd::serve::run(c),
         Command::ResolveTest(c) => cmd::resolve::test(&c),
         Command::ResolveServe(c) => cmd::resolve::serve(c),
         Command::ResolveAdmin(c) => cmd::resolve::admin(&c),

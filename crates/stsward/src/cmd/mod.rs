@@ -7,3 +7,4 @@ pub mod lab;
 pub mod policy;
 pub mod report;
 pub mod resolve;
+pub mod serve;
