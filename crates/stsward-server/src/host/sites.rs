@@ -133,6 +133,34 @@ impl Sites {
         Ok(self.write().remove(host.as_str()).is_some())
     }
 
+    /// Stops serving the policy of `domain` (the host answers 404 from the next request on)
+    /// but keeps its certificate, so that a sender still fetching gets a clean "not found"
+    /// over TLS rather than a failed handshake (RFC 8461 §8.3 step 3, "safely remove the ...
+    /// HTTPS endpoint"). [`Sites::prune_withdrawn`] forgets the site once its certificate has
+    /// expired. Returns whether the domain had a site.
+    pub fn withdraw_policy(&self, domain: &str) -> Result<bool, SiteError> {
+        let host = name::policy_host(&name::normalize(domain)?);
+        let mut map = self.write();
+        Ok(match map.get_mut(host.as_str()) {
+            Some(site) => {
+                Arc::make_mut(site).policy = None;
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Forgets every site without a policy whose certificate is missing or expired at `now`
+    /// (Unix seconds): what [`Sites::withdraw_policy`] left behind. Returns how many.
+    pub fn prune_withdrawn(&self, now: i64) -> usize {
+        let mut map = self.write();
+        let before = map.len();
+        map.retain(|_, site| {
+            site.policy.is_some() || site.cert.as_ref().is_some_and(|c| c.not_after > now)
+        });
+        before - map.len()
+    }
+
     /// The number of policy hosts known (with or without a policy or certificate).
     pub fn len(&self) -> usize {
         self.read().len()
@@ -298,6 +326,23 @@ mod tests {
         assert!(sites.remove("example.com").unwrap());
         assert!(!sites.remove("example.com").unwrap());
         assert!(sites.is_empty());
+    }
+
+    #[test]
+    fn rfc8461_8_3_a_withdrawn_policy_is_forgotten_once_no_certificate_remains() {
+        let sites = Sites::new();
+        sites
+            .upsert_policy("example.com", "version: STSv1\r\n")
+            .unwrap();
+        assert!(sites.withdraw_policy("example.com").unwrap());
+        assert!(!sites.withdraw_policy("other.example").unwrap());
+        let site = sites.get("mta-sts.example.com").unwrap();
+        assert_eq!(site.policy, None, "404 from now on");
+        sites
+            .upsert_policy("kept.example", "version: STSv1\r\n")
+            .unwrap();
+        assert_eq!(sites.prune_withdrawn(0), 1, "no certificate: forgotten");
+        assert_eq!(sites.len(), 1, "a site with a policy stays");
     }
 
     #[test]

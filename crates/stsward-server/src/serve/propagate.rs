@@ -426,7 +426,9 @@ impl Propagator {
         if let Err(e) = self.zone.remove(domain) {
             tracing::error!(domain, error = %e, "cannot remove from the zone");
         }
-        if let Err(e) = self.sites.remove(domain) {
+        // The policy goes; the certificate stays until it expires, so the host answers 404
+        // over TLS ([`Sites::withdraw_policy`]; pruned in `maintenance`).
+        if let Err(e) = self.sites.withdraw_policy(domain) {
             tracing::error!(domain, error = %e, "cannot remove from the policy host");
         }
         tracing::info!(domain, "no longer served (removal complete)");
@@ -435,6 +437,7 @@ impl Propagator {
     /// Finishes removals in the store and prunes the change log every replica has applied.
     async fn maintenance(&mut self) -> Result<(), StoreError> {
         let now = self.clock.now();
+        self.sites.prune_withdrawn(now);
         if let Err(e) = self.service.finish_removals(now).await {
             tracing::warn!(error = %e, "finishing removals failed");
         }
