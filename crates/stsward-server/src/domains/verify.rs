@@ -81,6 +81,21 @@ fn same_name(a: &str, b: &str) -> bool {
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
+/// The verdict when the name is a CNAME (its first hop is what the customer published):
+/// in place when it points at `expected`, wrong otherwise; `None` without a CNAME.
+fn by_cname(chain: &[String], expected: &str) -> Option<RecordState> {
+    let first = chain.first()?;
+    Some(if same_name(first, expected) {
+        RecordState::InPlace {
+            how: format!("CNAME to {}", expected.trim_end_matches('.')),
+        }
+    } else {
+        RecordState::Wrong {
+            found: format!("CNAME to {first}"),
+        }
+    })
+}
+
 /// The `mta-sts.<D>` host: a CNAME to `policy_host`, or addresses that are all this
 /// service's.
 pub fn judge_policy_host(
@@ -88,16 +103,8 @@ pub fn judge_policy_host(
     policy_host: &str,
     service_addrs: &[IpAddr],
 ) -> RecordState {
-    if let Some(first) = lookup.cname_chain.first() {
-        return if same_name(first, policy_host) {
-            RecordState::InPlace {
-                how: format!("CNAME to {}", policy_host.trim_end_matches('.')),
-            }
-        } else {
-            RecordState::Wrong {
-                found: format!("CNAME to {first}"),
-            }
-        };
+    if let Some(state) = by_cname(&lookup.cname_chain, policy_host) {
+        return state;
     }
     let addrs = lookup.records();
     if addrs.is_empty() {
@@ -117,16 +124,8 @@ pub fn judge_policy_host(
 /// The `_mta-sts.<D>` record: a CNAME to `zone_name`, or the customer's own TXT whose `id` is
 /// `current_id` (RFC 8461 §3.1: records not beginning with `v=STSv1;` are discarded).
 pub fn judge_sts(lookup: &Lookup<Txt>, zone_name: &str, current_id: &str) -> RecordState {
-    if let Some(first) = lookup.cname_chain.first() {
-        return if same_name(first, zone_name) {
-            RecordState::InPlace {
-                how: format!("CNAME to {}", zone_name.trim_end_matches('.')),
-            }
-        } else {
-            RecordState::Wrong {
-                found: format!("CNAME to {first}"),
-            }
-        };
+    if let Some(state) = by_cname(&lookup.cname_chain, zone_name) {
+        return state;
     }
     let texts: Vec<String> = lookup
         .records()
@@ -164,16 +163,8 @@ pub fn judge_sts(lookup: &Lookup<Txt>, zone_name: &str, current_id: &str) -> Rec
 /// The `_smtp._tls.<D>` record: a CNAME to `zone_name`, or the customer's own TLSRPT TXT
 /// naming `rua` among its destinations.
 pub fn judge_tlsrpt(lookup: &Lookup<Txt>, zone_name: &str, rua: &str) -> RecordState {
-    if let Some(first) = lookup.cname_chain.first() {
-        return if same_name(first, zone_name) {
-            RecordState::InPlace {
-                how: format!("CNAME to {}", zone_name.trim_end_matches('.')),
-            }
-        } else {
-            RecordState::Wrong {
-                found: format!("CNAME to {first}"),
-            }
-        };
+    if let Some(state) = by_cname(&lookup.cname_chain, zone_name) {
+        return state;
     }
     let texts: Vec<String> = lookup
         .records()
