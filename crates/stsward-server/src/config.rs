@@ -183,6 +183,10 @@ pub struct AcmeSection {
     /// The challenge tried first; the other is the fallback (default `http-01`).
     #[serde(default)]
     pub challenge: Challenge,
+    /// PEM roots trusted for the CA's own HTTPS, for a private CA (step-ca, Pebble); the web
+    /// PKI when absent.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The ACME challenge type.

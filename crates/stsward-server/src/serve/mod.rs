@@ -259,7 +259,10 @@ impl Runtime {
                     key: "keys.secret_file",
                     reason: "is not set: [acme] stores certificate keys sealed with it".into(),
                 })?;
-                let acme_config = AcmeConfig::new(acme.directory.clone(), acme.contact.clone());
+                let mut acme_config = AcmeConfig::new(acme.directory.clone(), acme.contact.clone());
+                if let Some(path) = &acme.ca_file {
+                    acme_config.ca_roots = Some(setup::ca_roots(path)?);
+                }
                 let settings = CertSettings::for_acme(&acme_config);
                 let c = clock.clone();
                 let manager = CertManager::new(

@@ -14,7 +14,7 @@ use stsward_proto::tlsrpt::RuaUri;
 use tokio::net::{TcpListener, UdpSocket};
 
 use super::ServeError;
-use crate::config::ServeConfig;
+use crate::config::{ConfigError, ServeConfig};
 use crate::dns::{DEFAULT_TTL, NameServer, SoaSettings, ZoneKey, ZoneSettings};
 
 /// Longest DNSSEC key file read, in bytes (a P-256 PKCS#8 key is about 140).
@@ -222,4 +222,23 @@ pub(super) fn bind_dns(
         }
     }
     Ok((udp, tcp))
+}
+
+/// `[acme] ca_file`: the PEM certificates a private CA's HTTPS is trusted through.
+pub(crate) fn ca_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        key: "acme.ca_file",
+        reason,
+    };
+    let roots = CertificateDer::pem_file_iter(path)
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    if roots.is_empty() {
+        return Err(invalid(format!(
+            "{}: no PEM certificate in it",
+            path.display()
+        )));
+    }
+    Ok(roots)
 }
