@@ -1,7 +1,8 @@
 //! `stsward serve` end to end with a real ACME CA (issue 7, "End-to-end against a real ACME
 //! server"): a domain is hosted, its `mta-sts.` name resolves (in the lab DNS) to this
 //! service, and the running service obtains the certificate from Debian's Pebble on its own
-//! HTTP listener (HTTP-01), then serves the policy over HTTPS with Pebble's chain.
+//! listeners (HTTP-01 on the HTTP one, TLS-ALPN-01 on the HTTPS one), then serves the policy
+//! over HTTPS with Pebble's chain.
 //!
 //! Pebble missing: the group `stsward-server/serve-acme` is skipped and recorded (a failure
 //! in CI).
@@ -68,7 +69,18 @@ async fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_obtains_its_certificate_from_pebble_and_serves_the_policy() {
+async fn serve_obtains_its_certificate_from_pebble_over_http_01_and_serves_the_policy() {
+    end_to_end("http-01").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_obtains_its_certificate_from_pebble_over_tls_alpn_01_and_serves_the_policy() {
+    end_to_end("tls-alpn-01").await;
+}
+
+/// Hosts the domain, starts the service with `challenge` preferred, and waits for the policy
+/// over HTTPS with a certificate from Pebble.
+async fn end_to_end(challenge: &str) {
     let (_dns_server, dns_addr) = start_dns().await;
     let (http_port, https_port) = (free_port().await, free_port().await);
     let Some(pebble) =
@@ -100,7 +112,7 @@ addrs = ["127.0.0.1"]
 [acme]
 directory = {directory:?}
 contact = ["mailto:ops@provider.test"]
-challenge = "http-01"
+challenge = {challenge:?}
 ca_file = {ca:?}
 [keys]
 secret_file = {secret:?}
@@ -183,6 +195,7 @@ poll_interval_ms = 100
         pebble.log()
     );
     assert_eq!(last.mode().as_deref(), Some("enforce"), "{last:?}");
+
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(20), task)
         .await
