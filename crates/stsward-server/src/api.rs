@@ -39,7 +39,6 @@ use aws_lc_rs::digest;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -47,6 +46,7 @@ use tokio::time::Instant;
 
 use crate::config::Secret;
 use crate::domains::{DomainError, DomainService};
+use crate::listen;
 
 pub use routes::{ACTOR, DEFAULT_PAGE, MAX_PAGE, PREFIX};
 pub use wire::{ApiError, JSON};
@@ -145,7 +145,10 @@ impl ApiServer {
         }
         let listeners = addrs
             .iter()
-            .map(|&addr| bind_one(addr).map_err(|source| ApiStartError::Bind { addr, source }))
+            .map(|&addr| {
+                listen::tcp(addr, LISTEN_BACKLOG)
+                    .map_err(|source| ApiStartError::Bind { addr, source })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ApiServer { listeners, limits })
     }
@@ -197,25 +200,11 @@ impl ApiServer {
         // Receivers only go away with the tasks; a send error means nothing is left to stop.
         let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
-        let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-        let drained = tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all)).await;
-        if drained.is_err() {
+        if !listen::drained(&slots, limits.max_connections, limits.shutdown_grace).await {
             tracing::info!("REST API stopped with connections still open");
         }
         Ok(())
     }
-}
-
-fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    TcpListener::from_std(socket.into())
 }
 
 async fn accept_loop(

@@ -26,5 +26,6 @@ pub mod config;
 pub mod dns;
 pub mod domains;
 pub mod host;
+mod listen;
 pub mod sealing;
 pub mod serve;

@@ -522,6 +522,16 @@ impl DomainService {
 
     /// The exact records the customer publishes for `domain`, and those stsward answers.
     pub async fn records(&self, tenant: TenantId, domain: &str) -> Result<Records, DomainError> {
+        let (d, current) = self.live_current(tenant, domain).await?;
+        records::build(&self.hosting, &d, &current)
+    }
+
+    /// A live domain of `tenant` and its current version.
+    async fn live_current(
+        &self,
+        tenant: TenantId,
+        domain: &str,
+    ) -> Result<(HostedDomain, PolicyVersion), DomainError> {
         let name = names::domain_name(domain)?;
         let d = self.live(tenant, &name).await?;
         let current = self
@@ -531,7 +541,7 @@ impl DomainService {
             .ok_or_else(|| DomainError::NotFound {
                 domain: name.clone(),
             })?;
-        records::build(&self.hosting, &d, &current)
+        Ok((d, current))
     }
 
     /// `domain verify`: looks up the records [`DomainService::records`] names and says which
@@ -544,16 +554,8 @@ impl DomainService {
         let dns = self.dns.as_ref().ok_or_else(|| DomainError::NoDns {
             domain: domain.to_owned(),
         })?;
-        let records = self.records(tenant, domain).await?;
-        let name = names::domain_name(domain)?;
-        let d = self.live(tenant, &name).await?;
-        let current = self
-            .store
-            .policy_version_current(tenant, &name)
-            .await?
-            .ok_or_else(|| DomainError::NotFound {
-                domain: name.clone(),
-            })?;
+        let (d, current) = self.live_current(tenant, domain).await?;
+        let records = records::build(&self.hosting, &d, &current)?;
         let rua = d
             .tlsrpt_rua
             .clone()

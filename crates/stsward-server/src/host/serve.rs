@@ -33,7 +33,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::ServerConfig;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -48,6 +47,7 @@ use super::name;
 use super::policy::{self, TlsConn};
 use super::sites::Sites;
 use super::sni::SniResolver;
+use crate::listen;
 
 /// The kernel's queue of connections not yet accepted, per listener.
 pub const LISTEN_BACKLOG: i32 = 1024;
@@ -142,7 +142,10 @@ impl HostServer {
         let bind_all = |addrs: &[SocketAddr]| -> Result<Vec<TcpListener>, HostError> {
             addrs
                 .iter()
-                .map(|&addr| bind_one(addr).map_err(|source| HostError::Bind { addr, source }))
+                .map(|&addr| {
+                    listen::tcp(addr, LISTEN_BACKLOG)
+                        .map_err(|source| HostError::Bind { addr, source })
+                })
                 .collect()
         };
         Ok(HostServer {
@@ -213,25 +216,11 @@ impl HostServer {
         let _ = stop_tx.send(true);
         while loops.join_next().await.is_some() {}
         // Every slot back means every connection is done.
-        let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-        let drained = tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all)).await;
-        if drained.is_err() {
+        if !listen::drained(&slots, limits.max_connections, limits.shutdown_grace).await {
             tracing::info!("policy host stopped with connections still open");
         }
         Ok(())
     }
-}
-
-fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    TcpListener::from_std(socket.into())
 }
 
 /// RFC 8461 §3.3 asks nothing of the TLS version; the issue asks for TLS 1.2 and 1.3 only.

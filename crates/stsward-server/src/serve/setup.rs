@@ -9,13 +9,14 @@ use std::path::Path;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Protocol, Type};
 use stsward_proto::tlsrpt::RuaUri;
 use tokio::net::{TcpListener, UdpSocket};
 
 use super::ServeError;
 use crate::config::{ConfigError, ServeConfig};
 use crate::dns::{DEFAULT_TTL, NameServer, SoaSettings, ZoneKey, ZoneSettings};
+use crate::listen;
 
 /// Longest DNSSEC key file read, in bytes (a P-256 PKCS#8 key is about 140).
 const MAX_KEY_FILE: u64 = 16 * 1024;
@@ -171,26 +172,13 @@ pub(super) fn static_certificate(cert: &Path, key: &Path) -> Result<CertifiedKey
     })
 }
 
-fn socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> std::io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    Ok(socket)
-}
-
 fn bind_pair(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
-    let udp = socket(addr, Type::DGRAM, Protocol::UDP)?;
+    let udp = listen::socket(addr, Type::DGRAM, Protocol::UDP)?;
     udp.bind(&addr.into())?;
     let udp = UdpSocket::from_std(udp.into())?;
     let port = udp.local_addr()?.port();
     let tcp_addr = SocketAddr::new(addr.ip(), port);
-    let tcp = socket(tcp_addr, Type::STREAM, Protocol::TCP)?;
-    tcp.set_reuse_address(true)?;
-    tcp.bind(&tcp_addr.into())?;
-    tcp.listen(1024)?;
-    Ok((udp, TcpListener::from_std(tcp.into())?))
+    Ok((udp, listen::tcp(tcp_addr, 1024)?))
 }
 
 /// Binds UDP and TCP on each address, on the same port (port 0: a free port for both).
