@@ -14,6 +14,7 @@
 //! - [`sealing`]: private keys and ACME credentials encrypted at rest (AES-256-GCM);
 //! - [`serve`]: `stsward serve`, every role above in one process, kept in step with the store
 //!   (RFC 8461 §8.1 ordering across replicas, §8.3 removal);
+//! - [`intake`]: report intake (RFC 8460 §5): the channels and the sink they hand reports to;
 //! - [`host`]: the HTTPS policy host (RFC 8461 §3.3) with a certificate per SNI name, and the
 //!   HTTP listener for ACME HTTP-01 challenges.
 
@@ -26,6 +27,7 @@ pub mod config;
 pub mod dns;
 pub mod domains;
 pub mod host;
+pub mod intake;
 mod listen;
 pub mod sealing;
 pub mod serve;
