@@ -22,12 +22,17 @@
 //!
 //! [`pebble::Pebble`] runs a throwaway Pebble ACME CA (RFC 8555) for the certificate tests,
 //! with the same skip rule for a missing Pebble.
+//!
+//! [`unbound::Unbound`] runs a throwaway recursive resolver that stubs the tests'
+//! authoritative servers (the lab's, `stsward serve`'s), with the same skip rule for a
+//! missing unbound.
 
 #![forbid(unsafe_code)]
 
 pub mod pebble;
 pub mod postfix;
 pub mod postgres;
+pub mod unbound;
 
 use std::path::{Path, PathBuf};
 
