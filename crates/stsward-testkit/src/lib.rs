@@ -65,6 +65,50 @@ pub fn corpus(group: &str) -> Option<PathBuf> {
     None
 }
 
+/// A tool or setup the test group `group` needs is missing (`why` says which, and how to
+/// get it): a failure under `CI`, else the group is skipped and recorded (see the crate
+/// docs). Returns when the test should stop quietly.
+///
+/// # Panics
+///
+/// When the `CI` environment variable is set.
+pub fn missing(group: &str, why: &str) {
+    if in_ci(std::env::var("CI").ok().as_deref()) {
+        panic!("{group}: {why}; CI is set, so this is a failure");
+    }
+    record_skip(group, why);
+}
+
+/// The test group `group` cannot run in this environment for a reason no install step
+/// fixes (e.g. it needs root for port 443 and a mount namespace): skipped and recorded
+/// even under `CI`.
+pub fn skip(group: &str, why: &str) {
+    record_skip(group, why);
+}
+
+/// The directory of the PyPI peers' virtualenv, `<target>/peers-venv`, which
+/// `scripts/install-test-deps` creates (postfix-mta-sts-resolver's tools are in its `bin/`).
+pub const PEERS_VENV_DIR_NAME: &str = "peers-venv";
+
+/// The path of the peer tool `tool` (e.g. `mta-sts-query`) in the peers' virtualenv, or
+/// `None` when it is not there and the group is skipped (a failure under `CI`, see
+/// [`missing`]).
+pub fn peer_tool(group: &str, tool: &str) -> Option<PathBuf> {
+    let venv = target_dir().join(PEERS_VENV_DIR_NAME);
+    let path = venv.join("bin").join(tool);
+    if path.is_file() {
+        return Some(path);
+    }
+    missing(
+        group,
+        &format!(
+            "{} not found (run scripts/install-test-deps to create the peers' virtualenv)",
+            path.display()
+        ),
+    );
+    None
+}
+
 /// The workspace root: this crate sits at `<root>/crates/stsward-testkit`.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

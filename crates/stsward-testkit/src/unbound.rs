@@ -12,13 +12,15 @@
 //! answer from their zones and never recurse), while a sending MTA or `stsward check` asks a
 //! recursive resolver that follows CNAMEs and delegations across zones. This resolver plays
 //! that part: each [`Stub`] sends the names of one zone to the given authoritative servers
-//! (with ports, which a delegation's glue cannot carry), and every other name is refused
-//! at once, so a test never waits for, or reaches, the real root servers.
+//! (with ports, which a delegation's glue cannot carry). Every other name gets an empty
+//! answer from a local, unsigned root, so a test never waits for, or reaches, the
+//! internet's root servers; a DS question for a top-level stub gets the same empty answer
+//! (no DS: an insecure delegation, as from the real root for an unsigned top-level domain).
 //!
 //! Everything lives in a temporary directory owned by the test (config, log, pid file); the
 //! server keeps the test's user (`username: ""`), so nothing root-owned is left behind.
-//! DNSSEC validation is off unless trust anchors are given (RFC 4033 §5: a validator needs
-//! a trust anchor for the zones it validates). Caching is capped at a few seconds so a test
+//! DNSSEC validation is off unless trust anchors are given (a validator needs a trust
+//! anchor for the zones it validates). Caching is capped at a few seconds so a test
 //! that changes records sees the change soon.
 //!
 //! The binary is `$STSWARD_UNBOUND`, else `unbound` on the `PATH` or in `/usr/sbin`
@@ -54,7 +56,7 @@ pub struct UnboundOptions {
     /// Where it listens, UDP and TCP. Port 0 picks a free port; a fixed port (e.g. 53 for a
     /// peer that reads `/etc/resolv.conf`) is used as given.
     pub listen: SocketAddr,
-    /// The zones it resolves; every other name is refused.
+    /// The zones it resolves; every other name gets an empty answer from the local root.
     pub stubs: Vec<Stub>,
     /// DNSSEC trust anchors (DNSKEY or DS records in zone-file form); `None`: no validation.
     pub trust_anchors: Option<String>,
@@ -171,8 +173,7 @@ impl Drop for Unbound {
     }
 }
 
-/// The configuration: foreground-friendly, loopback only, the stubs, everything else
-/// refused.
+/// The configuration: foreground-friendly, loopback only, the stubs, the local root.
 fn config_text(
     dir: &Path,
     listen: SocketAddr,
@@ -222,8 +223,12 @@ fn config_text(
         }
         None => line("module-config: \"iterator\"".into()),
     }
-    // Every name outside the stubs is refused here, not looked up on the internet.
-    line("local-zone: \".\" refuse".into());
+    // Every name outside the stubs gets an empty answer here, never a lookup on the
+    // internet. A DS question for a stub's apex is answered from the parent's side, so for
+    // a top-level stub it is this empty answer too: no DS, an insecure delegation, as the
+    // real root says for an unsigned top-level domain.
+    line("local-zone: \".\" always_nodata".into());
+    line("local-data: \". 300 IN SOA a.root.invalid. hostmaster.invalid. 1 3600 600 86400 300\"".into());
     for stub in stubs {
         line(format!("local-zone: \"{}\" transparent", fqdn(&stub.zone)));
     }
@@ -333,7 +338,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_names_the_stubs_and_refuses_the_rest() {
+    fn config_names_the_stubs_and_the_local_root() {
         let stubs = [
             Stub {
                 zone: "test".into(),
@@ -354,7 +359,7 @@ mod tests {
             "  interface: 127.0.0.9@5301\n",
             "  do-not-query-localhost: no\n",
             "  module-config: \"iterator\"\n",
-            "  local-zone: \".\" refuse\n",
+            "  local-zone: \".\" always_nodata\n",
             "  local-zone: \"test.\" transparent\n",
             "  local-zone: \"sts.provider.test.\" transparent\n",
             "stub-zone:\n  name: \"test.\"\n  stub-addr: 127.64.0.1@5300\n",

@@ -1,7 +1,8 @@
 //! The throwaway unbound against two real authoritative servers (the lab's DNS server, run
 //! twice): a CNAME in one zone leads into a zone served by the other, and unbound follows it
 //! as a sending MTA's resolver would (RFC 8461 §8.2 policy delegation). Names outside the
-//! stubs are refused at once; the process is gone after drop.
+//! stubs get an empty answer at once, without the internet; so does a DS question for the
+//! stubs' top-level domain; the process is gone after drop.
 //!
 //! unbound missing: the group `stsward-testkit/unbound` is skipped and recorded (a failure
 //! in CI).
@@ -59,7 +60,7 @@ async fn ask(server: SocketAddr, name: &str, rtype: RecordType) -> Option<Messag
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unbound_follows_a_cname_from_one_stub_into_another_and_refuses_the_rest() {
+async fn unbound_follows_a_cname_from_one_stub_into_another_and_answers_nothing_else() {
     let (_customer, customer_addr) = serve(Zone {
         origin: "customer.test".into(),
         records: vec![LabRecord::Cname {
@@ -127,13 +128,20 @@ async fn unbound_follows_a_cname_from_one_stub_into_another_and_refuses_the_rest
         .collect();
     assert_eq!(txt, ["v=STSv1; id=20261203abc"], "{answer:?}");
 
-    // Outside the stubs: refused at once, never sent to the internet.
+    // Outside the stubs: an empty answer at once, never a lookup on the internet.
     let started = Instant::now();
-    let refused = ask(addr, "example.com.", RecordType::A)
+    let outside = ask(addr, "example.com.", RecordType::A)
         .await
         .expect("an answer for a name outside the stubs");
-    assert_eq!(refused.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(outside.metadata.response_code, ResponseCode::NoError);
+    assert!(outside.answers.is_empty(), "{outside:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
+    // The stubs' TLD is an unsigned delegation of the local root: no DS, no error.
+    let ds = ask(addr, "test.", RecordType::DS)
+        .await
+        .expect("an answer for the DS of the stubs' TLD");
+    assert_eq!(ds.metadata.response_code, ResponseCode::NoError);
+    assert!(ds.answers.is_empty(), "{ds:?}");
 
     drop(unbound);
     assert!(
