@@ -174,12 +174,7 @@ impl Drop for Unbound {
 }
 
 /// The configuration: foreground-friendly, loopback only, the stubs, the local root.
-fn config_text(
-    dir: &Path,
-    listen: SocketAddr,
-    stubs: &[Stub],
-    anchors: Option<&Path>,
-) -> String {
+fn config_text(dir: &Path, listen: SocketAddr, stubs: &[Stub], anchors: Option<&Path>) -> String {
     let quoted = |p: &Path| format!("{:?}", p.display().to_string());
     let mut text = String::from("server:\n");
     let mut line = |s: String| {
@@ -228,7 +223,10 @@ fn config_text(
     // a top-level stub it is this empty answer too: no DS, an insecure delegation, as the
     // real root says for an unsigned top-level domain.
     line("local-zone: \".\" always_nodata".into());
-    line("local-data: \". 300 IN SOA a.root.invalid. hostmaster.invalid. 1 3600 600 86400 300\"".into());
+    line(
+        "local-data: \". 300 IN SOA a.root.invalid. hostmaster.invalid. 1 3600 600 86400 300\""
+            .into(),
+    );
     for stub in stubs {
         line(format!("local-zone: \"{}\" transparent", fqdn(&stub.zone)));
     }
@@ -295,7 +293,9 @@ fn probe(addr: SocketAddr, id: u16) -> Result<(), String> {
         .send_to(&query, addr)
         .map_err(|e| format!("send: {e}"))?;
     let mut buf = [0u8; 512];
-    let (n, from) = socket.recv_from(&mut buf).map_err(|e| format!("recv: {e}"))?;
+    let (n, from) = socket
+        .recv_from(&mut buf)
+        .map_err(|e| format!("recv: {e}"))?;
     let answered = from == addr && n >= 12 && buf[..2] == id.to_be_bytes() && buf[2] & 0x80 != 0;
     if answered {
         Ok(())

@@ -59,7 +59,10 @@ const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
 fn subnet() -> u8 {
     static NEXT: AtomicU8 = AtomicU8::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let seed = std::process::id() ^ std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.subsec_nanos());
+    let seed = std::process::id()
+        ^ std::time::UNIX_EPOCH
+            .elapsed()
+            .map_or(0, |d| d.subsec_nanos());
     // 192..=253, a different one for each world of this process.
     192 + u8::try_from((seed % 31 * 2 + u32::from(n)) % 62).unwrap_or(0)
 }
@@ -172,7 +175,10 @@ poll_interval_ms = 100
         ],
     );
     assert_eq!(added.status.code(), Some(0), "domain add: {added:?}");
-    let records = json(&stsward(&config, &["domain", "records", CUSTOMER, "--json"]));
+    let records = json(&stsward(
+        &config,
+        &["domain", "records", CUSTOMER, "--json"],
+    ));
     let cnames: Vec<(String, String)> = ["policy_host", "sts", "tlsrpt"]
         .iter()
         .map(|key| {
@@ -355,7 +361,10 @@ impl World {
 
     /// The current policy id, as `domain show` reports it.
     fn current_id(&self) -> String {
-        let shown = json(&stsward(&self.config, &["domain", "show", CUSTOMER, "--json"]));
+        let shown = json(&stsward(
+            &self.config,
+            &["domain", "show", CUSTOMER, "--json"],
+        ));
         shown["current"]["sts_id"]
             .as_str()
             .expect("current id")
@@ -382,7 +391,11 @@ impl World {
         );
         let want = format!("v=STSv1; id={};", self.current_id());
         while start.elapsed() < SERVE_DEADLINE {
-            if self.sts_txt().iter().any(|t| t.trim_end_matches(';') == want.trim_end_matches(';')) {
+            if self
+                .sts_txt()
+                .iter()
+                .any(|t| t.trim_end_matches(';') == want.trim_end_matches(';'))
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -510,7 +523,10 @@ fn a_hosted_domain_is_verified_and_checks_without_error_through_a_recursive_reso
     // Without DNSSEC validation: nothing here is signed and the resolver holds no DNSSEC
     // records, so DANE could not be judged either way (dns.dnssec.unavailable); with
     // validation, see the ignored test below.
-    let checked = run_bounded(check_command(&w, &resolver, &["--no-dnssec"]), COMMAND_DEADLINE);
+    let checked = run_bounded(
+        check_command(&w, &resolver, &["--no-dnssec"]),
+        COMMAND_DEADLINE,
+    );
     let report: serde_json::Value = serde_json::from_slice(&checked.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", text(&checked)));
     let findings = report["findings"].as_array().expect("findings");
@@ -568,7 +584,11 @@ fn check_with_validation_through_a_recursive_resolver_without_dnssec_gives_no_er
         .iter()
         .filter(|f| f["severity"] == "error")
         .collect();
-    assert!(errors.is_empty(), "check found errors: {errors:#?}\n{}", w.unbound.log());
+    assert!(
+        errors.is_empty(),
+        "check found errors: {errors:#?}\n{}",
+        w.unbound.log()
+    );
 }
 
 /// What `mta-sts-query` printed: `(<STSFetchResult.VALID: 1>, ('<id>', {<policy>}))`.
@@ -647,8 +667,13 @@ fn peer_output_parses() {
         })
     );
     assert_eq!(parse_peer("(<STSFetchResult.NONE: 0>, None)\n"), None);
-    assert_eq!(parse_peer("(<STSFetchResult.FETCH_ERROR: 2>, None)\n"), None);
-    let served = parse_served("version: STSv1\r\nmode: testing\r\nmx: a.test\r\nmx: b.test\r\nmax_age: 60\r\n");
+    assert_eq!(
+        parse_peer("(<STSFetchResult.FETCH_ERROR: 2>, None)\n"),
+        None
+    );
+    let served = parse_served(
+        "version: STSv1\r\nmode: testing\r\nmx: a.test\r\nmx: b.test\r\nmax_age: 60\r\n",
+    );
     assert_eq!(served.mode, "testing");
     assert_eq!(served.mx, ["a.test", "b.test"]);
     assert_eq!(served.max_age, 60);
@@ -722,8 +747,12 @@ fn postfix_mta_sts_resolver_reads_the_hosted_policy() {
     let out = run_bounded(command, COMMAND_DEADLINE);
     let printed = text(&out);
     assert!(out.status.success(), "{printed}\n{}", w.diagnostics());
-    let got = parse_peer(&printed)
-        .unwrap_or_else(|| panic!("the peer found no valid policy:\n{printed}\n{}", w.diagnostics()));
+    let got = parse_peer(&printed).unwrap_or_else(|| {
+        panic!(
+            "the peer found no valid policy:\n{printed}\n{}",
+            w.diagnostics()
+        )
+    });
 
     let Fetched::Http(200, body) = w.served() else {
         panic!("the host stopped serving: {:?}", w.served());
