@@ -25,7 +25,10 @@
 //!
 //! [`unbound::Unbound`] runs a throwaway recursive resolver that stubs the tests'
 //! authoritative servers (the lab's, `stsward serve`'s), with the same skip rule for a
-//! missing unbound.
+//! missing unbound. [`missing`] applies the same rule to any other tool a test needs,
+//! [`skip`] records a skip that no install fixes (e.g. not root), and [`peer_tool`] finds a
+//! tool in the PyPI peers' virtualenv that `scripts/install-test-deps` creates under the
+//! target directory.
 
 #![forbid(unsafe_code)]
 
