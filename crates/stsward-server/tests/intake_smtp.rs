@@ -18,9 +18,7 @@ use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use stsward_server::intake::smtp::{
     ReportRecipients, SmtpLimits, SmtpServer, SmtpSettings, tls_config,
 };
-use stsward_server::intake::{
-    Channel, Outcome, ReportSink, SinkError, Submission, SubmissionKind,
-};
+use stsward_server::intake::{Channel, Outcome, ReportSink, SinkError, Submission, SubmissionKind};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -147,8 +145,7 @@ fn start(limits: SmtpLimits, sink: Arc<dyn ReportSink>, tls: bool) -> Running {
         require_dkim: false,
         limits,
     };
-    let server =
-        SmtpServer::bind(&["127.0.0.1:0".parse().expect("addr")], settings).expect("bind");
+    let server = SmtpServer::bind(&["127.0.0.1:0".parse().expect("addr")], settings).expect("bind");
     let addr = server.addrs()[0];
     let tls = tls.then(test_tls);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -347,7 +344,10 @@ async fn deliver_all(group: &str, tls: bool) {
         assert_eq!(s.channel, Channel::Smtp);
         assert_eq!(s.kind, SubmissionKind::Message);
         assert_eq!(s.peer, Some(server.addr.ip()));
-        assert_eq!(s.origin, "smtp from 127.0.0.1 MAIL FROM:<noreply@reporter.test>");
+        assert_eq!(
+            s.origin,
+            "smtp from 127.0.0.1 MAIL FROM:<noreply@reporter.test>"
+        );
         assert!(!s.require_dkim, "the configured require_dkim is passed on");
         assert!(s.received_at > 1_700_000_000, "a real clock reading");
     }
@@ -377,7 +377,11 @@ async fn a_wrong_recipient_gets_550_at_rcpt_and_nothing_is_submitted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("m.data");
     std::fs::write(&file, stuffed(&own_message())).expect("write");
-    for to in ["postmaster@reports.test", "tlsrpt@elsewhere.test", "x@sub.tlsrpt.test"] {
+    for to in [
+        "postmaster@reports.test",
+        "tlsrpt@elsewhere.test",
+        "x@sub.tlsrpt.test",
+    ] {
         let run = swaks(server.addr, to, &file, &[]).await;
         assert!(!run.ok, "{to}: swaks should fail");
         assert!(
@@ -507,8 +511,14 @@ async fn rfc1870_size_over_the_limit_gets_552_and_nothing_is_submitted() {
     assert_eq!(c.command("EHLO client.test").await.0, 250);
     let (code, text) = c.command("MAIL FROM:<a@reporter.test> SIZE=65537").await;
     assert!(code == 552 && text.starts_with("552 5.3.4"), "{text}");
-    assert_eq!(c.command("MAIL FROM:<a@reporter.test> SIZE=1000").await.0, 250);
-    assert_eq!(c.command(&format!("RCPT TO:<{REPORT_ADDRESS}>")).await.0, 250);
+    assert_eq!(
+        c.command("MAIL FROM:<a@reporter.test> SIZE=1000").await.0,
+        250
+    );
+    assert_eq!(
+        c.command(&format!("RCPT TO:<{REPORT_ADDRESS}>")).await.0,
+        250
+    );
     assert_eq!(c.command("DATA").await.0, 354);
     // A body over the limit that never said its size: read to its end, 552, nothing kept.
     let line = [b'x'; 998];
@@ -520,7 +530,10 @@ async fn rfc1870_size_over_the_limit_gets_552_and_nothing_is_submitted() {
     assert!(code == 552 && text.starts_with("552 5.3.4"), "{text}");
     // The session goes on and the next message fits.
     assert_eq!(c.command("MAIL FROM:<a@reporter.test>").await.0, 250);
-    assert_eq!(c.command(&format!("RCPT TO:<{REPORT_ADDRESS}>")).await.0, 250);
+    assert_eq!(
+        c.command(&format!("RCPT TO:<{REPORT_ADDRESS}>")).await.0,
+        250
+    );
     assert_eq!(c.command("DATA").await.0, 354);
     assert_eq!(c.command("small\r\n.").await.0, 250);
     let got = sink.all();
@@ -570,7 +583,10 @@ async fn a_slow_or_panicking_sink_gets_451_and_the_session_goes_on() {
     assert_eq!(c.command("DATA").await.0, 354);
     assert_eq!(c.command("PANIC\r\n.").await.0, 451);
     assert_eq!(c.command("MAIL FROM:<a@reporter.test>").await.0, 250);
-    assert_eq!(c.command(&format!("RCPT TO:<{REPORT_ADDRESS}>")).await.0, 250);
+    assert_eq!(
+        c.command(&format!("RCPT TO:<{REPORT_ADDRESS}>")).await.0,
+        250
+    );
     assert_eq!(c.command("DATA").await.0, 354);
     assert_eq!(c.command("calm\r\n.").await.0, 250);
     assert_eq!(panics.inner.all().len(), 1);
@@ -588,11 +604,13 @@ async fn rfc2920_a_pipelining_flood_is_answered_in_order() {
     let mut flood = b"EHLO client.test\r\n".to_vec();
     flood.extend_from_slice(&b"NOOP\r\n".repeat(NOOPS));
     flood.extend_from_slice(
-        format!("MAIL FROM:<a@reporter.test>\r\nRCPT TO:<{REPORT_ADDRESS}>\r\nDATA\r\n")
-            .as_bytes(),
+        format!("MAIL FROM:<a@reporter.test>\r\nRCPT TO:<{REPORT_ADDRESS}>\r\nDATA\r\n").as_bytes(),
     );
     flood.extend_from_slice(b"pipelined\r\n.\r\nQUIT\r\n");
-    let Client { mut read, mut write } = c;
+    let Client {
+        mut read,
+        mut write,
+    } = c;
     let writer = tokio::spawn(async move {
         timeout(BOUND, write.write_all(&flood))
             .await
@@ -608,7 +626,11 @@ async fn rfc2920_a_pipelining_flood_is_answered_in_order() {
     while let Some((code, _)) = read_reply(&mut read).await {
         tail.push(code);
     }
-    assert_eq!(tail, vec![250, 250, 354, 250, 221], "MAIL RCPT DATA dot QUIT");
+    assert_eq!(
+        tail,
+        vec![250, 250, 354, 250, 221],
+        "MAIL RCPT DATA dot QUIT"
+    );
     writer.await.expect("writer");
     let got = sink.all();
     assert_eq!(got.len(), 1);
@@ -694,7 +716,10 @@ async fn a_client_that_never_finishes_data_is_cut_off_and_nothing_is_submitted()
         elapsed >= Duration::from_millis(2500) && elapsed < Duration::from_secs(6),
         "cut at the DATA deadline, not the command one: {elapsed:?}"
     );
-    assert!(sink.all().is_empty(), "nothing of an unfinished message is submitted");
+    assert!(
+        sink.all().is_empty(),
+        "nothing of an unfinished message is submitted"
+    );
     server.shutdown().await;
 }
 
@@ -769,5 +794,8 @@ async fn shutdown_answers_the_message_in_flight_then_closes() {
         .expect("stopped in time")
         .expect("stop task");
     assert_eq!(slow.inner.all().len(), 1);
-    assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
 }
