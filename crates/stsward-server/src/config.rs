@@ -100,6 +100,9 @@ pub struct IntakeSmtpSection {
     pub report_domains: Vec<String>,
     /// The largest message in octets, announced as `SIZE` (default 10 MiB).
     pub max_message_bytes: usize,
+    /// The octets all messages being received may hold together; a message that finds no
+    /// room gets 452 and is retried later (default 128 MiB).
+    pub max_buffered_bytes: usize,
     /// Recipients per message (default 100).
     pub max_recipients: usize,
     /// Sessions at once; over it a connection gets 421 (default 1000).
@@ -132,6 +135,7 @@ impl Default for IntakeSmtpSection {
             report_addresses: Vec::new(),
             report_domains: Vec::new(),
             max_message_bytes: limits.max_message_bytes,
+            max_buffered_bytes: limits.max_buffered_bytes,
             max_recipients: limits.max_recipients,
             max_connections: limits.max_connections,
             command_timeout: limits.command_timeout.as_secs(),
@@ -537,6 +541,15 @@ impl ServeConfig {
                 format!("{} is not between 1024 and 1 GiB", m.max_message_bytes),
             );
         }
+        if m.max_buffered_bytes < m.max_message_bytes {
+            return invalid(
+                "intake_smtp.max_buffered_bytes",
+                format!(
+                    "{} is smaller than max_message_bytes ({})",
+                    m.max_buffered_bytes, m.max_message_bytes
+                ),
+            );
+        }
         // RFC 5321 §4.5.3.1.8 (paraphrase): at least 100 recipients must be accepted.
         if !(100..=10_000).contains(&m.max_recipients) {
             return invalid(
@@ -607,6 +620,7 @@ impl ServeConfig {
             limits: SmtpLimits {
                 max_connections: m.max_connections,
                 max_message_bytes: m.max_message_bytes,
+                max_buffered_bytes: m.max_buffered_bytes,
                 max_recipients: m.max_recipients,
                 command_timeout: secs(m.command_timeout),
                 data_timeout: secs(m.data_timeout),
@@ -936,6 +950,11 @@ secret_file = "/etc/stsward/secret.key"
                 "[intake_smtp]\nhostname = \"mx..test\"\n",
                 "intake_smtp.hostname",
                 "empty label",
+            ),
+            (
+                "[intake_smtp]\nmax_buffered_bytes = 2048\n",
+                "intake_smtp.max_buffered_bytes",
+                "less than one message",
             ),
             (
                 "[intake_smtp]\nmax_recipients = 10\n",

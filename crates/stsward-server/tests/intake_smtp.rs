@@ -728,7 +728,9 @@ async fn five_hundred_idle_connections_hold_at_most_the_limit() {
     let sink = Arc::new(Recording::default());
     let mut l = limits();
     l.max_connections = 100;
-    l.command_timeout = Duration::from_secs(3);
+    // Long enough that no idle session times out while the 500 connect, even on a busy
+    // machine: that would free a slot and let a later one in.
+    l.command_timeout = Duration::from_secs(10);
     let server = start(l, sink.clone(), false);
     let mut idle = Vec::new();
     let mut greeted = 0;
@@ -798,4 +800,47 @@ async fn shutdown_answers_the_message_in_flight_then_closes() {
         TcpStream::connect(addr).await.is_err(),
         "the listener is closed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_in_flight_share_a_memory_budget_and_the_loser_gets_452() {
+    let sink = Arc::new(Recording::default());
+    let mut l = limits();
+    l.max_message_bytes = 200 * 1024;
+    l.max_buffered_bytes = 256 * 1024;
+    let server = start(l, sink.clone(), false);
+    let body: Vec<u8> = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"
+        .repeat(150 * 1024 / 64);
+
+    // The first sender holds 150 KiB (and room for its next reads), unfinished.
+    let mut first = Client::envelope(server.addr).await;
+    assert_eq!(first.command("DATA").await.0, 354);
+    first.send(&body).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The second finds no room for its 150 KiB: read to its end, 452, nothing kept.
+    let mut second = Client::envelope(server.addr).await;
+    assert_eq!(second.command("DATA").await.0, 354);
+    second.send(&body).await;
+    let (code, text) = second.command(".").await;
+    assert!(code == 452 && text.starts_with("452 4.3.1"), "{text}");
+    assert!(sink.all().is_empty());
+
+    // The first completes; its room is given back and the second's retry fits.
+    assert_eq!(first.command(".").await.0, 250);
+    assert_eq!(second.command("MAIL FROM:<a@reporter.test>").await.0, 250);
+    assert_eq!(
+        second
+            .command(&format!("RCPT TO:<{REPORT_ADDRESS}>"))
+            .await
+            .0,
+        250
+    );
+    assert_eq!(second.command("DATA").await.0, 354);
+    second.send(&body).await;
+    assert_eq!(second.command(".").await.0, 250);
+    let got = sink.all();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|s| s.raw.as_ref() == body.as_slice()));
+    server.shutdown().await;
 }

@@ -10,11 +10,14 @@
 //!                                    └─► Err, slow, or crashed:       451 4.3.0 (retry)
 //! deadlines: each command (read), the whole DATA, the whole session, the TLS handshake,
 //!            the sink's answer; a missed one gets 421 4.4.2 and the connection closes
+//! memory:    messages being received share max_buffered_bytes; one that finds no room is
+//!            discarded and answered 452 4.3.1 (retry)
 //! ```
 //!
-//! RFC 8460 §5.3 says the report e-mail goes to the `mailto:` address of the `rua`; this
-//! listener only moves the message to the [`ReportSink`](crate::intake::ReportSink), which
-//! parses it and checks DKIM (RFC 8460 §3), so a 250 here means "committed", never "read".
+//! RFC 8460 §3 names the `mailto:` address in the `rua`, and §5.3 says what arrives there:
+//! "The report MAY be delivered by email." This listener only moves the message to the
+//! [`ReportSink`](crate::intake::ReportSink), which parses it and checks DKIM (RFC 8460 §3),
+//! so a 250 here means "committed", never "read".
 //!
 //! The session itself (commands, replies, dot-stuffing, limits) is a pure state machine in
 //! `session.rs`, fed bytes by the tokio driver in `conn.rs`; the accepted recipients are in
@@ -74,6 +77,10 @@ pub struct SmtpLimits {
     pub max_connections: usize,
     /// The largest message, in octets (announced as `SIZE`, RFC 1870).
     pub max_message_bytes: usize,
+    /// The octets all messages being received may hold together; a message that finds no
+    /// room is discarded and answered 452 4.3.1 (the sender retries). At least
+    /// `max_message_bytes`.
+    pub max_buffered_bytes: usize,
     /// Recipients per message (RFC 5321 §4.5.3.1.8, paraphrase: at least 100 must be
     /// accepted).
     pub max_recipients: usize,
@@ -97,6 +104,7 @@ impl Default for SmtpLimits {
         SmtpLimits {
             max_connections: 1000,
             max_message_bytes: 10 * 1024 * 1024,
+            max_buffered_bytes: 128 * 1024 * 1024,
             max_recipients: 100,
             // RFC 5321 §4.5.3.2.7 (paraphrase): a server should wait at least 5 minutes
             // for the next command.
@@ -144,6 +152,9 @@ pub enum SmtpStartError {
     /// A limit that must not be zero is.
     #[error("intake_smtp.{0} must not be zero")]
     Zero(&'static str),
+    /// `max_buffered_bytes` cannot hold one message of `max_message_bytes`.
+    #[error("intake_smtp.max_buffered_bytes {0} is smaller than max_message_bytes")]
+    Buffered(usize),
     /// No recipient is configured: the listener would refuse every message.
     #[error("intake_smtp: no report_addresses or report_domains to accept mail for")]
     NoRecipients,
@@ -177,6 +188,9 @@ impl SmtpServer {
             if zero {
                 return Err(SmtpStartError::Zero(name));
             }
+        }
+        if l.max_buffered_bytes < l.max_message_bytes {
+            return Err(SmtpStartError::Buffered(l.max_buffered_bytes));
         }
         if settings.recipients.is_empty() {
             return Err(SmtpStartError::NoRecipients);

@@ -10,6 +10,9 @@
 //!   that pipelines without reading its replies is cut off too;
 //! - input is read [`READ_CHUNK`] octets at a time and only once the session handled all it
 //!   had (`Step::NeedInput`); replies are written out once [`FLUSH_AT`] octets are pending;
+//! - the messages being received share `max_buffered_bytes`: room for a message and its
+//!   next reads is taken before they are read, and a message that finds none is discarded
+//!   and answered 452 (so many sessions of the largest size cannot exhaust memory);
 //! - the sink runs in its own task: its error, panic or silence past `submit_timeout` is a
 //!   451 for this message and the session goes on.
 
@@ -50,6 +53,8 @@ pub(super) struct Shared {
     sink: Arc<dyn ReportSink>,
     tls: Option<TlsAcceptor>,
     busy: Vec<u8>,
+    /// [`SmtpLimits::max_buffered_bytes`] in KiB, taken by the messages being received.
+    budget: Arc<Semaphore>,
 }
 
 impl Shared {
@@ -58,6 +63,9 @@ impl Shared {
         sink: Arc<dyn ReportSink>,
         tls: Option<Arc<ServerConfig>>,
     ) -> Shared {
+        let budget = Arc::new(Semaphore::new(
+            (settings.limits.max_buffered_bytes / 1024).min(Semaphore::MAX_PERMITS),
+        ));
         let busy = reply::closing(&settings.hostname, "too many connections")
             .to_string()
             .into_bytes();
@@ -74,6 +82,7 @@ impl Shared {
             sink,
             tls: tls.map(TlsAcceptor::from),
             busy,
+            budget,
         }
     }
 }
@@ -177,6 +186,7 @@ impl Driver {
         let host = self.shared.session.hostname.clone();
         let mut buf = vec![0u8; READ_CHUNK];
         let mut data_deadline: Option<Instant> = None;
+        let mut reserved: Option<OwnedSemaphorePermit> = None;
         loop {
             match session.poll() {
                 Step::Reply(r) => {
@@ -214,6 +224,7 @@ impl Driver {
                     } else if data_deadline.is_none() {
                         data_deadline = Some(Instant::now() + limits.data_timeout);
                     }
+                    self.reserve(&mut reserved, session);
                     let mut deadline = (Instant::now() + limits.command_timeout, "command");
                     if self.session_deadline < deadline.0 {
                         deadline = (self.session_deadline, "session");
@@ -243,6 +254,34 @@ impl Driver {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Holds room in the shared budget for the message being received and the next reads,
+    /// or gives the message up (452) when there is none; frees the room outside DATA.
+    fn reserve(&self, reserved: &mut Option<OwnedSemaphorePermit>, session: &mut Session) {
+        if !session.receiving() {
+            *reserved = None;
+            return;
+        }
+        let need = (session.body_len() + 2 * READ_CHUNK).div_ceil(1024);
+        let have = reserved
+            .as_ref()
+            .map_or(0, OwnedSemaphorePermit::num_permits);
+        if need <= have {
+            return;
+        }
+        let more = u32::try_from(need - have).unwrap_or(u32::MAX);
+        match self.shared.budget.clone().try_acquire_many_owned(more) {
+            Ok(permit) => match reserved {
+                Some(held) => held.merge(permit),
+                None => *reserved = Some(permit),
+            },
+            Err(_) => {
+                tracing::info!(peer = %self.peer, "SMTP intake out of message memory, 452");
+                session.drop_message(reply::no_room());
+                *reserved = None;
             }
         }
     }

@@ -114,6 +114,15 @@ pub(crate) fn too_big(max: usize) -> Reply {
     )
 }
 
+/// `452 4.3.1`: the messages being received together hold all the memory allowed for them.
+pub(crate) fn no_room() -> Reply {
+    Reply::new(
+        452,
+        [4, 3, 1],
+        "insufficient system storage, try again later",
+    )
+}
+
 /// The reply to the end of DATA once the sink answered.
 pub(crate) fn submitted(outcome: &Result<crate::intake::Outcome, SubmitFailure>) -> Reply {
     use crate::intake::Outcome;

@@ -86,8 +86,9 @@ enum State {
         receiver: DataReceiver,
         body: Vec<u8>,
     },
-    /// Inside a message over the limit, discarding up to its end.
-    Discard(DummyDataReceiver),
+    /// Inside a message that will not be kept (over the size limit, or no memory for it),
+    /// discarding up to its end, where this reply is given.
+    Discard(DummyDataReceiver, Reply),
     Closed,
 }
 
@@ -127,7 +128,28 @@ impl Session {
 
     /// Whether the session is inside a message (DATA), where the data deadline applies.
     pub fn in_data(&self) -> bool {
-        matches!(self.state, State::Data { .. } | State::Discard(_))
+        matches!(self.state, State::Data { .. } | State::Discard(..))
+    }
+
+    /// Whether a message is being received and kept (DATA, not yet discarded).
+    pub fn receiving(&self) -> bool {
+        matches!(self.state, State::Data { .. })
+    }
+
+    /// The octets of the message received so far (0 outside DATA or once it is discarded).
+    pub fn body_len(&self) -> usize {
+        match &self.state {
+            State::Data { body, .. } => body.len(),
+            _ => 0,
+        }
+    }
+
+    /// Gives up the message being received: its octets are freed, the rest is read to the
+    /// end of DATA and discarded, and `reply` answers the final dot.
+    pub fn drop_message(&mut self, reply: Reply) {
+        if let State::Data { receiver, .. } = &self.state {
+            self.state = State::Discard(DummyDataReceiver::new_data(receiver), reply);
+        }
     }
 
     /// Whether TLS is active.
@@ -199,7 +221,8 @@ impl Session {
                             self.reset();
                             return Step::Reply(reply::too_big(self.cfg.max_message_bytes));
                         }
-                        self.state = State::Discard(discard);
+                        let too_big = reply::too_big(self.cfg.max_message_bytes);
+                        self.state = State::Discard(discard, too_big);
                         continue;
                     }
                     if !done {
@@ -214,16 +237,17 @@ impl Session {
                     };
                     return Step::Message(received);
                 }
-                State::Discard(receiver) => {
+                State::Discard(receiver, answer) => {
                     let mut iter = rest.iter();
                     let done = receiver.ingest(&mut iter);
                     self.pos = self.input.len() - iter.len();
                     if !done {
                         return Step::NeedInput;
                     }
+                    let answer = answer.clone();
                     self.state = State::Command;
                     self.reset();
-                    return Step::Reply(reply::too_big(self.cfg.max_message_bytes));
+                    return Step::Reply(answer);
                 }
             }
         }
@@ -305,8 +329,8 @@ impl Session {
                     return self.error(reply::bad_sequence("send MAIL first"));
                 }
                 if self.rcpts.is_empty() {
-                    // RFC 2920 §3.1 (paraphrase): with pipelining, DATA after every RCPT
-                    // failed gets 503 or 554.
+                    // RFC 2920 (paraphrase): with pipelining, DATA after every RCPT failed
+                    // gets 503 or 554, so that the message sent after it is not taken.
                     return self.error(Reply::new(554, [5, 5, 1], "no valid recipients"));
                 }
                 let mut receiver = DataReceiver::new();
@@ -552,6 +576,19 @@ mod tests {
         steps.extend(run(&mut s, b"\r\n.\r\nNOOP\r\n"));
         assert_eq!(codes(&steps), vec![552, 250]);
         assert!(!s.in_data());
+    }
+
+    #[test]
+    fn a_dropped_message_is_freed_read_to_its_end_and_answered_as_told() {
+        let mut s = Session::new(config(100_000));
+        run(&mut s, ENVELOPE);
+        assert!(run(&mut s, &[b'x'; 5000]).is_empty());
+        assert_eq!(s.body_len(), 5000);
+        s.drop_message(Reply::new(452, [4, 3, 1], "no room"));
+        assert_eq!(s.body_len(), 0, "freed");
+        assert!(s.in_data());
+        let steps = run(&mut s, b"more\r\n.\r\nNOOP\r\n");
+        assert_eq!(codes(&steps), vec![452, 250]);
     }
 
     #[test]
