@@ -46,7 +46,7 @@ impl fmt::Display for Reply {
         let last = self.lines.len().saturating_sub(1);
         for (i, line) in self.lines.iter().enumerate() {
             let sep = if i == last { ' ' } else { '-' };
-            // EHLO keyword lines carry no enhanced code (RFC 2034 leaves the EHLO reply alone).
+            // EHLO lines are read as a keyword and its parameters: no enhanced code there.
             if self.code == 250 && self.lines.len() > 1 {
                 write!(f, "{}{sep}{line}\r\n", self.code)?;
             } else {
