@@ -9,5 +9,6 @@
 //! HTTP 503, IMAP: the message stays where it was).
 
 pub mod sink;
+pub mod smtp;
 
 pub use sink::{Channel, Outcome, ReportSink, SinkError, Submission, SubmissionKind};
