@@ -314,6 +314,46 @@ async fn rfc8460_3_parent_domain_signature_passes_but_not_a_bare_tld() {
 }
 
 #[tokio::test]
+async fn rfc8460_3_one_signature_by_the_reporting_domain_is_enough() {
+    let world = World::start().await;
+    let message = report(&Claims::submitter("sender.test"));
+    // A foreign signature on top of a valid one by the reporting domain: passes.
+    let both = world
+        .foreign
+        .sign(&world.sender.sign(&message).expect("sign"))
+        .expect("sign");
+    assert_eq!(
+        world.verify(&both).await,
+        DkimVerdict::Pass {
+            domain: "sender.test".into(),
+            selector: "lab".into()
+        }
+    );
+    // An l= signature beside a full one by the same domain: the full one counts.
+    let limited = SignOptions {
+        body_length: true,
+        ..SignOptions::default()
+    };
+    let with_l = world
+        .sender
+        .sign_with(&world.sender_rsa.sign(&message).expect("sign"), &limited)
+        .expect("sign");
+    assert!(world.verify(&with_l).await.is_pass());
+    // A foreign valid signature and one by the reporting domain whose key is gone: the
+    // reason is about the reporting domain's signature, the one that could have counted.
+    let gone = DkimSender::generate("sender.test", "gone", DkimKeyKind::Ed25519).expect("key");
+    let near_miss = world
+        .foreign
+        .sign(&gone.sign(&message).expect("sign"))
+        .expect("sign");
+    assert!(matches!(
+        failure(world.verify(&near_miss).await),
+        DkimFailure::KeyNotFound { ref selector, .. } if selector == "gone"
+    ));
+    world.dns.shutdown().await;
+}
+
+#[tokio::test]
 async fn rfc8460_3_unpublished_key_is_a_permanent_failure() {
     let world = World::start().await;
     let unpublished = DkimSender::generate("sender.test", "gone", DkimKeyKind::Ed25519)

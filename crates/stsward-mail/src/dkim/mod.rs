@@ -45,8 +45,8 @@ use mail_auth::common::verify::DomainKey;
 use mail_auth::dkim::DkimError;
 use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
 use mail_auth::{
-    AuthenticatedMessage, DkimResult, Error as AuthError, MessageAuthenticator, Parameters,
-    ResolverCache, Txt,
+    AuthenticatedMessage, DkimOutput, DkimResult, Error as AuthError, MessageAuthenticator,
+    Parameters, ResolverCache, Txt,
 };
 
 use domain::{Alignment, alignment, normalize};
@@ -117,7 +117,7 @@ pub async fn verify<L: KeyLookup>(raw: &[u8], lookup: &L) -> DkimVerdict {
 
     // Sort the signatures: which could count, and which fail before any lookup.
     let mut candidates = Vec::new();
-    for (index, header) in message.dkim_headers.iter().enumerate() {
+    for header in &message.dkim_headers {
         let signature = &header.header;
         let signer = normalize(&signature.d).unwrap_or_else(|| signature.d.to_ascii_lowercase());
         match alignment(&signer, &reporting.domain) {
@@ -134,81 +134,49 @@ pub async fn verify<L: KeyLookup>(raw: &[u8], lookup: &L) -> DkimVerdict {
                 selector: signature.s.clone(),
             }),
             Alignment::Aligned if candidates.len() < MAX_VERIFIED_SIGNATURES => {
-                candidates.push(index);
+                candidates.push(header.clone());
             }
             Alignment::Aligned => {}
         }
     }
 
-    // Look up each candidate's key once per name.
+    // Look up each candidate's key, once per name.
     let cache = KeyCache::default();
+    let mut problems: HashMap<String, Option<KeyProblem>> = HashMap::new();
     let mut verifiable = Vec::new();
-    for index in candidates {
-        let signature = &message.dkim_headers[index].header;
-        let name = format!(
-            "{}._domainkey.{}",
-            signature.s,
-            signature.d.trim_end_matches('.')
-        )
-        .to_ascii_lowercase();
-        let ids = || (signature.d.clone(), signature.s.clone(), name.clone());
-        let failure = match lookup.txt(&name).await {
-            Err(KeyLookupError::NotFound { .. }) => {
-                let (domain, selector, record) = ids();
-                Some(DkimFailure::KeyNotFound {
-                    domain,
-                    selector,
-                    record,
-                })
+    for header in candidates {
+        let signature = &header.header;
+        let name = key_name(&signature.s, &signature.d);
+        let problem = match problems.get(&name) {
+            Some(known) => known.clone(),
+            None => {
+                let problem = match fetch_key(lookup, &name).await {
+                    Ok(key) => {
+                        cache.put(&name, Txt::DomainKey(key));
+                        None
+                    }
+                    Err(problem) => Some(problem),
+                };
+                problems.insert(name.clone(), problem.clone());
+                problem
             }
-            Err(KeyLookupError::Temporary { reason, .. }) => {
-                let (domain, selector, record) = ids();
-                Some(DkimFailure::KeyLookupFailed {
-                    domain,
-                    selector,
-                    record,
-                    reason,
-                })
-            }
-            Ok(records) if records.is_empty() => {
-                let (domain, selector, record) = ids();
-                Some(DkimFailure::KeyNotFound {
-                    domain,
-                    selector,
-                    record,
-                })
-            }
-            Ok(records) => match parse_key(&records) {
-                Ok(key) => {
-                    cache.put(&name, Txt::DomainKey(key));
-                    None
-                }
-                Err(reason) => {
-                    let (domain, selector, record) = ids();
-                    Some(DkimFailure::KeyUnusable {
-                        domain,
-                        selector,
-                        record,
-                        reason,
-                    })
-                }
-            },
         };
-        match failure {
-            Some(failure) => consider(failure),
-            None => verifiable.push(index),
+        match problem {
+            Some(problem) => consider(problem.failure(&signature.d, &signature.s, name)),
+            None => verifiable.push(header),
         }
     }
     if verifiable.is_empty() {
         return DkimVerdict::Fail(best.unwrap_or(DkimFailure::NoSignature));
     }
 
-    // Let mail-auth verify only the signatures whose key is in the cache.
-    let keep: Vec<_> = verifiable
-        .iter()
-        .filter_map(|&i| message.dkim_headers.get(i).cloned())
-        .collect();
-    message.dkim_headers = keep;
+    // Let mail-auth verify only the signatures whose key is in the cache, and ask it for
+    // nothing else: no r= failure report (RFC 6651) and no atps= (RFC 6541) lookups.
+    for header in &mut verifiable {
+        header.header.r = false;
+        header.header.atps = None;
+    }
+    message.dkim_headers = verifiable;
     message.errors.clear();
     let Some(authenticator) = authenticator() else {
         return DkimVerdict::Fail(best.unwrap_or(DkimFailure::NoSignature));
@@ -217,34 +185,91 @@ pub async fn verify<L: KeyLookup>(raw: &[u8], lookup: &L) -> DkimVerdict {
         .verify_dkim(Parameters::new(&message).with_txt_cache(&cache))
         .await;
     for output in &outputs {
-        let Some(signature) = output.signature() else {
-            continue;
-        };
-        let (domain, selector) = (signature.d.clone(), signature.s.clone());
-        let failure = match output.result() {
-            DkimResult::Pass => return DkimVerdict::Pass { domain, selector },
-            DkimResult::Neutral(AuthError::Dkim(DkimError::FailedBodyHashMatch))
-            | DkimResult::Fail(AuthError::Dkim(DkimError::FailedBodyHashMatch)) => {
-                DkimFailure::BodyHashMismatch { domain, selector }
-            }
-            // aws-lc reports a signature that does not verify as an unspecified library
-            // error, not as FailedVerification.
-            DkimResult::Fail(AuthError::Crypto(
-                CryptoError::FailedVerification | CryptoError::Library(_),
-            )) => DkimFailure::SignatureMismatch { domain, selector },
-            DkimResult::Neutral(e)
-            | DkimResult::Fail(e)
-            | DkimResult::PermError(e)
-            | DkimResult::TempError(e) => DkimFailure::Invalid {
-                domain,
-                selector,
-                reason: e.to_string(),
-            },
-            DkimResult::None => continue,
-        };
-        consider(failure);
+        match judge(output) {
+            Some(Ok(pass)) => return pass,
+            Some(Err(failure)) => consider(failure),
+            None => {}
+        }
     }
     DkimVerdict::Fail(best.unwrap_or(DkimFailure::NoSignature))
+}
+
+/// What mail-auth's result for one signature means here: a pass, a failure, or nothing (an
+/// output without a signature, which the filtering above does not produce).
+fn judge(output: &DkimOutput<'_>) -> Option<Result<DkimVerdict, DkimFailure>> {
+    let signature = output.signature()?;
+    let (domain, selector) = (signature.d.clone(), signature.s.clone());
+    let failure = match output.result() {
+        DkimResult::Pass => return Some(Ok(DkimVerdict::Pass { domain, selector })),
+        DkimResult::Neutral(AuthError::Dkim(DkimError::FailedBodyHashMatch))
+        | DkimResult::Fail(AuthError::Dkim(DkimError::FailedBodyHashMatch)) => {
+            DkimFailure::BodyHashMismatch { domain, selector }
+        }
+        // aws-lc reports a signature that does not verify as an unspecified library error,
+        // not as FailedVerification.
+        DkimResult::Fail(AuthError::Crypto(
+            CryptoError::FailedVerification | CryptoError::Library(_),
+        )) => DkimFailure::SignatureMismatch { domain, selector },
+        DkimResult::Neutral(e)
+        | DkimResult::Fail(e)
+        | DkimResult::PermError(e)
+        | DkimResult::TempError(e) => DkimFailure::Invalid {
+            domain,
+            selector,
+            reason: e.to_string(),
+        },
+        DkimResult::None => return None,
+    };
+    Some(Err(failure))
+}
+
+/// Where a signature's key is published: `selector._domainkey.domain`, lowercase, no
+/// trailing dot.
+fn key_name(selector: &str, domain: &str) -> String {
+    format!("{selector}._domainkey.{}", domain.trim_end_matches('.')).to_ascii_lowercase()
+}
+
+/// Why a key could not be had.
+#[derive(Debug, Clone)]
+enum KeyProblem {
+    NotFound,
+    Unusable(String),
+    Temporary(String),
+}
+
+impl KeyProblem {
+    fn failure(self, domain: &str, selector: &str, record: String) -> DkimFailure {
+        let (domain, selector) = (domain.to_owned(), selector.to_owned());
+        match self {
+            KeyProblem::NotFound => DkimFailure::KeyNotFound {
+                domain,
+                selector,
+                record,
+            },
+            KeyProblem::Unusable(reason) => DkimFailure::KeyUnusable {
+                domain,
+                selector,
+                record,
+                reason,
+            },
+            KeyProblem::Temporary(reason) => DkimFailure::KeyLookupFailed {
+                domain,
+                selector,
+                record,
+                reason,
+            },
+        }
+    }
+}
+
+/// The key published at `name`, through the caller's lookup.
+async fn fetch_key<L: KeyLookup>(lookup: &L, name: &str) -> Result<Arc<DomainKey>, KeyProblem> {
+    match lookup.txt(name).await {
+        Err(KeyLookupError::NotFound { .. }) => Err(KeyProblem::NotFound),
+        Err(KeyLookupError::Temporary { reason, .. }) => Err(KeyProblem::Temporary(reason)),
+        Ok(records) if records.is_empty() => Err(KeyProblem::NotFound),
+        Ok(records) => parse_key(&records).map_err(KeyProblem::Unusable),
+    }
 }
 
 /// The reporting domain of a raw message, as [`verify`] determines it: `TLS-Report-Submitter`,
@@ -315,6 +340,130 @@ impl ResolverCache<Box<str>, Txt> for KeyCache {
     fn insert(&self, key: Box<str>, value: Txt, _valid_until: std::time::Instant) {
         if let Ok(mut map) = self.0.lock() {
             map.insert(key, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stsward_lab::dkim::{DkimKeyKind, DkimSender};
+
+    /// Answers every key lookup with the same result: for the decision logic only; the
+    /// end-to-end tests use the lab DNS (`tests/rfc8460_3_dkim.rs`).
+    struct Fixed(Result<Vec<Vec<u8>>, KeyLookupError>);
+
+    impl KeyLookup for Fixed {
+        async fn txt(&self, _name: &str) -> Result<Vec<Vec<u8>>, KeyLookupError> {
+            self.0.clone()
+        }
+    }
+
+    fn run<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    const MESSAGE: &[u8] = b"From: r@sender.test\r\nTLS-Report-Submitter: sender.test\r\n\
+        Subject: Report Domain: receiver.test Submitter: sender.test Report-ID: <1@s>\r\n\
+        \r\n{\"report-id\":\"1\"}\r\n";
+
+    #[test]
+    fn rfc8460_3_key_record_answers_and_their_verdicts() {
+        let sender = DkimSender::generate("sender.test", "lab", DkimKeyKind::Ed25519).unwrap();
+        let other = DkimSender::generate("sender.test", "lab", DkimKeyKind::Ed25519).unwrap();
+        let signed = sender.sign(MESSAGE).unwrap();
+        let record = "lab._domainkey.sender.test".to_owned();
+        let temporary = KeyLookupError::Temporary {
+            name: record.clone(),
+            reason: "SERVFAIL".into(),
+        };
+        let cases: Vec<(Result<Vec<Vec<u8>>, KeyLookupError>, &str, &str)> = vec![
+            (
+                Ok(vec![sender.record_text().into()]),
+                "pass",
+                "the right key",
+            ),
+            (
+                Ok(vec![b"v=spf1 -all".to_vec(), sender.record_text().into()]),
+                "pass",
+                "the key among other TXT records",
+            ),
+            (Ok(vec![]), "KeyNotFound", "NODATA"),
+            (
+                Err(KeyLookupError::NotFound {
+                    name: record.clone(),
+                }),
+                "KeyNotFound",
+                "NXDOMAIN",
+            ),
+            (Err(temporary), "KeyLookupFailed", "SERVFAIL is temporary"),
+            (
+                Ok(vec![b"v=spf1 -all".to_vec()]),
+                "KeyUnusable",
+                "not a DKIM key",
+            ),
+            (
+                Ok(vec![b"v=DKIM1; k=dsa; p=AAAA".to_vec()]),
+                "KeyUnusable",
+                "an unknown key type",
+            ),
+            (
+                Ok(vec![other.record_text().into()]),
+                "SignatureMismatch",
+                "another key at the same name",
+            ),
+        ];
+        for (answer, want, why) in cases {
+            let verdict = run(verify(&signed, &Fixed(answer)));
+            let got = match &verdict {
+                DkimVerdict::Pass { .. } => "pass",
+                DkimVerdict::Fail(DkimFailure::KeyNotFound { record: r, .. }) => {
+                    assert_eq!(r, &record);
+                    "KeyNotFound"
+                }
+                DkimVerdict::Fail(DkimFailure::KeyLookupFailed { .. }) => "KeyLookupFailed",
+                DkimVerdict::Fail(DkimFailure::KeyUnusable { .. }) => "KeyUnusable",
+                DkimVerdict::Fail(DkimFailure::SignatureMismatch { .. }) => "SignatureMismatch",
+                DkimVerdict::Fail(other) => panic!("{why}: unexpected {other}"),
+            };
+            assert_eq!(got, want, "{why}: {verdict}");
+            assert_eq!(verdict.is_temporary(), want == "KeyLookupFailed", "{why}");
+        }
+    }
+
+    #[test]
+    fn malformed_signature_fields_are_named() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"DKIM-Signature: v=1; a=rsa-sha256\r\n", "missing tags"),
+            (b"DKIM-Signature: garbage\r\n", "not tag=value"),
+            (b"DKIM-Signature: v=9; a=rsa-sha256; d=sender.test; s=x; h=from; bh=AA==; b=AA==\r\n", "version 9"),
+        ];
+        for (field, why) in cases {
+            let raw = [field, MESSAGE].concat();
+            let verdict = run(verify(&raw, &Fixed(Ok(vec![]))));
+            assert!(
+                matches!(verdict, DkimVerdict::Fail(DkimFailure::Malformed { .. })),
+                "{why}: {verdict}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verify_never_panics_and_never_passes_without_a_key(
+            field in "[ -~]{0,200}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let mut raw = format!("DKIM-Signature: {field}\r\n").into_bytes();
+            raw.extend_from_slice(MESSAGE);
+            raw.extend_from_slice(&body);
+            let verdict = run(verify(&raw, &Fixed(Ok(vec![b"v=DKIM1; p=".to_vec()]))));
+            proptest::prop_assert!(!verdict.is_pass());
+            let verdict = run(verify(&body, &Fixed(Ok(vec![]))));
+            proptest::prop_assert!(!verdict.is_pass());
         }
     }
 }
