@@ -22,7 +22,8 @@
 //! without `@`, Mail.ru folds the Subject after every word, and forwarding adds prefixes
 //! such as `Fwd:`. The reader here unfolds, matches the keywords case-insensitively
 //! anywhere after a `Report Domain:` pair, and keeps whatever Report-ID text follows,
-//! without its angle brackets.
+//! without its angle brackets. A Subject written in RFC 2047 encoded-words
+//! (`=?UTF-8?B?...?=`) is decoded first.
 
 /// The report metadata found in a message's header fields.
 ///

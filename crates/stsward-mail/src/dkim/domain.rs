@@ -181,5 +181,13 @@ mod tests {
             reporting_domain([(&b"Subject"[..], &b"hello"[..])], &[]),
             None
         );
+        // An RFC 2047 encoded Subject ("Report Domain: a.test Submitter: enc.test").
+        let encoded: &[u8] =
+            b" =?utf-8?B?UmVwb3J0IERvbWFpbjogYS50ZXN0IFN1Ym1pdHRlcjogZW5jLnRlc3Q=?=\r\n";
+        let got = reporting_domain([(&b"Subject"[..], encoded)], &from).unwrap();
+        assert_eq!(
+            (got.domain.as_str(), got.source),
+            ("enc.test", DomainSource::Subject)
+        );
     }
 }

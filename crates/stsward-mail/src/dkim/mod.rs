@@ -21,7 +21,7 @@
 //! ```
 //!
 //! No I/O here. The DNS answers come in through [`KeyLookup`], which the caller implements
-//! ([`crate::dkim_dns`] with the `dns` feature does it with hickory-resolver). Only
+//! (`dkim_dns`, with the `dns` feature, does it with hickory-resolver). Only
 //! signatures whose `d=` could count are looked up, so a message cannot make the verifier
 //! query arbitrary foreign names, and at most [`MAX_VERIFIED_SIGNATURES`] of them.
 //!
@@ -351,10 +351,12 @@ mod tests {
 
     /// Answers every key lookup with the same result: for the decision logic only; the
     /// end-to-end tests use the lab DNS (`tests/rfc8460_3_dkim.rs`).
-    struct Fixed(Result<Vec<Vec<u8>>, KeyLookupError>);
+    type Answer = Result<Vec<Vec<u8>>, KeyLookupError>;
+
+    struct Fixed(Answer);
 
     impl KeyLookup for Fixed {
-        async fn txt(&self, _name: &str) -> Result<Vec<Vec<u8>>, KeyLookupError> {
+        async fn txt(&self, _name: &str) -> Answer {
             self.0.clone()
         }
     }
@@ -380,7 +382,7 @@ mod tests {
             name: record.clone(),
             reason: "SERVFAIL".into(),
         };
-        let cases: Vec<(Result<Vec<Vec<u8>>, KeyLookupError>, &str, &str)> = vec![
+        let cases: Vec<(Answer, &str, &str)> = vec![
             (
                 Ok(vec![sender.record_text().into()]),
                 "pass",
