@@ -21,7 +21,7 @@ use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use crate::dns::LabRecord;
 
 /// The header fields signed by default: the usual ones and the two RFC 8460 §5.3 fields,
-/// which RFC 8460 §5.3 says "SHOULD be included in the DKIM [RFC6376] signature".
+/// which RFC 8460 §5.3 says "SHOULD be included in the DKIM \[RFC6376\] signature".
 pub const SIGNED_FIELDS: &[&str] = &[
     "From",
     "To",
@@ -120,8 +120,8 @@ impl DkimSender {
         };
         let pair = rcgen::KeyPair::generate_for(algorithm).map_err(|e| error(e.to_string()))?;
         let pkcs8 = pair.serialize_der();
-        // The public key as DKIM's p= wants it: the raw 32 octets for Ed25519 (RFC 8463
-        // §4), the RSAPublicKey DER for RSA.
+        // The public key as DKIM's p= wants it: the raw 32 octets for Ed25519 (RFC 8463),
+        // the RSAPublicKey DER for RSA.
         let public = match kind {
             DkimKeyKind::Ed25519 => Ed25519Key::from_pkcs8_der(&pkcs8)
                 .map_err(|e| error(e.to_string()))?

@@ -1,8 +1,14 @@
 //! RFC 8460 §3 — the DNS side of DKIM verification: key records by hickory-resolver
 //!
-//! A DKIM key is a TXT record at `selector._domainkey.domain` (RFC 6376 §3.6.2.1; the
-//! RFC 8460 §3 sample is `dkim_selector._domainkey.example.com TXT "v=DKIM1;k=rsa;s=tlsrpt;
-//! p=..."`). [`DnsKeyLookup`] asks one given server (`ADDR:PORT`, for tests and the lab) or
+//! A DKIM key is a TXT record at `selector._domainkey.domain` (RFC 6376; paraphrased, as
+//! that RFC is not in the reference set). The RFC 8460 §3 sample, exactly:
+//!
+//! ```text
+//! dkim_selector._domainkey.example.com TXT
+//!       "v=DKIM1;k=rsa;s=tlsrpt;p=Mlf4qwSZfase4fa=="
+//! ```
+//!
+//! [`DnsKeyLookup`] asks one given server (`ADDR:PORT`, for tests and the lab) or
 //! the system's resolvers, and every lookup ends by its deadline, as a temporary failure.
 //!
 //! This is the only network I/O of the crate, behind the `dns` feature. It uses the

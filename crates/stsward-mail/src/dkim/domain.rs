@@ -1,6 +1,6 @@
 //! RFC 8460 §3 — which domain must sign, and whether a signer's `d=` is it
 //!
-//! "Reports sent via SMTP MUST contain a valid DomainKeys Identified Mail (DKIM) [RFC6376]
+//! "Reports sent via SMTP MUST contain a valid DomainKeys Identified Mail (DKIM) \[RFC6376\]
 //! signature by the reporting domain." (RFC 8460 §3, exactly.) The reporting domain is the
 //! one the report names as its sender: the `TLS-Report-Submitter` field (RFC 8460 §5.3);
 //! without it the Subject's `Submitter:` value, and without that the From address's domain.

@@ -1,7 +1,7 @@
 //! RFC 8460 §3 — DKIM verification of report e-mails
 //!
 //! RFC 8460 §3, exactly: "Reports sent via SMTP MUST contain a valid DomainKeys Identified
-//! Mail (DKIM) [RFC6376] signature by the reporting domain.  Reports lacking such a signature
+//! Mail (DKIM) \[RFC6376\] signature by the reporting domain.  Reports lacking such a signature
 //! MUST be ignored by the recipient.  DKIM signatures MUST NOT use the "l=" attribute to limit
 //! the body length used in the signature."
 //!
