@@ -38,6 +38,8 @@
 //! [replicas]
 //! poll_interval_ms = 200                # how often the store is checked for changes
 //! heartbeat_expiry = 10                 # seconds until a silent replica stops counting
+//! [scheduler]
+//! check_interval = 3600                 # seconds between two rounds of one domain
 //! ```
 
 use std::fmt;
@@ -73,6 +75,43 @@ pub struct ServeConfig {
     pub keys: KeysSection,
     /// `[replicas]`: how `stsward serve` notices changes and agrees with other replicas.
     pub replicas: ReplicasSection,
+    /// `[scheduler]`: MX follow, the own-TXT watch, and the fetch-count flush.
+    pub scheduler: SchedulerSection,
+}
+
+/// `[scheduler]`: the scheduled work of `stsward serve` (see [`crate::scheduler`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerSection {
+    /// Whether this replica runs scheduled rounds (default true). Fetch counts are flushed
+    /// either way.
+    pub enabled: bool,
+    /// Seconds between two rounds of one domain: MX follow and own-TXT watch (default 3600).
+    pub check_interval: u64,
+    /// Domains checked at once by this replica, each with its own DNS lookups (default 16).
+    pub concurrency: usize,
+    /// Domains claimed per wake-up at most (default 500).
+    pub batch: u32,
+    /// How often the scheduler wakes up, in milliseconds (default 1000).
+    pub tick_ms: u64,
+    /// Seconds between two flushes of the policy fetch counts to the store (default 60).
+    pub fetch_flush_interval: u64,
+    /// Days of fetch counts kept in the store (default 400).
+    pub fetch_retention_days: u32,
+}
+
+impl Default for SchedulerSection {
+    fn default() -> Self {
+        SchedulerSection {
+            enabled: true,
+            check_interval: 3600,
+            concurrency: 16,
+            batch: 500,
+            tick_ms: 1000,
+            fetch_flush_interval: 60,
+            fetch_retention_days: 400,
+        }
+    }
 }
 
 /// `[replicas]`: change propagation (RFC 8461 §8.1 ordering across replicas).
@@ -428,6 +467,43 @@ impl ServeConfig {
                 ),
             );
         }
+        let sc = &self.scheduler;
+        if !(10..=7 * 86_400).contains(&sc.check_interval) {
+            return invalid(
+                "scheduler.check_interval",
+                format!("{} s is not between 10 and 604800", sc.check_interval),
+            );
+        }
+        if !(1..=256).contains(&sc.concurrency) {
+            return invalid(
+                "scheduler.concurrency",
+                format!("{} is not between 1 and 256", sc.concurrency),
+            );
+        }
+        if !(1..=10_000).contains(&sc.batch) {
+            return invalid(
+                "scheduler.batch",
+                format!("{} is not between 1 and 10000", sc.batch),
+            );
+        }
+        if !(10..=60_000).contains(&sc.tick_ms) {
+            return invalid(
+                "scheduler.tick_ms",
+                format!("{} is not between 10 and 60000", sc.tick_ms),
+            );
+        }
+        if !(1..=3600).contains(&sc.fetch_flush_interval) {
+            return invalid(
+                "scheduler.fetch_flush_interval",
+                format!("{} s is not between 1 and 3600", sc.fetch_flush_interval),
+            );
+        }
+        if !(7..=3660).contains(&sc.fetch_retention_days) {
+            return invalid(
+                "scheduler.fetch_retention_days",
+                format!("{} is not between 7 and 3660", sc.fetch_retention_days),
+            );
+        }
         Ok(())
     }
 
@@ -587,6 +663,7 @@ mod tests {
             "[api]",
             "[keys]",
             "[replicas]",
+            "[scheduler]",
         ] {
             assert!(block.contains(section), "{section} is not documented");
         }
@@ -730,6 +807,21 @@ secret_file = "/etc/stsward/secret.key"
                 "[replicas]\nheartbeat_expiry = 0\n",
                 "replicas.heartbeat_expiry",
                 "zero expiry",
+            ),
+            (
+                "[scheduler]\ncheck_interval = 1\n",
+                "scheduler.check_interval",
+                "a round every second would hammer DNS",
+            ),
+            (
+                "[scheduler]\nconcurrency = 0\n",
+                "scheduler.concurrency",
+                "no lookups at all",
+            ),
+            (
+                "[scheduler]\nfetch_flush_interval = 0\n",
+                "scheduler.fetch_flush_interval",
+                "a flush loop without pause",
             ),
         ];
         for (text, word, why) in bad {

@@ -4,8 +4,8 @@
 //! survive reopening the store.
 
 use stsward_store::{
-    Backend, DomainState, FetchRow, NewDomain, NewVersion, Store, StoreError, TenantId,
-    Transition, TxtFlag,
+    Backend, DomainState, FetchRow, NewDomain, NewVersion, Store, StoreError, TenantId, Transition,
+    TxtFlag,
 };
 mod support;
 
@@ -82,7 +82,10 @@ async fn seeded_rounds_spread_and_each_is_claimed_once(db: Db) {
     }
     host(&store, t, "nofollow.test", false).await;
     let interval = 1000;
-    assert_eq!(store.domain_checks_seed(0, interval).await.expect("seed"), 20);
+    assert_eq!(
+        store.domain_checks_seed(0, interval).await.expect("seed"),
+        20
+    );
     assert_eq!(
         store.domain_checks_seed(0, interval).await.expect("again"),
         0,
@@ -94,18 +97,34 @@ async fn seeded_rounds_spread_and_each_is_claimed_once(db: Db) {
     let dues: std::collections::BTreeSet<i64> = all.iter().map(|d| d.due_at).collect();
     assert!(dues.len() >= 10, "rounds are spread: {dues:?}");
     assert!(all.iter().all(|d| (0..interval).contains(&d.due_at)));
-    let early = store.domain_checks_due(interval / 2, 100).await.expect("half");
+    let early = store
+        .domain_checks_due(interval / 2, 100)
+        .await
+        .expect("half");
     assert!(!early.is_empty() && early.len() < 20, "{}", early.len());
 
     // Claiming moves the round: a second claim of the same listing fails, and the domain is
     // not due again until the next round.
     let first = &all[0];
-    assert!(store.domain_check_claim(first, "r1", 5000).await.expect("claim"));
-    assert!(!store.domain_check_claim(first, "r2", 5000).await.expect("again"));
+    assert!(
+        store
+            .domain_check_claim(first, "r1", 5000)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !store
+            .domain_check_claim(first, "r2", 5000)
+            .await
+            .expect("again")
+    );
     let later = store.domain_checks_due(interval, 100).await.expect("due");
     assert_eq!(later.len(), 19);
     assert!(later.iter().all(|d| d.domain_id != first.domain_id));
-    let again = store.domain_checks_due(5000, 100).await.expect("next round");
+    let again = store
+        .domain_checks_due(5000, 100)
+        .await
+        .expect("next round");
     assert!(again.iter().any(|d| d.domain_id == first.domain_id));
 
     // A removing domain has no rounds.
@@ -139,8 +158,10 @@ async fn two_replicas_racing_claim_each_round_once(db: Db) {
     let listed_two = two.domain_checks_due(100, 100).await.expect("due");
     assert_eq!(listed_one, listed_two);
     let mut tasks = Vec::new();
-    for (store, listed, name) in [(one.clone(), listed_one, "r1"), (two.clone(), listed_two, "r2")]
-    {
+    for (store, listed, name) in [
+        (one.clone(), listed_one, "r1"),
+        (two.clone(), listed_two, "r2"),
+    ] {
         tasks.push(tokio::spawn(async move {
             let mut won = Vec::new();
             for d in &listed {
@@ -170,7 +191,10 @@ async fn outcomes_and_the_stale_txt_flag(db: Db) {
     let store = open(&db).await;
     let t = store.tenant_default(1).await.expect("tenant").id;
     host(&store, t, "own.test", false).await;
-    assert_eq!(store.domain_check_get(t, "own.test").await.expect("get"), None);
+    assert_eq!(
+        store.domain_check_get(t, "own.test").await.expect("get"),
+        None
+    );
     store
         .domain_set_own_sts_txt(t, "own.test", true, 50)
         .await
@@ -188,21 +212,37 @@ async fn outcomes_and_the_stale_txt_flag(db: Db) {
         .domain_check_record_txt(id, 200, "stale_id", "id=old", TxtFlag::Set)
         .await
         .expect("flag again");
-    let c = store.domain_check_get(t, "own.test").await.expect("get").expect("row");
+    let c = store
+        .domain_check_get(t, "own.test")
+        .await
+        .expect("get")
+        .expect("row");
     assert_eq!(c.txt_flagged_since, Some(100), "the first sighting is kept");
     assert_eq!(c.txt_checked_at, Some(200));
     store
         .domain_check_record_txt(id, 300, "lookup_failed", "timeout", TxtFlag::Keep)
         .await
         .expect("keep");
-    let c = store.domain_check_get(t, "own.test").await.expect("get").expect("row");
-    assert_eq!(c.txt_flagged_since, Some(100), "a failed lookup leaves the flag");
+    let c = store
+        .domain_check_get(t, "own.test")
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(
+        c.txt_flagged_since,
+        Some(100),
+        "a failed lookup leaves the flag"
+    );
     assert_eq!(c.txt_outcome.as_deref(), Some("lookup_failed"));
     store
         .domain_check_record_txt(id, 400, "in_step", "id=new", TxtFlag::Clear)
         .await
         .expect("clear");
-    let c = store.domain_check_get(t, "own.test").await.expect("get").expect("row");
+    let c = store
+        .domain_check_get(t, "own.test")
+        .await
+        .expect("get")
+        .expect("row");
     assert_eq!(c.txt_flagged_since, None);
 
     // MX: a warning stays until the next one.
@@ -214,9 +254,17 @@ async fn outcomes_and_the_stale_txt_flag(db: Db) {
         .domain_check_record_mx(id, 600, "in_step", "same", None)
         .await
         .expect("mx");
-    let c = store.domain_check_get(t, "own.test").await.expect("get").expect("row");
+    let c = store
+        .domain_check_get(t, "own.test")
+        .await
+        .expect("get")
+        .expect("row");
     assert_eq!(
-        (c.mx_outcome.as_deref(), c.mx_warning.as_deref(), c.mx_warning_at),
+        (
+            c.mx_outcome.as_deref(),
+            c.mx_warning.as_deref(),
+            c.mx_warning_at
+        ),
         (Some("in_step"), Some("dropped mx.a"), Some(500))
     );
 
@@ -225,10 +273,20 @@ async fn outcomes_and_the_stale_txt_flag(db: Db) {
         .domain_set_own_sts_txt(t, "own.test", false, 700)
         .await
         .expect("off");
-    let c = store.domain_check_get(t, "own.test").await.expect("get").expect("row");
+    let c = store
+        .domain_check_get(t, "own.test")
+        .await
+        .expect("get")
+        .expect("row");
     assert!(!c.own_sts_txt);
     assert_eq!((c.txt_outcome, c.txt_flagged_since), (None, None));
-    assert!(store.domain_checks_due(10_000, 10).await.expect("due").is_empty());
+    assert!(
+        store
+            .domain_checks_due(10_000, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
 }
 
 async fn own_txt_setting_is_per_tenant(db: Db) {
@@ -244,8 +302,20 @@ async fn own_txt_setting_is_per_tenant(db: Db) {
         .domain_set_own_sts_txt(a, "a.test", true, 1)
         .await
         .expect("a");
-    assert!(store.domain_check_get(b, "a.test").await.expect("b").is_none());
-    assert!(store.domain_check_get(a, "a.test").await.expect("a").is_some());
+    assert!(
+        store
+            .domain_check_get(b, "a.test")
+            .await
+            .expect("b")
+            .is_none()
+    );
+    assert!(
+        store
+            .domain_check_get(a, "a.test")
+            .await
+            .expect("a")
+            .is_some()
+    );
     store
         .policy_fetches_add(&[FetchRow {
             domain: "a.test".into(),
@@ -256,7 +326,11 @@ async fn own_txt_setting_is_per_tenant(db: Db) {
         .await
         .expect("add");
     assert_eq!(
-        store.policy_fetches_since(b, "a.test", 0).await.expect("b").fetches,
+        store
+            .policy_fetches_since(b, "a.test", 0)
+            .await
+            .expect("b")
+            .fetches,
         0,
         "tenant b sees no counts of tenant a's domain"
     );
@@ -300,7 +374,11 @@ async fn fetch_counts_add_up_across_replicas_and_reopen(db: Db) {
         }));
     }
     for task in tasks {
-        assert_eq!(task.await.expect("task"), 2, "the unhosted domain is skipped");
+        assert_eq!(
+            task.await.expect("task"),
+            2,
+            "the unhosted domain is skipped"
+        );
     }
     one.close().await;
     two.close().await;
