@@ -8,12 +8,11 @@
 //!
 //! Rounds are driven with explicit times (`Scheduler::round(now)`), not by waiting.
 
-use std::net::SocketAddr;
-use std::time::Duration;
+mod lab_dns;
 
-use stsward_lab::dns::{DnsServer, DnsServerOptions, LabRecord, Zone};
-use stsward_lab::scenario::Dnssec;
-use stsward_net::dns::{Dns, DnsConfig};
+use lab_dns::{LabDns, zone};
+use stsward_lab::dns::Zone;
+use stsward_net::dns::Dns;
 use stsward_server::config::HostingSection;
 use stsward_server::domains::{
     AddDomain, DomainOptions, DomainService, FOLLOW_MX_NOTE, MxInput, SCHEDULER_ACTOR,
@@ -23,89 +22,9 @@ use stsward_server::scheduler::{Scheduler, SchedulerSettings, SchedulerSetup};
 use stsward_server::serve::Clock;
 use stsward_store::{Store, TenantId};
 use stsward_testkit::postgres::Postgres;
-use tokio::net::{TcpListener, UdpSocket};
 
 /// The check interval of these tests, seconds.
 const INTERVAL: i64 = 60;
-
-/// The lab DNS, restartable on the same address with other zones.
-struct LabDns {
-    addr: SocketAddr,
-    server: Option<DnsServer>,
-}
-
-impl LabDns {
-    async fn start(zones: &[Zone]) -> LabDns {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("udp");
-        let addr = udp.local_addr().expect("addr");
-        let tcp = TcpListener::bind(addr).await.expect("tcp");
-        let server = DnsServer::start(udp, tcp, zones, options()).expect("lab dns");
-        LabDns {
-            addr,
-            server: Some(server),
-        }
-    }
-
-    async fn stop(&mut self) {
-        if let Some(s) = self.server.take() {
-            s.shutdown().await;
-        }
-    }
-
-    /// The same address, other records.
-    async fn restart(&mut self, zones: &[Zone]) {
-        self.stop().await;
-        let udp = UdpSocket::bind(self.addr).await.expect("udp again");
-        let tcp = TcpListener::bind(self.addr).await.expect("tcp again");
-        self.server = Some(DnsServer::start(udp, tcp, zones, options()).expect("lab dns"));
-    }
-
-    fn client(&self) -> Dns {
-        Dns::new(&DnsConfig {
-            server: Some(self.addr),
-            timeout: Duration::from_millis(500),
-            attempts: 1,
-            lookup_timeout: Duration::from_secs(2),
-            dnssec: false,
-            trust_anchors: None,
-        })
-        .expect("dns client")
-    }
-}
-
-fn options() -> DnsServerOptions {
-    DnsServerOptions {
-        now: time::OffsetDateTime::now_utc(),
-        plain: true,
-    }
-}
-
-fn zone(origin: &str, mx: &[&str], txt: Option<&str>) -> Zone {
-    let mut records: Vec<LabRecord> = mx
-        .iter()
-        .enumerate()
-        .map(|(i, host)| LabRecord::Mx {
-            name: origin.into(),
-            preference: u16::try_from(10 * (i + 1)).expect("small"),
-            exchange: (*host).into(),
-        })
-        .collect();
-    records.push(LabRecord::A {
-        name: origin.into(),
-        addr: std::net::Ipv4Addr::LOCALHOST,
-    });
-    if let Some(text) = txt {
-        records.push(LabRecord::Txt {
-            name: format!("_mta-sts.{origin}"),
-            text: text.into(),
-        });
-    }
-    Zone {
-        origin: origin.into(),
-        records,
-        dnssec: Dnssec::Off,
-    }
-}
 
 fn hosting() -> HostingSection {
     HostingSection {
