@@ -21,8 +21,8 @@
 //! ```text
 //! every tick_ms:   seed (every SEED_EVERY): a round row for every newly following domain,
 //!                    due within one check_interval (spread by row id: no thundering herd)
-//!                  list ≤ batch due rounds; claim each (due_at moves on: one replica per
-//!                    domain per round); check the claimed ones, ≤ concurrency at once,
+//!                  list ≤ batch due rounds; claim each (due_at moves to next_due: one
+//!                    replica per domain per round); check the claimed ones, ≤ concurrency at once,
 //!                    each under ROUND_DEADLINE
 //! every flush:     drain the FetchCounter, add to the store; a failed write is kept (bounded)
 //!                    and retried at the next flush
@@ -291,9 +291,32 @@ impl Scheduler {
     }
 }
 
+/// The next round of the domain row `domain_id` after one at `now`: one interval later,
+/// plus a per-domain offset of up to a tenth of it, so that domains that bunched up (after
+/// an outage, every domain is due at once) drift apart again instead of staying one herd.
+pub fn next_due(now: i64, interval: i64, domain_id: i64) -> i64 {
+    let spread = (interval / 10).max(1);
+    now.saturating_add(interval)
+        .saturating_add(domain_id.wrapping_mul(7919).rem_euclid(spread))
+}
+
 /// What one domain's checks came to.
 #[derive(Debug, Clone, Copy, Default)]
 struct Checked {
     changed: bool,
     failed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_rounds_are_an_interval_on_and_spread() {
+        let dues: Vec<i64> = (1..=100).map(|id| next_due(1000, 3600, id)).collect();
+        assert!(dues.iter().all(|d| (4600..4960).contains(d)), "{dues:?}");
+        let distinct: std::collections::BTreeSet<_> = dues.iter().collect();
+        assert!(distinct.len() > 50, "bunched domains drift apart");
+        assert_eq!(next_due(0, 10, 7), 10, "a tiny interval still moves on");
+    }
 }

@@ -25,6 +25,8 @@ use stsward_testkit::postgres::Postgres;
 
 /// The check interval of these tests, seconds.
 const INTERVAL: i64 = 60;
+/// From one round to the next: the interval and the most a domain's next round is spread.
+const ROUND: i64 = INTERVAL + INTERVAL / 10;
 
 fn hosting() -> HostingSection {
     HostingSection {
@@ -119,7 +121,7 @@ async fn rfc8461_3_2_mx_lines_follow_the_mx_records_and_never_a_dns_failure() {
 
     // Round 1: everything in step; the empty MX answer is recorded, nothing written.
     assert_eq!(sched.seed(t0).await.expect("seed"), 3);
-    let t1 = t0 + INTERVAL;
+    let t1 = t0 + ROUND;
     let r = sched.round(t1).await.expect("round 1");
     assert_eq!((r.claimed, r.changed), (3, 0), "{r:?}");
     let empty = service.show(tenant, "empty.test", t1).await.expect("show");
@@ -142,7 +144,7 @@ async fn rfc8461_3_2_mx_lines_follow_the_mx_records_and_never_a_dns_failure() {
         zone("empty.test", &[], None),
     ])
     .await;
-    let t2 = t1 + INTERVAL;
+    let t2 = t1 + ROUND;
     let r = sched.round(t2).await.expect("round 2");
     assert_eq!((r.claimed, r.changed), (3, 2), "{r:?}");
 
@@ -183,7 +185,7 @@ async fn rfc8461_3_2_mx_lines_follow_the_mx_records_and_never_a_dns_failure() {
 
     // The DNS fails: nothing is rewritten, and show says why.
     lab.stop().await;
-    let t3 = t2 + INTERVAL;
+    let t3 = t2 + ROUND;
     let r = sched.round(t3).await.expect("round 3");
     assert_eq!((r.claimed, r.changed), (3, 0), "{r:?}");
     for (domain, version) in [("follow.test", 2), ("enforce.test", 2), ("empty.test", 1)] {
@@ -277,7 +279,7 @@ async fn rfc8461_3_1_a_stale_own_txt_is_flagged_then_cleared() {
     );
 
     // Still stale a round later: the first sighting is kept.
-    let t2 = t1 + INTERVAL;
+    let t2 = t1 + ROUND;
     sched.round(t2).await.expect("round");
     let c = service
         .show(tenant, "own.test", t2)
@@ -292,7 +294,7 @@ async fn rfc8461_3_1_a_stale_own_txt_is_flagged_then_cleared() {
 
     // A DNS failure says nothing: the flag stays.
     lab.stop().await;
-    let t3 = t2 + INTERVAL;
+    let t3 = t2 + ROUND;
     sched.round(t3).await.expect("round");
     let c = service
         .show(tenant, "own.test", t3)
@@ -310,7 +312,7 @@ async fn rfc8461_3_1_a_stale_own_txt_is_flagged_then_cleared() {
         Some(&format!("v=STSv1; id={id};")),
     )])
     .await;
-    let t4 = t3 + INTERVAL;
+    let t4 = t3 + ROUND;
     sched.round(t4).await.expect("round");
     let c = service
         .show(tenant, "own.test", t4)
@@ -350,7 +352,7 @@ async fn replicas_on_postgres_check_each_domain_once_per_round() {
         .map(|n| zone(n, &[&format!("mx-new.{n}")], None))
         .collect();
     lab.restart(&changed).await;
-    let t1 = t0 + INTERVAL;
+    let t1 = t0 + ROUND;
     let (r1, r2) = tokio::join!(s1.round(t1), s2.round(t1));
     let (r1, r2) = (r1.expect("replica 1"), r2.expect("replica 2"));
     assert_eq!(r1.claimed + r2.claimed, names.len(), "{r1:?} {r2:?}");

@@ -82,6 +82,39 @@ async fn start(pki: &Pki, url: &str, dns: Option<Dns>) -> Running {
     }
 }
 
+/// One REST API request with the test token; the status and the JSON body.
+async fn api(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    json: &str,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let work = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \
+             serve-test-token\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{json}",
+            json.len()
+        );
+        tcp.write_all(req.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        tcp.read_to_end(&mut out).await.expect("read");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let text = tokio::time::timeout(Duration::from_secs(5), work)
+        .await
+        .expect("the API answers");
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
 fn body(f: &Fetched) -> Option<&str> {
     match f {
         Fetched::Http(200, body) => Some(body),
@@ -91,9 +124,13 @@ fn body(f: &Fetched) -> Option<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_follows_the_mx_records_on_its_clock() {
-    let mut lab = LabDns::start(&[zone("follow.test", &["mx1.follow.test"], None)]).await;
+    let mut lab = LabDns::start(&[
+        zone("follow.test", &["mx1.follow.test"], None),
+        zone("own.test", &["mx.own.test"], Some("v=STSv1; id=stale1;")),
+    ])
+    .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let pki = pki(dir.path(), &["mta-sts.follow.test"]);
+    let pki = pki(dir.path(), &["mta-sts.follow.test", "mta-sts.own.test"]);
     let url = format!("sqlite://{}", dir.path().join("serve.db").display());
     let r = start(&pki, &url, Some(lab.client())).await;
     let now = r.clock.now();
@@ -127,9 +164,38 @@ async fn serve_follows_the_mx_records_on_its_clock() {
         "the first version is served"
     );
 
+    // own.test keeps its own TXT, set through the REST API; it names a stale id.
+    r.service
+        .add(
+            tenant,
+            &AddDomain {
+                domain: "own.test".into(),
+                mode: Some("testing".into()),
+                mx: Some(MxInput::Patterns(vec!["mx.own.test".into()])),
+                max_age: Some(86_400),
+                follow_mx: false,
+            },
+            "test",
+            now,
+        )
+        .await
+        .expect("add own.test");
+    let api_addr = r.started.api[0];
+    let (status, _) = api(
+        api_addr,
+        "PATCH",
+        "/api/v1/domains/own.test",
+        r#"{"own_sts_txt":true}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+
     // The MX record moves. Nothing happens until the clock says a round is due.
-    lab.restart(&[zone("follow.test", &["mx2.follow.test"], None)])
-        .await;
+    lab.restart(&[
+        zone("follow.test", &["mx2.follow.test"], None),
+        zone("own.test", &["mx.own.test"], Some("v=STSv1; id=stale1;")),
+    ])
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let same = r.service.show(tenant, "follow.test", r.clock.now()).await;
     assert_eq!(

@@ -15,8 +15,8 @@ use crate::certs::{self, CertError};
 /// Seconds in a day, for "days left".
 const DAY: i64 = 86_400;
 
-/// The live certificate state of `domain`'s policy host at `now`; `None` when there is no
-/// row for it and nothing is happening.
+/// The live certificate state of `domain`'s policy host at `now`, from its stored row
+/// (`stored`, when there is one) and the certificate manager's lease.
 pub(super) async fn live(
     store: &Store,
     domain: &str,
