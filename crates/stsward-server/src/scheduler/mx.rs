@@ -161,7 +161,9 @@ mod tests {
                 cached_until: 604_800,
             }],
         };
-        let cases: Vec<(Result<Option<Change>, DomainError>, &str, bool, bool)> = vec![
+        // (result, outcome, changed, warned)
+        type Case = (Result<Option<Change>, DomainError>, &'static str, bool, bool);
+        let cases: Vec<Case> = vec![
             (Ok(None), "in_step", false, false),
             (Ok(Some(dropped)), "changed", true, true),
             (
