@@ -162,7 +162,12 @@ mod tests {
             }],
         };
         // (result, outcome, changed, warned)
-        type Case = (Result<Option<Change>, DomainError>, &'static str, bool, bool);
+        type Case = (
+            Result<Option<Change>, DomainError>,
+            &'static str,
+            bool,
+            bool,
+        );
         let cases: Vec<Case> = vec![
             (Ok(None), "in_step", false, false),
             (Ok(Some(dropped)), "changed", true, true),
