@@ -6,11 +6,12 @@
 //!   from the policy's `mx` lines, make a new version through the same service code as
 //!   `domain sync-mx` ([`DomainService::follow_mx`]), recorded as changed by `scheduler`. A
 //!   change that drops a pattern from an `enforce` policy is logged and kept as a warning for
-//!   `domain show`: RFC 8461 §3.2, "Well-behaved clients SHOULD cache a policy for up to this
-//!   value [max_age] from the last policy fetch time", so senders may hold the old `mx` list
-//!   that long (and §8.1: the old policy "will continue to be used by senders until both the
-//!   HTTPS and TXT endpoints are updated and the TXT record's TTL has passed"). A failed
-//!   lookup or an empty answer never rewrites the policy; it is recorded for `show`.
+//!   `domain show`: of `max_age`, RFC 8461 §3.2 says "Well-behaved clients SHOULD cache a
+//!   policy for up to this value from the last policy fetch time", so senders may hold the
+//!   old `mx` list that long (and §8.1: a policy "will continue to be used by senders
+//!   until both the HTTPS and TXT endpoints are updated and the TXT record's TTL has
+//!   passed"). A failed lookup or an empty answer never rewrites the policy; it is recorded
+//!   for `show`.
 //! - **Own TXT watch** ([`txt`]; RFC 8461 §3.1): for domains whose owner keeps its own
 //!   `_mta-sts` TXT, look it up and flag an `id` that is not the served policy's; the flag and
 //!   the time it was first seen are stored, and cleared once the TXT is fixed.

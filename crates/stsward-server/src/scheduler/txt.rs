@@ -4,7 +4,8 @@
 //! multiple TXT records for "_mta-sts" are returned by the resolver, records that do not
 //! begin with "v=STSv1;" are discarded.  If the number of resulting records is not one, or
 //! if the resulting record is syntactically invalid, senders MUST assume the recipient
-//! domain does not have an available MTA-STS policy."
+//! domain does not have an available MTA-STS Policy and skip the remaining steps of policy
+//! discovery."
 //!
 //! ```text
 //! in_step        one v=STSv1 record with the served id        flag cleared
