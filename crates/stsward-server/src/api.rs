@@ -8,7 +8,8 @@
 //! GET    /api/v1/domains?after=&limit=        one page of the tenant's domains
 //! POST   /api/v1/domains                      add (201, Location)
 //! GET    /api/v1/domains/{domain}             show, with the history
-//! PATCH  /api/v1/domains/{domain}             mode, mx, max_age, note, follow_mx, tlsrpt_rua
+//! PATCH  /api/v1/domains/{domain}             mode, mx, max_age, note, follow_mx, tlsrpt_rua,
+//!                                              own_sts_txt
 //! DELETE /api/v1/domains/{domain}             safe removal (RFC 8461 §8.3), 202
 //! POST   /api/v1/domains/{domain}/sync-mx     mx lines from DNS
 //! GET    /api/v1/domains/{domain}/records     the records to publish

@@ -44,6 +44,8 @@
 //! starttls = "files"                    # or "off", or "store"
 //! cert_file = "/etc/stsward/mx.pem"
 //! key_file = "/etc/stsward/mx.key"
+//! [scheduler]
+//! check_interval = 3600                 # seconds between two rounds of one domain
 //! ```
 
 use std::fmt;
@@ -82,6 +84,8 @@ pub struct ServeConfig {
     pub replicas: ReplicasSection,
     /// `[intake_smtp]`: the SMTP listener for TLS-RPT reports.
     pub intake_smtp: IntakeSmtpSection,
+    /// `[scheduler]`: MX follow, the own-TXT watch, and the fetch-count flush.
+    pub scheduler: SchedulerSection,
 }
 
 /// `[intake_smtp]`: the receive-only SMTP listener for TLS-RPT report e-mails (RFC 8460
@@ -161,6 +165,41 @@ pub enum StartTlsSource {
     Store,
     /// `intake_smtp.cert_file` and `intake_smtp.key_file`.
     Files,
+}
+
+/// `[scheduler]`: the scheduled work of `stsward serve` (see [`crate::scheduler`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerSection {
+    /// Whether this replica runs scheduled rounds (default true). Fetch counts are flushed
+    /// either way.
+    pub enabled: bool,
+    /// Seconds between two rounds of one domain: MX follow and own-TXT watch (default 3600).
+    pub check_interval: u64,
+    /// Domains checked at once by this replica, each with its own DNS lookups (default 16).
+    pub concurrency: usize,
+    /// Domains claimed per wake-up at most (default 500).
+    pub batch: u32,
+    /// How often the scheduler wakes up, in milliseconds (default 1000).
+    pub tick_ms: u64,
+    /// Seconds between two flushes of the policy fetch counts to the store (default 60).
+    pub fetch_flush_interval: u64,
+    /// Days of fetch counts kept in the store (default 400).
+    pub fetch_retention_days: u32,
+}
+
+impl Default for SchedulerSection {
+    fn default() -> Self {
+        SchedulerSection {
+            enabled: true,
+            check_interval: 3600,
+            concurrency: 16,
+            batch: 500,
+            tick_ms: 1000,
+            fetch_flush_interval: 60,
+            fetch_retention_days: 400,
+        }
+    }
 }
 
 /// `[replicas]`: change propagation (RFC 8461 §8.1 ordering across replicas).
@@ -516,6 +555,43 @@ impl ServeConfig {
                 ),
             );
         }
+        let sc = &self.scheduler;
+        if !(10..=7 * 86_400).contains(&sc.check_interval) {
+            return invalid(
+                "scheduler.check_interval",
+                format!("{} s is not between 10 and 604800", sc.check_interval),
+            );
+        }
+        if !(1..=256).contains(&sc.concurrency) {
+            return invalid(
+                "scheduler.concurrency",
+                format!("{} is not between 1 and 256", sc.concurrency),
+            );
+        }
+        if !(1..=10_000).contains(&sc.batch) {
+            return invalid(
+                "scheduler.batch",
+                format!("{} is not between 1 and 10000", sc.batch),
+            );
+        }
+        if !(10..=60_000).contains(&sc.tick_ms) {
+            return invalid(
+                "scheduler.tick_ms",
+                format!("{} is not between 10 and 60000", sc.tick_ms),
+            );
+        }
+        if !(1..=3600).contains(&sc.fetch_flush_interval) {
+            return invalid(
+                "scheduler.fetch_flush_interval",
+                format!("{} s is not between 1 and 3600", sc.fetch_flush_interval),
+            );
+        }
+        if !(7..=3660).contains(&sc.fetch_retention_days) {
+            return invalid(
+                "scheduler.fetch_retention_days",
+                format!("{} is not between 7 and 3660", sc.fetch_retention_days),
+            );
+        }
         self.validate_intake_smtp()
     }
 
@@ -792,6 +868,7 @@ mod tests {
             "[keys]",
             "[replicas]",
             "[intake_smtp]",
+            "[scheduler]",
         ] {
             assert!(block.contains(section), "{section} is not documented");
         }
@@ -980,6 +1057,21 @@ secret_file = "/etc/stsward/secret.key"
                 "[intake_smtp]\nstarttls = \"yes\"\n",
                 "starttls",
                 "not a TLS source",
+            ),
+            (
+                "[scheduler]\ncheck_interval = 1\n",
+                "scheduler.check_interval",
+                "a round every second would hammer DNS",
+            ),
+            (
+                "[scheduler]\nconcurrency = 0\n",
+                "scheduler.concurrency",
+                "no lookups at all",
+            ),
+            (
+                "[scheduler]\nfetch_flush_interval = 0\n",
+                "scheduler.fetch_flush_interval",
+                "a flush loop without pause",
             ),
         ];
         for (text, word, why) in bad {

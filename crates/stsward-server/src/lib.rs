@@ -11,6 +11,8 @@
 //!   the REST API both call (RFC 8461 §3.2 policies, §3.1 ids, §8.3 safe removal);
 //! - [`dns`]: the authoritative DNS for the zone delegated to stsward (RFC 8461 §3.1 TXT,
 //!   RFC 8460 §3 TXT);
+//! - [`scheduler`]: scheduled work of `stsward serve`: MX follow (RFC 8461 §3.2 `mx`
+//!   lines), the own `_mta-sts` TXT watch (§3.1 id), and persisting policy fetch counts;
 //! - [`sealing`]: private keys and ACME credentials encrypted at rest (AES-256-GCM);
 //! - [`serve`]: `stsward serve`, every role above in one process, kept in step with the store
 //!   (RFC 8461 §8.1 ordering across replicas, §8.3 removal);
@@ -29,5 +31,6 @@ pub mod domains;
 pub mod host;
 pub mod intake;
 mod listen;
+pub mod scheduler;
 pub mod sealing;
 pub mod serve;

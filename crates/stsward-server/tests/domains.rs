@@ -502,6 +502,7 @@ async fn another_tenant_sees_and_changes_nothing(s: DomainService) {
             &DomainOptions {
                 follow_mx: Some(true),
                 tlsrpt_rua: Some(Some("mailto:evil@b.test".into())),
+                own_sts_txt: Some(true),
             },
         )
         .await

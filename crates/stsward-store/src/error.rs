@@ -191,6 +191,26 @@ pub enum Operation {
     CertificateWait,
     /// [`Store::certificates_changed_since`](crate::Store::certificates_changed_since).
     CertificatesChangedSince,
+    /// [`Store::domain_checks_seed`](crate::Store::domain_checks_seed).
+    DomainChecksSeed,
+    /// [`Store::domain_checks_due`](crate::Store::domain_checks_due).
+    DomainChecksDue,
+    /// [`Store::domain_check_claim`](crate::Store::domain_check_claim).
+    DomainCheckClaim,
+    /// [`Store::domain_check_record_mx`](crate::Store::domain_check_record_mx).
+    DomainCheckRecordMx,
+    /// [`Store::domain_check_record_txt`](crate::Store::domain_check_record_txt).
+    DomainCheckRecordTxt,
+    /// [`Store::domain_check_get`](crate::Store::domain_check_get).
+    DomainCheckGet,
+    /// [`Store::domain_set_own_sts_txt`](crate::Store::domain_set_own_sts_txt).
+    DomainSetOwnStsTxt,
+    /// [`Store::policy_fetches_add`](crate::Store::policy_fetches_add).
+    PolicyFetchesAdd,
+    /// [`Store::policy_fetches_since`](crate::Store::policy_fetches_since).
+    PolicyFetchesSince,
+    /// [`Store::policy_fetches_prune`](crate::Store::policy_fetches_prune).
+    PolicyFetchesPrune,
 }
 
 impl Operation {
@@ -231,6 +251,16 @@ impl Operation {
             Self::LeaseGet => "lease_get",
             Self::CertificateWait => "certificate_wait",
             Self::CertificatesChangedSince => "certificates_changed_since",
+            Self::DomainChecksSeed => "domain_checks_seed",
+            Self::DomainChecksDue => "domain_checks_due",
+            Self::DomainCheckClaim => "domain_check_claim",
+            Self::DomainCheckRecordMx => "domain_check_record_mx",
+            Self::DomainCheckRecordTxt => "domain_check_record_txt",
+            Self::DomainCheckGet => "domain_check_get",
+            Self::DomainSetOwnStsTxt => "domain_set_own_sts_txt",
+            Self::PolicyFetchesAdd => "policy_fetches_add",
+            Self::PolicyFetchesSince => "policy_fetches_since",
+            Self::PolicyFetchesPrune => "policy_fetches_prune",
         }
     }
 }
@@ -281,6 +311,10 @@ pub enum Field {
     LeaseName,
     /// A lease's holder.
     LeaseHolder,
+    /// A scheduler check's outcome or detail.
+    CheckDetail,
+    /// A fetching network.
+    Network,
 }
 
 impl Field {
@@ -305,6 +339,8 @@ impl Field {
             Self::Credentials => "credentials",
             Self::LeaseName => "lease name",
             Self::LeaseHolder => "lease holder",
+            Self::CheckDetail => "check detail",
+            Self::Network => "network",
         }
     }
 }

@@ -9,6 +9,8 @@
 //!   §5.1), [`CachedPolicy`].
 //! - [`hosting`]: hosted MTA-STS: tenants, hosted domains, their append-only policy versions
 //!   (RFC 8461 §3.1, §3.2, §8.3), certificates and ACME accounts.
+//! - [`scheduler`]: the scheduler's per-domain rounds (MX follow, own `_mta-sts` TXT watch)
+//!   and policy fetch counts per domain and day.
 //!
 //! Each area of the product gets its own module here (one `impl Store` block with its
 //! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
@@ -33,6 +35,7 @@ pub mod leases;
 mod migrate;
 pub mod replicas;
 pub mod resolver_policy;
+pub mod scheduler;
 mod store;
 
 pub use error::{Field, Operation, StoreError};
@@ -44,4 +47,5 @@ pub use hosting::{
 pub use leases::Lease;
 pub use replicas::HostingChange;
 pub use resolver_policy::CachedPolicy;
+pub use scheduler::{DomainChecks, DueDomain, FetchRow, FetchTotals, TxtFlag};
 pub use store::{Backend, Store, StoreOptions};

@@ -470,6 +470,10 @@ nothing changes), 2 when the command could not run.")]
         /// The rua published at _smtp._tls for this domain, or "default" for the install's.
         #[arg(long, value_name = "URI|default")]
         tlsrpt_rua: Option<String>,
+        /// The domain keeps its own _mta-sts TXT (not the CNAME): stsward serve then watches
+        /// it and flags an id that is not the served policy's. on or off.
+        #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+        own_txt: Option<String>,
     },
 
     /// Stop hosting a domain safely (RFC 8461 §8.3): mode none with a new id first, gone

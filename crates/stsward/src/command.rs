@@ -385,10 +385,12 @@ fn domain(d: DomainCommand) -> anyhow::Result<Domain> {
             note,
             follow_mx,
             tlsrpt_rua,
+            own_txt,
         } => {
             let options = DomainOptions {
                 follow_mx: follow_mx.map(|v| v == "on"),
                 tlsrpt_rua: tlsrpt_rua.map(|r| (r != "default").then_some(r)),
+                own_sts_txt: own_txt.map(|v| v == "on"),
             };
             let change = PolicyChange {
                 mode: policy.mode.clone(),
@@ -403,7 +405,7 @@ fn domain(d: DomainCommand) -> anyhow::Result<Domain> {
             {
                 bail!(
                     "nothing to change: give --mode, --mx, --mx-from-dns, --max-age, \
-                     --follow-mx or --tlsrpt-rua"
+                     --follow-mx, --tlsrpt-rua or --own-txt"
                 );
             }
             with(

@@ -234,6 +234,23 @@ fn add_show_set_records_sync_and_remove_through_the_binary() {
     let shown = w.json(&["show", "hosted.test"]);
     assert_eq!(shown["current"]["version"], 3, "options make no version");
     assert_eq!(shown["domain"]["follow_mx"], true);
+    // The own-TXT setting: stored for the scheduler, shown with what it found so far.
+    let r = w.domain(&["set", "hosted.test", "--own-txt", "on"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("own _mta-sts TXT on"), "{}", r.out);
+    assert_eq!(
+        w.json(&["show", "hosted.test"])["checks"]["own_sts_txt"],
+        true
+    );
+    let r = w.domain(&["show", "hosted.test"]);
+    for line in [
+        "  mx follow: not checked yet\n",
+        "  own _mta-sts TXT: not checked yet\n",
+        "  next check: at once\n",
+        "  policy fetches (last 7 days): 0 from 0 networks\n",
+    ] {
+        assert!(r.out.contains(line), "{line:?} in\n{}", r.out);
+    }
 
     // Remove: mode none under a new id, gone after the old max_age.
     let r = w.domain(&["remove", "hosted.test"]);

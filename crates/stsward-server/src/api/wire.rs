@@ -313,6 +313,7 @@ pub fn patch_request(map: &Map<String, Value>) -> Result<(PolicyChange, DomainOp
             "note",
             "follow_mx",
             "tlsrpt_rua",
+            "own_sts_txt",
         ],
     )?;
     let change = PolicyChange {
@@ -334,6 +335,7 @@ pub fn patch_request(map: &Map<String, Value>) -> Result<(PolicyChange, DomainOp
                 ));
             }
         },
+        own_sts_txt: boolean(map, "own_sts_txt")?,
     };
     let policy_fields = change.mode.is_some() || change.mx.is_some() || change.max_age.is_some();
     if change.note.is_some() && !policy_fields {
@@ -345,7 +347,8 @@ pub fn patch_request(map: &Map<String, Value>) -> Result<(PolicyChange, DomainOp
     if !policy_fields && options.is_empty() {
         return Err(ApiError::invalid(
             "body",
-            "nothing to change: give mode, mx, mx_from_dns, max_age, follow_mx or tlsrpt_rua",
+            "nothing to change: give mode, mx, mx_from_dns, max_age, follow_mx, tlsrpt_rua or \
+             own_sts_txt",
         ));
     }
     Ok((change, options))

@@ -43,12 +43,15 @@ pub struct DomainOptions {
     /// The `rua` published at `_smtp._tls` (RFC 8460 §3): `Some(None)` goes back to the
     /// install's default.
     pub tlsrpt_rua: Option<Option<String>>,
+    /// The owner keeps its own `_mta-sts` TXT (RFC 8461 §3.1) instead of the CNAME into the
+    /// zone: the scheduler then watches it for an `id` that is not the served policy's.
+    pub own_sts_txt: Option<bool>,
 }
 
 impl DomainOptions {
     /// Whether anything is to change.
     pub fn is_empty(&self) -> bool {
-        self.follow_mx.is_none() && self.tlsrpt_rua.is_none()
+        self.follow_mx.is_none() && self.tlsrpt_rua.is_none() && self.own_sts_txt.is_none()
     }
 }
 

@@ -24,6 +24,7 @@
 //!
 //! Time is an argument (`now`, epoch seconds) everywhere; nothing here reads the clock.
 
+mod cert_view;
 mod error;
 pub mod id;
 mod input;
@@ -47,7 +48,10 @@ use input::{build_policy, new_version, parse_max_age, parse_mode, parse_patterns
 pub use names::NameError;
 pub use records::{DnsRecord, Records};
 pub use verify::{RecordCheck, RecordState, Verification};
-pub use views::{CertificateSummary, Change, DomainDetail, DomainSummary, ServedDomain, Warning};
+pub use views::{
+    CertificateLive, CertificateSummary, Change, DomainDetail, DomainSummary, FETCH_WINDOW_DAYS,
+    ServedDomain, Warning,
+};
 
 /// The default `max_age` of a new domain: one week (RFC 8461 §3.2 expects "weeks or greater").
 pub const DEFAULT_MAX_AGE: u32 = 604_800;
@@ -58,6 +62,16 @@ pub const REMOVAL_MAX_AGE: u32 = 86_400;
 pub const MAX_HISTORY: u32 = 100_000;
 /// Domains read per store query while listing (keyset pages).
 pub const LIST_PAGE: u32 = 1000;
+/// Who the scheduler's changes are recorded as (`changed_by`).
+pub const SCHEDULER_ACTOR: &str = "scheduler";
+/// The history note of a version the scheduler made by following the MX records.
+pub const FOLLOW_MX_NOTE: &str = "mx followed from DNS by the scheduler";
+
+/// Days since 1970-01-01 of the UTC day holding `at` (epoch seconds), as fetch counts are
+/// keyed.
+pub fn epoch_day(at: i64) -> i64 {
+    at.div_euclid(86_400)
+}
 
 /// The service: the store, the hosting names, and a DNS client for MX lookups.
 #[derive(Clone, Debug)]
@@ -263,16 +277,31 @@ impl DomainService {
             .ok_or_else(|| DomainError::NotFound {
                 domain: name.clone(),
             })?;
-        let certificate = self
+        let stored = self
             .store
             .certificate_get(&names::policy_host_name(&name))
-            .await?
-            .map(|c| CertificateSummary {
-                name: c.name,
-                state: c.state,
-                not_after: c.not_after,
-                last_error: c.last_error,
-            });
+            .await?;
+        let certificate_live = match cert_view::live(&self.store, &name, stored.as_ref(), now).await
+        {
+            Ok(live) => Some(live),
+            Err(e) => {
+                // The rest of `show` is still worth seeing; the log has the reason.
+                tracing::warn!(domain = %name, error = %e, "certificate state unavailable");
+                None
+            }
+        };
+        let certificate = stored.map(|c| CertificateSummary {
+            name: c.name,
+            state: c.state,
+            not_after: c.not_after,
+            last_error: c.last_error,
+        });
+        let checks = self.store.domain_check_get(tenant, &name).await?;
+        let since_day = epoch_day(now) - (FETCH_WINDOW_DAYS - 1);
+        let fetches = self
+            .store
+            .policy_fetches_since(tenant, &name, since_day)
+            .await?;
         Ok(DomainDetail {
             state: state_at(&d, now),
             gone_at: d.remove_after,
@@ -280,6 +309,9 @@ impl DomainService {
             current,
             history,
             certificate,
+            certificate_live,
+            checks,
+            fetches,
         })
     }
 
@@ -389,6 +421,13 @@ impl DomainService {
         self.store
             .hosted_domain_set_options(tenant, &name, follow_mx, rua.as_deref())
             .await?;
+        if let Some(own) = options.own_sts_txt {
+            // Due at once (epoch 0 has passed for every clock): the first check of a TXT
+            // the owner just said it keeps should not wait a whole round.
+            self.store
+                .domain_set_own_sts_txt(tenant, &name, own, 0)
+                .await?;
+        }
         self.live(tenant, &name).await
     }
 
@@ -454,6 +493,37 @@ impl DomainService {
             ..PolicyChange::default()
         };
         self.set(tenant, domain, &change, actor, now).await
+    }
+
+    /// The scheduler's MX follow (opt-in per domain): looks up the MX records and, when the
+    /// hosts differ from the current `mx` lines (as sets: the order DNS gives is not a
+    /// change), makes a new version with them as [`DomainService::sync_mx`] does, through
+    /// the same [`DomainService::set`], recorded as `actor`. `Ok(None)`: in step, nothing
+    /// written. A failed lookup, NXDOMAIN, no MX records or a null MX is an error, and
+    /// nothing is written: a resolver hiccup must never rewrite a policy.
+    pub async fn follow_mx(
+        &self,
+        tenant: TenantId,
+        domain: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<Option<Change>, DomainError> {
+        let name = names::domain_name(domain)?;
+        let found = self.mx_from_dns(&name).await?;
+        let (_, _, old) = self.changeable(tenant, &name).await?;
+        let served: HashSet<&MxPattern> = old.mx().iter().collect();
+        let seen: HashSet<&MxPattern> = found.iter().collect();
+        if served == seen {
+            return Ok(None);
+        }
+        let change = PolicyChange {
+            mx: Some(MxInput::Patterns(
+                found.iter().map(ToString::to_string).collect(),
+            )),
+            note: Some(FOLLOW_MX_NOTE.into()),
+            ..PolicyChange::default()
+        };
+        self.set(tenant, &name, &change, actor, now).await.map(Some)
     }
 
     /// Starts the removal of RFC 8461 §8.3: a `mode: none` version with a fresh id and a

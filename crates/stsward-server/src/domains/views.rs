@@ -1,7 +1,11 @@
 //! What the service returns: changes with their warnings, listings, details, and the
 //! snapshot the serving roles load (RFC 8461 §3.1 id, §3.2 policy text, §8.3 removal state).
 
-use stsward_store::{CertState, DomainState, HostedDomain, PolicyVersion};
+use stsward_store::{
+    CertState, DomainChecks, DomainState, FetchTotals, HostedDomain, PolicyVersion,
+};
+
+use crate::certs::CertActivity;
 
 use super::format_time;
 
@@ -96,6 +100,40 @@ pub struct DomainDetail {
     pub history: Vec<PolicyVersion>,
     /// The state of the `mta-sts.<D>` certificate, when there is one.
     pub certificate: Option<CertificateSummary>,
+    /// The certificate as the policy host has it now: issuer, validity, days left, renewal.
+    pub certificate_live: Option<CertificateLive>,
+    /// What the scheduler found last (MX follow, own `_mta-sts` TXT), once it has looked.
+    pub checks: Option<DomainChecks>,
+    /// Policy fetches by senders in the last [`FETCH_WINDOW_DAYS`] UTC days, today included.
+    pub fetches: FetchTotals,
+}
+
+/// The span of `domain show`'s fetch count, in UTC days (today and the six before).
+pub const FETCH_WINDOW_DAYS: i64 = 7;
+
+/// The policy host's certificate, live (RFC 8461 §3.3: senders validate it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertificateLive {
+    /// The host name (`mta-sts.<D>`).
+    pub name: String,
+    /// One line: validity and activity.
+    pub summary: String,
+    /// Whether a valid certificate is stored now.
+    pub valid: bool,
+    /// The leaf's issuer (distinguished name).
+    pub issuer: Option<String>,
+    /// Validity start (epoch seconds).
+    pub not_before: Option<i64>,
+    /// Validity end (epoch seconds).
+    pub not_after: Option<i64>,
+    /// Whole days until `not_after` (negative: expired).
+    pub days_left: Option<i64>,
+    /// When it is renewed: two thirds of its lifetime (issue 7).
+    pub renew_at: Option<i64>,
+    /// Whether that time has come.
+    pub renewal_due: bool,
+    /// What the certificate manager is doing.
+    pub activity: CertActivity,
 }
 
 /// A certificate as `show` reports it.

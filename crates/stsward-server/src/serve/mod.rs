@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Besides the policy host and the DNS, `run` starts the certificate manager
-//! ([`crate::certs`], with `[acme]`) and the REST API ([`crate::api`], when `[api]` has a
-//! token).
+//! ([`crate::certs`], with `[acme]`), the REST API ([`crate::api`], when `[api]` has a
+//! token) and the scheduler ([`crate::scheduler`]: MX follow, the own-TXT watch, and the
+//! policy fetch counts, flushed once more after the policy host has stopped).
 //!
 //! Ordering (RFC 8461 §8.1, "Recipients SHOULD also update the HTTPS policy body before
 //! updating the TXT record"): a changed domain's body is served first, and its DNS id moves
@@ -45,6 +46,7 @@ use crate::config::{ConfigError, Secret, ServeConfig};
 use crate::dns::{DnsError, DnsLimits, DnsServer, Zone};
 use crate::domains::{DomainError, DomainService};
 use crate::host::{Challenges, FetchCounter, HostError, HostLimits, HostServer, Sites};
+use crate::scheduler::{Scheduler, SchedulerSettings, SchedulerSetup};
 use propagate::Propagator;
 
 /// Extra time, beyond the policy host's own grace, that a listener gets to stop.
@@ -199,6 +201,7 @@ pub struct Runtime {
     store: Store,
     service: DomainService,
     config: ServeConfig,
+    scheduler: Scheduler,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -251,6 +254,8 @@ impl Runtime {
             .map_err(|e| ServeError::Resolver(e.to_string()))?,
         };
         let service = DomainService::new(store.clone(), config.hosting.clone(), Some(dns.clone()));
+        let scheduler_dns = dns.clone();
+        let counter = FetchCounter::default();
         let sites = Sites::new();
         let challenges = Challenges::new();
         let (certs, stored_certificates) = match &config.acme {
@@ -293,6 +298,17 @@ impl Runtime {
         let replica_id = options
             .replica_id
             .unwrap_or_else(|| default_replica_id(&clock));
+        let scheduler = Scheduler::new(
+            SchedulerSetup {
+                store: store.clone(),
+                service: service.clone(),
+                dns: scheduler_dns,
+                counter: counter.clone(),
+                clock: clock.clone(),
+                holder: replica_id.clone(),
+            },
+            SchedulerSettings::from_config(&config.scheduler),
+        );
         let mut propagator = Propagator::new(
             store.clone(),
             service.clone(),
@@ -335,7 +351,7 @@ impl Runtime {
             started,
             sites,
             challenges,
-            counter: FetchCounter::default(),
+            counter,
             zone,
             host,
             dns_udp,
@@ -347,6 +363,7 @@ impl Runtime {
             store,
             service,
             config,
+            scheduler,
         })
     }
 
@@ -390,6 +407,7 @@ impl Runtime {
             store,
             service,
             config,
+            scheduler,
         } = self;
         tracing::info!(
             domains = started.domains,
@@ -421,11 +439,14 @@ impl Runtime {
         );
         let mut host_task = tokio::spawn(async move { host_run.await.map_err(ServeError::from) });
         let mut propagate_task = tokio::spawn(propagator.run(stop_rx.clone()));
+        // The scheduler (src/scheduler.rs): MX follow, own-TXT watch, fetch-count flushes.
+        let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
         // Dropping `run` (its task aborted) stops every role with it.
         let _abort = AbortOnDrop(vec![
             dns_task.abort_handle(),
             host_task.abort_handle(),
             propagate_task.abort_handle(),
+            scheduler_task.abort_handle(),
         ]);
 
         // The certificate manager (src/certs.rs), with [acme]: it loaded the stored
@@ -478,6 +499,15 @@ impl Runtime {
                 Ok(_) => {}
                 Err(_) => tracing::warn!(role = name, "did not stop within the grace"),
             }
+        }
+        if tokio::time::timeout(limit, scheduler_task).await.is_err() {
+            tracing::warn!(role = "scheduler", "did not stop within the grace");
+        }
+        // The policy host has stopped: no fetch is counted after this last flush.
+        match tokio::time::timeout(limit, scheduler.flush_fetches()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the last fetch counts were not stored"),
+            Err(_) => tracing::warn!("the last fetch-count flush did not finish in time"),
         }
         if let Some(task) = certs_task
             && tokio::time::timeout(limit, task).await.is_err()

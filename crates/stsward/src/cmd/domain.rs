@@ -12,8 +12,8 @@ use anyhow::Context;
 use stsward_net::dns::{Dns, DnsConfig};
 use stsward_server::config::ServeConfig;
 use stsward_server::domains::{
-    Change, DomainDetail, DomainError, DomainService, DomainSummary, RecordState, Records,
-    Verification, format_time,
+    CertificateLive, Change, DomainDetail, DomainError, DomainService, DomainSummary,
+    FETCH_WINDOW_DAYS, RecordState, Records, Verification, format_time,
 };
 use stsward_store::{DomainState, Store, StoreError, TenantId};
 
@@ -140,6 +140,17 @@ async fn act_change(
                         if d.follow_mx { "on" } else { "off" },
                         d.tlsrpt_rua.as_deref().unwrap_or("(the install's default)")
                     );
+                    if let Some(own) = options.own_sts_txt {
+                        println!(
+                            "{}: own _mta-sts TXT {}",
+                            d.domain,
+                            if own {
+                                "on (stsward serve watches its id)"
+                            } else {
+                                "off"
+                            }
+                        );
+                    }
                 }
             }
             if change.mode.is_none() && change.mx.is_none() && change.max_age.is_none() {
@@ -338,6 +349,16 @@ fn show_text(d: &DomainDetail) -> String {
         )),
         None => out.push_str("  certificate: none yet\n"),
     }
+    if let Some(live) = &d.certificate_live {
+        out.push_str(&certificate_live_text(live));
+    }
+    out.push_str(&checks_text(d));
+    out.push_str(&format!(
+        "  policy fetches (last {FETCH_WINDOW_DAYS} days): {} from {} network{}\n",
+        d.fetches.fetches,
+        d.fetches.networks,
+        if d.fetches.networks == 1 { "" } else { "s" }
+    ));
     out.push_str("  policy served:\n");
     for line in c.policy.lines() {
         out.push_str(&format!("      {}\n", line.trim_end_matches('\r')));
@@ -361,6 +382,80 @@ fn show_text(d: &DomainDetail) -> String {
                 .as_ref()
                 .map_or_else(String::new, |n| format!(" ({n})"))
         ));
+    }
+    out
+}
+
+/// The policy host's certificate as it is now (issuer, validity, renewal).
+fn certificate_live_text(c: &CertificateLive) -> String {
+    let mut out = format!("  certificate now: {}\n", c.summary);
+    if let Some(issuer) = &c.issuer {
+        out.push_str(&format!("    issuer: {issuer}\n"));
+    }
+    if let (Some(na), Some(days)) = (c.not_after, c.days_left) {
+        out.push_str(&format!(
+            "    not after: {} ({days} days left)\n",
+            format_time(na)
+        ));
+    }
+    if let Some(at) = c.renew_at {
+        out.push_str(&format!(
+            "    renewal: {} at {}\n",
+            if c.renewal_due { "due since" } else { "due" },
+            format_time(at)
+        ));
+    }
+    out
+}
+
+/// What the scheduler of `stsward serve` found last: MX follow and the own TXT watch.
+fn checks_text(d: &DomainDetail) -> String {
+    let Some(c) = &d.checks else {
+        return if d.domain.follow_mx {
+            "  mx follow: not checked yet\n".into()
+        } else {
+            String::new()
+        };
+    };
+    let mut out = String::new();
+    if d.domain.follow_mx {
+        match (c.mx_checked_at, &c.mx_outcome) {
+            (Some(at), Some(outcome)) => out.push_str(&format!(
+                "  mx follow: {outcome} at {}: {}\n",
+                format_time(at),
+                c.mx_detail.as_deref().unwrap_or("-")
+            )),
+            _ => out.push_str("  mx follow: not checked yet\n"),
+        }
+    }
+    if let (Some(at), Some(warning)) = (c.mx_warning_at, &c.mx_warning) {
+        out.push_str(&format!("  mx warning ({}): {warning}\n", format_time(at)));
+    }
+    if c.own_sts_txt {
+        match (c.txt_checked_at, &c.txt_outcome) {
+            (Some(at), Some(outcome)) => out.push_str(&format!(
+                "  own _mta-sts TXT: {outcome} at {}: {}\n",
+                format_time(at),
+                c.txt_detail.as_deref().unwrap_or("-")
+            )),
+            _ => out.push_str("  own _mta-sts TXT: not checked yet\n"),
+        }
+        if let Some(since) = c.txt_flagged_since {
+            out.push_str(&format!(
+                "  FLAG: the own _mta-sts TXT has not carried the served id since {}\n",
+                format_time(since)
+            ));
+        }
+    }
+    if let Some(due) = c.due_at
+        && (d.domain.follow_mx || c.own_sts_txt)
+    {
+        let when = if due <= 0 {
+            "at once".to_owned()
+        } else {
+            format_time(due)
+        };
+        out.push_str(&format!("  next check: {when}\n"));
     }
     out
 }
