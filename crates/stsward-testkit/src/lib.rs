@@ -20,11 +20,15 @@
 //! [`postfix`] runs throwaway Postfix instances for the resolver's real-Postfix tests, with
 //! the same skip rule for a missing Postfix.
 //!
+//! [`dovecot::Dovecot`] runs a throwaway Dovecot IMAP server for the IMAP intake tests, with
+//! the same skip rule for a missing Dovecot.
+//!
 //! [`pebble::Pebble`] runs a throwaway Pebble ACME CA (RFC 8555) for the certificate tests,
 //! with the same skip rule for a missing Pebble.
 
 #![forbid(unsafe_code)]
 
+pub mod dovecot;
 pub mod pebble;
 pub mod postfix;
 pub mod postgres;
