@@ -365,3 +365,33 @@ async fn oversized_mail_is_filed_unread_into_custom_folders() {
     assert_eq!(count(&dovecot, "Reports/Bad").await, 1);
     assert_eq!(count(&dovecot, "INBOX").await, 0);
 }
+
+/// The running poller (as `stsward serve` starts it) files mail that arrives between rounds,
+/// and stops when told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poller_runs_rounds_until_stopped() {
+    let Some(dovecot) = start(DovecotOptions::default()) else {
+        return;
+    };
+    let settings = settings(&dovecot, "plain", "poll_interval = 1\n");
+    let sink = sink(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = imap::start(settings, sink.clone(), stop_rx);
+    for n in 0..2 {
+        deliver(&dovecot, &[plain_report(n)]).await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        while (count(&dovecot, "Processed").await as usize) < n + 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {n} did not come"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    stop_tx.send(true).expect("the poller listens");
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("stops in time")
+        .expect("task");
+    assert_eq!(sink.got.lock().expect("lock").len(), 2);
+}

@@ -28,6 +28,11 @@
 //! that the first attempt had landed. Quarantined input was committed (kept with its reason)
 //! but can never be read, so it gets a 4xx: a retry would not help.
 //!
+//! The route answers on every name the TLS listener completed a handshake for, i.e. every
+//! hosted `mta-sts.<domain>` with a certificate; it keeps nothing per host, so the `Host`
+//! header is not compared with the TLS name as the policy path does (the origin recorded
+//! with the submission names the TLS name).
+//!
 //! The decompressed size is the sink's to bound too (it decompresses to parse); this module
 //! counts the inflated bytes of a gzip body first, without keeping them, so that a gzip bomb
 //! is refused at the door with the configured cap instead of reaching the store. A body that

@@ -146,6 +146,9 @@ pub struct RoundSummary {
 
 /// Runs a round every [`ImapSettings::poll_interval`] until `stop` turns true; a failed
 /// round is logged and retried at the next interval. The clock gives `received_at`.
+///
+/// `stop` also abandons a round in flight: a message submitted but not yet moved is
+/// submitted again by the next round, which the store counts as a duplicate.
 pub async fn run(
     settings: ImapSettings,
     sink: Arc<dyn ReportSink>,
@@ -153,7 +156,11 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        match poll_once(&settings, sink.as_ref(), clock()).await {
+        let polled = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            polled = poll_once(&settings, sink.as_ref(), clock()) => polled,
+        };
+        match polled {
             Ok(summary) if summary.deferred.is_some() => {
                 tracing::warn!(?summary, "intake_imap: round ended early, the sink failed")
             }
