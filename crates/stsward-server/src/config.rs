@@ -116,6 +116,24 @@ impl Default for IntakeHttpsSection {
 }
 
 impl IntakeHttpsSection {
+    /// The route to attach to the policy host with
+    /// [`crate::host::HostServer::with_https_intake`], handing reports to `sink`; `None`
+    /// when the section is not enabled.
+    pub fn intake(
+        &self,
+        sink: std::sync::Arc<dyn crate::intake::ReportSink>,
+    ) -> Result<Option<crate::intake::https::HttpsIntake>, ConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        crate::intake::https::HttpsIntake::new(&self.path, self.limits(), sink)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                key: "intake_https.path",
+                reason: e.to_string(),
+            })
+    }
+
     /// The route's limits.
     pub fn limits(&self) -> crate::intake::https::HttpsIntakeLimits {
         crate::intake::https::HttpsIntakeLimits {

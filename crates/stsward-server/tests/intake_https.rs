@@ -12,6 +12,7 @@ use rustls::pki_types::ServerName;
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 use stsward_lab::{CertVariant, LabCa};
+use stsward_server::config::ServeConfig;
 use stsward_server::host::{Challenges, FetchCounter, HostLimits, HostServer, Sites};
 use stsward_server::intake::https::{HttpsIntake, HttpsIntakeLimits};
 use stsward_server::intake::{Channel, Outcome, ReportSink, SinkError, Submission, SubmissionKind};
@@ -101,6 +102,13 @@ fn small_limits() -> HttpsIntakeLimits {
 }
 
 async fn start(sink: Arc<TestSink>, limits: HttpsIntakeLimits) -> Running {
+    let intake = HttpsIntake::new("/tlsrpt", limits, sink)
+        .expect("route")
+        .with_clock(Arc::new(|| NOW));
+    start_with(intake).await
+}
+
+async fn start_with(intake: HttpsIntake) -> Running {
     let ca = LabCa::new(OffsetDateTime::now_utc()).expect("lab CA");
     let sites = Sites::new();
     sites.upsert_policy("a.test", POLICY).expect("policy");
@@ -111,9 +119,6 @@ async fn start(sink: Arc<TestSink>, limits: HttpsIntakeLimits) -> Running {
     let key = CertifiedKey::from_der(issued.chain.clone(), issued.private_key(), &provider)
         .expect("certified key");
     sites.set_certificate(HOST, key).expect("certificate");
-    let intake = HttpsIntake::new("/tlsrpt", limits, sink)
-        .expect("route")
-        .with_clock(Arc::new(|| NOW));
     let server = HostServer::bind(
         &["127.0.0.1:0".parse().expect("addr")],
         &[],
@@ -457,6 +462,43 @@ async fn the_policy_is_still_served() {
     .await;
     assert_eq!(got.status, 405, "POST to the policy path is not intake");
     assert!(sink.taken().is_empty());
+}
+
+/// `[intake_https]` builds the route: its path is served, the default path is not, and a
+/// disabled section builds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_section_builds_the_route() {
+    let sink = TestSink::new(Answer::Stored);
+    let off: ServeConfig = "".parse().expect("defaults");
+    assert!(off.intake_https.intake(sink.clone()).expect("ok").is_none());
+    let on: ServeConfig = "[intake_https]\nenabled = true\npath = \"/reports/tls\"\n\
+                           max_body_bytes = 100\n"
+        .parse()
+        .expect("parses");
+    let intake = on
+        .intake_https
+        .intake(sink.clone())
+        .expect("ok")
+        .expect("enabled");
+    let running = start_with(intake).await;
+    let json = [
+        "-H",
+        "Content-Type: application/tlsrpt+json",
+        "--data-binary",
+    ];
+    let got = curl(&running, "/reports/tls", &[&json[..], &["{}"]].concat()).await;
+    assert_eq!(got.status, 201, "{}", got.body);
+    let big = "x".repeat(101);
+    let got = curl(
+        &running,
+        "/reports/tls",
+        &[&json[..], &[big.as_str()]].concat(),
+    )
+    .await;
+    assert_eq!(got.status, 413, "max_body_bytes is applied");
+    let got = curl(&running, "/tlsrpt", &[&json[..], &["{}"]].concat()).await;
+    assert_eq!(got.status, 404, "only the configured path is the route");
+    assert_eq!(sink.taken().len(), 1);
 }
 
 async fn connect(running: &Running) -> tokio_rustls::client::TlsStream<TcpStream> {
