@@ -395,3 +395,35 @@ async fn the_poller_runs_rounds_until_stopped() {
         .expect("task");
     assert_eq!(sink.got.lock().expect("lock").len(), 2);
 }
+
+/// A server that accepts and then says nothing: the round ends at the deadline, with an
+/// error that names the step.
+#[tokio::test]
+async fn a_silent_server_hits_the_deadline() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            conns.push(conn); // kept open, never written to
+        }
+    });
+    let text = format!(
+        "[intake_imap]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"plain\"\nuser = \"u\"\n\
+         password = \"p\"\ntimeout = 1\n"
+    );
+    let config: ServeConfig = text.parse().expect("config");
+    let settings = config.intake_imap.expect("section").settings().expect("ok");
+    let started = std::time::Instant::now();
+    let error = imap::poll_once(&settings, sink(false).as_ref(), NOW)
+        .await
+        .expect_err("no greeting");
+    assert!(
+        matches!(&error, ImapError::Timeout { step, .. } if step.contains("greeting")),
+        "{error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    held.abort();
+}

@@ -100,7 +100,7 @@ pub enum ImapError {
     #[error("intake_imap: {step} took longer than {timeout:?}")]
     Timeout {
         /// What was waited for.
-        step: &'static str,
+        step: String,
         /// The deadline.
         timeout: Duration,
     },
@@ -217,7 +217,7 @@ where
             source,
         }),
         Err(_) => Err(ImapError::Timeout {
-            step: "an IMAP command",
+            step: what.to_owned(),
             timeout: settings.timeout,
         }),
     }
@@ -225,7 +225,10 @@ where
 
 async fn login(settings: &ImapSettings) -> Result<ImapSession, ImapError> {
     let timeout = settings.timeout;
-    let timed = |step| ImapError::Timeout { step, timeout };
+    let timed = |step: &str| ImapError::Timeout {
+        step: step.to_owned(),
+        timeout,
+    };
     let addr = (settings.host.as_str(), settings.port);
     let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
@@ -283,7 +286,7 @@ where
             source: e.into(),
         }),
         Err(_) => Err(ImapError::Timeout {
-            step: "the greeting",
+            step: "the greeting".into(),
             timeout: settings.timeout,
         }),
     }
@@ -326,7 +329,7 @@ async fn tls_handshake(
         Ok(Ok(tls)) => Ok(tls),
         Ok(Err(e)) => Err(tls_error(e.to_string())),
         Err(_) => Err(ImapError::Timeout {
-            step: "the TLS handshake",
+            step: "the TLS handshake".into(),
             timeout: settings.timeout,
         }),
     }
