@@ -100,6 +100,8 @@ pub struct IntakeHttpsSection {
     pub max_decompressed_bytes: u64,
     /// Seconds for the whole body to arrive (default 30); slower gets 408.
     pub body_timeout: u64,
+    /// POSTs read and stored at once (default 16); more get 503 with `Retry-After`.
+    pub max_concurrent: usize,
 }
 
 impl Default for IntakeHttpsSection {
@@ -111,6 +113,7 @@ impl Default for IntakeHttpsSection {
             max_body_bytes: limits.max_body_bytes,
             max_decompressed_bytes: limits.max_decompressed_bytes,
             body_timeout: limits.body_timeout.as_secs(),
+            max_concurrent: limits.max_concurrent,
         }
     }
 }
@@ -140,6 +143,7 @@ impl IntakeHttpsSection {
             max_body_bytes: self.max_body_bytes,
             max_decompressed_bytes: self.max_decompressed_bytes,
             body_timeout: std::time::Duration::from_secs(self.body_timeout),
+            max_concurrent: self.max_concurrent,
         }
     }
 }
@@ -716,6 +720,12 @@ impl ServeConfig {
             return invalid(
                 "intake_https.body_timeout",
                 format!("{} is not between 1 and 3600 seconds", https.body_timeout),
+            );
+        }
+        if !(1..=4096).contains(&https.max_concurrent) {
+            return invalid(
+                "intake_https.max_concurrent",
+                format!("{} is not between 1 and 4096", https.max_concurrent),
             );
         }
         if let Some(imap) = &self.intake_imap {

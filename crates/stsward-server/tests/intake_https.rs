@@ -98,6 +98,7 @@ fn small_limits() -> HttpsIntakeLimits {
         max_body_bytes: 1024 * 1024,
         max_decompressed_bytes: 4 * 1024 * 1024,
         body_timeout: Duration::from_secs(1),
+        max_concurrent: 4,
     }
 }
 
@@ -439,6 +440,49 @@ async fn a_slow_body_is_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(sink.taken().is_empty());
+}
+
+/// With every slot taken by a sender still sending, the next POST gets 503 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_posts_than_slots_get_503() {
+    let sink = TestSink::new(Answer::Stored);
+    let limits = HttpsIntakeLimits {
+        max_concurrent: 1,
+        body_timeout: Duration::from_secs(5),
+        ..small_limits()
+    };
+    let running = start(sink.clone(), limits).await;
+    let mut slow = connect(&running).await;
+    let head = format!(
+        "POST /tlsrpt HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/tlsrpt+json\r\n\
+         Content-Length: 100\r\n\r\n{{"
+    );
+    slow.write_all(head.as_bytes()).await.expect("head");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let json = [
+        "-H",
+        "Content-Type: application/tlsrpt+json",
+        "--data-binary",
+        "{}",
+    ];
+    let got = curl(&running, "/tlsrpt", &json).await;
+    assert_eq!(got.status, 503, "{}", got.body);
+    assert!(got.headers.to_ascii_lowercase().contains("retry-after: "));
+    drop(slow);
+    // The slot comes back once the slow sender is gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = curl(&running, "/tlsrpt", &json).await;
+        if got.status == 201 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sink.taken().len(), 1);
 }
 
 /// The policy is still served on the same listener.

@@ -11,6 +11,7 @@
 //! ```text
 //! POST <path>  (any name the TLS listener holds a certificate for)
 //!   method other than POST                                → 405, Allow: POST
+//!   max_concurrent POSTs already in flight                 → 503, Retry-After
 //!   Content-Type not tlsrpt+gzip / tlsrpt+json (or none)  → 415
 //!   Content-Length over max_body_bytes                    → 413 before any body is read
 //!   body (chunked or not) grows past max_body_bytes       → 413, reading stops there
@@ -63,6 +64,9 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 16 * 1024 * 1024;
 /// Default time for the whole body to arrive after the request head.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default number of POSTs read and stored at once: with [`DEFAULT_MAX_BODY_BYTES`], at
+/// most 160 MiB of bodies are held in memory.
+pub const DEFAULT_MAX_CONCURRENT: usize = 16;
 /// Seconds a sender is asked to wait after a 503 (RFC 8460 §5.5 leaves the schedule to it).
 pub const RETRY_AFTER_SECONDS: u64 = 300;
 
@@ -75,6 +79,9 @@ pub struct HttpsIntakeLimits {
     pub max_decompressed_bytes: u64,
     /// Time for the whole body to arrive once the head was read.
     pub body_timeout: Duration,
+    /// POSTs read and stored at once; more get 503 at once. Bounds the memory that bodies
+    /// hold to `max_concurrent × max_body_bytes`.
+    pub max_concurrent: usize,
 }
 
 impl Default for HttpsIntakeLimits {
@@ -83,6 +90,7 @@ impl Default for HttpsIntakeLimits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
         }
     }
 }
@@ -112,6 +120,7 @@ pub struct HttpsIntake {
     limits: HttpsIntakeLimits,
     sink: Arc<dyn ReportSink>,
     clock: UnixClock,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for HttpsIntake {
@@ -132,11 +141,15 @@ impl HttpsIntake {
         sink: Arc<dyn ReportSink>,
     ) -> Result<HttpsIntake, HttpsIntakeError> {
         check_path(path)?;
+        let slots = limits
+            .max_concurrent
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Ok(HttpsIntake {
             path: Arc::from(path),
             limits,
             sink,
             clock: Arc::new(system_now),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(slots)),
         })
     }
 
@@ -187,6 +200,10 @@ impl HttpsIntake {
             }
         };
         let max = self.limits.max_body_bytes;
+        // Held until the sink has answered: the body stays in memory that long.
+        let Ok(_slot) = self.in_flight.clone().try_acquire_owned() else {
+            return retry_later("too many reports arrive at once; retry later\n");
+        };
         let declared = request
             .headers()
             .get(CONTENT_LENGTH)
@@ -254,14 +271,7 @@ impl HttpsIntake {
             ),
             Err(error) => {
                 tracing::warn!(%error, %peer, "intake_https: the report could not be stored");
-                let mut response = text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the report could not be stored now; retry later\n",
-                );
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-                response
+                retry_later("the report could not be stored now; retry later\n")
             }
         }
     }
@@ -334,6 +344,15 @@ fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response
         .headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// 503 with `Retry-After` (RFC 8460 §5.5: the sender retries).
+fn retry_later(why: &'static str) -> Response<Full<Bytes>> {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, why);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     response
 }
 
