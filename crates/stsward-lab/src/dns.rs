@@ -16,7 +16,8 @@
 //! ```text
 //! <zone>.            SOA  ns.test. hostmaster.test. 1 3600 600 86400 300
 //! <zone>.            NS   ns.test.
-//! <owner>            A | MX | TXT | CNAME | TLSA   (from the world)
+//! <owner>            A | MX | TXT | CNAME | TLSA | NS   (from the world; an NS below the
+//!                                                      apex is a delegation, RFC 1034 §4.2.1)
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -133,6 +134,14 @@ pub enum LabRecord {
         /// The record data.
         record: TlsaRecord,
     },
+    /// A name server record; below the zone's apex, a delegation of that name to `host`
+    /// (its address, the glue, is an [`LabRecord::A`] of the same zone).
+    Ns {
+        /// Owner name: the delegated zone, e.g. `sts.provider.test`.
+        name: String,
+        /// The name server.
+        host: String,
+    },
 }
 
 impl LabRecord {
@@ -142,7 +151,8 @@ impl LabRecord {
             | LabRecord::Mx { name, .. }
             | LabRecord::Txt { name, .. }
             | LabRecord::Cname { name, .. }
-            | LabRecord::Tlsa { name, .. } => name,
+            | LabRecord::Tlsa { name, .. }
+            | LabRecord::Ns { name, .. } => name,
         }
     }
 }
@@ -298,6 +308,7 @@ fn build_zone(
                 record.matching.into(),
                 record.data.clone(),
             )),
+            LabRecord::Ns { host, .. } => RData::NS(NS(dns_name(host)?)),
         };
         insert(Record::from_rdata(owner, TTL, rdata))?;
     }

@@ -5,7 +5,8 @@
 //! hosts with STARTTLS (RFC 3207) and optional TLSA records (RFC 7672), each with a chosen
 //! fault. [`Lab::start`] runs it all on loopback: an authoritative DNS server, one SMTP and
 //! one HTTPS listener per host address (every host has its own 127.0.0.0/8 address), and a
-//! test CA whose root is written to a file for the checker's `--ca-file`.
+//! test CA whose root is written to a file for the checker's `--ca-file`. Test senders of
+//! TLS-RPT reports get DKIM keys from [`dkim`], published in a lab zone.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +22,7 @@
 //! [`LabOptions::now`]); only DNSSEC signatures use hickory's clock.
 
 pub mod ca;
+pub mod dkim;
 pub mod dns;
 pub mod https;
 mod plan;

@@ -308,6 +308,18 @@ pub(crate) fn zones(
                 target: cname.target.clone(),
             });
         }
+        for delegation in &domain.delegations {
+            add(LabRecord::Ns {
+                name: delegation.zone.clone(),
+                host: delegation.ns.clone(),
+            });
+            for addr in &delegation.glue {
+                add(LabRecord::A {
+                    name: delegation.ns.clone(),
+                    addr: *addr,
+                });
+            }
+        }
     }
     for (name, addr) in &plan.addresses {
         add(LabRecord::A {
@@ -359,7 +371,8 @@ fn record_owner(record: &LabRecord) -> &str {
         | LabRecord::Mx { name, .. }
         | LabRecord::Txt { name, .. }
         | LabRecord::Cname { name, .. }
-        | LabRecord::Tlsa { name, .. } => name,
+        | LabRecord::Tlsa { name, .. }
+        | LabRecord::Ns { name, .. } => name,
     }
 }
 
@@ -435,6 +448,27 @@ mod tests {
                 .iter()
                 .any(|r| matches!(r, LabRecord::A { name, .. } if name == "mx.provider.test"))
         );
+    }
+
+    #[test]
+    fn rfc1034_4_2_1_a_delegation_and_its_glue_sit_in_the_parent_zone() {
+        let scenario: Scenario = "[[domain]]\nname = \"provider.test\"\ndelegation = [{ zone = \"sts.provider.test\", ns = \"ns1.sts.provider.test\", glue = [\"127.200.0.53\"] }]\n"
+            .parse()
+            .unwrap();
+        let plan = plan(&scenario, &mut Addresses::new(92)).unwrap();
+        let zones = zones(&scenario, &plan, None, &BTreeMap::new());
+        let provider = zones
+            .iter()
+            .find(|z| z.origin == "provider.test")
+            .expect("the parent zone");
+        assert!(provider.records.contains(&LabRecord::Ns {
+            name: "sts.provider.test".into(),
+            host: "ns1.sts.provider.test".into(),
+        }));
+        assert!(provider.records.contains(&LabRecord::A {
+            name: "ns1.sts.provider.test".into(),
+            addr: Ipv4Addr::new(127, 200, 0, 53),
+        }));
     }
 
     #[test]

@@ -556,6 +556,7 @@ pub fn generate_bulk(n: usize, base: &Scenario) -> Scenario {
             name,
             mx,
             cnames: Vec::new(),
+            delegations: Vec::new(),
             policy: Some(PolicyHost {
                 behaviour: PolicyBehaviour::Good,
                 text,

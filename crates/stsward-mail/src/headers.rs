@@ -22,7 +22,8 @@
 //! without `@`, Mail.ru folds the Subject after every word, and forwarding adds prefixes
 //! such as `Fwd:`. The reader here unfolds, matches the keywords case-insensitively
 //! anywhere after a `Report Domain:` pair, and keeps whatever Report-ID text follows,
-//! without its angle brackets.
+//! without its angle brackets. A Subject written in RFC 2047 encoded-words
+//! (`=?UTF-8?B?...?=`) is decoded first.
 
 /// The report metadata found in a message's header fields.
 ///
@@ -72,7 +73,11 @@ impl ReportHeaders {
                 continue;
             };
             if slot.is_none() {
-                let value = unfold(value);
+                let value = if name.eq_ignore_ascii_case("Subject") {
+                    unfold(&decode_encoded_words(value))
+                } else {
+                    unfold(value)
+                };
                 if !value.is_empty() {
                     *slot = Some(value);
                 }
@@ -189,6 +194,24 @@ impl KeyedWords {
 fn starts_with_key(word: &str, key: &str) -> bool {
     word.get(..key.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(key))
+}
+
+/// RFC 2047 §2 encoded-words (`=?charset?B?...?=`, `=?charset?Q?...?=`) in an unstructured
+/// field value such as the Subject, decoded to text as a mail reader shows them; the value
+/// is also unfolded. Text without encoded-words is returned as it is.
+pub fn decode_encoded_words(value: &str) -> String {
+    if !value.contains("=?") {
+        return value.to_owned();
+    }
+    let mut bytes = value.as_bytes().to_vec();
+    // The parser reads up to the end of the field, which a line break marks.
+    if !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    match mail_parser::parsers::MessageStream::new(&bytes).parse_unstructured() {
+        mail_parser::HeaderValue::Text(text) => text.into_owned(),
+        _ => value.to_owned(),
+    }
 }
 
 /// RFC 5322 §2.2.3 unfolding, plus collapsing runs of white space to one space: every
@@ -315,6 +338,26 @@ mod tests {
         assert_eq!(h.report_domain.as_deref(), Some("example.net"));
         assert_eq!(h.submitter.as_deref(), Some("mx.example"));
         assert!(!h.is_empty());
+    }
+
+    #[test]
+    fn rfc2047_encoded_subject_is_decoded() {
+        // "Report Domain: bücher.test Submitter: mail.example Report-ID: <a@b>", the domain in
+        // a Q encoded-word and the whole tail in a B encoded-word, folded between them.
+        let h = ReportHeaders::from_fields([(
+            "Subject",
+            " Report Domain: =?UTF-8?Q?b=C3=BCcher=2Etest?=\r\n =?utf-8?B?IFN1Ym1pdHRlcjogbWFpbC5leGFtcGxlIFJlcG9ydC1JRDogPGFAYj4=?=\r\n",
+        )]);
+        assert_eq!(
+            h.subject.as_deref(),
+            Some("Report Domain: bücher.test Submitter: mail.example Report-ID: <a@b>")
+        );
+        assert_eq!(h.report_domain.as_deref(), Some("bücher.test"));
+        assert_eq!(h.submitter.as_deref(), Some("mail.example"));
+        assert_eq!(h.report_id.as_deref(), Some("a@b"));
+        // Text that only looks a little like an encoded-word stays as it is.
+        assert_eq!(decode_encoded_words("cost =? 3"), "cost =? 3");
+        assert_eq!(decode_encoded_words("plain"), "plain");
     }
 
     #[test]

@@ -10,11 +10,17 @@
 //! - [`headers`]: the RFC 8460 §5.3 header fields and Subject.
 //! - [`decompress`]: gzip and zip, bounded (RFC 8460 §5.2).
 //! - [`extract`]: the entry points [`extract_from_message`] and [`extract_from_file`].
+//! - [`dkim`]: DKIM verification of report e-mails against RFC 8460 §3 ([`dkim::verify`]).
+//! - `dkim_dns` (feature `dns`): the DNS side of it, key lookups with hickory-resolver.
 //!
-//! No I/O: callers hand in bytes. Nothing here panics on input.
+//! No I/O without the `dns` feature: callers hand in bytes, and DKIM keys through
+//! [`dkim::KeyLookup`]. Nothing here panics on input.
 #![forbid(unsafe_code)]
 
 pub mod decompress;
+pub mod dkim;
+#[cfg(feature = "dns")]
+pub mod dkim_dns;
 mod error;
 pub mod extract;
 pub mod filename;

@@ -38,6 +38,12 @@
 //! [replicas]
 //! poll_interval_ms = 200                # how often the store is checked for changes
 //! heartbeat_expiry = 10                 # seconds until a silent replica stops counting
+//! [intake_smtp]                         # TLS-RPT reports by mail (RFC 8460 §5.3)
+//! listen = ["0.0.0.0:25", "[::]:25"]
+//! report_addresses = ["tlsrpt@provider.example"]
+//! starttls = "files"                    # or "off", or "store"
+//! cert_file = "/etc/stsward/mx.pem"
+//! key_file = "/etc/stsward/mx.key"
 //! [intake_https]                        # RFC 8460 §5.4 reports by POST on the policy host
 //! enabled = true
 //! path = "/tlsrpt"
@@ -56,6 +62,7 @@ use stsward_proto::tlsrpt::RuaUri;
 use thiserror::Error;
 
 use crate::domains::names::domain_name;
+use crate::intake::smtp::{ReportRecipients, SmtpLimits, SmtpSettings};
 
 /// Longest configuration file read, in bytes: a config is a few kilobytes.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -80,6 +87,8 @@ pub struct ServeConfig {
     pub keys: KeysSection,
     /// `[replicas]`: how `stsward serve` notices changes and agrees with other replicas.
     pub replicas: ReplicasSection,
+    /// `[intake_smtp]`: the SMTP listener for TLS-RPT reports.
+    pub intake_smtp: IntakeSmtpSection,
     /// `[intake_https]`: TLS-RPT reports by HTTPS POST (RFC 8460 §5.4).
     pub intake_https: IntakeHttpsSection,
     /// `[intake_imap]`: TLS-RPT report e-mails read from an IMAP mailbox.
@@ -351,6 +360,85 @@ fn is_loopback_host(host: &str) -> bool {
             .trim_end_matches(']')
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `[intake_smtp]`: the receive-only SMTP listener for TLS-RPT report e-mails (RFC 8460
+/// §5.3). It runs only when `report_addresses` or `report_domains` names something to
+/// accept. Times are in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeSmtpSection {
+    /// Where it listens (default `0.0.0.0:25` and `[::]:25`).
+    pub listen: Vec<SocketAddr>,
+    /// The name in the greeting and the EHLO reply (default: `hosting.policy_host`).
+    pub hostname: Option<String>,
+    /// Mailboxes accepted at `RCPT TO` (the `rua=mailto:` addresses, RFC 8460 §3).
+    pub report_addresses: Vec<String>,
+    /// Domains whose every mailbox is accepted.
+    pub report_domains: Vec<String>,
+    /// The largest message in octets, announced as `SIZE` (default 10 MiB).
+    pub max_message_bytes: usize,
+    /// The octets all messages being received may hold together; a message that finds no
+    /// room gets 452 and is retried later (default 128 MiB).
+    pub max_buffered_bytes: usize,
+    /// Recipients per message (default 100).
+    pub max_recipients: usize,
+    /// Sessions at once; over it a connection gets 421 (default 1000).
+    pub max_connections: usize,
+    /// The wait for each command, read and write (default 300).
+    pub command_timeout: u64,
+    /// The whole DATA block (default 600).
+    pub data_timeout: u64,
+    /// The whole session (default 1800).
+    pub session_timeout: u64,
+    /// The store's answer to one message; later, the sender gets 451 (default 300).
+    pub submit_timeout: u64,
+    /// Where the STARTTLS certificate comes from (default `off`: STARTTLS not offered).
+    pub starttls: StartTlsSource,
+    /// With `starttls = "files"`: the chain, leaf first (PEM).
+    pub cert_file: Option<PathBuf>,
+    /// With `starttls = "files"`: the private key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// Quarantine report e-mails without a valid DKIM signature of the reporting domain
+    /// (RFC 8460 §3) instead of storing them (default true).
+    pub require_dkim: bool,
+}
+
+impl Default for IntakeSmtpSection {
+    fn default() -> Self {
+        let limits = crate::intake::smtp::SmtpLimits::default();
+        IntakeSmtpSection {
+            listen: both_families(25),
+            hostname: None,
+            report_addresses: Vec::new(),
+            report_domains: Vec::new(),
+            max_message_bytes: limits.max_message_bytes,
+            max_buffered_bytes: limits.max_buffered_bytes,
+            max_recipients: limits.max_recipients,
+            max_connections: limits.max_connections,
+            command_timeout: limits.command_timeout.as_secs(),
+            data_timeout: limits.data_timeout.as_secs(),
+            session_timeout: limits.session_timeout.as_secs(),
+            submit_timeout: limits.submit_timeout.as_secs(),
+            starttls: StartTlsSource::Off,
+            cert_file: None,
+            key_file: None,
+            require_dkim: true,
+        }
+    }
+}
+
+/// Where the SMTP listener's STARTTLS certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartTlsSource {
+    /// STARTTLS is not offered.
+    #[default]
+    Off,
+    /// The certificate stsward keeps in its store for `intake_smtp.hostname`.
+    Store,
+    /// `intake_smtp.cert_file` and `intake_smtp.key_file`.
+    Files,
 }
 
 /// `[replicas]`: change propagation (RFC 8461 §8.1 ordering across replicas).
@@ -731,7 +819,119 @@ impl ServeConfig {
         if let Some(imap) = &self.intake_imap {
             imap.validate()?;
         }
-        Ok(())
+        self.validate_intake_smtp()
+    }
+
+    /// `[intake_smtp]`: names normalised, limits in range, TLS files only with `files`.
+    fn validate_intake_smtp(&mut self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: String| Err(ConfigError::Invalid { key, reason });
+        let m = &mut self.intake_smtp;
+        if let Some(h) = &mut m.hostname {
+            match domain_name(h) {
+                Ok(normal) => *h = normal,
+                Err(e) => return invalid("intake_smtp.hostname", e.to_string()),
+            }
+        }
+        if let Err(e) = ReportRecipients::new(&m.report_addresses, &[]) {
+            return invalid("intake_smtp.report_addresses", e.to_string());
+        }
+        if let Err(e) = ReportRecipients::new(&[], &m.report_domains) {
+            return invalid("intake_smtp.report_domains", e.to_string());
+        }
+        if !(1024..=1024 * 1024 * 1024).contains(&m.max_message_bytes) {
+            return invalid(
+                "intake_smtp.max_message_bytes",
+                format!("{} is not between 1024 and 1 GiB", m.max_message_bytes),
+            );
+        }
+        if m.max_buffered_bytes < m.max_message_bytes {
+            return invalid(
+                "intake_smtp.max_buffered_bytes",
+                format!(
+                    "{} is smaller than max_message_bytes ({})",
+                    m.max_buffered_bytes, m.max_message_bytes
+                ),
+            );
+        }
+        // RFC 5321 §4.5.3.1.8 (paraphrase): at least 100 recipients must be accepted.
+        if !(100..=10_000).contains(&m.max_recipients) {
+            return invalid(
+                "intake_smtp.max_recipients",
+                format!("{} is not between 100 and 10000", m.max_recipients),
+            );
+        }
+        if !(1..=1_000_000).contains(&m.max_connections) {
+            return invalid(
+                "intake_smtp.max_connections",
+                format!("{} is not between 1 and 1000000", m.max_connections),
+            );
+        }
+        for (key, secs) in [
+            ("intake_smtp.command_timeout", m.command_timeout),
+            ("intake_smtp.data_timeout", m.data_timeout),
+            ("intake_smtp.session_timeout", m.session_timeout),
+            ("intake_smtp.submit_timeout", m.submit_timeout),
+        ] {
+            if !(1..=86_400).contains(&secs) {
+                return invalid(key, format!("{secs} s is not between 1 and 86400"));
+            }
+        }
+        let files = m.starttls == StartTlsSource::Files;
+        match (files, m.cert_file.is_some(), m.key_file.is_some()) {
+            (true, true, true) | (false, false, false) => Ok(()),
+            (true, _, _) => invalid(
+                "intake_smtp.cert_file",
+                "starttls = \"files\" needs both cert_file and key_file".into(),
+            ),
+            (false, _, _) => invalid(
+                "intake_smtp.starttls",
+                "cert_file and key_file are set but starttls is not \"files\"".into(),
+            ),
+        }
+    }
+
+    /// The SMTP intake's settings, or `None` when `[intake_smtp]` names no report address or
+    /// domain (the listener then does not run). The host name defaults to
+    /// `hosting.policy_host`.
+    pub fn smtp_settings(&self) -> Result<Option<SmtpSettings>, ConfigError> {
+        let m = &self.intake_smtp;
+        let recipients =
+            ReportRecipients::new(&m.report_addresses, &m.report_domains).map_err(|e| {
+                ConfigError::Invalid {
+                    key: "intake_smtp.report_addresses",
+                    reason: e.to_string(),
+                }
+            })?;
+        if recipients.is_empty() {
+            return Ok(None);
+        }
+        let Some(hostname) = m
+            .hostname
+            .clone()
+            .or_else(|| self.hosting.policy_host.clone())
+        else {
+            return Err(ConfigError::Invalid {
+                key: "intake_smtp.hostname",
+                reason: "is not set, and there is no hosting.policy_host to use instead".into(),
+            });
+        };
+        let secs = std::time::Duration::from_secs;
+        Ok(Some(SmtpSettings {
+            hostname,
+            recipients,
+            require_dkim: m.require_dkim,
+            limits: SmtpLimits {
+                max_connections: m.max_connections,
+                max_message_bytes: m.max_message_bytes,
+                max_buffered_bytes: m.max_buffered_bytes,
+                max_recipients: m.max_recipients,
+                command_timeout: secs(m.command_timeout),
+                data_timeout: secs(m.data_timeout),
+                session_timeout: secs(m.session_timeout),
+                submit_timeout: secs(m.submit_timeout),
+                ..SmtpLimits::default()
+            },
+        }))
     }
 
     /// What `stsward serve` needs beyond [`ServeConfig::validate`]: the hosting names, a
@@ -881,6 +1081,10 @@ mod tests {
         assert!(all.api.token_file.is_some() && all.keys.secret_file.is_some());
         assert!(all.hosting.tlsrpt_rua.is_some());
         assert!(all.keys.dnssec_key_file.is_some());
+        assert!(all.intake_smtp.hostname.is_some());
+        assert!(!all.intake_smtp.report_addresses.is_empty());
+        assert!(!all.intake_smtp.report_domains.is_empty());
+        assert!(all.intake_smtp.cert_file.is_some() && all.intake_smtp.key_file.is_some());
         let imap = all
             .intake_imap
             .as_ref()
@@ -895,6 +1099,7 @@ mod tests {
             "[api]",
             "[keys]",
             "[replicas]",
+            "[intake_smtp]",
             "[intake_https]",
             "[intake_imap]",
         ] {
@@ -1085,6 +1290,51 @@ secret_file = "/etc/stsward/secret.key"
                 "intake_imap.poll_interval",
                 "no pause between rounds",
             ),
+            (
+                "[intake_smtp]\nreport_addresses = [\"no-at-sign\"]\n",
+                "intake_smtp.report_addresses",
+                "not local@domain",
+            ),
+            (
+                "[intake_smtp]\nreport_domains = [\"a b.test\"]\n",
+                "intake_smtp.report_domains",
+                "not a domain",
+            ),
+            (
+                "[intake_smtp]\nhostname = \"mx..test\"\n",
+                "intake_smtp.hostname",
+                "empty label",
+            ),
+            (
+                "[intake_smtp]\nmax_buffered_bytes = 2048\n",
+                "intake_smtp.max_buffered_bytes",
+                "less than one message",
+            ),
+            (
+                "[intake_smtp]\nmax_recipients = 10\n",
+                "intake_smtp.max_recipients",
+                "fewer than RFC 5321's 100",
+            ),
+            (
+                "[intake_smtp]\ndata_timeout = 0\n",
+                "intake_smtp.data_timeout",
+                "zero timeout",
+            ),
+            (
+                "[intake_smtp]\nstarttls = \"files\"\ncert_file = \"c\"\n",
+                "intake_smtp.cert_file",
+                "files without a key",
+            ),
+            (
+                "[intake_smtp]\ncert_file = \"c\"\nkey_file = \"k\"\n",
+                "intake_smtp.starttls",
+                "files given but not used",
+            ),
+            (
+                "[intake_smtp]\nstarttls = \"yes\"\n",
+                "starttls",
+                "not a TLS source",
+            ),
         ];
         for (text, word, why) in bad {
             let err = text.parse::<ServeConfig>().expect_err(why).to_string();
@@ -1148,6 +1398,56 @@ secret_file = "/etc/stsward/secret.key"
             .expect("ok")
             .port;
         assert_eq!(port, 993);
+    }
+
+    #[test]
+    fn intake_smtp_settings_follow_the_section() {
+        let off: ServeConfig = "".parse().expect("defaults");
+        assert!(off.intake_smtp.require_dkim, "RFC 8460 §3 by default");
+        assert_eq!(off.intake_smtp.listen[0].port(), 25);
+        assert!(
+            off.smtp_settings().expect("settings").is_none(),
+            "off by default"
+        );
+
+        let no_host: ServeConfig = "[intake_smtp]\nreport_domains = [\"r.test\"]\n"
+            .parse()
+            .expect("parses");
+        let err = no_host
+            .smtp_settings()
+            .expect_err("no host name")
+            .to_string();
+        assert!(err.contains("intake_smtp.hostname"), "{err}");
+
+        let text = r#"
+[hosting]
+policy_host = "mta-sts.provider.test"
+[intake_smtp]
+listen = ["127.0.0.1:2525"]
+report_addresses = ["TLSRPT@Provider.Test"]
+max_message_bytes = 2048
+command_timeout = 7
+require_dkim = false
+starttls = "files"
+cert_file = "/etc/stsward/mx.pem"
+key_file = "/etc/stsward/mx.key"
+"#;
+        let cfg: ServeConfig = text.parse().expect("parses");
+        assert_eq!(cfg.intake_smtp.starttls, StartTlsSource::Files);
+        let s = cfg.smtp_settings().expect("valid").expect("on");
+        assert_eq!(
+            s.hostname, "mta-sts.provider.test",
+            "falls back to the policy host"
+        );
+        assert!(s.recipients.accepts("tlsrpt@provider.test"));
+        assert!(!s.recipients.accepts("other@provider.test"));
+        assert!(!s.require_dkim);
+        assert_eq!(s.limits.max_message_bytes, 2048);
+        assert_eq!(s.limits.command_timeout, std::time::Duration::from_secs(7));
+        assert_eq!(
+            s.limits.data_timeout,
+            std::time::Duration::from_secs(IntakeSmtpSection::default().data_timeout)
+        );
     }
 
     #[test]

@@ -11,5 +11,6 @@
 pub mod https;
 pub mod imap;
 pub mod sink;
+pub mod smtp;
 
 pub use sink::{Channel, Outcome, ReportSink, SinkError, Submission, SubmissionKind};

@@ -25,6 +25,13 @@
 //!
 //! [`pebble::Pebble`] runs a throwaway Pebble ACME CA (RFC 8555) for the certificate tests,
 //! with the same skip rule for a missing Pebble.
+//!
+//! [`unbound::Unbound`] runs a throwaway recursive resolver that stubs the tests'
+//! authoritative servers (the lab's, `stsward serve`'s), with the same skip rule for a
+//! missing unbound. [`missing`] applies the same rule to any other tool a test needs,
+//! [`skip`] records a skip that no install fixes (e.g. not root), and [`peer_tool`] finds a
+//! tool in the PyPI peers' virtualenv that `scripts/install-test-deps` creates under the
+//! target directory.
 
 #![forbid(unsafe_code)]
 
@@ -32,6 +39,7 @@ pub mod dovecot;
 pub mod pebble;
 pub mod postfix;
 pub mod postgres;
+pub mod unbound;
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +69,50 @@ pub fn corpus(group: &str) -> Option<PathBuf> {
         panic!("{group}: {why}; CI is set, so a missing corpus is a failure");
     }
     record_skip(group, &why);
+    None
+}
+
+/// A tool or setup the test group `group` needs is missing (`why` says which, and how to
+/// get it): a failure under `CI`, else the group is skipped and recorded (see the crate
+/// docs). Returns when the test should stop quietly.
+///
+/// # Panics
+///
+/// When the `CI` environment variable is set.
+pub fn missing(group: &str, why: &str) {
+    if in_ci(std::env::var("CI").ok().as_deref()) {
+        panic!("{group}: {why}; CI is set, so this is a failure");
+    }
+    record_skip(group, why);
+}
+
+/// The test group `group` cannot run in this environment for a reason no install step
+/// fixes (e.g. it needs root for port 443 and a mount namespace): skipped and recorded
+/// even under `CI`.
+pub fn skip(group: &str, why: &str) {
+    record_skip(group, why);
+}
+
+/// The directory of the PyPI peers' virtualenv, `<target>/peers-venv`, which
+/// `scripts/install-test-deps` creates (postfix-mta-sts-resolver's tools are in its `bin/`).
+pub const PEERS_VENV_DIR_NAME: &str = "peers-venv";
+
+/// The path of the peer tool `tool` (e.g. `mta-sts-query`) in the peers' virtualenv, or
+/// `None` when it is not there and the group is skipped (a failure under `CI`, see
+/// [`missing`]).
+pub fn peer_tool(group: &str, tool: &str) -> Option<PathBuf> {
+    let venv = target_dir().join(PEERS_VENV_DIR_NAME);
+    let path = venv.join("bin").join(tool);
+    if path.is_file() {
+        return Some(path);
+    }
+    missing(
+        group,
+        &format!(
+            "{} not found (run scripts/install-test-deps to create the peers' virtualenv)",
+            path.display()
+        ),
+    );
     None
 }
 

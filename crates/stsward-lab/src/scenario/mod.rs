@@ -19,6 +19,9 @@
 //!                           ; "expired" (signed, anchor right, signatures expired)
 //! policy = { behaviour = "good", mode = "enforce" }   ; omitted = no policy host
 //! cname = [{ name = "_mta-sts.perfect.test", target = "_mta-sts.other.test" }]
+//! delegation = [{ zone = "sub.perfect.test", ns = "ns1.sub.perfect.test", glue = ["127.1.0.53"] }]
+//!                           ; NS records handing a zone below the domain to another server
+//!                           ; (RFC 1034 §4.2.1), with the name server's glue addresses
 //!
 //! [[mx_host]]                 ; MX hosts not declared here are "good"
 //! name = "mx.perfect.test"
@@ -161,6 +164,8 @@ pub struct Domain {
     pub tlsrpt_txt: Vec<String>,
     /// CNAME records at names of this zone.
     pub cnames: Vec<Cname>,
+    /// Zones below this one that are delegated to other name servers.
+    pub delegations: Vec<Delegation>,
     /// The policy host `mta-sts.<name>`, if any.
     pub policy: Option<PolicyHost>,
     /// Whether and how the zone is DNSSEC-signed.
@@ -205,6 +210,17 @@ pub struct Cname {
     pub name: String,
     /// Canonical name.
     pub target: String,
+}
+
+/// A zone cut (RFC 1034 §4.2.1): `zone` is served by `ns`, whose address is the glue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    /// The delegated zone, below the domain.
+    pub zone: String,
+    /// The name server's name.
+    pub ns: String,
+    /// The name server's addresses, published as A records in this zone (glue).
+    pub glue: Vec<std::net::Ipv4Addr>,
 }
 
 /// The policy host of a domain.

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use crate::smtp::Stall;
 
 use super::{
-    Cname, DEFAULT_EXPIRING_DAYS, DEFAULT_SLOW_DELAY, Dnssec, Domain, LAB_TLD, MAX_LABEL_LEN,
-    MAX_NAME_LEN, MxBehaviour, MxHost, MxRecord, PolicyBehaviour, PolicyHost, Scenario,
-    ScenarioError, TlsaRecord, TlsaSpec, generated_policy, generated_sts_txt, generated_tlsrpt_txt,
-    in_zone,
+    Cname, DEFAULT_EXPIRING_DAYS, DEFAULT_SLOW_DELAY, Delegation, Dnssec, Domain, LAB_TLD,
+    MAX_LABEL_LEN, MAX_NAME_LEN, MxBehaviour, MxHost, MxRecord, PolicyBehaviour, PolicyHost,
+    Scenario, ScenarioError, TlsaRecord, TlsaSpec, generated_policy, generated_sts_txt,
+    generated_tlsrpt_txt, in_zone,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -48,6 +48,8 @@ struct RawDomain {
     tlsrpt_txt: Option<RawTxt>,
     #[serde(default)]
     cname: Vec<RawCname>,
+    #[serde(default)]
+    delegation: Vec<RawDelegation>,
     policy: Option<RawPolicy>,
     dnssec: Option<RawDnssec>,
 }
@@ -83,6 +85,15 @@ enum RawTxt {
 struct RawCname {
     name: String,
     target: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelegation {
+    zone: String,
+    ns: String,
+    #[serde(default)]
+    glue: Vec<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -316,6 +327,38 @@ fn validate_domain(raw: RawDomain, field: &str) -> Result<Domain, ScenarioError>
         });
     }
 
+    let mut delegations = Vec::with_capacity(raw.delegation.len());
+    for (j, d) in raw.delegation.into_iter().enumerate() {
+        let zone_field = format!("{field}.delegation[{j}].zone");
+        let zone = lab_name(&d.zone, &zone_field, false)?;
+        if zone == name || !in_zone(&zone, &name) {
+            return Err(ScenarioError::BadName {
+                field: zone_field,
+                name: zone,
+                reason: "a delegated zone must lie below its domain",
+            });
+        }
+        if cnames.iter().any(|c| c.name == zone) {
+            return Err(ScenarioError::CnameConflict {
+                field: zone_field,
+                name: zone,
+            });
+        }
+        let ns_field = format!("{field}.delegation[{j}].ns");
+        let ns = lab_name(&d.ns, &ns_field, false)?;
+        if d.glue.is_empty() && in_zone(&ns, &zone) {
+            return Err(ScenarioError::OutOfRange {
+                field: format!("{field}.delegation[{j}].glue"),
+                reason: "a name server inside the zone it serves needs glue addresses",
+            });
+        }
+        delegations.push(Delegation {
+            zone,
+            ns,
+            glue: d.glue,
+        });
+    }
+
     let dnssec = match raw.dnssec {
         None | Some(RawDnssec::Flag(false)) => Dnssec::Off,
         Some(RawDnssec::Flag(true)) => Dnssec::Signed,
@@ -336,6 +379,7 @@ fn validate_domain(raw: RawDomain, field: &str) -> Result<Domain, ScenarioError>
         sts_txt,
         tlsrpt_txt,
         cnames,
+        delegations,
         policy,
         dnssec,
     })
@@ -618,6 +662,28 @@ mod tests {
     }
 
     #[test]
+    fn rfc1034_4_2_1_a_delegation_with_glue_parses() {
+        let s: Scenario = "[[domain]]\nname = \"provider.test\"\ndelegation = [{ zone = \"STS.provider.test.\", ns = \"ns1.sts.provider.test\", glue = [\"127.200.0.53\"] }, { zone = \"x.provider.test\", ns = \"ns.elsewhere.test\" }]\n"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.domains[0].delegations,
+            vec![
+                Delegation {
+                    zone: "sts.provider.test".into(),
+                    ns: "ns1.sts.provider.test".into(),
+                    glue: vec![std::net::Ipv4Addr::new(127, 200, 0, 53)],
+                },
+                Delegation {
+                    zone: "x.provider.test".into(),
+                    ns: "ns.elsewhere.test".into(),
+                    glue: Vec::new(),
+                },
+            ]
+        );
+    }
+
+    #[test]
     fn bad_scenarios_name_the_field() {
         let cases: &[(&str, &str, &str)] = &[
             (
@@ -669,6 +735,16 @@ mod tests {
                 "[[domain]]\nname = \"a.test\"\nmx = [{ host = \"mx..a.test\" }]\n",
                 "domain[0].mx[0].host",
                 "empty label",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\ndelegation = [{ zone = \"b.test\", ns = \"ns.b.test\", glue = [\"127.1.0.1\"] }]\n",
+                "domain[0].delegation[0].zone",
+                "a delegation outside the domain",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\ndelegation = [{ zone = \"b.a.test\", ns = \"ns.b.a.test\" }]\n",
+                "domain[0].delegation[0].glue",
+                "a name server inside its zone without glue",
             ),
             (
                 "[[domain]]\nname = \"a.test\"\ndnssec = \"maybe\"\n",
