@@ -46,6 +46,13 @@
 //! key_file = "/etc/stsward/mx.key"
 //! [scheduler]
 //! check_interval = 3600                 # seconds between two rounds of one domain
+//! [intake_https]                        # RFC 8460 §5.4 reports by POST on the policy host
+//! enabled = true
+//! path = "/tlsrpt"
+//! [intake_imap]                         # reports read from a mailbox
+//! host = "imap.provider.example"
+//! user = "tlsrpt"
+//! password_file = "/etc/stsward/imap-password"
 //! ```
 
 use std::fmt;
@@ -86,6 +93,277 @@ pub struct ServeConfig {
     pub intake_smtp: IntakeSmtpSection,
     /// `[scheduler]`: MX follow, the own-TXT watch, and the fetch-count flush.
     pub scheduler: SchedulerSection,
+    /// `[intake_https]`: TLS-RPT reports by HTTPS POST (RFC 8460 §5.4).
+    pub intake_https: IntakeHttpsSection,
+    /// `[intake_imap]`: TLS-RPT report e-mails read from an IMAP mailbox.
+    pub intake_imap: Option<IntakeImapSection>,
+}
+
+/// `[intake_https]`: the report route on the policy host's TLS listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeHttpsSection {
+    /// Whether the route is served (default false).
+    pub enabled: bool,
+    /// Its path (default `/tlsrpt`): `rua=https://<policy host>/tlsrpt`.
+    pub path: String,
+    /// The largest body as sent, in octets (default 10 MiB); larger gets 413.
+    pub max_body_bytes: u64,
+    /// The largest size a gzip body may inflate to, in octets (default 16 MiB).
+    pub max_decompressed_bytes: u64,
+    /// Seconds for the whole body to arrive (default 30); slower gets 408.
+    pub body_timeout: u64,
+    /// POSTs read and stored at once (default 16); more get 503 with `Retry-After`.
+    pub max_concurrent: usize,
+}
+
+impl Default for IntakeHttpsSection {
+    fn default() -> Self {
+        let limits = crate::intake::https::HttpsIntakeLimits::default();
+        IntakeHttpsSection {
+            enabled: false,
+            path: crate::intake::https::DEFAULT_PATH.into(),
+            max_body_bytes: limits.max_body_bytes,
+            max_decompressed_bytes: limits.max_decompressed_bytes,
+            body_timeout: limits.body_timeout.as_secs(),
+            max_concurrent: limits.max_concurrent,
+        }
+    }
+}
+
+impl IntakeHttpsSection {
+    /// The route to attach to the policy host with
+    /// [`crate::host::HostServer::with_https_intake`], handing reports to `sink`; `None`
+    /// when the section is not enabled.
+    pub fn intake(
+        &self,
+        sink: std::sync::Arc<dyn crate::intake::ReportSink>,
+    ) -> Result<Option<crate::intake::https::HttpsIntake>, ConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        crate::intake::https::HttpsIntake::new(&self.path, self.limits(), sink)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                key: "intake_https.path",
+                reason: e.to_string(),
+            })
+    }
+
+    /// The route's limits.
+    pub fn limits(&self) -> crate::intake::https::HttpsIntakeLimits {
+        crate::intake::https::HttpsIntakeLimits {
+            max_body_bytes: self.max_body_bytes,
+            max_decompressed_bytes: self.max_decompressed_bytes,
+            body_timeout: std::time::Duration::from_secs(self.body_timeout),
+            max_concurrent: self.max_concurrent,
+        }
+    }
+}
+
+/// How the IMAP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum ImapTlsMode {
+    /// TLS from the first byte (port 993).
+    #[default]
+    #[serde(rename = "implicit")]
+    Implicit,
+    /// Plain, then `STARTTLS` before logging in (port 143).
+    #[serde(rename = "starttls")]
+    Starttls,
+    /// No TLS at all: refused unless the host is a loopback address (tests).
+    #[serde(rename = "plain")]
+    Plain,
+}
+
+/// `[intake_imap]`: the mailbox polled for report e-mails.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeImapSection {
+    /// The server's host name (also the name its certificate must carry) or address.
+    pub host: String,
+    /// Its port (default 993 for implicit TLS, 143 otherwise).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `implicit` (default), `starttls`, or `plain` (loopback only).
+    #[serde(default)]
+    pub tls: ImapTlsMode,
+    /// PEM roots trusted for the server's certificate (default: the web PKI).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The login name.
+    pub user: String,
+    /// The password itself.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// A file holding the password (surrounding whitespace ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The mailbox read (default `INBOX`).
+    #[serde(default = "default_inbox")]
+    pub mailbox: String,
+    /// Where stored reports are moved (default `Processed`).
+    #[serde(default = "default_processed")]
+    pub processed_folder: String,
+    /// Where quarantined input is moved (default `Invalid`).
+    #[serde(default = "default_invalid")]
+    pub invalid_folder: String,
+    /// Seconds between rounds (default 300).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: u64,
+    /// Seconds any one network wait may take (default 30).
+    #[serde(default = "default_imap_timeout")]
+    pub timeout: u64,
+    /// The largest message fetched, in octets (default 10 MiB); larger ones go to the invalid
+    /// folder unread.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: u64,
+    /// Quarantine reports without a valid DKIM signature by the reporting domain (RFC 8460
+    /// §3; default true).
+    #[serde(default = "default_true")]
+    pub require_dkim: bool,
+}
+
+fn default_inbox() -> String {
+    "INBOX".into()
+}
+fn default_processed() -> String {
+    "Processed".into()
+}
+fn default_invalid() -> String {
+    "Invalid".into()
+}
+fn default_poll_interval() -> u64 {
+    300
+}
+fn default_imap_timeout() -> u64 {
+    30
+}
+fn default_max_message() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_true() -> bool {
+    true
+}
+
+impl IntakeImapSection {
+    /// The poller's settings, with the password read from `password_file` when that is how
+    /// it is given.
+    pub fn settings(&self) -> Result<crate::intake::imap::ImapSettings, ConfigError> {
+        let password = match (&self.password, &self.password_file) {
+            (Some(p), None) => p.clone(),
+            (None, Some(path)) => {
+                let text = read_bounded(path, 4096)?;
+                let p = text.trim();
+                if p.is_empty() {
+                    return Err(ConfigError::Invalid {
+                        key: "intake_imap.password_file",
+                        reason: format!("{} is empty", path.display()),
+                    });
+                }
+                Secret(p.to_owned())
+            }
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "intake_imap.password",
+                    reason: "set exactly one of password and password_file".into(),
+                });
+            }
+        };
+        let port = self.port.unwrap_or(match self.tls {
+            ImapTlsMode::Implicit => 993,
+            ImapTlsMode::Starttls | ImapTlsMode::Plain => 143,
+        });
+        Ok(crate::intake::imap::ImapSettings {
+            host: self.host.clone(),
+            port,
+            tls: self.tls,
+            ca_file: self.ca_file.clone(),
+            user: self.user.clone(),
+            password,
+            mailbox: self.mailbox.clone(),
+            processed_folder: self.processed_folder.clone(),
+            invalid_folder: self.invalid_folder.clone(),
+            poll_interval: std::time::Duration::from_secs(self.poll_interval),
+            timeout: std::time::Duration::from_secs(self.timeout),
+            max_message_bytes: self.max_message_bytes,
+            require_dkim: self.require_dkim,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: String| Err(ConfigError::Invalid { key, reason });
+        if self.host.trim().is_empty() {
+            return invalid("intake_imap.host", "is empty".into());
+        }
+        if self.tls == ImapTlsMode::Plain && !is_loopback_host(&self.host) {
+            return invalid(
+                "intake_imap.tls",
+                format!(
+                    "\"plain\" sends the password in the clear; it is allowed only for a \
+                     loopback host, not {:?}",
+                    self.host
+                ),
+            );
+        }
+        if self.user.is_empty() {
+            return invalid("intake_imap.user", "is empty".into());
+        }
+        if self.password.is_some() == self.password_file.is_some() {
+            return invalid(
+                "intake_imap.password",
+                "set exactly one of password and password_file".into(),
+            );
+        }
+        for (key, name) in [
+            ("intake_imap.mailbox", &self.mailbox),
+            ("intake_imap.processed_folder", &self.processed_folder),
+            ("intake_imap.invalid_folder", &self.invalid_folder),
+        ] {
+            if name.is_empty()
+                || name
+                    .chars()
+                    .any(|c| c.is_control() || c == '"' || c == '\\')
+            {
+                return invalid(key, format!("{name:?} is not a usable mailbox name"));
+            }
+        }
+        if self.processed_folder == self.mailbox
+            || self.invalid_folder == self.mailbox
+            || self.processed_folder == self.invalid_folder
+        {
+            return invalid(
+                "intake_imap.processed_folder",
+                "mailbox, processed_folder and invalid_folder must all differ".into(),
+            );
+        }
+        if !(1..=86_400).contains(&self.poll_interval) {
+            return invalid(
+                "intake_imap.poll_interval",
+                format!("{} is not between 1 and 86400 seconds", self.poll_interval),
+            );
+        }
+        if !(1..=600).contains(&self.timeout) {
+            return invalid(
+                "intake_imap.timeout",
+                format!("{} is not between 1 and 600 seconds", self.timeout),
+            );
+        }
+        if self.max_message_bytes == 0 {
+            return invalid("intake_imap.max_message_bytes", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// `localhost` or a loopback address.
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `[intake_smtp]`: the receive-only SMTP listener for TLS-RPT report e-mails (RFC 8460
@@ -592,6 +870,31 @@ impl ServeConfig {
                 format!("{} is not between 7 and 3660", sc.fetch_retention_days),
             );
         }
+        let https = &self.intake_https;
+        if let Err(e) = crate::intake::https::check_path(&https.path) {
+            return invalid("intake_https.path", e.to_string());
+        }
+        if https.max_body_bytes == 0 || https.max_decompressed_bytes == 0 {
+            return invalid(
+                "intake_https.max_body_bytes",
+                "max_body_bytes and max_decompressed_bytes must be at least 1".into(),
+            );
+        }
+        if !(1..=3600).contains(&https.body_timeout) {
+            return invalid(
+                "intake_https.body_timeout",
+                format!("{} is not between 1 and 3600 seconds", https.body_timeout),
+            );
+        }
+        if !(1..=4096).contains(&https.max_concurrent) {
+            return invalid(
+                "intake_https.max_concurrent",
+                format!("{} is not between 1 and 4096", https.max_concurrent),
+            );
+        }
+        if let Some(imap) = &self.intake_imap {
+            imap.validate()?;
+        }
         self.validate_intake_smtp()
     }
 
@@ -858,6 +1161,11 @@ mod tests {
         assert!(!all.intake_smtp.report_addresses.is_empty());
         assert!(!all.intake_smtp.report_domains.is_empty());
         assert!(all.intake_smtp.cert_file.is_some() && all.intake_smtp.key_file.is_some());
+        let imap = all
+            .intake_imap
+            .as_ref()
+            .expect("[intake_imap] is documented");
+        assert!(imap.password_file.is_some() && imap.ca_file.is_some() && imap.port.is_some());
         for section in [
             "[listen]",
             "[hosting]",
@@ -869,6 +1177,8 @@ mod tests {
             "[replicas]",
             "[intake_smtp]",
             "[scheduler]",
+            "[intake_https]",
+            "[intake_imap]",
         ] {
             assert!(block.contains(section), "{section} is not documented");
         }
@@ -1014,6 +1324,50 @@ secret_file = "/etc/stsward/secret.key"
                 "zero expiry",
             ),
             (
+                "[intake_https]\npath = \"tlsrpt\"\n",
+                "intake_https.path",
+                "a relative path",
+            ),
+            (
+                "[intake_https]\npath = \"/.well-known/mta-sts.txt\"\n",
+                "intake_https.path",
+                "the policy's own path",
+            ),
+            (
+                "[intake_https]\nmax_body_bytes = 0\n",
+                "intake_https.max_body_bytes",
+                "a zero bound",
+            ),
+            (
+                "[intake_imap]\nhost = \"imap.example\"\nuser = \"u\"\n",
+                "intake_imap.password",
+                "no password at all",
+            ),
+            (
+                "[intake_imap]\nhost = \"imap.example\"\nuser = \"u\"\npassword = \"p\"\n\
+                 password_file = \"/p\"\n",
+                "intake_imap.password",
+                "both password and password_file",
+            ),
+            (
+                "[intake_imap]\nhost = \"imap.example\"\nuser = \"u\"\npassword = \"p\"\n\
+                 tls = \"plain\"\n",
+                "intake_imap.tls",
+                "a clear-text password over the network",
+            ),
+            (
+                "[intake_imap]\nhost = \"imap.example\"\nuser = \"u\"\npassword = \"p\"\n\
+                 processed_folder = \"INBOX\"\n",
+                "intake_imap.processed_folder",
+                "moving into the mailbox read",
+            ),
+            (
+                "[intake_imap]\nhost = \"imap.example\"\nuser = \"u\"\npassword = \"p\"\n\
+                 poll_interval = 0\n",
+                "intake_imap.poll_interval",
+                "no pause between rounds",
+            ),
+            (
                 "[intake_smtp]\nreport_addresses = [\"no-at-sign\"]\n",
                 "intake_smtp.report_addresses",
                 "not local@domain",
@@ -1100,6 +1454,42 @@ secret_file = "/etc/stsward/secret.key"
                 .expect("none")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_imap_section_gives_the_poller_settings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("imap-password");
+        std::fs::write(&path, "  hunter2\n").expect("write");
+        let text = format!(
+            "[intake_imap]\nhost = \"127.0.0.1\"\ntls = \"plain\"\nuser = \"r\"\n\
+             password_file = {:?}\n",
+            path.display().to_string()
+        );
+        let cfg: ServeConfig = text.parse().expect("plain is allowed on loopback");
+        let imap = cfg.intake_imap.as_ref().expect("section");
+        let settings = imap.settings().expect("settings");
+        assert_eq!(settings.password.expose(), "hunter2");
+        assert_eq!(settings.port, 143, "the default port without implicit TLS");
+        assert_eq!(settings.mailbox, "INBOX");
+        assert_eq!(settings.processed_folder, "Processed");
+        assert_eq!(settings.invalid_folder, "Invalid");
+        assert!(
+            settings.require_dkim,
+            "live channels require DKIM by default"
+        );
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        let implicit: ServeConfig =
+            "[intake_imap]\nhost = \"imap.example\"\nuser = \"u\"\npassword = \"p\"\n"
+                .parse()
+                .expect("parses");
+        let port = implicit
+            .intake_imap
+            .expect("section")
+            .settings()
+            .expect("ok")
+            .port;
+        assert_eq!(port, 993);
     }
 
     #[test]

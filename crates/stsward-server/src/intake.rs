@@ -8,6 +8,8 @@
 //! raw bytes). An `Err` means nothing was committed and the peer must retry (SMTP 4xx,
 //! HTTP 503, IMAP: the message stays where it was).
 
+pub mod https;
+pub mod imap;
 pub mod sink;
 pub mod smtp;
 

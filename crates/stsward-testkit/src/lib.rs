@@ -20,6 +20,9 @@
 //! [`postfix`] runs throwaway Postfix instances for the resolver's real-Postfix tests, with
 //! the same skip rule for a missing Postfix.
 //!
+//! [`dovecot::Dovecot`] runs a throwaway Dovecot IMAP server for the IMAP intake tests, with
+//! the same skip rule for a missing Dovecot.
+//!
 //! [`pebble::Pebble`] runs a throwaway Pebble ACME CA (RFC 8555) for the certificate tests,
 //! with the same skip rule for a missing Pebble.
 //!
@@ -32,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dovecot;
 pub mod pebble;
 pub mod postfix;
 pub mod postgres;

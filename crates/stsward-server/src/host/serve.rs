@@ -17,6 +17,10 @@
 //! above guarantee), and accepts no more meanwhile: later connections wait in the kernel's
 //! listen backlog ([`LISTEN_BACKLOG`]). Nothing is refused outright and nothing grows.
 //!
+//! With an [`HttpsIntake`] attached ([`HostServer::with_https_intake`]), a request for its
+//! path on any TLS name goes to it (RFC 8460 §5.4 reports); every other request is the
+//! policy host's as above.
+//!
 //! Only HTTP/1.x is spoken (ALPN `http/1.1` or `http/1.0`, or none; no h2): a client that
 //! offers ALPN but none of these is refused in the handshake (`no_application_protocol`).
 //!
@@ -47,6 +51,7 @@ use super::name;
 use super::policy::{self, TlsConn};
 use super::sites::Sites;
 use super::sni::SniResolver;
+use crate::intake::https::HttpsIntake;
 use crate::listen;
 
 /// The kernel's queue of connections not yet accepted, per listener.
@@ -124,6 +129,7 @@ pub struct HostServer {
     https: Vec<TcpListener>,
     http: Vec<TcpListener>,
     limits: HostLimits,
+    intake: Option<HttpsIntake>,
 }
 
 impl HostServer {
@@ -152,7 +158,14 @@ impl HostServer {
             https: bind_all(https)?,
             http: bind_all(http)?,
             limits,
+            intake: None,
         })
+    }
+
+    /// Also serves the TLS-RPT report route `intake` (RFC 8460 §5.4) on the TLS listeners.
+    pub fn with_https_intake(mut self, intake: HttpsIntake) -> HostServer {
+        self.intake = Some(intake);
+        self
     }
 
     /// The bound TLS addresses, in the order given.
@@ -192,6 +205,7 @@ impl HostServer {
                 acceptor: acceptor.clone(),
                 sites: sites.clone(),
                 counter: counter.clone(),
+                intake: self.intake.clone(),
             };
             loops.spawn(accept_loop(
                 listener,
@@ -244,6 +258,7 @@ struct TlsHandler {
     acceptor: TlsAcceptor,
     sites: Sites,
     counter: FetchCounter,
+    intake: Option<HttpsIntake>,
 }
 
 #[derive(Clone)]
@@ -331,9 +346,15 @@ async fn serve_tls(tcp: TcpStream, conn: Conn, h: TlsHandler) {
         sni: Arc::from(sni),
         peer: conn.peer.ip(),
     };
-    let service = service_fn(move |request| {
+    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        if let Some(intake) = h.intake.as_ref().filter(|i| i.matches(&request)) {
+            let (intake, info) = (intake.clone(), info.clone());
+            return futures::future::Either::Left(async move {
+                Ok::<_, Infallible>(intake.answer(request, &info.sni, info.peer).await)
+            });
+        }
         let response = policy::answer(&request, &info, &h.sites, &h.counter, SystemTime::now());
-        std::future::ready(Ok::<_, Infallible>(response))
+        futures::future::Either::Right(std::future::ready(Ok::<_, Infallible>(response)))
     });
     serve_http(tls, service, conn, deadline).await;
 }
