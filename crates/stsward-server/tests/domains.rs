@@ -607,15 +607,26 @@ async fn import_hosts_every_line_and_skips_hosted_domains(s: DomainService) {
         }
         text.push_str(&format!("b{i:04}.test\n"));
     }
-    text.push_str("own.test mode=enforce mx=mx.own.test,*.mx.example.net max_age=86400 follow_mx=on\n");
+    text.push_str(
+        "own.test mode=enforce mx=mx.own.test,*.mx.example.net max_age=86400 follow_mx=on\n",
+    );
     let imported = s
-        .import(t, &text, &import_defaults(&["mx.example.net"]), "tester", T0 + 1)
+        .import(
+            t,
+            &text,
+            &import_defaults(&["mx.example.net"]),
+            "tester",
+            T0 + 1,
+        )
         .await
         .expect("import");
     assert_eq!(imported.added, 2501);
     assert_eq!(imported.skipped.len(), 1);
     assert_eq!(
-        (imported.skipped[0].line, imported.skipped[0].domain.as_str()),
+        (
+            imported.skipped[0].line,
+            imported.skipped[0].domain.as_str()
+        ),
         (5, "hosted.test")
     );
     assert_eq!(s.list(t, T0 + 1).await.expect("list").len(), 2502);
@@ -633,19 +644,35 @@ async fn import_hosts_every_line_and_skips_hosted_domains(s: DomainService) {
         policy.to_string(),
         "version: STSv1\r\nmode: enforce\r\nmx: mx.own.test\r\nmx: *.mx.example.net\r\nmax_age: 86400\r\n"
     );
-    assert_eq!(own.current.sts_id, policy_id(T0 + 1, 1).expect("id").to_string());
+    assert_eq!(
+        own.current.sts_id,
+        policy_id(T0 + 1, 1).expect("id").to_string()
+    );
     let plain = s.show(t, "b2499.test", T0 + 1).await.expect("show b2499");
     assert_eq!(plain.current.mx, ["mx.example.net"]);
     assert_eq!(plain.current.mode, "testing");
     assert_eq!(plain.current.max_age, 604_800);
     // The same file again: every line is skipped, nothing is duplicated.
     let again = s
-        .import(t, &text, &import_defaults(&["mx.example.net"]), "tester", T0 + 2)
+        .import(
+            t,
+            &text,
+            &import_defaults(&["mx.example.net"]),
+            "tester",
+            T0 + 2,
+        )
         .await
         .expect("import again");
     assert_eq!((again.added, again.skipped.len()), (0, 2502));
     assert_eq!(s.list(t, T0 + 2).await.expect("list").len(), 2502);
-    assert_eq!(s.show(t, "b0000.test", T0 + 2).await.expect("show").history.len(), 1);
+    assert_eq!(
+        s.show(t, "b0000.test", T0 + 2)
+            .await
+            .expect("show")
+            .history
+            .len(),
+        1
+    );
 }
 
 async fn import_with_a_bad_line_names_it_and_writes_nothing(s: DomainService) {
@@ -654,7 +681,13 @@ async fn import_with_a_bad_line_names_it_and_writes_nothing(s: DomainService) {
     text.push_str("bad.test mode=enforce max_age=forever\n");
     text.push_str("g0007.test\n");
     let err = s
-        .import(t, &text, &import_defaults(&["mx.example.net"]), "tester", T0)
+        .import(
+            t,
+            &text,
+            &import_defaults(&["mx.example.net"]),
+            "tester",
+            T0,
+        )
         .await
         .expect_err("bad lines");
     match err {
@@ -666,5 +699,8 @@ async fn import_with_a_bad_line_names_it_and_writes_nothing(s: DomainService) {
         }
         other => panic!("expected the bad lines, got {other:?}"),
     }
-    assert!(s.list(t, T0).await.expect("list").is_empty(), "nothing was written");
+    assert!(
+        s.list(t, T0).await.expect("list").is_empty(),
+        "nothing was written"
+    );
 }

@@ -833,7 +833,13 @@ async fn add_many_hosts_new_names_and_skips_hosted_ones(db: Db) {
         .map(|i| {
             (
                 new_domain(&format!("n{i:04}.test"), 100),
-                version("testing", &["mx.example.net"], 604800, &format!("id{i}"), 100),
+                version(
+                    "testing",
+                    &["mx.example.net"],
+                    604800,
+                    &format!("id{i}"),
+                    100,
+                ),
             )
         })
         .collect();
@@ -845,35 +851,82 @@ async fn add_many_hosts_new_names_and_skips_hosted_ones(db: Db) {
         ),
     );
     match store.hosted_domains_add_many(a, &batch).await {
-        Err(StoreError::BatchTooLarge { len: 1201, max: 1000 }) => {}
+        Err(StoreError::BatchTooLarge {
+            len: 1201,
+            max: 1000,
+        }) => {}
         other => panic!("a batch over MAX_BATCH: {other:?}"),
     }
     let (first, rest) = batch.split_at(1000);
-    let added = store.hosted_domains_add_many(a, first).await.expect("first batch");
-    let again = store.hosted_domains_add_many(a, rest).await.expect("second batch");
+    let added = store
+        .hosted_domains_add_many(a, first)
+        .await
+        .expect("first batch");
+    let again = store
+        .hosted_domains_add_many(a, rest)
+        .await
+        .expect("second batch");
     let added: Vec<bool> = added.into_iter().chain(again).collect();
     assert_eq!(added.len(), 1201);
     assert_eq!(added.iter().filter(|x| **x).count(), 1200);
     assert!(!added[700], "taken.test is hosted by tenant b: skipped");
-    let listed = store.hosted_domain_list(a, None, 2000).await.expect("list a");
+    let listed = store
+        .hosted_domain_list(a, None, 2000)
+        .await
+        .expect("list a");
     assert_eq!(listed.len(), 1200);
-    assert!(listed.iter().all(|d| d.current_version == 1 && d.state == DomainState::Active));
     assert!(
-        store.hosted_domain_get(a, "taken.test").await.expect("get").is_none(),
+        listed
+            .iter()
+            .all(|d| d.current_version == 1 && d.state == DomainState::Active)
+    );
+    assert!(
+        store
+            .hosted_domain_get(a, "taken.test")
+            .await
+            .expect("get")
+            .is_none(),
         "tenant a did not get tenant b's domain"
     );
-    let taken = store.policy_version_current(b, "taken.test").await.expect("b's").expect("some");
+    let taken = store
+        .policy_version_current(b, "taken.test")
+        .await
+        .expect("b's")
+        .expect("some");
     assert_eq!(taken.mode, "enforce", "tenant b's policy is unchanged");
-    let v = store.policy_version_current(a, "n1199.test").await.expect("v").expect("some");
-    assert_eq!((v.version, v.sts_id.as_str(), v.mx.as_slice()), (1, "id1199", &["mx.example.net".to_owned()][..]));
+    let v = store
+        .policy_version_current(a, "n1199.test")
+        .await
+        .expect("v")
+        .expect("some");
+    assert_eq!(
+        (v.version, v.sts_id.as_str(), v.mx.as_slice()),
+        (1, "id1199", &["mx.example.net".to_owned()][..])
+    );
     // Every added domain is one change for the serving replicas, as a single add is.
-    let changes = store.hosting_changes_since(before, 5000).await.expect("changes");
+    let changes = store
+        .hosting_changes_since(before, 5000)
+        .await
+        .expect("changes");
     assert_eq!(changes.len(), 1200);
     // Importing the same names again adds nothing and duplicates nothing.
-    let third = store.hosted_domains_add_many(a, first).await.expect("again");
+    let third = store
+        .hosted_domains_add_many(a, first)
+        .await
+        .expect("again");
     assert!(third.iter().all(|x| !x));
-    assert_eq!(store.hosted_domain_list(a, None, 2000).await.expect("list").len(), 1200);
-    assert_eq!(store.hosting_snapshot().await.expect("snapshot").len(), 1201);
+    assert_eq!(
+        store
+            .hosted_domain_list(a, None, 2000)
+            .await
+            .expect("list")
+            .len(),
+        1200
+    );
+    assert_eq!(
+        store.hosting_snapshot().await.expect("snapshot").len(),
+        1201
+    );
 }
 
 async fn add_many_refuses_a_bad_batch_and_writes_nothing(db: Db) {
@@ -899,7 +952,11 @@ async fn add_many_refuses_a_bad_batch_and_writes_nothing(db: Db) {
         other => panic!("a NUL in a note: {other:?}"),
     }
     assert!(
-        store.hosted_domain_list(t, None, 10).await.expect("list").is_empty(),
+        store
+            .hosted_domain_list(t, None, 10)
+            .await
+            .expect("list")
+            .is_empty(),
         "nothing was written"
     );
     assert_eq!(

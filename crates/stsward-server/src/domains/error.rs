@@ -76,7 +76,9 @@ pub enum DomainError {
     },
     /// The database failed in the middle of an import: the domains of the batches before
     /// (`written`) are hosted, the rest not; running the import again skips those.
-    #[error("the import stopped at the batch starting on line {at_line} after {written} domain(s) were written; running it again skips them")]
+    #[error(
+        "the import stopped at the batch starting on line {at_line} after {written} domain(s) were written; running it again skips them"
+    )]
     ImportStopped {
         /// Domains hosted before the failure.
         written: usize,

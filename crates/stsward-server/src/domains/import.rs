@@ -216,18 +216,26 @@ fn parse_line(
                 if patterns.iter().any(String::is_empty) {
                     return Err(err(
                         "mx",
-                        format!("{value:?} has an empty pattern (patterns are separated by one comma)"),
+                        format!(
+                            "{value:?} has an empty pattern (patterns are separated by one comma)"
+                        ),
                     ));
                 }
-                if mx.replace(parse_patterns(&patterns).map_err(invalid)?).is_some() {
+                if mx
+                    .replace(parse_patterns(&patterns).map_err(invalid)?)
+                    .is_some()
+                {
                     return Err(twice());
                 }
             }
             "max_age" => {
-                let secs: u64 = value.parse().map_err(|_| {
-                    err("max_age", format!("{value:?} is not a number of seconds"))
-                })?;
-                if max_age.replace(parse_max_age(secs).map_err(invalid)?).is_some() {
+                let secs: u64 = value
+                    .parse()
+                    .map_err(|_| err("max_age", format!("{value:?} is not a number of seconds")))?;
+                if max_age
+                    .replace(parse_max_age(secs).map_err(invalid)?)
+                    .is_some()
+                {
                     return Err(twice());
                 }
             }
@@ -356,16 +364,23 @@ mod tests {
             ("a.example mx=a.example,,b.example", "empty pattern", "mx"),
             ("a.example mx=*.*.example", "bad pattern", "mx"),
             ("a.example max_age=week", "not a number", "max_age"),
-            ("a.example max_age=99999999999", "over RFC 8461's limit", "max_age"),
+            (
+                "a.example max_age=99999999999",
+                "over RFC 8461's limit",
+                "max_age",
+            ),
             ("a.example follow_mx=yes", "not on/off", "follow_mx"),
             ("a.example colour=blue", "unknown option", "option"),
             ("a.example enforce", "not KEY=VALUE", "option"),
-            ("a.example mode=enforce mode=testing", "given twice", "option"),
+            (
+                "a.example mode=enforce mode=testing",
+                "given twice",
+                "option",
+            ),
         ];
         for (line, why, field) in cases {
             let text = format!("good.example\n{line}\n");
-            let (errors, total) = parse(&text, &defaults(&["mx.example"]))
-                .expect_err(why);
+            let (errors, total) = parse(&text, &defaults(&["mx.example"])).expect_err(why);
             assert_eq!(total, 1, "{why}");
             assert_eq!(errors[0].line, 2, "{why}: {:?}", errors[0]);
             assert_eq!(errors[0].field, *field, "{why}: {:?}", errors[0]);
@@ -374,8 +389,8 @@ mod tests {
 
     #[test]
     fn without_a_default_mx_each_line_needs_one() {
-        let (errors, _) = parse("a.example\nb.example mx=mx.b.example\n", &defaults(&[]))
-            .expect_err("no mx");
+        let (errors, _) =
+            parse("a.example\nb.example mx=mx.b.example\n", &defaults(&[])).expect_err("no mx");
         assert_eq!(errors.len(), 1);
         assert_eq!((errors[0].line, errors[0].field), (1, "mx"));
     }

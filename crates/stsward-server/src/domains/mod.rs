@@ -50,8 +50,8 @@ pub use names::NameError;
 pub use records::{DnsRecord, Records};
 pub use verify::{RecordCheck, RecordState, Verification};
 pub use views::{
-    CertificateSummary, Change, DomainDetail, DomainSummary, ImportWarning, Imported, ServedDomain, SkippedLine,
-    Warning,
+    CertificateSummary, Change, DomainDetail, DomainSummary, ImportWarning, Imported, ServedDomain,
+    SkippedLine, Warning,
 };
 
 /// The default `max_age` of a new domain: one week (RFC 8461 §3.2 expects "weeks or greater").
