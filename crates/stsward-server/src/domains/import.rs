@@ -102,8 +102,7 @@ pub fn parse(
         }
     };
     // Most lines share their options: build and lint each distinct policy once.
-    let mut policies: HashMap<(Mode, MaxAge, Vec<MxPattern>), (Policy, Vec<Warning>)> =
-        HashMap::new();
+    let mut policies: Policies = HashMap::new();
     let mut first_line: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
@@ -129,6 +128,9 @@ pub fn parse(
     }
     Ok(out)
 }
+
+/// Each distinct policy of the file, built and linted once, by its parts.
+type Policies = HashMap<(Mode, MaxAge, Vec<MxPattern>), (Policy, Vec<Warning>)>;
 
 /// The defaults, validated.
 struct Defaults {
@@ -173,7 +175,7 @@ fn parse_line(
     n: usize,
     raw: &str,
     base: &Defaults,
-    policies: &mut HashMap<(Mode, MaxAge, Vec<MxPattern>), (Policy, Vec<Warning>)>,
+    policies: &mut Policies,
 ) -> Result<Option<ImportLine>, LineError> {
     let err = |field: &'static str, reason: String| LineError {
         line: n,
