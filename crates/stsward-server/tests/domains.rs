@@ -12,7 +12,7 @@ use stsward_proto::mta_sts::Policy;
 use stsward_server::config::HostingSection;
 use stsward_server::domains::{
     AddDomain, DomainError, DomainOptions, DomainService, MxInput, PolicyChange, Warning,
-    id::policy_id,
+    id::policy_id, import::ImportDefaults,
 };
 use stsward_store::{DomainState, Store, StoreError};
 use stsward_testkit::postgres::Postgres;
@@ -58,6 +58,12 @@ const CASES: &[(&str, Case)] = &[
     }),
     ("a_domain_without_mx_needs_explicit_patterns", |s| {
         Box::pin(a_domain_without_mx_needs_explicit_patterns(s))
+    }),
+    ("import_hosts_every_line_and_skips_hosted_domains", |s| {
+        Box::pin(import_hosts_every_line_and_skips_hosted_domains(s))
+    }),
+    ("import_with_a_bad_line_names_it_and_writes_nothing", |s| {
+        Box::pin(import_with_a_bad_line_names_it_and_writes_nothing(s))
     }),
     ("records_point_into_the_zone_with_the_current_id", |s| {
         Box::pin(records_point_into_the_zone_with_the_current_id(s))
@@ -571,4 +577,131 @@ async fn records_point_into_the_zone_with_the_current_id(s: DomainService) {
     assert_eq!(r.sts_txt.value, format!("v=STSv1; id={};", v2.sts_id));
     assert_eq!(r.served[0].name, "_mta-sts.hosted.test.sts.provider.test.");
     assert_eq!(r.served[0].value, r.sts_txt.value);
+}
+
+fn import_defaults(mx: &[&str]) -> ImportDefaults {
+    ImportDefaults {
+        mx: mx.iter().map(|s| s.to_string()).collect(),
+        ..ImportDefaults::default()
+    }
+}
+
+async fn import_hosts_every_line_and_skips_hosted_domains(s: DomainService) {
+    let t = s.default_tenant(T0).await.expect("tenant");
+    s.add(
+        t,
+        &AddDomain {
+            mode: Some("enforce".into()),
+            mx: patterns(&["mx1.hosted.test"]),
+            ..add("hosted.test")
+        },
+        "tester",
+        T0,
+    )
+    .await
+    .expect("add hosted.test");
+    // 2,500 domains: three store batches; hosted.test on line 5 is hosted already.
+    let mut text = String::from("# bulk\n\n");
+    for i in 0..2500 {
+        if i == 2 {
+            text.push_str("Hosted.Test.   # already here\n");
+        }
+        text.push_str(&format!("b{i:04}.test\n"));
+    }
+    text.push_str(
+        "own.test mode=enforce mx=mx.own.test,*.mx.example.net max_age=86400 follow_mx=on\n",
+    );
+    let imported = s
+        .import(
+            t,
+            &text,
+            &import_defaults(&["mx.example.net"]),
+            "tester",
+            T0 + 1,
+        )
+        .await
+        .expect("import");
+    assert_eq!(imported.added, 2501);
+    assert_eq!(imported.skipped.len(), 1);
+    assert_eq!(
+        (
+            imported.skipped[0].line,
+            imported.skipped[0].domain.as_str()
+        ),
+        (5, "hosted.test")
+    );
+    assert_eq!(s.list(t, T0 + 1).await.expect("list").len(), 2502);
+    let hosted = s.show(t, "hosted.test", T0 + 1).await.expect("show");
+    assert_eq!(
+        (hosted.current.version, hosted.current.mode.as_str()),
+        (1, "enforce"),
+        "the hosted domain is not changed by the import"
+    );
+    let own = s.show(t, "own.test", T0 + 1).await.expect("show own");
+    assert_eq!(own.current.version, 1);
+    assert!(own.domain.follow_mx);
+    let policy: Policy = own.current.policy.parse().expect("served text parses");
+    assert_eq!(
+        policy.to_string(),
+        "version: STSv1\r\nmode: enforce\r\nmx: mx.own.test\r\nmx: *.mx.example.net\r\nmax_age: 86400\r\n"
+    );
+    assert_eq!(
+        own.current.sts_id,
+        policy_id(T0 + 1, 1).expect("id").to_string()
+    );
+    let plain = s.show(t, "b2499.test", T0 + 1).await.expect("show b2499");
+    assert_eq!(plain.current.mx, ["mx.example.net"]);
+    assert_eq!(plain.current.mode, "testing");
+    assert_eq!(plain.current.max_age, 604_800);
+    // The same file again: every line is skipped, nothing is duplicated.
+    let again = s
+        .import(
+            t,
+            &text,
+            &import_defaults(&["mx.example.net"]),
+            "tester",
+            T0 + 2,
+        )
+        .await
+        .expect("import again");
+    assert_eq!((again.added, again.skipped.len()), (0, 2502));
+    assert_eq!(s.list(t, T0 + 2).await.expect("list").len(), 2502);
+    assert_eq!(
+        s.show(t, "b0000.test", T0 + 2)
+            .await
+            .expect("show")
+            .history
+            .len(),
+        1
+    );
+}
+
+async fn import_with_a_bad_line_names_it_and_writes_nothing(s: DomainService) {
+    let t = s.default_tenant(T0).await.expect("tenant");
+    let mut text: String = (0..1500).map(|i| format!("g{i:04}.test\n")).collect();
+    text.push_str("bad.test mode=enforce max_age=forever\n");
+    text.push_str("g0007.test\n");
+    let err = s
+        .import(
+            t,
+            &text,
+            &import_defaults(&["mx.example.net"]),
+            "tester",
+            T0,
+        )
+        .await
+        .expect_err("bad lines");
+    match err {
+        DomainError::Import { errors, total } => {
+            assert_eq!(total, 2);
+            assert_eq!((errors[0].line, errors[0].field), (1501, "max_age"));
+            assert_eq!((errors[1].line, errors[1].field), (1502, "domain"));
+            assert!(errors[1].reason.contains("line 8"), "{}", errors[1].reason);
+        }
+        other => panic!("expected the bad lines, got {other:?}"),
+    }
+    assert!(
+        s.list(t, T0).await.expect("list").is_empty(),
+        "nothing was written"
+    );
 }

@@ -103,6 +103,20 @@ pub enum StoreError {
         /// The version the change was based on.
         expected: i64,
     },
+    /// A bulk add was given more domains than one transaction takes.
+    #[error("{len} domains in one batch, more than the {max} the store takes at once")]
+    BatchTooLarge {
+        /// Domains given.
+        len: usize,
+        /// [`MAX_BATCH`](crate::hosting::bulk::MAX_BATCH).
+        max: usize,
+    },
+    /// A bulk add named one domain twice; nothing was written.
+    #[error("{domain} is given twice in one batch")]
+    DuplicateInBatch {
+        /// The domain.
+        domain: String,
+    },
     /// A tenant of that name exists.
     #[error("tenant {name:?} exists already")]
     TenantTaken {
@@ -141,6 +155,8 @@ pub enum Operation {
     TenantCreate,
     /// [`Store::hosted_domain_add`](crate::Store::hosted_domain_add).
     HostedDomainAdd,
+    /// [`Store::hosted_domains_add_many`](crate::Store::hosted_domains_add_many).
+    HostedDomainsAddMany,
     /// [`Store::hosted_domain_get`](crate::Store::hosted_domain_get).
     HostedDomainGet,
     /// [`Store::hosted_domain_list`](crate::Store::hosted_domain_list).
@@ -226,6 +242,7 @@ impl Operation {
             Self::TenantDefault => "tenant_default",
             Self::TenantCreate => "tenant_create",
             Self::HostedDomainAdd => "hosted_domain_add",
+            Self::HostedDomainsAddMany => "hosted_domains_add_many",
             Self::HostedDomainGet => "hosted_domain_get",
             Self::HostedDomainList => "hosted_domain_list",
             Self::HostedDomainSetOptions => "hosted_domain_set_options",

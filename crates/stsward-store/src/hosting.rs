@@ -28,6 +28,7 @@
 //! The store validates sizes only; what a policy may say is the caller's business
 //! (`stsward-server`'s domain service validates with `stsward-proto` before writing).
 
+pub mod bulk;
 pub mod certificates;
 mod domains;
 mod versions;

@@ -44,6 +44,12 @@ const CASES: &[(&str, Case)] = &[
     ("one_acme_account_per_directory", |db| {
         Box::pin(one_acme_account_per_directory(db))
     }),
+    ("add_many_hosts_new_names_and_skips_hosted_ones", |db| {
+        Box::pin(add_many_hosts_new_names_and_skips_hosted_ones(db))
+    }),
+    ("add_many_refuses_a_bad_batch_and_writes_nothing", |db| {
+        Box::pin(add_many_refuses_a_bad_batch_and_writes_nothing(db))
+    }),
     ("bad_values_are_refused_naming_the_field", |db| {
         Box::pin(bad_values_are_refused_naming_the_field(db))
     }),
@@ -807,5 +813,154 @@ async fn bad_values_are_refused_naming_the_field(db: Db) {
             .await
             .expect("list")
             .is_empty()
+    );
+}
+
+async fn add_many_hosts_new_names_and_skips_hosted_ones(db: Db) {
+    let store = open(&db).await;
+    let (a, b) = two_tenants(&store).await;
+    store
+        .hosted_domain_add(
+            b,
+            &new_domain("taken.test", 50),
+            version("enforce", &["mx.taken.test"], 86400, "b1", 50),
+        )
+        .await
+        .expect("tenant b hosts taken.test");
+    let before = store.hosting_change_position().await.expect("position");
+    // More than one multi-row statement's worth (500 rows), with the taken name inside.
+    let mut batch: Vec<(NewDomain, NewVersion)> = (0..1200)
+        .map(|i| {
+            (
+                new_domain(&format!("n{i:04}.test"), 100),
+                version(
+                    "testing",
+                    &["mx.example.net"],
+                    604800,
+                    &format!("id{i}"),
+                    100,
+                ),
+            )
+        })
+        .collect();
+    batch.insert(
+        700,
+        (
+            new_domain("taken.test", 100),
+            version("testing", &["mx.example.net"], 604800, "x", 100),
+        ),
+    );
+    match store.hosted_domains_add_many(a, &batch).await {
+        Err(StoreError::BatchTooLarge {
+            len: 1201,
+            max: 1000,
+        }) => {}
+        other => panic!("a batch over MAX_BATCH: {other:?}"),
+    }
+    let (first, rest) = batch.split_at(1000);
+    let added = store
+        .hosted_domains_add_many(a, first)
+        .await
+        .expect("first batch");
+    let again = store
+        .hosted_domains_add_many(a, rest)
+        .await
+        .expect("second batch");
+    let added: Vec<bool> = added.into_iter().chain(again).collect();
+    assert_eq!(added.len(), 1201);
+    assert_eq!(added.iter().filter(|x| **x).count(), 1200);
+    assert!(!added[700], "taken.test is hosted by tenant b: skipped");
+    let listed = store
+        .hosted_domain_list(a, None, 2000)
+        .await
+        .expect("list a");
+    assert_eq!(listed.len(), 1200);
+    assert!(
+        listed
+            .iter()
+            .all(|d| d.current_version == 1 && d.state == DomainState::Active)
+    );
+    assert!(
+        store
+            .hosted_domain_get(a, "taken.test")
+            .await
+            .expect("get")
+            .is_none(),
+        "tenant a did not get tenant b's domain"
+    );
+    let taken = store
+        .policy_version_current(b, "taken.test")
+        .await
+        .expect("b's")
+        .expect("some");
+    assert_eq!(taken.mode, "enforce", "tenant b's policy is unchanged");
+    let v = store
+        .policy_version_current(a, "n1199.test")
+        .await
+        .expect("v")
+        .expect("some");
+    assert_eq!(
+        (v.version, v.sts_id.as_str(), v.mx.as_slice()),
+        (1, "id1199", &["mx.example.net".to_owned()][..])
+    );
+    // Every added domain is one change for the serving replicas, as a single add is.
+    let changes = store
+        .hosting_changes_since(before, 5000)
+        .await
+        .expect("changes");
+    assert_eq!(changes.len(), 1200);
+    // Importing the same names again adds nothing and duplicates nothing.
+    let third = store
+        .hosted_domains_add_many(a, first)
+        .await
+        .expect("again");
+    assert!(third.iter().all(|x| !x));
+    assert_eq!(
+        store
+            .hosted_domain_list(a, None, 2000)
+            .await
+            .expect("list")
+            .len(),
+        1200
+    );
+    assert_eq!(
+        store.hosting_snapshot().await.expect("snapshot").len(),
+        1201
+    );
+}
+
+async fn add_many_refuses_a_bad_batch_and_writes_nothing(db: Db) {
+    let store = open(&db).await;
+    let t = store.tenant_default(1).await.expect("tenant").id;
+    let ok = |name: &str| {
+        (
+            new_domain(name, 100),
+            version("testing", &["mx.example.net"], 604800, "i1", 100),
+        )
+    };
+    match store
+        .hosted_domains_add_many(t, &[ok("a.test"), ok("b.test"), ok("a.test")])
+        .await
+    {
+        Err(StoreError::DuplicateInBatch { domain }) => assert_eq!(domain, "a.test"),
+        other => panic!("a name twice in a batch: {other:?}"),
+    }
+    let mut nul = ok("c.test");
+    nul.1.note = Some("a\0b".into());
+    match store.hosted_domains_add_many(t, &[ok("d.test"), nul]).await {
+        Err(StoreError::NulCharacter { field: Field::Note }) => {}
+        other => panic!("a NUL in a note: {other:?}"),
+    }
+    assert!(
+        store
+            .hosted_domain_list(t, None, 10)
+            .await
+            .expect("list")
+            .is_empty(),
+        "nothing was written"
+    );
+    assert_eq!(
+        store.hosted_domains_add_many(t, &[]).await.expect("empty"),
+        Vec::<bool>::new()
     );
 }

@@ -432,6 +432,43 @@ Exit status: 0 when added, 1 when refused (invalid input, already hosted, no MX 
         follow_mx: bool,
     },
 
+    /// Host many domains from a file, one a line with optional per-line options
+    /// (docs/serve.md, "Importing domains"); domains hosted already are skipped.
+    #[command(after_help = "\
+Line format (# starts a comment; blank lines are skipped):
+  example.com
+  example.org mode=enforce mx=mx1.example.org,*.mx.example.net max_age=604800 follow_mx=on
+
+Examples:
+  stsward domain import domains.txt --mx mx.example.net
+  stsward domain import - --mode enforce --mx '*.mail.example.net' < domains.txt
+
+Every line is checked first: a bad line fails the whole import, naming the file, the line and
+the field, and nothing is written. The mx patterns never come from DNS: each line needs mx=
+unless --mx gives a default.
+
+Exit status: 0 when imported (including when every domain was hosted already), 1 when a line
+is refused (nothing written), 2 when the command could not run.")]
+    Import {
+        /// The import file, or '-' for standard input.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The mode of lines without mode= (default testing).
+        #[arg(long, value_name = "MODE", value_parser = ["testing", "enforce", "none"])]
+        mode: Option<String>,
+        /// The mx patterns of lines without mx= (repeatable).
+        #[arg(long, value_name = "PATTERN", num_args = 1..)]
+        mx: Vec<String>,
+        /// The max_age of lines without max_age=, in seconds (default 604800).
+        #[arg(long, value_name = "SECS")]
+        max_age: Option<u64>,
+        /// Follow the MX records on a schedule for lines without follow_mx=.
+        #[arg(long)]
+        follow_mx: bool,
+        #[command(flatten)]
+        common: DomainCommon,
+    },
+
     /// List the hosted domains.
     #[command(after_help = "\
 Exit status: 0 when listed, 2 when the command could not run.")]

@@ -16,6 +16,7 @@ use crate::cli::{
     Cli, CliCommand, ColorChoice, DomainCommand, DomainCommon, NetArgs, PolicyCommand,
     PolicyFields, ReportCommand, ResolveCommand,
 };
+use stsward_server::domains::import::ImportDefaults;
 use stsward_server::domains::{AddDomain, DomainOptions, MxInput, PolicyChange};
 
 /// Where an input comes from.
@@ -176,6 +177,7 @@ pub struct Domain {
 #[derive(Debug)]
 pub enum DomainAction {
     Add(AddDomain),
+    Import(Input, ImportDefaults),
     List,
     Show(String),
     Set(String, PolicyChange, DomainOptions),
@@ -377,6 +379,25 @@ fn domain(d: DomainCommand) -> anyhow::Result<Domain> {
             };
             with(target.common, DomainAction::Add(add))
         }
+        DomainCommand::Import {
+            file,
+            mode,
+            mx,
+            max_age,
+            follow_mx,
+            common,
+        } => with(
+            common,
+            DomainAction::Import(
+                Input::from_arg(file),
+                ImportDefaults {
+                    mode,
+                    mx,
+                    max_age,
+                    follow_mx,
+                },
+            ),
+        ),
         DomainCommand::List { common } => with(common, DomainAction::List),
         DomainCommand::Show { target } => with(target.common, DomainAction::Show(target.domain)),
         DomainCommand::Set {

@@ -390,3 +390,72 @@ fn refusals_and_failures_exit_1_and_2() {
         r.err
     );
 }
+
+#[test]
+fn import_names_the_file_line_and_field_and_skips_hosted_domains() {
+    let w = world();
+    let bad = w.dir.path().join("bad.txt");
+    std::fs::write(
+        &bad,
+        "# customers\nok.test\nx.test mode=strict\nhosted.test\n",
+    )
+    .expect("write");
+    let r = w.domain(&[
+        "import",
+        bad.to_str().expect("utf-8 path"),
+        "--mx",
+        "mx.example.net",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(
+        r.err.contains(&format!("{}:3: mode:", bad.display())),
+        "names the file, line and field: {}",
+        r.err
+    );
+    assert_eq!(
+        w.domain(&["list"]).out,
+        "no hosted domains\n",
+        "nothing written"
+    );
+
+    let r = w.domain(&["add", "hosted.test", "--mx", "mx1.hosted.test"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let good = w.dir.path().join("good.txt");
+    std::fs::write(
+        &good,
+        "ok.test\nhosted.test\nenf.test mode=enforce mx=mx.enf.test max_age=86400\n",
+    )
+    .expect("write");
+    let path = good.to_str().expect("utf-8 path");
+    let r = w.domain(&["import", path, "--mx", "mx.example.net"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out
+            .contains("line 2: hosted.test: already hosted; skipped"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out
+            .ends_with("2 domain(s) imported, 1 already hosted and skipped\n"),
+        "{}",
+        r.out
+    );
+    let shown = w.json(&["show", "enf.test"]);
+    assert_eq!(shown["current"]["mode"], "enforce", "{shown}");
+    assert_eq!(shown["current"]["max_age"], 86400, "{shown}");
+    // Again: nothing is added twice.
+    let again = w.json(&["import", path, "--mx", "mx.example.net"]);
+    assert_eq!(again["added"], 0, "{again}");
+    assert_eq!(
+        again["skipped"].as_array().map(Vec::len),
+        Some(3),
+        "{again}"
+    );
+    // No default mx and none on the line: refused before anything is written.
+    let nomx = w.dir.path().join("nomx.txt");
+    std::fs::write(&nomx, "new.test\n").expect("write");
+    let r = w.domain(&["import", nomx.to_str().expect("utf-8 path")]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(r.err.contains("nomx.txt:1: mx:"), "{}", r.err);
+}

@@ -115,6 +115,15 @@ impl From<DomainError> for ApiError {
                 with(StatusCode::BAD_REQUEST, "invalid", Some(field))
             }
             DomainError::NoMx { .. } => with(StatusCode::BAD_REQUEST, "no_mx", Some("mx")),
+            DomainError::Import { .. } => with(StatusCode::BAD_REQUEST, "invalid", Some("line")),
+            DomainError::ImportStopped { .. } => {
+                tracing::warn!(error = %message, "REST API: import stopped by the store");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    e.to_string(),
+                )
+            }
             DomainError::NotFound { .. } => with(StatusCode::NOT_FOUND, "not_found", None),
             DomainError::Removing { .. } => with(StatusCode::CONFLICT, "removing", None),
             DomainError::Dns { .. } => {

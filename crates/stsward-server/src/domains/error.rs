@@ -65,6 +65,29 @@ pub enum DomainError {
         /// What it is needed for.
         why: &'static str,
     },
+    /// An import file has bad lines; nothing was written. `errors` holds the first
+    /// [`MAX_REPORTED`](super::import::MAX_REPORTED), `total` counts them all.
+    #[error("{total} bad line(s), nothing imported; the first: {}", errors.first().map(ToString::to_string).unwrap_or_default())]
+    Import {
+        /// The first bad lines, in file order.
+        errors: Vec<super::import::LineError>,
+        /// How many lines were bad.
+        total: usize,
+    },
+    /// The database failed in the middle of an import: the domains of the batches before
+    /// (`written`) are hosted, the rest not; running the import again skips those.
+    #[error(
+        "the import stopped at the batch starting on line {at_line} after {written} domain(s) were written; running it again skips them"
+    )]
+    ImportStopped {
+        /// Domains hosted before the failure.
+        written: usize,
+        /// The first line of the batch that failed.
+        at_line: usize,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
     /// The store failed or refused (a taken name, a version conflict, a size limit).
     #[error(transparent)]
     Store(#[from] StoreError),

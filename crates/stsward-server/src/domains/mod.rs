@@ -27,6 +27,7 @@
 mod cert_view;
 mod error;
 pub mod id;
+pub mod import;
 mod input;
 pub mod names;
 pub mod records;
@@ -37,6 +38,7 @@ use std::collections::HashSet;
 
 use stsward_net::dns::{Answer, Dns};
 use stsward_proto::mta_sts::{Mode, MxPattern, Policy};
+use stsward_store::hosting::bulk::MAX_BATCH;
 use stsward_store::{
     DomainState, HostedDomain, NewDomain, PolicyVersion, Store, TenantId, Transition,
 };
@@ -50,7 +52,7 @@ pub use records::{DnsRecord, Records};
 pub use verify::{RecordCheck, RecordState, Verification};
 pub use views::{
     CertificateLive, CertificateSummary, Change, DomainDetail, DomainSummary, FETCH_WINDOW_DAYS,
-    ServedDomain, Warning,
+    ImportWarning, Imported, ServedDomain, SkippedLine, Warning,
 };
 
 /// The default `max_age` of a new domain: one week (RFC 8461 §3.2 expects "weeks or greater").
@@ -199,6 +201,74 @@ impl DomainService {
             changed: true,
             warnings,
         })
+    }
+
+    /// `domain import`: hosts every domain of the import file `text` (format: [`import`])
+    /// for `tenant`, each with its first policy (version 1). Every line is validated first:
+    /// a bad line fails the whole import ([`DomainError::Import`]) and nothing is written.
+    /// A domain hosted already (by any tenant) is skipped and reported, not changed.
+    ///
+    /// Writes go in transactions of [`MAX_BATCH`] domains. Should the database fail in the
+    /// middle, the batches before stay written and the error says so; running the same
+    /// import again skips them, so an import can always be finished by repeating it.
+    pub async fn import(
+        &self,
+        tenant: TenantId,
+        text: &str,
+        defaults: &import::ImportDefaults,
+        actor: &str,
+        now: i64,
+    ) -> Result<Imported, DomainError> {
+        let lines = import::parse(text, defaults)
+            .map_err(|(errors, total)| DomainError::Import { errors, total })?;
+        // A removal whose time has come frees the name even before the scheduler runs.
+        self.store.hosted_domain_finish_removals(None, now).await?;
+        let mut out = Imported::default();
+        for chunk in lines.chunks(MAX_BATCH) {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for line in chunk {
+                let (first, _) = new_version(&line.policy, 1, actor, now, None)?;
+                batch.push((
+                    NewDomain {
+                        domain: line.domain.clone(),
+                        follow_mx: line.follow_mx,
+                        tlsrpt_rua: None,
+                        created_at: now,
+                    },
+                    first,
+                ));
+            }
+            let added = self
+                .store
+                .hosted_domains_add_many(tenant, &batch)
+                .await
+                .map_err(|source| DomainError::ImportStopped {
+                    written: out.added,
+                    at_line: chunk.first().map_or(0, |l| l.line),
+                    source,
+                })?;
+            for (line, added) in chunk.iter().zip(added) {
+                if added {
+                    out.added += 1;
+                    for w in &line.warnings {
+                        match out.warnings.iter_mut().find(|k| &k.warning == w) {
+                            Some(known) => known.domains += 1,
+                            None => out.warnings.push(ImportWarning {
+                                warning: w.clone(),
+                                domains: 1,
+                                first_line: line.line,
+                            }),
+                        }
+                    }
+                } else {
+                    out.skipped.push(SkippedLine {
+                        line: line.line,
+                        domain: line.domain.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The live domains of `tenant`, by name.

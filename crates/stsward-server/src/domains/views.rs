@@ -68,6 +68,37 @@ pub struct Change {
     pub warnings: Vec<Warning>,
 }
 
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Imported {
+    /// Domains now hosted (each at version 1).
+    pub added: usize,
+    /// Lines whose domain was hosted already (by any tenant), in file order; not changed.
+    pub skipped: Vec<SkippedLine>,
+    /// Lint warnings of the added domains' policies, each once with how many it concerns.
+    pub warnings: Vec<ImportWarning>,
+}
+
+/// A line of an import whose domain was hosted already.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedLine {
+    /// The line number, from 1.
+    pub line: usize,
+    /// The domain.
+    pub domain: String,
+}
+
+/// A warning shared by the policies of some imported domains.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImportWarning {
+    /// The warning.
+    pub warning: Warning,
+    /// How many added domains it concerns.
+    pub domains: usize,
+    /// The first line it concerns.
+    pub first_line: usize,
+}
+
 /// One domain in a listing.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DomainSummary {

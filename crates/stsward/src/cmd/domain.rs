@@ -1,4 +1,4 @@
-//! `stsward domain add|list|show|set|remove|sync-mx|records` — wiring only.
+//! `stsward domain add|import|list|show|set|remove|sync-mx|records|verify` — wiring only.
 //!
 //! The configuration file (or its defaults) and `--store` give the database, `--resolver`
 //! the DNS server for MX lookups; [`stsward_server::domains::DomainService`] does the work,
@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use stsward_net::dns::{Dns, DnsConfig};
 use stsward_server::config::ServeConfig;
+use stsward_server::domains::import::ImportDefaults;
 use stsward_server::domains::{
     CertificateLive, Change, DomainDetail, DomainError, DomainService, DomainSummary,
     FETCH_WINDOW_DAYS, RecordState, Records, Verification, format_time,
@@ -18,7 +19,7 @@ use stsward_server::domains::{
 use stsward_store::{DomainState, Store, StoreError, TenantId};
 
 use crate::Outcome;
-use crate::command::{Domain, DomainAction};
+use crate::command::{Domain, DomainAction, Input};
 
 /// Who the history says made a change from the command line.
 const ACTOR: &str = "cli";
@@ -33,6 +34,11 @@ pub fn run(c: &Domain) -> anyhow::Result<Outcome> {
     if let Some(url) = &c.store {
         config.store.url = url.clone();
     }
+    // An import file is read before the store is opened: a missing file is reported at once.
+    let import_text = match &c.action {
+        DomainAction::Import(input, _) => Some(read_import(input)?),
+        _ => None,
+    };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
@@ -50,12 +56,31 @@ pub fn run(c: &Domain) -> anyhow::Result<Outcome> {
         })
         .ok();
         let service = DomainService::new(store.clone(), config.hosting.clone(), dns);
-        let result = act(&service, c, now).await;
+        let result = match (&c.action, &import_text) {
+            (DomainAction::Import(input, defaults), Some(text)) => {
+                import(&service, c.json, text, defaults, now)
+                    .await
+                    .map_err(|e| (e, Some(input.display_name())))
+            }
+            _ => act(&service, c, now).await.map_err(|e| (e, None)),
+        };
         store.close().await;
         match result {
             Ok(outcome) => Ok(outcome),
-            Err(e) => {
-                eprintln!("stsward: {}", chain(&e));
+            Err((e, file)) => {
+                match (&e, file) {
+                    (DomainError::Import { errors, total }, Some(file)) => {
+                        for err in errors {
+                            eprintln!("{file}:{}: {}: {}", err.line, err.field, err.reason);
+                        }
+                        if *total > errors.len() {
+                            eprintln!("{file}: … and {} more bad lines", total - errors.len());
+                        }
+                        eprintln!("stsward: {file}: {total} bad line(s); nothing was imported");
+                    }
+                    (_, Some(file)) => eprintln!("stsward: {file}: {}", chain(&e)),
+                    (_, None) => eprintln!("stsward: {}", chain(&e)),
+                }
                 Ok(if refused(&e) {
                     Outcome::Problems
                 } else {
@@ -85,7 +110,8 @@ fn refused(e: &DomainError) -> bool {
         | DomainError::Invalid { .. }
         | DomainError::NotFound { .. }
         | DomainError::Removing { .. }
-        | DomainError::NoMx { .. } => true,
+        | DomainError::NoMx { .. }
+        | DomainError::Import { .. } => true,
         DomainError::Store(s) => matches!(
             s,
             StoreError::DomainTaken { .. }
@@ -96,6 +122,51 @@ fn refused(e: &DomainError) -> bool {
         ),
         _ => false,
     }
+}
+
+/// The import file as text; a byte that is not UTF-8 is named by its line.
+fn read_import(input: &Input) -> anyhow::Result<String> {
+    let name = input.display_name();
+    let bytes = input.read().with_context(|| format!("reading {name}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..good].iter().filter(|b| **b == b'\n').count() + 1;
+        anyhow::anyhow!("{name}:{line}: not UTF-8 text")
+    })
+}
+
+/// `domain import`: hosts the file's domains, reports the skipped ones and the warnings.
+async fn import(
+    s: &DomainService,
+    json: bool,
+    text: &str,
+    defaults: &ImportDefaults,
+    now: i64,
+) -> Result<Outcome, DomainError> {
+    let tenant = s.default_tenant(now).await?;
+    let imported = s.import(tenant, text, defaults, ACTOR, now).await?;
+    for w in &imported.warnings {
+        eprintln!(
+            "warning: {} imported domain(s), from line {}: {}",
+            w.domains, w.first_line, w.warning
+        );
+    }
+    if json {
+        print_json(&imported);
+    } else {
+        for skipped in &imported.skipped {
+            println!(
+                "line {}: {}: already hosted; skipped",
+                skipped.line, skipped.domain
+            );
+        }
+        println!(
+            "{} domain(s) imported, {} already hosted and skipped",
+            imported.added,
+            imported.skipped.len()
+        );
+    }
+    Ok(Outcome::Success)
 }
 
 async fn act(s: &DomainService, c: &Domain, now: i64) -> Result<Outcome, DomainError> {
@@ -214,7 +285,7 @@ async fn act_change(
             }
             Ok(())
         }
-        DomainAction::Verify(_) => Ok(()),
+        DomainAction::Verify(_) | DomainAction::Import(..) => Ok(()),
     }
 }
 
