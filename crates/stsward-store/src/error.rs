@@ -191,6 +191,18 @@ pub enum Operation {
     CertificateWait,
     /// [`Store::certificates_changed_since`](crate::Store::certificates_changed_since).
     CertificatesChangedSince,
+    /// [`Store::reports_ingest`](crate::Store::reports_ingest).
+    ReportsIngest,
+    /// [`Store::reports_prune`](crate::Store::reports_prune).
+    ReportsPrune,
+    /// [`Store::reports_stored_totals`](crate::Store::reports_stored_totals).
+    ReportsStoredTotals,
+    /// [`Store::reports_summary`](crate::Store::reports_summary).
+    ReportsSummary,
+    /// [`Store::quarantine_list`](crate::Store::quarantine_list).
+    QuarantineList,
+    /// [`Store::quarantine_get`](crate::Store::quarantine_get).
+    QuarantineGet,
 }
 
 impl Operation {
@@ -231,6 +243,12 @@ impl Operation {
             Self::LeaseGet => "lease_get",
             Self::CertificateWait => "certificate_wait",
             Self::CertificatesChangedSince => "certificates_changed_since",
+            Self::ReportsIngest => "reports_ingest",
+            Self::ReportsPrune => "reports_prune",
+            Self::ReportsStoredTotals => "reports_stored_totals",
+            Self::ReportsSummary => "reports_summary",
+            Self::QuarantineList => "quarantine_list",
+            Self::QuarantineGet => "quarantine_get",
         }
     }
 }

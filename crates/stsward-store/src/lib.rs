@@ -9,6 +9,8 @@
 //!   §5.1), [`CachedPolicy`].
 //! - [`hosting`]: hosted MTA-STS: tenants, hosted domains, their append-only policy versions
 //!   (RFC 8461 §3.1, §3.2, §8.3), certificates and ACME accounts.
+//! - [`reports`]: received TLS-RPT reports (RFC 8460 §4.4), deduplicated by a unique key,
+//!   their raw input, failure details, daily rollups for summaries, and the quarantine.
 //!
 //! Each area of the product gets its own module here (one `impl Store` block with its
 //! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
@@ -32,6 +34,7 @@ pub mod hosting;
 pub mod leases;
 mod migrate;
 pub mod replicas;
+pub mod reports;
 pub mod resolver_policy;
 mod store;
 
@@ -43,5 +46,9 @@ pub use hosting::{
 };
 pub use leases::Lease;
 pub use replicas::HostingChange;
+pub use reports::{
+    DkimRecord, Intake, IntakeContent, IntakeResult, QuarantinedInput, RawInput, RecordError,
+    ReportRecord, ReportScope, ReportSummary, SummaryQuery,
+};
 pub use resolver_policy::CachedPolicy;
 pub use store::{Backend, Store, StoreOptions};

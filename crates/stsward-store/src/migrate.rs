@@ -45,6 +45,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     embed!("sqlite", "0002_hosting.sql"),
     embed!("sqlite", "0003_replicas.sql"),
     embed!("sqlite", "0004_leases.sql"),
+    embed!("sqlite", "0006_reports.sql"),
 ];
 
 /// PostgreSQL's migrations, in order.
@@ -53,6 +54,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     embed!("postgres", "0002_hosting.sql"),
     embed!("postgres", "0003_replicas.sql"),
     embed!("postgres", "0004_leases.sql"),
+    embed!("postgres", "0006_reports.sql"),
 ];
 
 /// The migrations of `backend`.

@@ -1,0 +1,719 @@
+//! Received TLS-RPT reports (RFC 8460 §4.4): storing them exactly once, with their raw input,
+//! and the daily rollups the summaries read.
+//!
+//! ```text
+//! report_raw         id, received_at, size, compressed        one per input read (zlib)
+//! reports            id, (org_key, id_key) UNIQUE, ...        one per distinct report
+//! report_policies    (report_id, idx), domain, type, counts   RFC 8460 §4.4 "policies"
+//! report_failures    (report_id, policy_idx, idx), ...        "failure-details"; pruned
+//! report_rollups     (policy_domain, day, organization, receiving_mx, result_type)
+//!                    -> successful, failed                     what summaries read
+//! report_quarantine  id, raw, reason, channel, origin, received_at, released_at
+//! ```
+//!
+//! [`Store::reports_ingest`] commits a batch of inputs in one transaction:
+//!
+//! ```text
+//! for each input:  quarantine row            (unreadable or refused input)
+//!              or  raw row, then per report:  INSERT reports ... ON CONFLICT DO NOTHING
+//!                                             RETURNING id
+//!                                             -> a row: new; insert policies, details and
+//!                                                add its counts to the rollup deltas
+//!                                             -> none:  a duplicate, only counted
+//! then:            upsert the rollup deltas   (one statement per rollup key)
+//! ```
+//!
+//! Deduplication is the unique index, never a read followed by a write: on PostgreSQL a
+//! second transaction inserting the same key waits for the first and then does nothing, so
+//! two replicas ingesting the same report store and roll it up once. Within a transaction,
+//! reports are inserted in key order and rollups upserted in key order, so two concurrent
+//! batches take their locks in the same order and cannot deadlock each other. On SQLite the
+//! transaction starts with `BEGIN IMMEDIATE`: one writer at a time, waiting up to the busy
+//! timeout.
+//!
+//! Rollups: a policy's summary (RFC 8460 §4.2.2 counts) goes to the row with result type
+//! `''` and receiving MX `''`; each failure detail (§4.3 result types) adds its
+//! `failed-session-count` to the row of its result type and receiving MX (host name, else
+//! IP). The day is the UTC day the report's date range begins. A summary reads only rollups
+//! ([`summary`]), so its cost grows with domains × days × organisations × MX hosts, not with
+//! reports.
+
+pub mod quarantine;
+pub mod summary;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use flate2::Compression;
+use flate2::read::ZlibDecoder;
+use flate2::write::ZlibEncoder;
+use stsward_proto::tlsrpt::Report;
+
+use crate::error::{Operation, StoreError};
+use crate::store::{Backend, Store, with_pool};
+
+pub use quarantine::QuarantinedInput;
+pub use summary::{
+    DaySessions, MxFailures, OrganizationSessions, ReportScope, ReportSummary, SummaryQuery,
+    TypeFailures,
+};
+
+/// Longest organisation name or report id accepted, in bytes: they form the unique key,
+/// and PostgreSQL refuses index entries of more than about 2,700 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Longest other text value stored from a report, in bytes; longer values are cut (at a
+/// character boundary). The raw input keeps the whole value.
+pub const MAX_FIELD_BYTES: usize = 4096;
+/// Seconds in a day; rollup days start at 00:00 UTC.
+pub const DAY: i64 = 86_400;
+
+/// An input's bytes, zlib-compressed. Compressing is done by the caller, on any thread, so
+/// that the writer's transaction does not wait for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawInput {
+    size: usize,
+    compressed: Vec<u8>,
+}
+
+impl RawInput {
+    /// Compresses `bytes` (zlib, fast level: raw inputs are kept for reference, not read
+    /// often).
+    pub fn compress(bytes: &[u8]) -> RawInput {
+        let mut encoder = ZlibEncoder::new(
+            Vec::with_capacity(bytes.len() / 4 + 64),
+            Compression::fast(),
+        );
+        // Writing to a Vec cannot fail.
+        let compressed = match encoder.write_all(bytes).and_then(|()| encoder.finish()) {
+            Ok(c) => c,
+            Err(_) => Vec::new(),
+        };
+        RawInput {
+            size: bytes.len(),
+            compressed,
+        }
+    }
+
+    /// Rebuilds from stored parts.
+    pub(crate) fn from_stored(size: i64, compressed: Vec<u8>) -> RawInput {
+        RawInput {
+            size: usize::try_from(size).unwrap_or(0),
+            compressed,
+        }
+    }
+
+    /// The original size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The compressed size in bytes.
+    pub fn compressed_len(&self) -> usize {
+        self.compressed.len()
+    }
+
+    /// The original bytes. Fails when the stored data is damaged.
+    pub fn decompress(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.size);
+        // Bounded by the size recorded at compression, plus one byte to notice a lie.
+        ZlibDecoder::new(self.compressed.as_slice())
+            .take(self.size as u64 + 1)
+            .read_to_end(&mut out)?;
+        if out.len() != self.size {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "raw input is {} bytes, {} were recorded",
+                    out.len(),
+                    self.size
+                ),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// The DKIM result stored with a report (RFC 8460 §3), as the intake judged it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DkimRecord {
+    /// One word: `pass`, `fail`, `none`, `not-checked`, ...
+    pub result: String,
+    /// Details: the signing domain, or why it failed.
+    pub detail: Option<String>,
+}
+
+/// Why a report cannot be stored as it is (the intake quarantines it with this reason).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The organisation name or report id, which form the unique key, is too long.
+    #[error("{field} is {len} bytes, more than the {max} the store accepts as a key")]
+    KeyTooLong {
+        /// `organization-name` or `report-id`.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// [`MAX_KEY_BYTES`].
+        max: usize,
+    },
+    /// The organisation name or report id is empty (after trimming), so reports of
+    /// different senders could not be told apart.
+    #[error("{field} is empty, so the report cannot be told apart from others")]
+    EmptyKey {
+        /// `organization-name` or `report-id`.
+        field: &'static str,
+    },
+}
+
+/// A parsed report ready to store, with its unique key.
+#[derive(Clone, Debug)]
+pub struct ReportRecord {
+    report: Report,
+    org_key: String,
+    id_key: String,
+    deviations: usize,
+    dkim: DkimRecord,
+}
+
+impl ReportRecord {
+    /// Checks `report`'s key and wraps it. `deviations` is how many departures from RFC 8460
+    /// §4.4 the parser recorded; `dkim` the DKIM result of the message that carried it.
+    pub fn new(report: Report, deviations: usize, dkim: DkimRecord) -> Result<Self, RecordError> {
+        let (org_key, id_key) = dedup_key(&report.organization_name, &report.report_id)?;
+        Ok(ReportRecord {
+            report,
+            org_key,
+            id_key,
+            deviations,
+            dkim,
+        })
+    }
+
+    /// The report.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The unique key: the organisation (trimmed, lowercase) and the report id (trimmed).
+    pub fn key(&self) -> (&str, &str) {
+        (&self.org_key, &self.id_key)
+    }
+}
+
+/// The deduplication key of a report: RFC 8460 §4.4 "report-id" is "a unique identifier for
+/// the report" chosen by the reporting organisation, so the pair identifies a report. The
+/// organisation is compared without case; both without surrounding white space.
+pub fn dedup_key(organization: &str, report_id: &str) -> Result<(String, String), RecordError> {
+    let org = organization.trim();
+    let id = report_id.trim();
+    for (field, value) in [("organization-name", org), ("report-id", id)] {
+        if value.is_empty() {
+            return Err(RecordError::EmptyKey { field });
+        }
+        if value.len() > MAX_KEY_BYTES {
+            return Err(RecordError::KeyTooLong {
+                field,
+                len: value.len(),
+                max: MAX_KEY_BYTES,
+            });
+        }
+    }
+    Ok((clean(&org.to_lowercase()), clean(id)))
+}
+
+/// What one input is: reports to store, or input to quarantine.
+#[derive(Clone, Debug)]
+pub enum IntakeContent {
+    /// The reports read from the input (at least one).
+    Reports(Vec<ReportRecord>),
+    /// The input cannot be read, or was refused, for this reason.
+    Quarantine {
+        /// Why, in plain words.
+        reason: String,
+    },
+}
+
+/// One input to commit.
+#[derive(Clone, Debug)]
+pub struct Intake {
+    /// The channel that received it (`smtp`, `https`, `imap`, `file`).
+    pub channel: String,
+    /// What its bytes are (`message`, `json`, `gzip`, or a file name), so that a released
+    /// input is read the same way again.
+    pub kind: String,
+    /// Where it came from, for people.
+    pub origin: String,
+    /// When it was received, epoch seconds.
+    pub received_at: i64,
+    /// Its bytes.
+    pub raw: RawInput,
+    /// What to do with it.
+    pub content: IntakeContent,
+    /// The quarantine entry this input is released from: marked released in the same
+    /// transaction when the reports are stored; when it is to be quarantined again, the
+    /// entry stays as it is and no new one is made.
+    pub releases: Option<i64>,
+}
+
+/// What became of one committed input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntakeResult {
+    /// `stored` reports are new, `duplicates` were stored before (or earlier in the batch).
+    Stored {
+        /// New reports.
+        stored: usize,
+        /// Reports already stored.
+        duplicates: usize,
+    },
+    /// Kept in the quarantine as entry `id`.
+    Quarantined {
+        /// The quarantine entry.
+        id: i64,
+    },
+}
+
+/// Counts of what [`Store::reports_prune`] deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Raw inputs.
+    pub raw_inputs: u64,
+    /// Failure details.
+    pub failure_details: u64,
+    /// Released quarantine entries.
+    pub released_quarantine: u64,
+}
+
+/// Totals over the stored report rows themselves (not the rollups): for checks and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredTotals {
+    /// Distinct reports stored.
+    pub reports: u64,
+    /// Successful sessions over all of them.
+    pub successful: u64,
+    /// Failed sessions over all of them.
+    pub failed: u64,
+    /// Failure detail rows.
+    pub failure_details: u64,
+    /// Raw inputs kept.
+    pub raw_inputs: u64,
+}
+
+/// A rollup key: (policy domain, day, organisation, receiving MX, result type).
+type RollupKey = (String, i64, String, String, String);
+
+/// Inserts a new report's policies and failure details and adds its counts to the rollup
+/// deltas. A macro so that it is written once for both backends' transaction types.
+macro_rules! insert_details {
+    ($tx:ident, $report_row:expr, $intake:expr, $report:expr, $rollups:expr) => {{
+        let day = $report.date_range.start.unix_timestamp().div_euclid(DAY) * DAY;
+        let org = field($report.organization_name.trim());
+        for (p_idx, p) in $report.policies.iter().enumerate() {
+            let domain = policy_domain_of(p);
+            let failed = p.summary.failure_count(&p.failure_details);
+            sqlx::query(INSERT_POLICY)
+                .bind($report_row)
+                .bind(to_i64(p_idx as u64))
+                .bind(field(p.policy.policy_type.as_str()))
+                .bind(&domain)
+                .bind(field(&p.policy.policy_string.join("\n")))
+                .bind(field(&p.policy.mx_host.join(" ")))
+                .bind(to_i64(p.summary.total_successful_session_count))
+                .bind(to_i64(failed.sessions))
+                .bind(failed.estimated)
+                .execute(&mut *$tx)
+                .await?;
+            let entry = $rollups
+                .entry((
+                    domain.clone(),
+                    day,
+                    org.clone(),
+                    String::new(),
+                    String::new(),
+                ))
+                .or_insert((0, 0));
+            entry.0 = entry
+                .0
+                .saturating_add(to_i64(p.summary.total_successful_session_count));
+            entry.1 = entry.1.saturating_add(to_i64(failed.sessions));
+            for (d_idx, d) in p.failure_details.iter().enumerate() {
+                sqlx::query(INSERT_FAILURE)
+                    .bind($report_row)
+                    .bind(to_i64(p_idx as u64))
+                    .bind(to_i64(d_idx as u64))
+                    .bind($intake.received_at)
+                    .bind(field(d.result_type.as_str()))
+                    .bind(d.sending_mta_ip.as_deref().map(field))
+                    .bind(d.receiving_mx_hostname.as_deref().map(field))
+                    .bind(d.receiving_mx_helo.as_deref().map(field))
+                    .bind(d.receiving_ip.as_deref().map(field))
+                    .bind(to_i64(d.failed_session_count))
+                    .bind(d.additional_information.as_deref().map(field))
+                    .bind(d.failure_reason_code.as_deref().map(field))
+                    .execute(&mut *$tx)
+                    .await?;
+                let mx = d
+                    .receiving_mx_hostname
+                    .as_deref()
+                    .or(d.receiving_ip.as_deref())
+                    .map(|m| field(m.trim().trim_end_matches('.')).to_lowercase())
+                    .unwrap_or_default();
+                let entry = $rollups
+                    .entry((
+                        domain.clone(),
+                        day,
+                        org.clone(),
+                        mx,
+                        field(d.result_type.as_str()),
+                    ))
+                    .or_insert((0, 0));
+                entry.1 = entry.1.saturating_add(to_i64(d.failed_session_count));
+            }
+        }
+    }};
+}
+
+impl Store {
+    /// Commits `batch` in one transaction (see the module documentation) and says what became
+    /// of each input, in order. On an error nothing of the batch is committed.
+    pub async fn reports_ingest(&self, batch: &[Intake]) -> Result<Vec<IntakeResult>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A deadlock or serialisation failure (PostgreSQL) rolls the whole batch back; it
+        // is safe to run again because nothing of it was committed.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .run(Operation::ReportsIngest, self.ingest_once(batch))
+                .await;
+            match result {
+                Err(StoreError::Query { ref source, .. }) if attempt < 4 && retryable(source) => {
+                    continue;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ingest_once(&self, batch: &[Intake]) -> Result<Vec<IntakeResult>, sqlx::Error> {
+        let begin = begin_statement(self.backend());
+        // Every report of the batch, in key order (lock order), with its input's index.
+        let mut order: Vec<(usize, &ReportRecord)> = batch
+            .iter()
+            .enumerate()
+            .flat_map(|(i, intake)| match &intake.content {
+                IntakeContent::Reports(reports) => reports.iter().map(move |r| (i, r)).collect(),
+                IntakeContent::Quarantine { .. } => Vec::new(),
+            })
+            .collect();
+        order.sort_by(|a, b| a.1.key().cmp(&b.1.key()));
+        with_pool!(self, pool => {
+            let mut tx = pool.begin_with(begin).await?;
+            let mut results = vec![IntakeResult::Stored { stored: 0, duplicates: 0 }; batch.len()];
+            let mut raw_ids: Vec<Option<i64>> = vec![None; batch.len()];
+            for (i, intake) in batch.iter().enumerate() {
+                match &intake.content {
+                    IntakeContent::Quarantine { reason } => {
+                        let id = match intake.releases {
+                            Some(id) => id,
+                            None => {
+                                sqlx::query_scalar::<_, i64>(quarantine::INSERT)
+                                    .bind(intake.received_at)
+                                    .bind(clean(&intake.channel))
+                                    .bind(clean(&intake.kind))
+                                    .bind(clean(&intake.origin))
+                                    .bind(clean(reason))
+                                    .bind(to_i64(intake.raw.size as u64))
+                                    .bind(&intake.raw.compressed)
+                                    .fetch_one(&mut *tx)
+                                    .await?
+                            }
+                        };
+                        results[i] = IntakeResult::Quarantined { id };
+                    }
+                    IntakeContent::Reports(_) => {
+                        let id = sqlx::query_scalar::<_, i64>(
+                            "INSERT INTO report_raw (received_at, size, compressed) \
+                             VALUES ($1, $2, $3) RETURNING id",
+                        )
+                        .bind(intake.received_at)
+                        .bind(to_i64(intake.raw.size as u64))
+                        .bind(&intake.raw.compressed)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        raw_ids[i] = Some(id);
+                    }
+                }
+            }
+            let mut rollups: BTreeMap<RollupKey, (i64, i64)> = BTreeMap::new();
+            for (i, record) in order {
+                let intake = &batch[i];
+                let report = &record.report;
+                let totals = report.totals();
+                let domains = policy_domains(report);
+                let inserted = sqlx::query_scalar::<_, i64>(INSERT_REPORT)
+                    .bind(&record.org_key)
+                    .bind(&record.id_key)
+                    .bind(field(&report.organization_name))
+                    .bind(field(&report.report_id))
+                    .bind(report.date_range.start.unix_timestamp())
+                    .bind(report.date_range.end.unix_timestamp())
+                    .bind(report.contact_info.as_deref().map(field))
+                    .bind(field(&domains))
+                    .bind(clean(&intake.channel))
+                    .bind(field(&record.dkim.result))
+                    .bind(record.dkim.detail.as_deref().map(field))
+                    .bind(to_i64(totals.successful))
+                    .bind(to_i64(totals.failed.sessions))
+                    .bind(totals.failed.estimated)
+                    .bind(to_i64(record.deviations as u64))
+                    .bind(raw_ids[i])
+                    .bind(intake.received_at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let IntakeResult::Stored { stored, duplicates } = &mut results[i] else {
+                    continue;
+                };
+                let Some(report_row) = inserted else {
+                    *duplicates += 1;
+                    continue;
+                };
+                *stored += 1;
+                insert_details!(tx, report_row, intake, report, &mut rollups);
+            }
+            for (i, intake) in batch.iter().enumerate() {
+                match (results[i], raw_ids[i]) {
+                    // Every report was a duplicate: keep no second copy of the input.
+                    (IntakeResult::Stored { stored: 0, .. }, Some(raw)) => {
+                        sqlx::query("DELETE FROM report_raw WHERE id = $1")
+                            .bind(raw)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    _ => {}
+                }
+                if let (IntakeResult::Stored { .. }, Some(released)) = (results[i], intake.releases) {
+                    sqlx::query(quarantine::MARK_RELEASED)
+                        .bind(intake.received_at)
+                        .bind(released)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            for ((domain, day, org, mx, result_type), (successful, failed)) in &rollups {
+                sqlx::query(UPSERT_ROLLUP)
+                    .bind(domain)
+                    .bind(day)
+                    .bind(org)
+                    .bind(mx)
+                    .bind(result_type)
+                    .bind(successful)
+                    .bind(failed)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(results)
+        })
+    }
+
+    /// Deletes raw inputs and failure details received before `before` (epoch seconds), and
+    /// released quarantine entries released before it. Reports, their policies and the
+    /// rollups stay, so summaries do not change and a re-sent old report is still known.
+    pub async fn reports_prune(&self, before: i64) -> Result<Pruned, StoreError> {
+        self.run(Operation::ReportsPrune, async {
+            with_pool!(self, pool => {
+                let mut tx = pool.begin_with(begin_statement(self.backend())).await?;
+                let failure_details = sqlx::query("DELETE FROM report_failures WHERE received_at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let raw_inputs = sqlx::query("DELETE FROM report_raw WHERE received_at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let released_quarantine = sqlx::query(
+                    "DELETE FROM report_quarantine WHERE released_at IS NOT NULL AND released_at < $1",
+                )
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(Pruned { raw_inputs, failure_details, released_quarantine })
+            })
+        })
+        .await
+    }
+
+    /// Totals over the stored report rows (install-wide; for checks and tests, not for
+    /// dashboards, which read [`Store::reports_summary`]).
+    pub async fn reports_stored_totals(&self) -> Result<StoredTotals, StoreError> {
+        const SQL: &str = "SELECT \
+             (SELECT COUNT(*) FROM reports), \
+             (SELECT CAST(COALESCE(SUM(successful), 0) AS BIGINT) FROM reports), \
+             (SELECT CAST(COALESCE(SUM(failed), 0) AS BIGINT) FROM reports), \
+             (SELECT COUNT(*) FROM report_failures), \
+             (SELECT COUNT(*) FROM report_raw)";
+        let (reports, successful, failed, details, raw) = self
+            .run(Operation::ReportsStoredTotals, async {
+                with_pool!(self, pool => {
+                    sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(SQL).fetch_one(pool).await
+                })
+            })
+            .await?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(StoredTotals {
+            reports: n(reports),
+            successful: n(successful),
+            failed: n(failed),
+            failure_details: n(details),
+            raw_inputs: n(raw),
+        })
+    }
+}
+
+const INSERT_REPORT: &str = "INSERT INTO reports (org_key, id_key, organization, report_id, \
+     begin_at, end_at, contact, policy_domains, channel, dkim, dkim_detail, successful, \
+     failed, failed_estimated, deviations, raw_id, received_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16, $17) \
+     ON CONFLICT (org_key, id_key) DO NOTHING RETURNING id";
+
+const INSERT_POLICY: &str = "INSERT INTO report_policies (report_id, idx, policy_type, \
+     policy_domain, policy_strings, mx_hosts, successful, failed, failed_estimated) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+const INSERT_FAILURE: &str = "INSERT INTO report_failures (report_id, policy_idx, idx, \
+     received_at, result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, \
+     receiving_ip, failed, additional_information, failure_reason_code) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+const UPSERT_ROLLUP: &str = "INSERT INTO report_rollups (policy_domain, day, organization, \
+     receiving_mx, result_type, successful, failed) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (policy_domain, day, organization, receiving_mx, result_type) DO UPDATE SET \
+     successful = report_rollups.successful + excluded.successful, \
+     failed = report_rollups.failed + excluded.failed";
+
+/// How a writing transaction starts: SQLite takes the write lock at once (a deferred
+/// transaction that later writes can fail with SQLITE_BUSY instead of waiting).
+fn begin_statement(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    }
+}
+
+/// PostgreSQL deadlock_detected (40P01) or serialization_failure (40001).
+fn retryable(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40P01" || c == "40001")
+}
+
+/// A policy's domain as rolled up: trimmed, lowercase, without a final dot; `''` when the
+/// report names none.
+fn policy_domain_of(p: &stsward_proto::tlsrpt::PolicyResult) -> String {
+    p.policy
+        .policy_domain
+        .as_deref()
+        .map(normalise_domain)
+        .unwrap_or_default()
+}
+
+/// A domain as the rollups key it: trimmed, lowercase, without a final dot, bounded.
+pub fn normalise_domain(domain: &str) -> String {
+    field(domain.trim().trim_end_matches('.')).to_lowercase()
+}
+
+/// The report's distinct policy domains, space-separated, in report order.
+fn policy_domains(report: &Report) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for p in &report.policies {
+        let d = policy_domain_of(p);
+        if !d.is_empty() && !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out.join(" ")
+}
+
+/// Text as stored: NUL (which PostgreSQL's `text` cannot hold) becomes U+FFFD, so that both
+/// backends store the same value.
+pub(crate) fn clean(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// A report's text value as stored: [`clean`], and cut to [`MAX_FIELD_BYTES`].
+fn field(s: &str) -> String {
+    let mut end = s.len().min(MAX_FIELD_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    clean(&s[..end])
+}
+
+/// A count as stored (BIGINT): counts beyond `i64::MAX` are held at it.
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_input_round_trips() {
+        for bytes in [&b""[..], b"{}", &[0xffu8; 10_000][..]] {
+            let raw = RawInput::compress(bytes);
+            assert_eq!(raw.size(), bytes.len());
+            assert_eq!(raw.decompress().expect("decompress"), bytes);
+        }
+        let damaged = RawInput::from_stored(5, b"not zlib".to_vec());
+        assert!(damaged.decompress().is_err());
+    }
+
+    #[test]
+    fn dedup_keys() {
+        let good: &[((&str, &str), (&str, &str))] = &[
+            (
+                ("Google Inc.", "2024-01-01Z_x"),
+                ("google inc.", "2024-01-01Z_x"),
+            ),
+            ((" Google Inc. ", " id "), ("google inc.", "id")),
+            // Report ids are compared exactly: senders choose them.
+            (("a", "ID"), ("a", "ID")),
+        ];
+        for ((org, id), (k_org, k_id)) in good {
+            assert_eq!(
+                dedup_key(org, id).expect("key"),
+                (k_org.to_string(), k_id.to_string())
+            );
+        }
+        let long = "x".repeat(MAX_KEY_BYTES + 1);
+        let bad: &[(&str, &str, &str)] = &[
+            ("", "id", "empty organisation"),
+            ("org", "  ", "blank report id"),
+            (&long, "id", "organisation longer than the key limit"),
+            ("org", &long, "report id longer than the key limit"),
+        ];
+        for (org, id, why) in bad {
+            assert!(dedup_key(org, id).is_err(), "{why}");
+        }
+    }
+
+    #[test]
+    fn fields_are_cut_at_a_character_boundary_and_lose_nul() {
+        let s = "é".repeat(MAX_FIELD_BYTES);
+        let cut = field(&s);
+        assert!(cut.len() <= MAX_FIELD_BYTES && cut.len() >= MAX_FIELD_BYTES - 1);
+        assert_eq!(field("a\0b"), "a\u{FFFD}b");
+        assert_eq!(normalise_domain(" Example.COM. "), "example.com");
+    }
+}
