@@ -73,6 +73,9 @@ pub const DAY: i64 = 86_400;
 pub struct RawInput {
     size: usize,
     compressed: Vec<u8>,
+    /// SHA-256 of the original bytes, lowercase hex: the quarantine keeps one entry per
+    /// input waiting.
+    digest: String,
 }
 
 impl RawInput {
@@ -91,15 +94,22 @@ impl RawInput {
         RawInput {
             size: bytes.len(),
             compressed,
+            digest: hex_sha256(bytes),
         }
     }
 
     /// Rebuilds from stored parts.
-    pub(crate) fn from_stored(size: i64, compressed: Vec<u8>) -> RawInput {
+    pub(crate) fn from_stored(size: i64, compressed: Vec<u8>, digest: String) -> RawInput {
         RawInput {
             size: usize::try_from(size).unwrap_or(0),
             compressed,
+            digest,
         }
+    }
+
+    /// SHA-256 of the original bytes, lowercase hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// The original size in bytes.
@@ -131,6 +141,17 @@ impl RawInput {
         }
         Ok(out)
     }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    use std::fmt::Write as _;
+    let hash = sha2::Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in hash {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// The DKIM result stored with a report (RFC 8460 §3), as the intake judged it.
@@ -417,7 +438,7 @@ impl Store {
                         let id = match intake.releases {
                             Some(id) => id,
                             None => {
-                                sqlx::query_scalar::<_, i64>(quarantine::INSERT)
+                                let new = sqlx::query_scalar::<_, i64>(quarantine::INSERT)
                                     .bind(intake.received_at)
                                     .bind(clean(&intake.channel))
                                     .bind(clean(&intake.kind))
@@ -425,8 +446,17 @@ impl Store {
                                     .bind(clean(reason))
                                     .bind(to_i64(intake.raw.size as u64))
                                     .bind(&intake.raw.compressed)
-                                    .fetch_one(&mut *tx)
-                                    .await?
+                                    .bind(&intake.raw.digest)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                match new {
+                                    Some(id) => id,
+                                    // The same input is waiting already: that entry stands.
+                                    None => sqlx::query_scalar::<_, i64>(quarantine::WAITING)
+                                        .bind(&intake.raw.digest)
+                                        .fetch_one(&mut *tx)
+                                        .await?,
+                                }
                             }
                         };
                         results[i] = IntakeResult::Quarantined { id };
@@ -675,7 +705,7 @@ mod tests {
             assert_eq!(raw.size(), bytes.len());
             assert_eq!(raw.decompress().expect("decompress"), bytes);
         }
-        let damaged = RawInput::from_stored(5, b"not zlib".to_vec());
+        let damaged = RawInput::from_stored(5, b"not zlib".to_vec(), String::new());
         assert!(damaged.decompress().is_err());
     }
 

@@ -93,7 +93,8 @@ CREATE INDEX report_rollups_day ON report_rollups (day, policy_domain);
 
 -- Input that could not be read or was refused (no valid DKIM signature, RFC 8460 §3), with
 -- its raw bytes (zlib-compressed) and the reason. Released entries are run through intake
--- again and keep their row with released_at set.
+-- again and keep their row with released_at set. An input already waiting in the quarantine
+-- (same SHA-256) is not kept twice.
 CREATE TABLE report_quarantine (
     id          INTEGER NOT NULL PRIMARY KEY,
     received_at INTEGER NOT NULL,
@@ -103,7 +104,10 @@ CREATE TABLE report_quarantine (
     reason      TEXT    NOT NULL,
     size        INTEGER NOT NULL,
     compressed  BLOB    NOT NULL,
+    digest      TEXT    NOT NULL,
     released_at INTEGER
 ) STRICT;
 
 CREATE INDEX report_quarantine_received ON report_quarantine (received_at);
+CREATE UNIQUE INDEX report_quarantine_waiting ON report_quarantine (digest)
+    WHERE released_at IS NULL;

@@ -11,8 +11,14 @@ use crate::error::{Operation, StoreError};
 use crate::reports::RawInput;
 use crate::store::{Store, with_pool};
 
+/// Inserts an entry unless the same input (by digest) is waiting already (no row returned).
 pub(crate) const INSERT: &str = "INSERT INTO report_quarantine (received_at, channel, kind, \
-     origin, reason, size, compressed) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+     origin, reason, size, compressed, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (digest) WHERE released_at IS NULL DO NOTHING RETURNING id";
+
+/// The waiting entry of the input with digest `$1`.
+pub(crate) const WAITING: &str =
+    "SELECT id FROM report_quarantine WHERE digest = $1 AND released_at IS NULL";
 
 /// Marks entry `$2` released at `$1`, once.
 pub(crate) const MARK_RELEASED: &str =
@@ -94,7 +100,8 @@ impl Store {
         &self,
         id: i64,
     ) -> Result<Option<(QuarantinedInput, RawInput)>, StoreError> {
-        let sql = format!("SELECT {COLUMNS}, compressed FROM report_quarantine WHERE id = $1");
+        let sql =
+            format!("SELECT {COLUMNS}, compressed, digest FROM report_quarantine WHERE id = $1");
         type Full = (
             i64,
             i64,
@@ -105,6 +112,7 @@ impl Store {
             i64,
             Option<i64>,
             Vec<u8>,
+            String,
         );
         let row = self
             .run(Operation::QuarantineGet, async {
@@ -114,8 +122,8 @@ impl Store {
             })
             .await?;
         Ok(row.map(
-            |(id, at, channel, kind, origin, reason, size, released, compressed)| {
-                let raw = RawInput::from_stored(size, compressed);
+            |(id, at, channel, kind, origin, reason, size, released, compressed, digest)| {
+                let raw = RawInput::from_stored(size, compressed, digest);
                 (
                     from_row((id, at, channel, kind, origin, reason, size, released)),
                     raw,
