@@ -103,12 +103,14 @@ fn channel_from_name(name: &str) -> Channel {
     }
 }
 
-/// A part's name for people: the zip entry, else the attachment name, else its media type.
-fn part_label(part: &stsward_mail::PartInfo, index: usize) -> String {
+/// A part's name for people: the zip entry, else the attachment or file name, else its media
+/// type. A POST body (`named` false) has no name of its own.
+fn part_label(part: &stsward_mail::PartInfo, index: usize, named: bool) -> String {
+    let file_name = part.file_name.as_deref().filter(|_| named);
     let name = part
         .entry_name
         .as_deref()
-        .or(part.file_name.as_deref())
+        .or(file_name)
         .or(part.content_type.as_deref());
     match name {
         Some(n) => format!("report part {} ({n:?})", index + 1),
@@ -181,6 +183,10 @@ impl StoreSink {
         for skipped in &extracted.skipped {
             prepared.problems.push(skipped.error.to_string());
         }
+        let named = matches!(
+            submission.kind,
+            SubmissionKind::Message | SubmissionKind::File { .. }
+        );
         for (i, part) in extracted.reports.iter().enumerate() {
             match parse_report(&part.json) {
                 Ok(parsed) => prepared
@@ -188,7 +194,7 @@ impl StoreSink {
                     .push((parsed.report, parsed.deviations.len())),
                 Err(e) => prepared
                     .problems
-                    .push(format!("{}: {e}", part_label(&part.part, i))),
+                    .push(format!("{}: {e}", part_label(&part.part, i, named))),
             }
         }
         prepared

@@ -162,19 +162,15 @@ struct Input {
     bytes: Vec<u8>,
 }
 
-/// What kind of input a file is, by its name.
+/// What kind of input a file is: an e-mail by its `.eml` name; anything else is judged by
+/// the extractor from its name and first bytes.
 fn kind_of(path: &Path) -> SubmissionKind {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".eml") {
+    if name.to_ascii_lowercase().ends_with(".eml") {
         SubmissionKind::Message
-    } else if lower.ends_with(".json") {
-        SubmissionKind::Json
-    } else if lower.ends_with(".json.gz") || lower.ends_with(".gz") {
-        SubmissionKind::Gzip
     } else {
         SubmissionKind::File { name }
     }
@@ -446,6 +442,7 @@ async fn summary(
     since: i64,
     json: bool,
 ) -> anyhow::Result<Outcome> {
+    let domain = domain.map(|d| stsward_store::reports::normalise_domain(&d));
     let query = SummaryQuery {
         scope: ReportScope::Install,
         domain: domain.clone(),
