@@ -87,10 +87,10 @@ impl RawInput {
             Compression::fast(),
         );
         // Writing to a Vec cannot fail.
-        let compressed = match encoder.write_all(bytes).and_then(|()| encoder.finish()) {
-            Ok(c) => c,
-            Err(_) => Vec::new(),
-        };
+        let compressed: Vec<u8> = encoder
+            .write_all(bytes)
+            .and_then(|()| encoder.finish())
+            .unwrap_or_default();
         RawInput {
             size: bytes.len(),
             compressed,
@@ -512,15 +512,12 @@ impl Store {
                 insert_details!(tx, report_row, intake, report, &mut rollups);
             }
             for (i, intake) in batch.iter().enumerate() {
-                match (results[i], raw_ids[i]) {
-                    // Every report was a duplicate: keep no second copy of the input.
-                    (IntakeResult::Stored { stored: 0, .. }, Some(raw)) => {
-                        sqlx::query("DELETE FROM report_raw WHERE id = $1")
-                            .bind(raw)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    _ => {}
+                // Every report was a duplicate: keep no second copy of the input.
+                if let (IntakeResult::Stored { stored: 0, .. }, Some(raw)) = (results[i], raw_ids[i]) {
+                    sqlx::query("DELETE FROM report_raw WHERE id = $1")
+                        .bind(raw)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 if let (IntakeResult::Stored { .. }, Some(released)) = (results[i], intake.releases) {
                     sqlx::query(quarantine::MARK_RELEASED)
@@ -711,7 +708,9 @@ mod tests {
 
     #[test]
     fn dedup_keys() {
-        let good: &[((&str, &str), (&str, &str))] = &[
+        // ((organisation, report id), its key)
+        type Pair<'a> = (&'a str, &'a str);
+        let good: &[(Pair, Pair)] = &[
             (
                 ("Google Inc.", "2024-01-01Z_x"),
                 ("google inc.", "2024-01-01Z_x"),
