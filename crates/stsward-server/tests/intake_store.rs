@@ -490,3 +490,56 @@ async fn two_sinks_on_one_database_store_each_report_exactly_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_summary_covers_only_the_domains_it_hosts() {
+    on_both("stsward-server/intake_store_tenants", |url| {
+        Box::pin(async move {
+            use stsward_store::{NewDomain, NewVersion};
+            let store = Store::open(&url).await.expect("open");
+            let sink = StoreSink::new(store.clone());
+            let a = store.tenant_create("a", T0).await.expect("tenant a");
+            let b = store.tenant_create("b", T0).await.expect("tenant b");
+            for (tenant, domain) in [(a.id, "example.com"), (b.id, "other.example")] {
+                let new = NewDomain {
+                    domain: domain.into(),
+                    follow_mx: false,
+                    tlsrpt_rua: None,
+                    created_at: T0,
+                };
+                let version = NewVersion {
+                    mode: "testing".into(),
+                    mx: vec!["mx.example.com".into()],
+                    max_age: 86_400,
+                    policy: "version: STSv1\r\nmode: testing\r\nmx: mx.example.com\r\nmax_age: 86400\r\n".into(),
+                    sts_id: "1".into(),
+                    changed_by: "test".into(),
+                    changed_at: T0,
+                    note: None,
+                };
+                store.hosted_domain_add(tenant, &new, version).await.expect("add");
+            }
+            let other = report("Org", "o1").replace("example.com\"}", "other.example\"}");
+            let batch = vec![
+                submission(SubmissionKind::Json, report("Org", "e1").into_bytes(), "e1", false),
+                submission(SubmissionKind::Json, other.into_bytes(), "o1", false),
+                submission(SubmissionKind::Json, report("Org", "x").replace("example.com\"}", "unhosted.example\"}").into_bytes(), "x", false),
+            ];
+            sink.submit_batch(&batch).await.expect("batch");
+            let of = |scope| SummaryQuery { scope, ..all_time() };
+            let install = store.reports_summary(&of(ReportScope::Install)).await.expect("all");
+            assert_eq!(install.successful, 21, "{url}");
+            for tenant in [a.id, b.id] {
+                let s = store.reports_summary(&of(ReportScope::Tenant(tenant))).await.expect("tenant");
+                assert_eq!((s.successful, s.failed), (7, 2), "tenant {tenant} on {url}");
+            }
+            // Tenant a asking for b's domain sees nothing.
+            let mut q = of(ReportScope::Tenant(a.id));
+            q.domain = Some("other.example".into());
+            let s = store.reports_summary(&q).await.expect("foreign");
+            assert_eq!((s.successful, s.failed, s.days.len()), (0, 0, 0), "{url}");
+            store.close().await;
+        })
+    })
+    .await;
+}
