@@ -38,19 +38,16 @@
 //! ([`summary`]), so its cost grows with domains × days × organisations × MX hosts, not with
 //! reports.
 
+mod ingest;
 pub mod quarantine;
 pub mod summary;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 use stsward_proto::tlsrpt::Report;
-
-use crate::error::{Operation, StoreError};
-use crate::store::{Backend, Store, with_pool};
 
 pub use quarantine::QuarantinedInput;
 pub use summary::{
@@ -318,331 +315,9 @@ pub struct StoredTotals {
     pub raw_inputs: u64,
 }
 
-/// A rollup key: (policy domain, day, organisation, receiving MX, result type).
-type RollupKey = (String, i64, String, String, String);
-
-/// Inserts a new report's policies and failure details and adds its counts to the rollup
-/// deltas. A macro so that it is written once for both backends' transaction types.
-macro_rules! insert_details {
-    ($tx:ident, $report_row:expr, $intake:expr, $report:expr, $rollups:expr) => {{
-        let day = $report.date_range.start.unix_timestamp().div_euclid(DAY) * DAY;
-        let org = field($report.organization_name.trim());
-        for (p_idx, p) in $report.policies.iter().enumerate() {
-            let domain = policy_domain_of(p);
-            let failed = p.summary.failure_count(&p.failure_details);
-            sqlx::query(INSERT_POLICY)
-                .bind($report_row)
-                .bind(to_i64(p_idx as u64))
-                .bind(field(p.policy.policy_type.as_str()))
-                .bind(&domain)
-                .bind(field(&p.policy.policy_string.join("\n")))
-                .bind(field(&p.policy.mx_host.join(" ")))
-                .bind(to_i64(p.summary.total_successful_session_count))
-                .bind(to_i64(failed.sessions))
-                .bind(failed.estimated)
-                .execute(&mut *$tx)
-                .await?;
-            let entry = $rollups
-                .entry((
-                    domain.clone(),
-                    day,
-                    org.clone(),
-                    String::new(),
-                    String::new(),
-                ))
-                .or_insert((0, 0));
-            entry.0 = entry
-                .0
-                .saturating_add(to_i64(p.summary.total_successful_session_count));
-            entry.1 = entry.1.saturating_add(to_i64(failed.sessions));
-            for (d_idx, d) in p.failure_details.iter().enumerate() {
-                sqlx::query(INSERT_FAILURE)
-                    .bind($report_row)
-                    .bind(to_i64(p_idx as u64))
-                    .bind(to_i64(d_idx as u64))
-                    .bind($intake.received_at)
-                    .bind(field(d.result_type.as_str()))
-                    .bind(d.sending_mta_ip.as_deref().map(field))
-                    .bind(d.receiving_mx_hostname.as_deref().map(field))
-                    .bind(d.receiving_mx_helo.as_deref().map(field))
-                    .bind(d.receiving_ip.as_deref().map(field))
-                    .bind(to_i64(d.failed_session_count))
-                    .bind(d.additional_information.as_deref().map(field))
-                    .bind(d.failure_reason_code.as_deref().map(field))
-                    .execute(&mut *$tx)
-                    .await?;
-                let mx = d
-                    .receiving_mx_hostname
-                    .as_deref()
-                    .or(d.receiving_ip.as_deref())
-                    .map(|m| field(m.trim().trim_end_matches('.')).to_lowercase())
-                    .unwrap_or_default();
-                let entry = $rollups
-                    .entry((
-                        domain.clone(),
-                        day,
-                        org.clone(),
-                        mx,
-                        field(d.result_type.as_str()),
-                    ))
-                    .or_insert((0, 0));
-                entry.1 = entry.1.saturating_add(to_i64(d.failed_session_count));
-            }
-        }
-    }};
-}
-
-impl Store {
-    /// Commits `batch` in one transaction (see the module documentation) and says what became
-    /// of each input, in order. On an error nothing of the batch is committed.
-    pub async fn reports_ingest(&self, batch: &[Intake]) -> Result<Vec<IntakeResult>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        // A deadlock or serialisation failure (PostgreSQL) rolls the whole batch back; it
-        // is safe to run again because nothing of it was committed.
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .run(Operation::ReportsIngest, self.ingest_once(batch))
-                .await;
-            match result {
-                Err(StoreError::Query { ref source, .. }) if attempt < 4 && retryable(source) => {
-                    continue;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn ingest_once(&self, batch: &[Intake]) -> Result<Vec<IntakeResult>, sqlx::Error> {
-        let begin = begin_statement(self.backend());
-        // Every report of the batch, in key order (lock order), with its input's index.
-        let mut order: Vec<(usize, &ReportRecord)> = batch
-            .iter()
-            .enumerate()
-            .flat_map(|(i, intake)| match &intake.content {
-                IntakeContent::Reports(reports) => reports.iter().map(move |r| (i, r)).collect(),
-                IntakeContent::Quarantine { .. } => Vec::new(),
-            })
-            .collect();
-        order.sort_by(|a, b| a.1.key().cmp(&b.1.key()));
-        with_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin).await?;
-            let mut results = vec![IntakeResult::Stored { stored: 0, duplicates: 0 }; batch.len()];
-            let mut raw_ids: Vec<Option<i64>> = vec![None; batch.len()];
-            for (i, intake) in batch.iter().enumerate() {
-                match &intake.content {
-                    IntakeContent::Quarantine { reason } => {
-                        let id = match intake.releases {
-                            Some(id) => id,
-                            None => {
-                                let new = sqlx::query_scalar::<_, i64>(quarantine::INSERT)
-                                    .bind(intake.received_at)
-                                    .bind(clean(&intake.channel))
-                                    .bind(clean(&intake.kind))
-                                    .bind(clean(&intake.origin))
-                                    .bind(clean(reason))
-                                    .bind(to_i64(intake.raw.size as u64))
-                                    .bind(&intake.raw.compressed)
-                                    .bind(&intake.raw.digest)
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                                match new {
-                                    Some(id) => id,
-                                    // The same input is waiting already: that entry stands.
-                                    None => sqlx::query_scalar::<_, i64>(quarantine::WAITING)
-                                        .bind(&intake.raw.digest)
-                                        .fetch_one(&mut *tx)
-                                        .await?,
-                                }
-                            }
-                        };
-                        results[i] = IntakeResult::Quarantined { id };
-                    }
-                    IntakeContent::Reports(_) => {
-                        let id = sqlx::query_scalar::<_, i64>(
-                            "INSERT INTO report_raw (received_at, size, compressed) \
-                             VALUES ($1, $2, $3) RETURNING id",
-                        )
-                        .bind(intake.received_at)
-                        .bind(to_i64(intake.raw.size as u64))
-                        .bind(&intake.raw.compressed)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        raw_ids[i] = Some(id);
-                    }
-                }
-            }
-            let mut rollups: BTreeMap<RollupKey, (i64, i64)> = BTreeMap::new();
-            for (i, record) in order {
-                let intake = &batch[i];
-                let report = &record.report;
-                let totals = report.totals();
-                let domains = policy_domains(report);
-                let inserted = sqlx::query_scalar::<_, i64>(INSERT_REPORT)
-                    .bind(&record.org_key)
-                    .bind(&record.id_key)
-                    .bind(field(&report.organization_name))
-                    .bind(field(&report.report_id))
-                    .bind(report.date_range.start.unix_timestamp())
-                    .bind(report.date_range.end.unix_timestamp())
-                    .bind(report.contact_info.as_deref().map(field))
-                    .bind(field(&domains))
-                    .bind(clean(&intake.channel))
-                    .bind(field(&record.dkim.result))
-                    .bind(record.dkim.detail.as_deref().map(field))
-                    .bind(to_i64(totals.successful))
-                    .bind(to_i64(totals.failed.sessions))
-                    .bind(totals.failed.estimated)
-                    .bind(to_i64(record.deviations as u64))
-                    .bind(raw_ids[i])
-                    .bind(intake.received_at)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let IntakeResult::Stored { stored, duplicates } = &mut results[i] else {
-                    continue;
-                };
-                let Some(report_row) = inserted else {
-                    *duplicates += 1;
-                    continue;
-                };
-                *stored += 1;
-                insert_details!(tx, report_row, intake, report, &mut rollups);
-            }
-            for (i, intake) in batch.iter().enumerate() {
-                // Every report was a duplicate: keep no second copy of the input.
-                if let (IntakeResult::Stored { stored: 0, .. }, Some(raw)) = (results[i], raw_ids[i]) {
-                    sqlx::query("DELETE FROM report_raw WHERE id = $1")
-                        .bind(raw)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                if let (IntakeResult::Stored { .. }, Some(released)) = (results[i], intake.releases) {
-                    sqlx::query(quarantine::MARK_RELEASED)
-                        .bind(intake.received_at)
-                        .bind(released)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-            for ((domain, day, org, mx, result_type), (successful, failed)) in &rollups {
-                sqlx::query(UPSERT_ROLLUP)
-                    .bind(domain)
-                    .bind(day)
-                    .bind(org)
-                    .bind(mx)
-                    .bind(result_type)
-                    .bind(successful)
-                    .bind(failed)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(results)
-        })
-    }
-
-    /// Deletes raw inputs and failure details received before `before` (epoch seconds), and
-    /// released quarantine entries released before it. Reports, their policies and the
-    /// rollups stay, so summaries do not change and a re-sent old report is still known.
-    pub async fn reports_prune(&self, before: i64) -> Result<Pruned, StoreError> {
-        self.run(Operation::ReportsPrune, async {
-            with_pool!(self, pool => {
-                let mut tx = pool.begin_with(begin_statement(self.backend())).await?;
-                let failure_details = sqlx::query("DELETE FROM report_failures WHERE received_at < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                let raw_inputs = sqlx::query("DELETE FROM report_raw WHERE received_at < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                let released_quarantine = sqlx::query(
-                    "DELETE FROM report_quarantine WHERE released_at IS NOT NULL AND released_at < $1",
-                )
-                .bind(before)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                tx.commit().await?;
-                Ok(Pruned { raw_inputs, failure_details, released_quarantine })
-            })
-        })
-        .await
-    }
-
-    /// Totals over the stored report rows (install-wide; for checks and tests, not for
-    /// dashboards, which read [`Store::reports_summary`]).
-    pub async fn reports_stored_totals(&self) -> Result<StoredTotals, StoreError> {
-        const SQL: &str = "SELECT \
-             (SELECT COUNT(*) FROM reports), \
-             (SELECT CAST(COALESCE(SUM(successful), 0) AS BIGINT) FROM reports), \
-             (SELECT CAST(COALESCE(SUM(failed), 0) AS BIGINT) FROM reports), \
-             (SELECT COUNT(*) FROM report_failures), \
-             (SELECT COUNT(*) FROM report_raw)";
-        let (reports, successful, failed, details, raw) = self
-            .run(Operation::ReportsStoredTotals, async {
-                with_pool!(self, pool => {
-                    sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(SQL).fetch_one(pool).await
-                })
-            })
-            .await?;
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
-        Ok(StoredTotals {
-            reports: n(reports),
-            successful: n(successful),
-            failed: n(failed),
-            failure_details: n(details),
-            raw_inputs: n(raw),
-        })
-    }
-}
-
-const INSERT_REPORT: &str = "INSERT INTO reports (org_key, id_key, organization, report_id, \
-     begin_at, end_at, contact, policy_domains, channel, dkim, dkim_detail, successful, \
-     failed, failed_estimated, deviations, raw_id, received_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-     $15, $16, $17) \
-     ON CONFLICT (org_key, id_key) DO NOTHING RETURNING id";
-
-const INSERT_POLICY: &str = "INSERT INTO report_policies (report_id, idx, policy_type, \
-     policy_domain, policy_strings, mx_hosts, successful, failed, failed_estimated) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-
-const INSERT_FAILURE: &str = "INSERT INTO report_failures (report_id, policy_idx, idx, \
-     received_at, result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, \
-     receiving_ip, failed, additional_information, failure_reason_code) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-
-const UPSERT_ROLLUP: &str = "INSERT INTO report_rollups (policy_domain, day, organization, \
-     receiving_mx, result_type, successful, failed) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-     ON CONFLICT (policy_domain, day, organization, receiving_mx, result_type) DO UPDATE SET \
-     successful = report_rollups.successful + excluded.successful, \
-     failed = report_rollups.failed + excluded.failed";
-
-/// How a writing transaction starts: SQLite takes the write lock at once (a deferred
-/// transaction that later writes can fail with SQLITE_BUSY instead of waiting).
-fn begin_statement(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => "BEGIN",
-    }
-}
-
-/// PostgreSQL deadlock_detected (40P01) or serialization_failure (40001).
-fn retryable(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "40P01" || c == "40001")
-}
-
 /// A policy's domain as rolled up: trimmed, lowercase, without a final dot; `''` when the
 /// report names none.
-fn policy_domain_of(p: &stsward_proto::tlsrpt::PolicyResult) -> String {
+pub(crate) fn policy_domain_of(p: &stsward_proto::tlsrpt::PolicyResult) -> String {
     p.policy
         .policy_domain
         .as_deref()
@@ -656,7 +331,7 @@ pub fn normalise_domain(domain: &str) -> String {
 }
 
 /// The report's distinct policy domains, space-separated, in report order.
-fn policy_domains(report: &Report) -> String {
+pub(crate) fn policy_domains(report: &Report) -> String {
     let mut out: Vec<String> = Vec::new();
     for p in &report.policies {
         let d = policy_domain_of(p);
@@ -678,7 +353,7 @@ pub(crate) fn clean(s: &str) -> String {
 }
 
 /// A report's text value as stored: [`clean`], and cut to [`MAX_FIELD_BYTES`].
-fn field(s: &str) -> String {
+pub(crate) fn field(s: &str) -> String {
     let mut end = s.len().min(MAX_FIELD_BYTES);
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -687,7 +362,7 @@ fn field(s: &str) -> String {
 }
 
 /// A count as stored (BIGINT): counts beyond `i64::MAX` are held at it.
-fn to_i64(n: u64) -> i64 {
+pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
