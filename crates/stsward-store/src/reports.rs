@@ -20,7 +20,7 @@
 //!                                             -> a row: new; insert policies, details and
 //!                                                add its counts to the rollup deltas
 //!                                             -> none:  a duplicate, only counted
-//! then:            upsert the rollup deltas   (one statement per rollup key)
+//! then:            policies, details and rollup deltas (upserted), in multi-row statements
 //! ```
 //!
 //! Deduplication is the unique index, never a read followed by a write: on PostgreSQL a

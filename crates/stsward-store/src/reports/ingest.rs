@@ -15,28 +15,68 @@ use crate::store::{Backend, Store, with_pool};
 /// A rollup key: (policy domain, day, organisation, receiving MX, result type).
 type RollupKey = (String, i64, String, String, String);
 
-/// Inserts a new report's policies and failure details and adds its counts to the rollup
-/// deltas. A macro so that it is written once for both backends' transaction types.
-macro_rules! insert_details {
-    ($tx:ident, $report_row:expr, $intake:expr, $report:expr, $rollups:expr) => {{
-        let day = $report.date_range.start.unix_timestamp().div_euclid(DAY) * DAY;
-        let org = field($report.organization_name.trim());
-        for (p_idx, p) in $report.policies.iter().enumerate() {
+/// A policy row to insert.
+struct PolicyRow {
+    report: i64,
+    idx: i64,
+    policy_type: String,
+    domain: String,
+    strings: String,
+    mx_hosts: String,
+    successful: i64,
+    failed: i64,
+    estimated: bool,
+}
+
+/// A failure detail row to insert.
+struct FailureRow {
+    report: i64,
+    policy_idx: i64,
+    idx: i64,
+    received_at: i64,
+    result_type: String,
+    sending_mta_ip: Option<String>,
+    receiving_mx_hostname: Option<String>,
+    receiving_mx_helo: Option<String>,
+    receiving_ip: Option<String>,
+    failed: i64,
+    additional_information: Option<String>,
+    failure_reason_code: Option<String>,
+}
+
+/// The rows a batch writes after its reports: written with multi-row statements, in chunks.
+#[derive(Default)]
+struct Details {
+    policies: Vec<PolicyRow>,
+    failures: Vec<FailureRow>,
+    rollups: BTreeMap<RollupKey, (i64, i64)>,
+}
+
+/// Rows per multi-row statement: 12 parameters per failure row stays far below SQLite's
+/// 32,766 and PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+
+impl Details {
+    /// Adds a newly inserted report's policies, failure details and rollup counts.
+    fn add(&mut self, report_row: i64, intake: &Intake, report: &stsward_proto::tlsrpt::Report) {
+        let day = report.date_range.start.unix_timestamp().div_euclid(DAY) * DAY;
+        let org = field(report.organization_name.trim());
+        for (p_idx, p) in report.policies.iter().enumerate() {
             let domain = policy_domain_of(p);
             let failed = p.summary.failure_count(&p.failure_details);
-            sqlx::query(INSERT_POLICY)
-                .bind($report_row)
-                .bind(to_i64(p_idx as u64))
-                .bind(field(p.policy.policy_type.as_str()))
-                .bind(&domain)
-                .bind(field(&p.policy.policy_string.join("\n")))
-                .bind(field(&p.policy.mx_host.join(" ")))
-                .bind(to_i64(p.summary.total_successful_session_count))
-                .bind(to_i64(failed.sessions))
-                .bind(failed.estimated)
-                .execute(&mut *$tx)
-                .await?;
-            let entry = $rollups
+            self.policies.push(PolicyRow {
+                report: report_row,
+                idx: to_i64(p_idx as u64),
+                policy_type: field(p.policy.policy_type.as_str()),
+                domain: domain.clone(),
+                strings: field(&p.policy.policy_string.join("\n")),
+                mx_hosts: field(&p.policy.mx_host.join(" ")),
+                successful: to_i64(p.summary.total_successful_session_count),
+                failed: to_i64(failed.sessions),
+                estimated: failed.estimated,
+            });
+            let entry = self
+                .rollups
                 .entry((
                     domain.clone(),
                     day,
@@ -50,28 +90,29 @@ macro_rules! insert_details {
                 .saturating_add(to_i64(p.summary.total_successful_session_count));
             entry.1 = entry.1.saturating_add(to_i64(failed.sessions));
             for (d_idx, d) in p.failure_details.iter().enumerate() {
-                sqlx::query(INSERT_FAILURE)
-                    .bind($report_row)
-                    .bind(to_i64(p_idx as u64))
-                    .bind(to_i64(d_idx as u64))
-                    .bind($intake.received_at)
-                    .bind(field(d.result_type.as_str()))
-                    .bind(d.sending_mta_ip.as_deref().map(field))
-                    .bind(d.receiving_mx_hostname.as_deref().map(field))
-                    .bind(d.receiving_mx_helo.as_deref().map(field))
-                    .bind(d.receiving_ip.as_deref().map(field))
-                    .bind(to_i64(d.failed_session_count))
-                    .bind(d.additional_information.as_deref().map(field))
-                    .bind(d.failure_reason_code.as_deref().map(field))
-                    .execute(&mut *$tx)
-                    .await?;
+                let opt = |v: &Option<String>| v.as_deref().map(field);
+                self.failures.push(FailureRow {
+                    report: report_row,
+                    policy_idx: to_i64(p_idx as u64),
+                    idx: to_i64(d_idx as u64),
+                    received_at: intake.received_at,
+                    result_type: field(d.result_type.as_str()),
+                    sending_mta_ip: opt(&d.sending_mta_ip),
+                    receiving_mx_hostname: opt(&d.receiving_mx_hostname),
+                    receiving_mx_helo: opt(&d.receiving_mx_helo),
+                    receiving_ip: opt(&d.receiving_ip),
+                    failed: to_i64(d.failed_session_count),
+                    additional_information: opt(&d.additional_information),
+                    failure_reason_code: opt(&d.failure_reason_code),
+                });
                 let mx = d
                     .receiving_mx_hostname
                     .as_deref()
                     .or(d.receiving_ip.as_deref())
                     .map(|m| field(m.trim().trim_end_matches('.')).to_lowercase())
                     .unwrap_or_default();
-                let entry = $rollups
+                let entry = self
+                    .rollups
                     .entry((
                         domain.clone(),
                         day,
@@ -82,6 +123,74 @@ macro_rules! insert_details {
                     .or_insert((0, 0));
                 entry.1 = entry.1.saturating_add(to_i64(d.failed_session_count));
             }
+        }
+    }
+}
+
+/// Writes the batch's policies, failure details and rollup deltas (in key order) with
+/// multi-row statements. A macro so that it is written once for both backends.
+macro_rules! write_details {
+    ($tx:ident, $details:expr) => {{
+        for chunk in $details.policies.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO report_policies (report_id, idx, policy_type, policy_domain, \
+                 policy_strings, mx_hosts, successful, failed, failed_estimated) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.report)
+                    .push_bind(r.idx)
+                    .push_bind(&r.policy_type)
+                    .push_bind(&r.domain)
+                    .push_bind(&r.strings)
+                    .push_bind(&r.mx_hosts)
+                    .push_bind(r.successful)
+                    .push_bind(r.failed)
+                    .push_bind(r.estimated);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        for chunk in $details.failures.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO report_failures (report_id, policy_idx, idx, received_at, \
+                 result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, \
+                 receiving_ip, failed, additional_information, failure_reason_code) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.report)
+                    .push_bind(r.policy_idx)
+                    .push_bind(r.idx)
+                    .push_bind(r.received_at)
+                    .push_bind(&r.result_type)
+                    .push_bind(&r.sending_mta_ip)
+                    .push_bind(&r.receiving_mx_hostname)
+                    .push_bind(&r.receiving_mx_helo)
+                    .push_bind(&r.receiving_ip)
+                    .push_bind(r.failed)
+                    .push_bind(&r.additional_information)
+                    .push_bind(&r.failure_reason_code);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        let rollups: Vec<(&RollupKey, &(i64, i64))> = $details.rollups.iter().collect();
+        for chunk in rollups.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO report_rollups (policy_domain, day, organization, receiving_mx, \
+                 result_type, successful, failed) ",
+            );
+            q.push_values(
+                chunk,
+                |mut b, ((domain, day, org, mx, result_type), (s, f))| {
+                    b.push_bind(domain)
+                        .push_bind(*day)
+                        .push_bind(org)
+                        .push_bind(mx)
+                        .push_bind(result_type)
+                        .push_bind(*s)
+                        .push_bind(*f);
+                },
+            );
+            q.push(ROLLUP_CONFLICT);
+            q.build().execute(&mut *$tx).await?;
         }
     }};
 }
@@ -169,7 +278,7 @@ impl Store {
                     }
                 }
             }
-            let mut rollups: BTreeMap<RollupKey, (i64, i64)> = BTreeMap::new();
+            let mut details = Details::default();
             for (i, record) in order {
                 let intake = &batch[i];
                 let report = &record.report;
@@ -203,7 +312,7 @@ impl Store {
                     continue;
                 };
                 *stored += 1;
-                insert_details!(tx, report_row, intake, report, &mut rollups);
+                details.add(report_row, intake, report);
             }
             for (i, intake) in batch.iter().enumerate() {
                 // Every report was a duplicate: keep no second copy of the input.
@@ -221,18 +330,7 @@ impl Store {
                         .await?;
                 }
             }
-            for ((domain, day, org, mx, result_type), (successful, failed)) in &rollups {
-                sqlx::query(UPSERT_ROLLUP)
-                    .bind(domain)
-                    .bind(day)
-                    .bind(org)
-                    .bind(mx)
-                    .bind(result_type)
-                    .bind(successful)
-                    .bind(failed)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            write_details!(tx, details);
             tx.commit().await?;
             Ok(results)
         })
@@ -303,19 +401,9 @@ const INSERT_REPORT: &str = "INSERT INTO reports (org_key, id_key, organization,
      $15, $16, $17) \
      ON CONFLICT (org_key, id_key) DO NOTHING RETURNING id";
 
-const INSERT_POLICY: &str = "INSERT INTO report_policies (report_id, idx, policy_type, \
-     policy_domain, policy_strings, mx_hosts, successful, failed, failed_estimated) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-
-const INSERT_FAILURE: &str = "INSERT INTO report_failures (report_id, policy_idx, idx, \
-     received_at, result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, \
-     receiving_ip, failed, additional_information, failure_reason_code) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-
-const UPSERT_ROLLUP: &str = "INSERT INTO report_rollups (policy_domain, day, organization, \
-     receiving_mx, result_type, successful, failed) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-     ON CONFLICT (policy_domain, day, organization, receiving_mx, result_type) DO UPDATE SET \
-     successful = report_rollups.successful + excluded.successful, \
+/// The rollup upsert's conflict clause: add to the counts already there.
+const ROLLUP_CONFLICT: &str = " ON CONFLICT (policy_domain, day, organization, receiving_mx, \
+     result_type) DO UPDATE SET successful = report_rollups.successful + excluded.successful, \
      failed = report_rollups.failed + excluded.failed";
 
 /// How a writing transaction starts: SQLite takes the write lock at once (a deferred
