@@ -296,8 +296,11 @@ async fn import(
     // travel through a bounded channel (memory stays bounded) to this task, which commits.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let queue = Arc::new(Mutex::new(files.into_iter()));
-    let (tx, rx) =
-        mpsc::sync_channel::<Result<stsward_server::intake::Prepared, Invalid>>(4 * batch);
+    // The queue is short: a read input holds its parsed reports (tens of KB), and the
+    // readers only need to stay ahead of the writer, not far ahead.
+    let (tx, rx) = mpsc::sync_channel::<Result<stsward_server::intake::Prepared, Invalid>>(
+        (2 * workers).max(16),
+    );
     let mut threads = Vec::new();
     for _ in 0..workers {
         let (queue, tx, sink, progress) =
@@ -346,10 +349,12 @@ async fn import(
             let mut got = Vec::new();
             let Ok(rx) = rx2.lock() else { return got };
             while got.len() < batch {
+                // Wait for the first; then take what the readers produce until the batch is
+                // full or they pause (a slow file must not hold back what is read).
                 let item = if got.is_empty() {
                     rx.recv().ok()
                 } else {
-                    rx.try_recv().ok()
+                    rx.recv_timeout(std::time::Duration::from_millis(50)).ok()
                 };
                 match item {
                     Some(i) => got.push(i),
