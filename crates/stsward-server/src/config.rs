@@ -38,6 +38,8 @@
 //! [replicas]
 //! poll_interval_ms = 200                # how often the store is checked for changes
 //! heartbeat_expiry = 10                 # seconds until a silent replica stops counting
+//! [reports]
+//! retention_days = 400                  # prune raw reports and failure details after this
 //! ```
 
 use std::fmt;
@@ -73,6 +75,17 @@ pub struct ServeConfig {
     pub keys: KeysSection,
     /// `[replicas]`: how `stsward serve` notices changes and agrees with other replicas.
     pub replicas: ReplicasSection,
+    /// `[reports]`: received TLS-RPT reports (docs/reports.md).
+    pub reports: ReportsSection,
+}
+
+/// `[reports]`: received TLS-RPT reports.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsSection {
+    /// Raw inputs and failure details older than this many days are pruned (`stsward
+    /// reports prune`); reports and daily rollups are kept. `None`: kept for ever.
+    pub retention_days: Option<u32>,
 }
 
 /// `[replicas]`: change propagation (RFC 8461 §8.1 ordering across replicas).
@@ -408,6 +421,9 @@ impl ServeConfig {
         }
         if self.store.url.trim().is_empty() {
             return invalid("store.url", "is empty".into());
+        }
+        if self.reports.retention_days == Some(0) {
+            return invalid("reports.retention_days", "must be at least 1".into());
         }
         let r = &self.replicas;
         if !(10..=10_000).contains(&r.poll_interval_ms) {

@@ -670,9 +670,9 @@ Examples:
     },
     /// Delete raw inputs and failure details older than AGE; rollups (summaries) stay.
     Prune {
-        /// The age: 90d, 12w, ...
+        /// The age: 90d, 12w, ... (default: `reports.retention_days` of the configuration).
         #[arg(long, value_name = "AGE")]
-        older_than: String,
+        older_than: Option<String>,
         #[command(flatten)]
         common: ReportsCommon,
     },
@@ -711,7 +711,7 @@ pub fn reports_command(r: ReportsCommand) -> anyhow::Result<crate::cmd::reports:
             common,
         } => (common, ReportsAction::Release { id, require_dkim }),
         ReportsCommand::Prune { older_than, common } => {
-            let older_than_secs = age("--older-than", &older_than)?;
+            let older_than_secs = older_than.map(|o| age("--older-than", &o)).transpose()?;
             (common, ReportsAction::Prune { older_than_secs })
         }
     };

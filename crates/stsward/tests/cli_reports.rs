@@ -139,8 +139,30 @@ fn import_twice_then_summary_invalid_release_and_prune() {
     assert_eq!(code, 1, "still unreadable: {out}");
     assert!(out.contains("stays in the quarantine"), "{out}");
 
+    let (code, _, err) = stsward(&["reports", "prune", "--store", &db]);
+    assert_eq!(code, 2, "no age and no reports.retention_days: {err}");
+    assert!(err.contains("reports.retention_days"), "{err}");
+    let config = dir.path().join("stsward.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\nurl = {db:?}\n[reports]\nretention_days = 1\n"),
+    )
+    .expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let (code, out, err) = stsward(&["reports", "prune", "--config", &config]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("pruned 0 raw input(s)"),
+        "nothing is a day old yet: {out}"
+    );
+    // Received this second: older than 0 days from the next second on.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let (code, out, _) = stsward(&["reports", "prune", "--older-than", "0d", "--store", &db]);
     assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("pruned 4 raw input(s), 4 failure detail(s)"),
+        "{out}"
+    );
     let (_, after, _) = stsward(&[
         "reports",
         "summary",

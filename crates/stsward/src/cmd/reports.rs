@@ -74,10 +74,11 @@ pub enum ReportsAction {
         /// Require a valid DKIM signature this time.
         require_dkim: bool,
     },
-    /// Prune raw inputs and details older than this many seconds.
+    /// Prune raw inputs and details older than this many seconds (default: the
+    /// configuration's `reports.retention_days`).
     Prune {
         /// Age in seconds.
-        older_than_secs: i64,
+        older_than_secs: Option<i64>,
     },
 }
 
@@ -138,6 +139,15 @@ pub fn run(c: Reports) -> anyhow::Result<Outcome> {
                 release(&sink, id, require_dkim, now, c.json).await
             }
             ReportsAction::Prune { older_than_secs } => {
+                let Some(older_than_secs) = older_than_secs.or(config
+                    .reports
+                    .retention_days
+                    .map(|d| i64::from(d) * 86_400))
+                else {
+                    anyhow::bail!(
+                        "give --older-than, or set reports.retention_days in the configuration"
+                    );
+                };
                 let pruned = store
                     .reports_prune(now.saturating_sub(older_than_secs))
                     .await
