@@ -393,7 +393,24 @@ async fn retention_prunes_raw_input_and_details_but_not_the_summary() {
                     )
                 })
                 .collect();
-            let outcomes = sink.submit_batch(&batch).await.expect("batch");
+            // The same report twice in one batch: stored once, then a duplicate.
+            let twice = vec![batch[0].clone(), batch[0].clone()];
+            let outcomes = sink.submit_batch(&twice).await.expect("twice");
+            assert_eq!(
+                outcomes,
+                vec![
+                    Outcome::Stored {
+                        stored: 1,
+                        duplicates: 0
+                    },
+                    Outcome::Stored {
+                        stored: 0,
+                        duplicates: 1
+                    }
+                ],
+                "{url}"
+            );
+            let outcomes = sink.submit_batch(&batch[1..]).await.expect("batch");
             assert!(outcomes.iter().all(|o| *o
                 == Outcome::Stored {
                     stored: 1,
