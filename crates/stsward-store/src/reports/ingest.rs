@@ -3,7 +3,7 @@
 //! rollup counts written only for reports actually inserted; retention pruning. See the
 //! parent module for the scheme and why it cannot deadlock or count twice.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::error::{Operation, StoreError};
 use crate::reports::{
@@ -279,64 +279,40 @@ impl Store {
                 }
             }
             let mut details = Details::default();
-            // A key twice in the batch: the first copy is inserted (or found stored), the
-            // others are duplicates without asking the database.
-            let mut unique: Vec<(usize, &ReportRecord)> = Vec::with_capacity(order.len());
             for (i, record) in order {
-                if unique.last().is_some_and(|(_, last)| last.key() == record.key()) {
-                    if let IntakeResult::Stored { duplicates, .. } = &mut results[i] {
-                        *duplicates += 1;
-                    }
-                } else {
-                    unique.push((i, record));
-                }
-            }
-            for chunk in unique.chunks(ROWS_PER_STATEMENT) {
-                let rows: Vec<ReportRow> = chunk
-                    .iter()
-                    .map(|(i, r)| ReportRow::new(r, &batch[*i], raw_ids[*i]))
-                    .collect();
-                let mut q = sqlx::QueryBuilder::new(INSERT_REPORTS);
-                q.push_values(&rows, |mut b, r| {
-                    b.push_bind(&r.org_key)
-                        .push_bind(&r.id_key)
-                        .push_bind(&r.organization)
-                        .push_bind(&r.report_id)
-                        .push_bind(r.begin_at)
-                        .push_bind(r.end_at)
-                        .push_bind(&r.contact)
-                        .push_bind(&r.policy_domains)
-                        .push_bind(&r.channel)
-                        .push_bind(&r.dkim)
-                        .push_bind(&r.dkim_detail)
-                        .push_bind(r.successful)
-                        .push_bind(r.failed)
-                        .push_bind(r.estimated)
-                        .push_bind(r.deviations)
-                        .push_bind(r.raw_id)
-                        .push_bind(r.received_at);
-                });
-                q.push(" ON CONFLICT (org_key, id_key) DO NOTHING RETURNING id, org_key, id_key");
-                let inserted: HashMap<(String, String), i64> = q
-                    .build_query_as::<(i64, String, String)>()
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .map(|(id, org, key)| ((org, key), id))
-                    .collect();
-                for (i, record) in chunk {
-                    let IntakeResult::Stored { stored, duplicates } = &mut results[*i] else {
-                        continue;
-                    };
-                    let (org, key) = record.key();
-                    match inserted.get(&(org.to_owned(), key.to_owned())) {
-                        Some(&report_row) => {
-                            *stored += 1;
-                            details.add(report_row, &batch[*i], record.report());
-                        }
-                        None => *duplicates += 1,
-                    }
-                }
+                let intake = &batch[i];
+                let report = &record.report;
+                let totals = report.totals();
+                let domains = policy_domains(report);
+                let inserted = sqlx::query_scalar::<_, i64>(INSERT_REPORT)
+                    .bind(&record.org_key)
+                    .bind(&record.id_key)
+                    .bind(field(&report.organization_name))
+                    .bind(field(&report.report_id))
+                    .bind(report.date_range.start.unix_timestamp())
+                    .bind(report.date_range.end.unix_timestamp())
+                    .bind(report.contact_info.as_deref().map(field))
+                    .bind(field(&domains))
+                    .bind(clean(&intake.channel))
+                    .bind(field(&record.dkim.result))
+                    .bind(record.dkim.detail.as_deref().map(field))
+                    .bind(to_i64(totals.successful))
+                    .bind(to_i64(totals.failed.sessions))
+                    .bind(totals.failed.estimated)
+                    .bind(to_i64(record.deviations as u64))
+                    .bind(raw_ids[i])
+                    .bind(intake.received_at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let IntakeResult::Stored { stored, duplicates } = &mut results[i] else {
+                    continue;
+                };
+                let Some(report_row) = inserted else {
+                    *duplicates += 1;
+                    continue;
+                };
+                *stored += 1;
+                details.add(report_row, intake, report);
             }
             for (i, intake) in batch.iter().enumerate() {
                 // Every report was a duplicate: keep no second copy of the input.
@@ -418,57 +394,12 @@ impl Store {
     }
 }
 
-const INSERT_REPORTS: &str = "INSERT INTO reports (org_key, id_key, organization, report_id, \
+const INSERT_REPORT: &str = "INSERT INTO reports (org_key, id_key, organization, report_id, \
      begin_at, end_at, contact, policy_domains, channel, dkim, dkim_detail, successful, \
-     failed, failed_estimated, deviations, raw_id, received_at) ";
-
-/// A report row to insert.
-struct ReportRow {
-    org_key: String,
-    id_key: String,
-    organization: String,
-    report_id: String,
-    begin_at: i64,
-    end_at: i64,
-    contact: Option<String>,
-    policy_domains: String,
-    channel: String,
-    dkim: String,
-    dkim_detail: Option<String>,
-    successful: i64,
-    failed: i64,
-    estimated: bool,
-    deviations: i64,
-    raw_id: Option<i64>,
-    received_at: i64,
-}
-
-impl ReportRow {
-    fn new(record: &ReportRecord, intake: &Intake, raw_id: Option<i64>) -> ReportRow {
-        let report = record.report();
-        let totals = report.totals();
-        let (org_key, id_key) = record.key();
-        ReportRow {
-            org_key: org_key.to_owned(),
-            id_key: id_key.to_owned(),
-            organization: field(&report.organization_name),
-            report_id: field(&report.report_id),
-            begin_at: report.date_range.start.unix_timestamp(),
-            end_at: report.date_range.end.unix_timestamp(),
-            contact: report.contact_info.as_deref().map(field),
-            policy_domains: field(&policy_domains(report)),
-            channel: clean(&intake.channel),
-            dkim: field(&record.dkim.result),
-            dkim_detail: record.dkim.detail.as_deref().map(field),
-            successful: to_i64(totals.successful),
-            failed: to_i64(totals.failed.sessions),
-            estimated: totals.failed.estimated,
-            deviations: to_i64(record.deviations as u64),
-            raw_id,
-            received_at: intake.received_at,
-        }
-    }
-}
+     failed, failed_estimated, deviations, raw_id, received_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16, $17) \
+     ON CONFLICT (org_key, id_key) DO NOTHING RETURNING id";
 
 /// The rollup upsert's conflict clause: add to the counts already there.
 const ROLLUP_CONFLICT: &str = " ON CONFLICT (policy_domain, day, organization, receiving_mx, \
