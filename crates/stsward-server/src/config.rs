@@ -53,6 +53,8 @@
 //! host = "imap.provider.example"
 //! user = "tlsrpt"
 //! password_file = "/etc/stsward/imap-password"
+//! [reports]
+//! retention_days = 400                  # prune raw reports and failure details after this
 //! ```
 
 use std::fmt;
@@ -97,6 +99,8 @@ pub struct ServeConfig {
     pub intake_https: IntakeHttpsSection,
     /// `[intake_imap]`: TLS-RPT report e-mails read from an IMAP mailbox.
     pub intake_imap: Option<IntakeImapSection>,
+    /// `[reports]`: received TLS-RPT reports (docs/reports.md).
+    pub reports: ReportsSection,
 }
 
 /// `[intake_https]`: the report route on the policy host's TLS listeners.
@@ -480,6 +484,15 @@ impl Default for SchedulerSection {
     }
 }
 
+/// `[reports]`: received TLS-RPT reports.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsSection {
+    /// Raw inputs and failure details older than this many days are pruned (`stsward
+    /// reports prune`); reports and daily rollups are kept. `None`: kept for ever.
+    pub retention_days: Option<u32>,
+}
+
 /// `[replicas]`: change propagation (RFC 8461 §8.1 ordering across replicas).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -813,6 +826,9 @@ impl ServeConfig {
         }
         if self.store.url.trim().is_empty() {
             return invalid("store.url", "is empty".into());
+        }
+        if self.reports.retention_days == Some(0) {
+            return invalid("reports.retention_days", "must be at least 1".into());
         }
         let r = &self.replicas;
         if !(10..=10_000).contains(&r.poll_interval_ms) {

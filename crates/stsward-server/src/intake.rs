@@ -8,9 +8,13 @@
 //! raw bytes). An `Err` means nothing was committed and the peer must retry (SMTP 4xx,
 //! HTTP 503, IMAP: the message stays where it was).
 
+pub mod dkim_check;
 pub mod https;
 pub mod imap;
 pub mod sink;
 pub mod smtp;
+pub mod store_sink;
 
+pub use dkim_check::{DkimCheck, DkimVerdict, NotChecked};
 pub use sink::{Channel, Outcome, ReportSink, SinkError, Submission, SubmissionKind};
+pub use store_sink::{Prepared, StoreSink};

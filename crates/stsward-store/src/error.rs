@@ -227,6 +227,18 @@ pub enum Operation {
     PolicyFetchesSince,
     /// [`Store::policy_fetches_prune`](crate::Store::policy_fetches_prune).
     PolicyFetchesPrune,
+    /// [`Store::reports_ingest`](crate::Store::reports_ingest).
+    ReportsIngest,
+    /// [`Store::reports_prune`](crate::Store::reports_prune).
+    ReportsPrune,
+    /// [`Store::reports_stored_totals`](crate::Store::reports_stored_totals).
+    ReportsStoredTotals,
+    /// [`Store::reports_summary`](crate::Store::reports_summary).
+    ReportsSummary,
+    /// [`Store::quarantine_list`](crate::Store::quarantine_list).
+    QuarantineList,
+    /// [`Store::quarantine_get`](crate::Store::quarantine_get).
+    QuarantineGet,
 }
 
 impl Operation {
@@ -278,6 +290,12 @@ impl Operation {
             Self::PolicyFetchesAdd => "policy_fetches_add",
             Self::PolicyFetchesSince => "policy_fetches_since",
             Self::PolicyFetchesPrune => "policy_fetches_prune",
+            Self::ReportsIngest => "reports_ingest",
+            Self::ReportsPrune => "reports_prune",
+            Self::ReportsStoredTotals => "reports_stored_totals",
+            Self::ReportsSummary => "reports_summary",
+            Self::QuarantineList => "quarantine_list",
+            Self::QuarantineGet => "quarantine_get",
         }
     }
 }

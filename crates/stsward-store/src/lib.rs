@@ -11,6 +11,8 @@
 //!   (RFC 8461 §3.1, §3.2, §8.3), certificates and ACME accounts.
 //! - [`scheduler`]: the scheduler's per-domain rounds (MX follow, own `_mta-sts` TXT watch)
 //!   and policy fetch counts per domain and day.
+//! - [`reports`]: received TLS-RPT reports (RFC 8460 §4.4), deduplicated by a unique key,
+//!   their raw input, failure details, daily rollups for summaries, and the quarantine.
 //!
 //! Each area of the product gets its own module here (one `impl Store` block with its
 //! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
@@ -34,6 +36,7 @@ pub mod hosting;
 pub mod leases;
 mod migrate;
 pub mod replicas;
+pub mod reports;
 pub mod resolver_policy;
 pub mod scheduler;
 mod store;
@@ -46,6 +49,10 @@ pub use hosting::{
 };
 pub use leases::Lease;
 pub use replicas::HostingChange;
+pub use reports::{
+    DkimRecord, Intake, IntakeContent, IntakeResult, QuarantinedInput, RawInput, RecordError,
+    ReportRecord, ReportScope, ReportSummary, SummaryQuery,
+};
 pub use resolver_policy::CachedPolicy;
 pub use scheduler::{DomainChecks, DueDomain, FetchRow, FetchTotals, TxtFlag};
 pub use store::{Backend, Store, StoreOptions};

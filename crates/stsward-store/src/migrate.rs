@@ -46,6 +46,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     embed!("sqlite", "0003_replicas.sql"),
     embed!("sqlite", "0004_leases.sql"),
     embed!("sqlite", "0005_scheduler.sql"),
+    embed!("sqlite", "0006_reports.sql"),
 ];
 
 /// PostgreSQL's migrations, in order.
@@ -55,6 +56,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     embed!("postgres", "0003_replicas.sql"),
     embed!("postgres", "0004_leases.sql"),
     embed!("postgres", "0005_scheduler.sql"),
+    embed!("postgres", "0006_reports.sql"),
 ];
 
 /// The migrations of `backend`.

@@ -72,6 +72,10 @@ Exit status: 0 when no finding is an error, 1 when one is, 2 when the check coul
     #[command(subcommand)]
     Report(ReportCommand),
 
+    /// Received TLS-RPT reports in the store: import files, summarise, the quarantine.
+    #[command(subcommand)]
+    Reports(ReportsCommand),
+
     /// The sending side: the Postfix MTA-STS policy resolver (socketmap).
     #[command(subcommand)]
     Resolve(ResolveCommand),
@@ -626,4 +630,136 @@ pub enum LabCommand {
         #[arg(long, value_name = "N")]
         bulk: Option<usize>,
     },
+}
+
+/// What every `stsward reports` command takes.
+#[derive(Debug, Args)]
+pub struct ReportsCommon {
+    /// The configuration file (TOML; see docs/serve.md), for `store.url`.
+    #[arg(long, value_name = "FILE", env = "STSWARD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// The database: sqlite://PATH or postgres://… (replaces `store.url`).
+    #[arg(long, alias = "db", value_name = "URL", env = "STSWARD_STORE")]
+    pub store: Option<String>,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportsCommand {
+    /// Import report files and directories (recursively): .eml, .mbox, .json, .json.gz, .zip.
+    ///
+    /// Each report is stored once (a report already stored is counted as a duplicate);
+    /// input that cannot be read is kept in the quarantine with the reason. DKIM is
+    /// recorded, not required, unless --require-dkim: archived mail outlives its keys.
+    #[command(after_help = "\
+Examples:
+  stsward reports import --config stsward.toml ~/Maildir/tlsrpt/
+  stsward reports import --store sqlite://reports.db reports.mbox *.json.gz
+
+Exit status: 0 when every input was read, 1 when some input was quarantined, 2 when the
+import could not run.")]
+    Import {
+        /// Files or directories.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Quarantine report e-mails without a valid DKIM signature (RFC 8460 §3).
+        #[arg(long)]
+        require_dkim: bool,
+        /// Inputs committed per transaction.
+        #[arg(long, value_name = "N", default_value_t = 500)]
+        batch: usize,
+        #[command(flatten)]
+        common: ReportsCommon,
+    },
+    /// Sessions successful and failed, failures by type, organisation and MX, day by day.
+    #[command(after_help = "\
+Examples:
+  stsward reports summary
+  stsward reports summary --domain example.com --since 7d --json")]
+    Summary {
+        /// Only this policy domain.
+        #[arg(long, value_name = "DOMAIN")]
+        domain: Option<String>,
+        /// How far back: 30d, 12h, 2w (default 30d).
+        #[arg(long, value_name = "AGE", default_value = "30d")]
+        since: String,
+        #[command(flatten)]
+        common: ReportsCommon,
+    },
+    /// List quarantined input with the reasons.
+    Invalid {
+        /// Also list released entries.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        common: ReportsCommon,
+    },
+    /// Run a quarantined input through intake again (DKIM not required unless asked).
+    Release {
+        /// The entry's id (from `stsward reports invalid`).
+        #[arg(value_name = "ID")]
+        id: i64,
+        /// Require a valid DKIM signature this time.
+        #[arg(long)]
+        require_dkim: bool,
+        #[command(flatten)]
+        common: ReportsCommon,
+    },
+    /// Delete raw inputs and failure details older than AGE; rollups (summaries) stay.
+    Prune {
+        /// The age: 90d, 12w, ... (default: `reports.retention_days` of the configuration).
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+        #[command(flatten)]
+        common: ReportsCommon,
+    },
+}
+
+/// Validates `stsward reports …`.
+pub fn reports_command(r: ReportsCommand) -> anyhow::Result<crate::cmd::reports::Reports> {
+    use crate::cmd::reports::{Reports, ReportsAction, parse_age};
+    let age = |flag: &str, s: &str| parse_age(s).map_err(|e| anyhow::anyhow!("{flag}: {e}"));
+    let (common, action) = match r {
+        ReportsCommand::Import {
+            paths,
+            require_dkim,
+            batch,
+            common,
+        } => (
+            common,
+            ReportsAction::Import {
+                paths,
+                require_dkim,
+                batch,
+            },
+        ),
+        ReportsCommand::Summary {
+            domain,
+            since,
+            common,
+        } => {
+            let since_secs = age("--since", &since)?;
+            (common, ReportsAction::Summary { domain, since_secs })
+        }
+        ReportsCommand::Invalid { all, common } => (common, ReportsAction::Invalid { all }),
+        ReportsCommand::Release {
+            id,
+            require_dkim,
+            common,
+        } => (common, ReportsAction::Release { id, require_dkim }),
+        ReportsCommand::Prune { older_than, common } => {
+            let older_than_secs = older_than.map(|o| age("--older-than", &o)).transpose()?;
+            (common, ReportsAction::Prune { older_than_secs })
+        }
+    };
+    Ok(Reports {
+        config: common.config,
+        store: common.store,
+        json: common.json,
+        action,
+    })
 }

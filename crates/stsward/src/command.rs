@@ -208,6 +208,7 @@ pub enum Command {
     ResolveAdmin(ResolveAdmin),
     PolicyLint(PolicyLint),
     ReportParse(ReportParse),
+    Reports(crate::cmd::reports::Reports),
     Check(Check),
     #[cfg(feature = "lab")]
     LabUp(LabUp),
@@ -295,6 +296,7 @@ impl Command {
                 Command::ResolveAdmin(resolve_admin(a, true)?)
             }
             CliCommand::Domain(d) => Command::Domain(domain(d)?),
+            CliCommand::Reports(r) => Command::Reports(crate::cli::reports_command(r)?),
             CliCommand::Serve(a) => Command::Serve(Serve {
                 config: a.config,
                 https: a.https,

@@ -65,6 +65,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::ResolveAdmin(c) => cmd::resolve::admin(&c),
         Command::PolicyLint(c) => cmd::policy::lint(&c),
         Command::ReportParse(c) => cmd::report::parse(&c),
+        Command::Reports(c) => cmd::reports::run(c),
         Command::Check(c) => cmd::check::run(c),
         #[cfg(feature = "lab")]
         Command::LabUp(c) => cmd::lab::up(c),

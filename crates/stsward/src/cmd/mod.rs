@@ -6,5 +6,6 @@ pub mod domain;
 pub mod lab;
 pub mod policy;
 pub mod report;
+pub mod reports;
 pub mod resolve;
 pub mod serve;
