@@ -485,12 +485,28 @@ impl Default for SchedulerSection {
 }
 
 /// `[reports]`: received TLS-RPT reports.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportsSection {
     /// Raw inputs and failure details older than this many days are pruned (`stsward
-    /// reports prune`); reports and daily rollups are kept. `None`: kept for ever.
+    /// reports prune`, and `stsward serve` once a day); reports and daily rollups are kept.
+    /// `None`: kept for ever.
     pub retention_days: Option<u32>,
+    /// The DNS server (`ADDR:PORT`) that DKIM keys of report e-mails are looked up at
+    /// (RFC 8460 §3); default: the system's resolvers.
+    pub dkim_resolver: Option<SocketAddr>,
+    /// Seconds for one DKIM key lookup (default 10).
+    pub dkim_timeout: u64,
+}
+
+impl Default for ReportsSection {
+    fn default() -> Self {
+        ReportsSection {
+            retention_days: None,
+            dkim_resolver: None,
+            dkim_timeout: 10,
+        }
+    }
 }
 
 /// `[replicas]`: change propagation (RFC 8461 §8.1 ordering across replicas).
@@ -829,6 +845,15 @@ impl ServeConfig {
         }
         if self.reports.retention_days == Some(0) {
             return invalid("reports.retention_days", "must be at least 1".into());
+        }
+        if !(1..=120).contains(&self.reports.dkim_timeout) {
+            return invalid(
+                "reports.dkim_timeout",
+                format!(
+                    "{} is not between 1 and 120 seconds",
+                    self.reports.dkim_timeout
+                ),
+            );
         }
         let r = &self.replicas;
         if !(10..=10_000).contains(&r.poll_interval_ms) {
@@ -1195,6 +1220,7 @@ mod tests {
             "[scheduler]",
             "[intake_https]",
             "[intake_imap]",
+            "[reports]",
         ] {
             assert!(block.contains(section), "{section} is not documented");
         }

@@ -11,6 +11,7 @@
 pub mod dkim_check;
 pub mod https;
 pub mod imap;
+pub mod mail_dkim;
 pub mod sink;
 pub mod smtp;
 pub mod store_sink;

@@ -23,6 +23,7 @@
 //! Time comes from a [`Clock`], real time plus an offset that tests move forward (RFC 8461
 //! §8.3 removals end when a time has passed).
 
+mod intake;
 mod propagate;
 mod setup;
 
@@ -149,6 +150,9 @@ pub enum ServeError {
         /// Why.
         reason: String,
     },
+    /// A report intake channel could not start.
+    #[error("report intake: {0}")]
+    Intake(String),
     /// The DNSSEC key file is unusable.
     #[error("keys.dnssec_key_file: {path}: {reason}")]
     DnssecKey {
@@ -164,6 +168,8 @@ pub enum ServeError {
 pub struct Started {
     /// Domains served at start.
     pub domains: usize,
+    /// The SMTP report listener's addresses (empty when `[intake_smtp]` accepts no one).
+    pub smtp: Vec<SocketAddr>,
     /// Of which the `[tls]` certificate covers this many.
     pub with_static_cert: usize,
     /// The bound HTTPS addresses.
@@ -202,6 +208,8 @@ pub struct Runtime {
     service: DomainService,
     config: ServeConfig,
     scheduler: Scheduler,
+    intake: intake::Intake,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -315,7 +323,7 @@ impl Runtime {
             zone.clone(),
             sites.clone(),
             static_cert,
-            clock,
+            clock.clone(),
             replica_id.clone(),
             Duration::from_millis(config.replicas.poll_interval_ms),
             i64::try_from(config.replicas.heartbeat_expiry.saturating_mul(1000))
@@ -325,7 +333,12 @@ impl Runtime {
         let loaded = propagator.load().await?;
         let limits = options.host_limits.unwrap_or_default();
         let grace = limits.shutdown_grace;
-        let host = HostServer::bind(&config.listen.https, &config.listen.http, limits)?;
+        let mut host = HostServer::bind(&config.listen.https, &config.listen.http, limits)?;
+        // Report intake (serve/intake.rs): the store-backed sink and the channels.
+        let mut intake = intake::prepare(&config, &store, &sites)?;
+        if let Some(route) = intake.https.take() {
+            host = host.with_https_intake(route);
+        }
         let (dns_udp, dns_tcp) = setup::bind_dns(&config.listen.dns)?;
         let api = match config.api_token()? {
             Some(token) => Some((
@@ -337,6 +350,11 @@ impl Runtime {
         let dns = dns_udp.iter().filter_map(|s| s.local_addr().ok()).collect();
         let started = Started {
             domains: loaded.domains,
+            smtp: intake
+                .smtp
+                .as_ref()
+                .map(|(server, _)| server.addrs())
+                .unwrap_or_default(),
             with_static_cert: loaded.with_static_cert,
             https: host.https_addrs(),
             http: host.http_addrs(),
@@ -364,6 +382,8 @@ impl Runtime {
             service,
             config,
             scheduler,
+            intake,
+            clock,
         })
     }
 
@@ -408,6 +428,8 @@ impl Runtime {
             service,
             config,
             scheduler,
+            intake,
+            clock,
         } = self;
         tracing::info!(
             domains = started.domains,
@@ -417,6 +439,7 @@ impl Runtime {
             http = ?started.http,
             dns = ?started.dns,
             api = ?started.api,
+            smtp = ?started.smtp,
             replica = %started.replica_id,
             "stsward serve: started"
         );
@@ -441,12 +464,23 @@ impl Runtime {
         let mut propagate_task = tokio::spawn(propagator.run(stop_rx.clone()));
         // The scheduler (src/scheduler.rs): MX follow, own-TXT watch, fetch-count flushes.
         let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
+        // Report intake (serve/intake.rs): SMTP, IMAP, the retention prune.
+        let intake_task = tokio::spawn(intake::run(
+            intake.smtp,
+            intake.imap,
+            intake.sink,
+            store.clone(),
+            config.reports.retention_days,
+            clock,
+            stop_rx.clone(),
+        ));
         // Dropping `run` (its task aborted) stops every role with it.
         let _abort = AbortOnDrop(vec![
             dns_task.abort_handle(),
             host_task.abort_handle(),
             propagate_task.abort_handle(),
             scheduler_task.abort_handle(),
+            intake_task.abort_handle(),
         ]);
 
         // The certificate manager (src/certs.rs), with [acme]: it loaded the stored
@@ -499,6 +533,9 @@ impl Runtime {
                 Ok(_) => {}
                 Err(_) => tracing::warn!(role = name, "did not stop within the grace"),
             }
+        }
+        if tokio::time::timeout(limit, intake_task).await.is_err() {
+            tracing::warn!(role = "intake", "did not stop within the grace");
         }
         if tokio::time::timeout(limit, scheduler_task).await.is_err() {
             tracing::warn!(role = "scheduler", "did not stop within the grace");
