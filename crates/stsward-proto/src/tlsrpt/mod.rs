@@ -16,6 +16,7 @@ pub mod parse;
 pub mod record;
 pub mod report;
 pub mod result_type;
+pub mod rfc_json;
 pub mod uri;
 
 pub use datetime::{DateTimeError, ReportDateTime};
@@ -27,4 +28,5 @@ pub use report::{
     Totals,
 };
 pub use result_type::{PolicyType, ResultType};
+pub use rfc_json::RfcJson;
 pub use uri::{HttpsUri, MailtoUri, RuaError, RuaUri};

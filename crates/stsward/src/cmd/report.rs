@@ -7,14 +7,20 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 use stsward_mail::{Extracted, Limits, MailError, extract_from_file};
-use stsward_proto::tlsrpt::{ReportError, parse_report};
+use stsward_proto::tlsrpt::{Deviation, ReportError, RfcJson, parse_report};
 
 use crate::Outcome;
 use crate::command::ReportParse;
+
+/// Files handed to the workers at a time: bounds the output held in memory while keeping
+/// the printed order that of the file list.
+const BATCH: usize = 4096;
 
 /// Why one input produced no report.
 #[derive(Debug, thiserror::Error)]
@@ -30,18 +36,28 @@ enum InputError {
 pub fn parse(c: &ReportParse) -> anyhow::Result<Outcome> {
     let files = expand(&c.files)?;
     let limits = Limits::default();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(files.len())
+        .max(1);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let (mut parsed, mut failed) = (0usize, 0usize);
-    for path in &files {
-        match parse_one(path, &limits, c, &mut out) {
-            Ok(n) => parsed += n,
-            Err(Failure::Input(e)) => {
-                failed += 1;
-                out.flush().context("writing to standard output")?;
-                eprintln!("stsward: {}: {e}", path.display());
+    for batch in files.chunks(BATCH) {
+        let rendered = render_batch(batch, &limits, c, workers);
+        for (path, result) in batch.iter().zip(rendered) {
+            match result {
+                Ok((n, text)) => {
+                    parsed += n;
+                    out.write_all(&text).context("writing to standard output")?;
+                }
+                Err(Failure::Input(e)) => {
+                    failed += 1;
+                    out.flush().context("writing to standard output")?;
+                    eprintln!("stsward: {}: {e}", path.display());
+                }
+                Err(Failure::Output(e)) => return Err(e).context("writing to standard output"),
             }
-            Err(Failure::Output(e)) => return Err(e).context("writing to standard output"),
         }
     }
     out.flush().context("writing to standard output")?;
@@ -66,13 +82,83 @@ enum Failure {
     Output(std::io::Error),
 }
 
-/// Parses every report in one file and prints it; returns how many were printed.
-fn parse_one(
-    path: &Path,
+type Rendered = Result<(usize, Vec<u8>), Failure>;
+
+/// Parses and renders one batch of files on `workers` threads; the results come back in the
+/// order of `batch`, whichever thread handled each file.
+fn render_batch(
+    batch: &[PathBuf],
     limits: &Limits,
     c: &ReportParse,
-    out: &mut impl Write,
-) -> Result<usize, Failure> {
+    workers: usize,
+) -> Vec<Rendered> {
+    if workers <= 1 || batch.len() < 2 {
+        return batch.iter().map(|p| render_one(p, limits, c)).collect();
+    }
+    // Files are taken one at a time from a shared counter, so that a slow file (a large
+    // gzip, a mailbox) does not leave the other thread idle.
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Rendered>> =
+        std::iter::repeat_with(|| None).take(batch.len()).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers.min(batch.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = batch.get(i) else { break };
+                        done.push((i, render_one(path, limits, c)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(done) => {
+                    for (i, r) in done {
+                        if let Some(slot) = slots.get_mut(i) {
+                            *slot = Some(r);
+                        }
+                    }
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(Failure::Output(std::io::Error::other(
+                    "a worker thread returned no result",
+                )))
+            })
+        })
+        .collect()
+}
+
+/// The `--strict` envelope: `{"source", "report", "deviations"}`.
+struct Envelope<'a> {
+    source: &'a str,
+    report: RfcJson<'a>,
+    deviations: &'a [Deviation],
+}
+
+impl Serialize for Envelope<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Envelope", 3)?;
+        st.serialize_field("source", self.source)?;
+        st.serialize_field("report", &self.report)?;
+        st.serialize_field("deviations", self.deviations)?;
+        st.end()
+    }
+}
+
+/// Parses every report in one file and renders it as output lines; returns how many reports
+/// the text holds.
+fn render_one(path: &Path, limits: &Limits, c: &ReportParse) -> Rendered {
     let bytes = std::fs::read(path).map_err(|e| Failure::Input(InputError::Read(e)))?;
     let name = path
         .file_name()
@@ -80,7 +166,7 @@ fn parse_one(
         .unwrap_or_default();
     let Extracted { reports, .. } = extract_from_file(&name, &bytes, limits)
         .map_err(|e| Failure::Input(InputError::Extract(e)))?;
-    // Parse every report of the input before printing any, so that an input is either
+    // Parse every report of the input before rendering any, so that an input is either
     // printed whole or reported as failed.
     let mut parsed = Vec::with_capacity(reports.len());
     for r in &reports {
@@ -94,33 +180,41 @@ fn parse_one(
         };
         parsed.push((source, p));
     }
+    let mut out = Vec::with_capacity(bytes.len());
     for (source, p) in &parsed {
-        let report = p.report.to_rfc_json();
-        let line: Value = if c.strict {
-            json!({ "source": source, "report": report, "deviations": p.deviations })
-        } else {
-            report
-        };
-        let written = if c.pretty {
-            serde_json::to_writer_pretty(&mut *out, &line)
-        } else {
-            serde_json::to_writer(&mut *out, &line)
+        let report = RfcJson(&p.report);
+        let written = match (c.strict, c.pretty) {
+            (true, pretty) => {
+                let line = Envelope {
+                    source,
+                    report,
+                    deviations: &p.deviations,
+                };
+                if pretty {
+                    serde_json::to_writer_pretty(&mut out, &line)
+                } else {
+                    serde_json::to_writer(&mut out, &line)
+                }
+            }
+            (false, true) => serde_json::to_writer_pretty(&mut out, &report),
+            (false, false) => serde_json::to_writer(&mut out, &report),
         };
         written.map_err(|e| Failure::Output(e.into()))?;
-        out.write_all(b"\n").map_err(Failure::Output)?;
+        out.push(b'\n');
     }
-    Ok(parsed.len())
+    Ok((parsed.len(), out))
 }
 
 /// Expands directories (recursively, sorted) into the files they hold.
+///
+/// Each directory's entries are sorted by name and walked in that order, which yields the
+/// same order as sorting the full paths component by component, without comparing whole
+/// paths.
 fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::with_capacity(inputs.len());
     for p in inputs {
         if p.is_dir() {
-            let mut found = Vec::new();
-            walk(p, &mut found).with_context(|| format!("reading directory {}", p.display()))?;
-            found.sort();
-            files.extend(found);
+            walk(p, &mut files).with_context(|| format!("reading directory {}", p.display()))?;
         } else {
             files.push(p.clone());
         }
@@ -129,10 +223,16 @@ fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
+        let is_dir = entry.file_type()?.is_dir();
+        entries.push((entry.file_name(), is_dir));
+    }
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, is_dir) in entries {
+        let path = dir.join(name);
+        if is_dir {
             walk(&path, found)?;
         } else {
             found.push(path);
