@@ -33,7 +33,8 @@ CREATE TABLE reports (
     failed           BIGINT  NOT NULL,
     failed_estimated BOOLEAN NOT NULL,
     deviations       BIGINT  NOT NULL,
-    raw_id           BIGINT  REFERENCES report_raw (id) ON DELETE SET NULL,
+    raw_id           BIGINT  REFERENCES report_raw (id) ON DELETE SET NULL
+                             DEFERRABLE INITIALLY DEFERRED,
     received_at      BIGINT  NOT NULL
 );
 

@@ -32,7 +32,8 @@ CREATE TABLE reports (
     failed           INTEGER NOT NULL,
     failed_estimated INTEGER NOT NULL CHECK (failed_estimated IN (0, 1)),
     deviations       INTEGER NOT NULL,
-    raw_id           INTEGER REFERENCES report_raw (id) ON DELETE SET NULL,
+    raw_id           INTEGER REFERENCES report_raw (id) ON DELETE SET NULL
+                             DEFERRABLE INITIALLY DEFERRED,
     received_at      INTEGER NOT NULL
 ) STRICT;
 
