@@ -50,6 +50,8 @@ struct Details {
     policies: Vec<PolicyRow>,
     failures: Vec<FailureRow>,
     rollups: BTreeMap<RollupKey, (i64, i64)>,
+    /// The same counts without the policy domain (report_rollups_install).
+    install: BTreeMap<(i64, String, String, String), (i64, i64)>,
 }
 
 /// Rows per multi-row statement (a power of two, see [`statement_chunks`]): 18 parameters
@@ -57,6 +59,21 @@ struct Details {
 const ROWS_PER_STATEMENT: usize = 128;
 
 impl Details {
+    /// Adds `successful` and `failed` sessions to the rollup row `key`, and to its
+    /// install-wide row.
+    fn count(&mut self, key: RollupKey, successful: i64, failed: i64) {
+        let (_, day, org, mx, result_type) = &key;
+        let install = self
+            .install
+            .entry((*day, org.clone(), mx.clone(), result_type.clone()))
+            .or_insert((0, 0));
+        install.0 = install.0.saturating_add(successful);
+        install.1 = install.1.saturating_add(failed);
+        let entry = self.rollups.entry(key).or_insert((0, 0));
+        entry.0 = entry.0.saturating_add(successful);
+        entry.1 = entry.1.saturating_add(failed);
+    }
+
     /// Adds a newly inserted report's policies, failure details and rollup counts.
     fn add(&mut self, report_row: i64, intake: &Intake, report: &stsward_proto::tlsrpt::Report) {
         let day = report.date_range.start.unix_timestamp().div_euclid(DAY) * DAY;
@@ -75,20 +92,17 @@ impl Details {
                 failed: to_i64(failed.sessions),
                 estimated: failed.estimated,
             });
-            let entry = self
-                .rollups
-                .entry((
+            self.count(
+                (
                     domain.clone(),
                     day,
                     org.clone(),
                     String::new(),
                     String::new(),
-                ))
-                .or_insert((0, 0));
-            entry.0 = entry
-                .0
-                .saturating_add(to_i64(p.summary.total_successful_session_count));
-            entry.1 = entry.1.saturating_add(to_i64(failed.sessions));
+                ),
+                to_i64(p.summary.total_successful_session_count),
+                to_i64(failed.sessions),
+            );
             for (d_idx, d) in p.failure_details.iter().enumerate() {
                 let opt = |v: &Option<String>| v.as_deref().map(field);
                 self.failures.push(FailureRow {
@@ -111,17 +125,17 @@ impl Details {
                     .or(d.receiving_ip.as_deref())
                     .map(|m| field(m.trim().trim_end_matches('.')).to_lowercase())
                     .unwrap_or_default();
-                let entry = self
-                    .rollups
-                    .entry((
+                self.count(
+                    (
                         domain.clone(),
                         day,
                         org.clone(),
                         mx,
                         field(d.result_type.as_str()),
-                    ))
-                    .or_insert((0, 0));
-                entry.1 = entry.1.saturating_add(to_i64(d.failed_session_count));
+                    ),
+                    0,
+                    to_i64(d.failed_session_count),
+                );
             }
         }
     }
@@ -190,6 +204,23 @@ macro_rules! write_details {
                 },
             );
             q.push(ROLLUP_CONFLICT);
+            q.build().execute(&mut *$tx).await?;
+        }
+        let install: Vec<_> = $details.install.iter().collect();
+        for chunk in statement_chunks(&install) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO report_rollups_install (day, organization, receiving_mx, \
+                 result_type, successful, failed) ",
+            );
+            q.push_values(chunk, |mut b, ((day, org, mx, result_type), (s, f))| {
+                b.push_bind(*day)
+                    .push_bind(org)
+                    .push_bind(mx)
+                    .push_bind(result_type)
+                    .push_bind(*s)
+                    .push_bind(*f);
+            });
+            q.push(INSTALL_ROLLUP_CONFLICT);
             q.build().execute(&mut *$tx).await?;
         }
     }};
@@ -476,6 +507,11 @@ fn statement_chunks<T>(rows: &[T]) -> Vec<&[T]> {
 const ROLLUP_CONFLICT: &str = " ON CONFLICT (policy_domain, day, organization, receiving_mx, \
      result_type) DO UPDATE SET successful = report_rollups.successful + excluded.successful, \
      failed = report_rollups.failed + excluded.failed";
+
+/// The same for the install-wide rollups.
+const INSTALL_ROLLUP_CONFLICT: &str = " ON CONFLICT (day, organization, receiving_mx, \
+     result_type) DO UPDATE SET successful = report_rollups_install.successful \
+     + excluded.successful, failed = report_rollups_install.failed + excluded.failed";
 
 /// How a writing transaction starts: SQLite takes the write lock at once (a deferred
 /// transaction that later writes can fail with SQLITE_BUSY instead of waiting).
