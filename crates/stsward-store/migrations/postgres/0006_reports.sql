@@ -33,7 +33,8 @@ CREATE TABLE reports (
     failed           BIGINT  NOT NULL,
     failed_estimated BOOLEAN NOT NULL,
     deviations       BIGINT  NOT NULL,
-    raw_id           BIGINT  REFERENCES report_raw (id) ON DELETE SET NULL,
+    raw_id           BIGINT  REFERENCES report_raw (id) ON DELETE SET NULL
+                             DEFERRABLE INITIALLY DEFERRED,
     received_at      BIGINT  NOT NULL
 );
 
@@ -91,6 +92,19 @@ CREATE TABLE report_rollups (
 );
 
 CREATE INDEX report_rollups_day ON report_rollups (day, policy_domain);
+
+-- The same counts summed over every policy domain: what an install-wide summary reads, so
+-- that its cost grows with days x organisations x MX hosts, not with hosted domains.
+-- Updated with report_rollups, in the same transaction.
+CREATE TABLE report_rollups_install (
+    day           BIGINT  NOT NULL,
+    organization  TEXT    COLLATE "C" NOT NULL,
+    receiving_mx  TEXT    COLLATE "C" NOT NULL,
+    result_type   TEXT    COLLATE "C" NOT NULL,
+    successful    BIGINT  NOT NULL,
+    failed        BIGINT  NOT NULL,
+    PRIMARY KEY (day, organization, receiving_mx, result_type)
+);
 
 -- Input that could not be read or was refused (no valid DKIM signature, RFC 8460 §3), with
 -- its raw bytes (zlib-compressed) and the reason. Released entries are run through intake

@@ -32,7 +32,8 @@ CREATE TABLE reports (
     failed           INTEGER NOT NULL,
     failed_estimated INTEGER NOT NULL CHECK (failed_estimated IN (0, 1)),
     deviations       INTEGER NOT NULL,
-    raw_id           INTEGER REFERENCES report_raw (id) ON DELETE SET NULL,
+    raw_id           INTEGER REFERENCES report_raw (id) ON DELETE SET NULL
+                             DEFERRABLE INITIALLY DEFERRED,
     received_at      INTEGER NOT NULL
 ) STRICT;
 
@@ -90,6 +91,19 @@ CREATE TABLE report_rollups (
 ) STRICT;
 
 CREATE INDEX report_rollups_day ON report_rollups (day, policy_domain);
+
+-- The same counts summed over every policy domain: what an install-wide summary reads, so
+-- that its cost grows with days x organisations x MX hosts, not with hosted domains.
+-- Updated with report_rollups, in the same transaction.
+CREATE TABLE report_rollups_install (
+    day           INTEGER NOT NULL,
+    organization  TEXT    NOT NULL,
+    receiving_mx  TEXT    NOT NULL,
+    result_type   TEXT    NOT NULL,
+    successful    INTEGER NOT NULL,
+    failed        INTEGER NOT NULL,
+    PRIMARY KEY (day, organization, receiving_mx, result_type)
+) STRICT;
 
 -- Input that could not be read or was refused (no valid DKIM signature, RFC 8460 §3), with
 -- its raw bytes (zlib-compressed) and the reason. Released entries are run through intake

@@ -50,13 +50,30 @@ struct Details {
     policies: Vec<PolicyRow>,
     failures: Vec<FailureRow>,
     rollups: BTreeMap<RollupKey, (i64, i64)>,
+    /// The same counts without the policy domain (report_rollups_install).
+    install: BTreeMap<(i64, String, String, String), (i64, i64)>,
 }
 
-/// Rows per multi-row statement: 12 parameters per failure row stays far below SQLite's
-/// 32,766 and PostgreSQL's 65,535 bound parameters.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per multi-row statement (a power of two, see [`statement_chunks`]): 18 parameters
+/// per report row stays far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 128;
 
 impl Details {
+    /// Adds `successful` and `failed` sessions to the rollup row `key`, and to its
+    /// install-wide row.
+    fn count(&mut self, key: RollupKey, successful: i64, failed: i64) {
+        let (_, day, org, mx, result_type) = &key;
+        let install = self
+            .install
+            .entry((*day, org.clone(), mx.clone(), result_type.clone()))
+            .or_insert((0, 0));
+        install.0 = install.0.saturating_add(successful);
+        install.1 = install.1.saturating_add(failed);
+        let entry = self.rollups.entry(key).or_insert((0, 0));
+        entry.0 = entry.0.saturating_add(successful);
+        entry.1 = entry.1.saturating_add(failed);
+    }
+
     /// Adds a newly inserted report's policies, failure details and rollup counts.
     fn add(&mut self, report_row: i64, intake: &Intake, report: &stsward_proto::tlsrpt::Report) {
         let day = report.date_range.start.unix_timestamp().div_euclid(DAY) * DAY;
@@ -75,20 +92,17 @@ impl Details {
                 failed: to_i64(failed.sessions),
                 estimated: failed.estimated,
             });
-            let entry = self
-                .rollups
-                .entry((
+            self.count(
+                (
                     domain.clone(),
                     day,
                     org.clone(),
                     String::new(),
                     String::new(),
-                ))
-                .or_insert((0, 0));
-            entry.0 = entry
-                .0
-                .saturating_add(to_i64(p.summary.total_successful_session_count));
-            entry.1 = entry.1.saturating_add(to_i64(failed.sessions));
+                ),
+                to_i64(p.summary.total_successful_session_count),
+                to_i64(failed.sessions),
+            );
             for (d_idx, d) in p.failure_details.iter().enumerate() {
                 let opt = |v: &Option<String>| v.as_deref().map(field);
                 self.failures.push(FailureRow {
@@ -111,17 +125,17 @@ impl Details {
                     .or(d.receiving_ip.as_deref())
                     .map(|m| field(m.trim().trim_end_matches('.')).to_lowercase())
                     .unwrap_or_default();
-                let entry = self
-                    .rollups
-                    .entry((
+                self.count(
+                    (
                         domain.clone(),
                         day,
                         org.clone(),
                         mx,
                         field(d.result_type.as_str()),
-                    ))
-                    .or_insert((0, 0));
-                entry.1 = entry.1.saturating_add(to_i64(d.failed_session_count));
+                    ),
+                    0,
+                    to_i64(d.failed_session_count),
+                );
             }
         }
     }
@@ -131,7 +145,7 @@ impl Details {
 /// multi-row statements. A macro so that it is written once for both backends.
 macro_rules! write_details {
     ($tx:ident, $details:expr) => {{
-        for chunk in $details.policies.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&$details.policies) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO report_policies (report_id, idx, policy_type, policy_domain, \
                  policy_strings, mx_hosts, successful, failed, failed_estimated) ",
@@ -149,7 +163,7 @@ macro_rules! write_details {
             });
             q.build().execute(&mut *$tx).await?;
         }
-        for chunk in $details.failures.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&$details.failures) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO report_failures (report_id, policy_idx, idx, received_at, \
                  result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, \
@@ -172,7 +186,7 @@ macro_rules! write_details {
             q.build().execute(&mut *$tx).await?;
         }
         let rollups: Vec<(&RollupKey, &(i64, i64))> = $details.rollups.iter().collect();
-        for chunk in rollups.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&rollups) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO report_rollups (policy_domain, day, organization, receiving_mx, \
                  result_type, successful, failed) ",
@@ -190,6 +204,23 @@ macro_rules! write_details {
                 },
             );
             q.push(ROLLUP_CONFLICT);
+            q.build().execute(&mut *$tx).await?;
+        }
+        let install: Vec<_> = $details.install.iter().collect();
+        for chunk in statement_chunks(&install) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO report_rollups_install (day, organization, receiving_mx, \
+                 result_type, successful, failed) ",
+            );
+            q.push_values(chunk, |mut b, ((day, org, mx, result_type), (s, f))| {
+                b.push_bind(*day)
+                    .push_bind(org)
+                    .push_bind(mx)
+                    .push_bind(result_type)
+                    .push_bind(*s)
+                    .push_bind(*f);
+            });
+            q.push(INSTALL_ROLLUP_CONFLICT);
             q.build().execute(&mut *$tx).await?;
         }
     }};
@@ -234,94 +265,132 @@ impl Store {
         with_pool!(self, pool => {
             let mut tx = pool.begin_with(begin).await?;
             let mut results = vec![IntakeResult::Stored { stored: 0, duplicates: 0 }; batch.len()];
-            let mut raw_ids: Vec<Option<i64>> = vec![None; batch.len()];
             for (i, intake) in batch.iter().enumerate() {
-                match &intake.content {
-                    IntakeContent::Quarantine { reason } => {
-                        let id = match intake.releases {
-                            Some(id) => id,
-                            None => {
-                                let new = sqlx::query_scalar::<_, i64>(quarantine::INSERT)
-                                    .bind(intake.received_at)
-                                    .bind(clean(&intake.channel))
-                                    .bind(clean(&intake.kind))
-                                    .bind(clean(&intake.origin))
-                                    .bind(clean(reason))
-                                    .bind(to_i64(intake.raw.size as u64))
-                                    .bind(&intake.raw.compressed)
+                if let IntakeContent::Quarantine { reason } = &intake.content {
+                    let id = match intake.releases {
+                        Some(id) => id,
+                        None => {
+                            let new = sqlx::query_scalar::<_, i64>(quarantine::INSERT)
+                                .bind(intake.received_at)
+                                .bind(clean(&intake.channel))
+                                .bind(clean(&intake.kind))
+                                .bind(clean(&intake.origin))
+                                .bind(clean(reason))
+                                .bind(to_i64(intake.raw.size as u64))
+                                .bind(&intake.raw.compressed)
+                                .bind(&intake.raw.digest)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            match new {
+                                Some(id) => id,
+                                // The same input is waiting already: that entry stands.
+                                None => sqlx::query_scalar::<_, i64>(quarantine::WAITING)
                                     .bind(&intake.raw.digest)
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                                match new {
-                                    Some(id) => id,
-                                    // The same input is waiting already: that entry stands.
-                                    None => sqlx::query_scalar::<_, i64>(quarantine::WAITING)
-                                        .bind(&intake.raw.digest)
-                                        .fetch_one(&mut *tx)
-                                        .await?,
-                                }
+                                    .fetch_one(&mut *tx)
+                                    .await?,
                             }
-                        };
-                        results[i] = IntakeResult::Quarantined { id };
-                    }
-                    IntakeContent::Reports(_) => {
-                        let id = sqlx::query_scalar::<_, i64>(
-                            "INSERT INTO report_raw (received_at, size, compressed) \
-                             VALUES ($1, $2, $3) RETURNING id",
-                        )
-                        .bind(intake.received_at)
-                        .bind(to_i64(intake.raw.size as u64))
-                        .bind(&intake.raw.compressed)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        raw_ids[i] = Some(id);
-                    }
+                        }
+                    };
+                    results[i] = IntakeResult::Quarantined { id };
                 }
             }
-            let mut details = Details::default();
-            for (i, record) in order {
-                let intake = &batch[i];
-                let report = &record.report;
-                let totals = report.totals();
-                let domains = policy_domains(report);
-                let inserted = sqlx::query_scalar::<_, i64>(INSERT_REPORT)
-                    .bind(&record.org_key)
-                    .bind(&record.id_key)
-                    .bind(field(&report.organization_name))
-                    .bind(field(&report.report_id))
-                    .bind(report.date_range.start.unix_timestamp())
-                    .bind(report.date_range.end.unix_timestamp())
-                    .bind(report.contact_info.as_deref().map(field))
-                    .bind(field(&domains))
-                    .bind(clean(&intake.channel))
-                    .bind(field(&record.dkim.result))
-                    .bind(record.dkim.detail.as_deref().map(field))
-                    .bind(to_i64(totals.successful))
-                    .bind(to_i64(totals.failed.sessions))
-                    .bind(totals.failed.estimated)
-                    .bind(to_i64(record.deviations as u64))
-                    .bind(raw_ids[i])
-                    .bind(intake.received_at)
-                    .fetch_optional(&mut *tx)
+            // Ids for the raw inputs and the reports, taken before writing so that both can
+            // be written with multi-row statements (see `reserve_ids`).
+            let raw_inputs: Vec<usize> = batch
+                .iter()
+                .enumerate()
+                .filter(|(_, intake)| matches!(intake.content, IntakeContent::Reports(_)))
+                .map(|(i, _)| i)
+                .collect();
+            let raw_sql = reserve_ids(self.backend(), "report_raw");
+            let report_sql = reserve_ids(self.backend(), "reports");
+            let mut raw_ids: Vec<Option<i64>> = vec![None; batch.len()];
+            if !raw_inputs.is_empty() {
+                let ids = sqlx::query_scalar::<_, i64>(&raw_sql)
+                    .bind(to_i64(raw_inputs.len() as u64))
+                    .fetch_all(&mut *tx)
                     .await?;
+                for (&i, id) in raw_inputs.iter().zip(ids) {
+                    raw_ids[i] = Some(id);
+                }
+            }
+            let report_ids: Vec<i64> = if order.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_scalar::<_, i64>(&report_sql)
+                    .bind(to_i64(order.len() as u64))
+                    .fetch_all(&mut *tx)
+                    .await?
+            };
+            // Reports in key order; the ids returned are those inserted (not duplicates).
+            let rows: Vec<(i64, usize, &ReportRecord)> = order
+                .iter()
+                .zip(&report_ids)
+                .map(|(&(i, record), &id)| (id, i, record))
+                .collect();
+            let mut inserted = std::collections::HashSet::with_capacity(rows.len());
+            for chunk in statement_chunks(&rows) {
+                let mut q = sqlx::QueryBuilder::new(INSERT_REPORTS);
+                q.push_values(chunk, |mut b, &(id, i, record)| {
+                    let intake = &batch[i];
+                    let report = &record.report;
+                    let totals = report.totals();
+                    b.push_bind(id)
+                        .push_bind(&record.org_key)
+                        .push_bind(&record.id_key)
+                        .push_bind(field(&report.organization_name))
+                        .push_bind(field(&report.report_id))
+                        .push_bind(report.date_range.start.unix_timestamp())
+                        .push_bind(report.date_range.end.unix_timestamp())
+                        .push_bind(report.contact_info.as_deref().map(field))
+                        .push_bind(field(&policy_domains(report)))
+                        .push_bind(clean(&intake.channel))
+                        .push_bind(field(&record.dkim.result))
+                        .push_bind(record.dkim.detail.as_deref().map(field))
+                        .push_bind(to_i64(totals.successful))
+                        .push_bind(to_i64(totals.failed.sessions))
+                        .push_bind(totals.failed.estimated)
+                        .push_bind(to_i64(record.deviations as u64))
+                        .push_bind(raw_ids[i])
+                        .push_bind(intake.received_at);
+                });
+                q.push(" ON CONFLICT (org_key, id_key) DO NOTHING RETURNING id");
+                let ids: Vec<i64> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                inserted.extend(ids);
+            }
+            let mut details = Details::default();
+            for &(id, i, record) in &rows {
                 let IntakeResult::Stored { stored, duplicates } = &mut results[i] else {
                     continue;
                 };
-                let Some(report_row) = inserted else {
+                if inserted.contains(&id) {
+                    *stored += 1;
+                    details.add(id, &batch[i], &record.report);
+                } else {
                     *duplicates += 1;
-                    continue;
-                };
-                *stored += 1;
-                details.add(report_row, intake, report);
+                }
+            }
+            // Raw inputs only for inputs with a report stored: an input whose every report
+            // was a duplicate keeps no second copy. reports.raw_id is checked at commit
+            // (DEFERRABLE INITIALLY DEFERRED), so the reports could be written first.
+            let raws: Vec<(i64, &Intake)> = raw_inputs
+                .iter()
+                .filter(|&&i| matches!(results[i], IntakeResult::Stored { stored: 1.., .. }))
+                .filter_map(|&i| raw_ids[i].map(|id| (id, &batch[i])))
+                .collect();
+            for chunk in statement_chunks(&raws) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO report_raw (id, received_at, size, compressed) ",
+                );
+                q.push_values(chunk, |mut b, &(id, intake)| {
+                    b.push_bind(id)
+                        .push_bind(intake.received_at)
+                        .push_bind(to_i64(intake.raw.size as u64))
+                        .push_bind(&intake.raw.compressed);
+                });
+                q.build().execute(&mut *tx).await?;
             }
             for (i, intake) in batch.iter().enumerate() {
-                // Every report was a duplicate: keep no second copy of the input.
-                if let (IntakeResult::Stored { stored: 0, .. }, Some(raw)) = (results[i], raw_ids[i]) {
-                    sqlx::query("DELETE FROM report_raw WHERE id = $1")
-                        .bind(raw)
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 if let (IntakeResult::Stored { .. }, Some(released)) = (results[i], intake.releases) {
                     sqlx::query(quarantine::MARK_RELEASED)
                         .bind(intake.received_at)
@@ -394,17 +463,55 @@ impl Store {
     }
 }
 
-const INSERT_REPORT: &str = "INSERT INTO reports (org_key, id_key, organization, report_id, \
-     begin_at, end_at, contact, policy_domains, channel, dkim, dkim_detail, successful, \
-     failed, failed_estimated, deviations, raw_id, received_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-     $15, $16, $17) \
-     ON CONFLICT (org_key, id_key) DO NOTHING RETURNING id";
+const INSERT_REPORTS: &str = "INSERT INTO reports (id, org_key, id_key, organization, \
+     report_id, begin_at, end_at, contact, policy_domains, channel, dkim, dkim_detail, \
+     successful, failed, failed_estimated, deviations, raw_id, received_at) ";
+
+/// The statement that hands out `$1` fresh ids of `table`. SQLite: the transaction holds
+/// the write lock (`BEGIN IMMEDIATE`), so the ids above the largest one are free until it
+/// ends. PostgreSQL: the ids come from the identity column's sequence, shared by every
+/// replica (an id taken by a transaction that rolls back is skipped, as with a default).
+fn reserve_ids(backend: Backend, table: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             SELECT (SELECT COALESCE(MAX(id), 0) FROM {table}) + i FROM n"
+        ),
+        Backend::Postgres => format!(
+            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) \
+             FROM generate_series(1, $1::BIGINT)"
+        ),
+    }
+}
+
+/// Splits `rows` into statement-sized chunks: full chunks of [`ROWS_PER_STATEMENT`], then
+/// the rest in powers of two, so that a batch of any size uses one of a few statement
+/// shapes, each prepared once per connection and then reused from the statement cache.
+fn statement_chunks<T>(rows: &[T]) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let size = if rest.len() >= ROWS_PER_STATEMENT {
+            ROWS_PER_STATEMENT
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(size);
+        chunks.push(chunk);
+        rest = tail;
+    }
+    chunks
+}
 
 /// The rollup upsert's conflict clause: add to the counts already there.
 const ROLLUP_CONFLICT: &str = " ON CONFLICT (policy_domain, day, organization, receiving_mx, \
      result_type) DO UPDATE SET successful = report_rollups.successful + excluded.successful, \
      failed = report_rollups.failed + excluded.failed";
+
+/// The same for the install-wide rollups.
+const INSTALL_ROLLUP_CONFLICT: &str = " ON CONFLICT (day, organization, receiving_mx, \
+     result_type) DO UPDATE SET successful = report_rollups_install.successful \
+     + excluded.successful, failed = report_rollups_install.failed + excluded.failed";
 
 /// How a writing transaction starts: SQLite takes the write lock at once (a deferred
 /// transaction that later writes can fail with SQLITE_BUSY instead of waiting).

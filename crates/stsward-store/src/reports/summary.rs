@@ -116,7 +116,22 @@ fn n(v: i64) -> u64 {
 impl Store {
     /// Summarises the reports `query` covers, from the rollups alone.
     pub async fn reports_summary(&self, query: &SummaryQuery) -> Result<ReportSummary, StoreError> {
-        // $1 since, $2 until, $3 domain ('' = all), $4 tenant (unused for Install).
+        // $1 since, $2 until, $3 domain ('' = all), $4 tenant (unused for Install). A
+        // parameter that does not narrow is compared with itself, so that the planner sees
+        // only the conditions that apply (`$3 = '' OR policy_domain = $3` would keep it from
+        // using the primary key for one domain).
+        let one_domain = query
+            .domain
+            .as_deref()
+            .is_some_and(|d| !normalise_domain(d).is_empty());
+        let (table, domain_cond) = if one_domain {
+            ("report_rollups", "policy_domain = $3")
+        } else if matches!(query.scope, ReportScope::Install) {
+            // Every domain of the install: the rollups summed over domains at write time.
+            ("report_rollups_install", "$3 = $3")
+        } else {
+            ("report_rollups", "$3 = $3")
+        };
         let scope = match query.scope {
             ReportScope::Install => "$4 = $4",
             ReportScope::Tenant(_) => {
@@ -124,8 +139,7 @@ impl Store {
                  WHERE tenant_id = $4 AND state <> 'gone')"
             }
         };
-        let filter =
-            format!("day >= $1 AND day < $2 AND ($3 = '' OR policy_domain = $3) AND {scope}");
+        let filter = format!("day >= $1 AND day < $2 AND {domain_cond} AND {scope}");
         let since = query.since.div_euclid(super::DAY) * super::DAY;
         let until = query.until.unwrap_or(i64::MAX);
         let domain = query
@@ -139,28 +153,28 @@ impl Store {
         };
         let sum = |c: &str| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT)");
         let totals_sql = format!(
-            "SELECT {}, {} FROM report_rollups WHERE result_type = '' AND {filter}",
+            "SELECT {}, {} FROM {table} WHERE result_type = '' AND {filter}",
             sum("successful"),
             sum("failed")
         );
         let types_sql = format!(
-            "SELECT result_type, {} AS f FROM report_rollups WHERE result_type <> '' AND {filter} \
+            "SELECT result_type, {} AS f FROM {table} WHERE result_type <> '' AND {filter} \
              GROUP BY result_type ORDER BY f DESC, result_type",
             sum("failed")
         );
         let orgs_sql = format!(
-            "SELECT organization, {}, {} AS f FROM report_rollups \
+            "SELECT organization, {}, {} AS f FROM {table} \
              WHERE result_type = '' AND {filter} GROUP BY organization ORDER BY f DESC, organization",
             sum("successful"),
             sum("failed")
         );
         let mx_sql = format!(
-            "SELECT receiving_mx, {} AS f FROM report_rollups WHERE result_type <> '' AND {filter} \
+            "SELECT receiving_mx, {} AS f FROM {table} WHERE result_type <> '' AND {filter} \
              GROUP BY receiving_mx ORDER BY f DESC, receiving_mx",
             sum("failed")
         );
         let days_sql = format!(
-            "SELECT day, {}, {} FROM report_rollups WHERE result_type = '' AND {filter} \
+            "SELECT day, {}, {} FROM {table} WHERE result_type = '' AND {filter} \
              GROUP BY day ORDER BY day",
             sum("successful"),
             sum("failed")
