@@ -1,6 +1,7 @@
 //! The DKIM check the store-backed intake asks about each report e-mail (RFC 8460 §3:
-//! "Reports sent via SMTP MUST contain a valid DKIM signature by the reporting domain.
-//! Reports lacking such a signature MUST be ignored by the recipient.").
+//! "Reports sent via SMTP MUST contain a valid DomainKeys Identified Mail (DKIM) \[RFC6376\]
+//! signature by the reporting domain. Reports lacking such a signature MUST be ignored by
+//! the recipient.").
 //!
 //! The check is pluggable: [`NotChecked`] records that no verification happened (the
 //! default until a verifier is wired in); a verifier (stsward-mail) implements [`DkimCheck`]

@@ -1,6 +1,7 @@
 //! The DKIM check of the live intake: RFC 8460 §3 ("Reports sent via SMTP MUST contain a
-//! valid DKIM signature by the reporting domain. Reports lacking such a signature MUST be
-//! ignored by the recipient.") through `stsward_mail::dkim`, with keys looked up in DNS.
+//! valid DomainKeys Identified Mail (DKIM) \[RFC6376\] signature by the reporting domain.
+//! Reports lacking such a signature MUST be ignored by the recipient.") through
+//! `stsward_mail::dkim`, with keys looked up in DNS.
 //!
 //! This module only translates: which signature counts (the reporting domain or a parent,
 //! no `l=`) is decided in `stsward_mail::dkim`; what is stored or quarantined is decided by
