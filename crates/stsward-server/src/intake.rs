@@ -9,6 +9,7 @@
 //! HTTP 503, IMAP: the message stays where it was).
 
 pub mod dkim_check;
+pub mod group_commit;
 pub mod https;
 pub mod imap;
 pub mod mail_dkim;
@@ -17,5 +18,6 @@ pub mod smtp;
 pub mod store_sink;
 
 pub use dkim_check::{DkimCheck, DkimVerdict, NotChecked};
+pub use group_commit::GroupCommit;
 pub use sink::{Channel, Outcome, ReportSink, SinkError, Submission, SubmissionKind};
 pub use store_sink::{Prepared, StoreSink};

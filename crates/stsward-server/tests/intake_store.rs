@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use stsward_mail::{Limits, extract_from_file, extract_from_message};
 use stsward_proto::tlsrpt::parse_report;
@@ -555,6 +556,60 @@ async fn a_tenant_summary_covers_only_the_domains_it_hosts() {
             q.domain = Some("other.example".into());
             let s = store.reports_summary(&q).await.expect("foreign");
             assert_eq!((s.successful, s.failed, s.days.len()), (0, 0, 0), "{url}");
+            store.close().await;
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_answers_each_concurrent_submission_with_its_own_outcome() {
+    on_both("stsward-server/intake_store_group", |url| {
+        Box::pin(async move {
+            const N: usize = 300;
+            let store = Store::open(&url).await.expect("open");
+            let sink = Arc::new(StoreSink::new(store.clone()).with_group_commit());
+            // Every report twice, plus one unreadable input per ten: 2N + N/10 sessions at
+            // once, so that many share a transaction.
+            let mut tasks = Vec::new();
+            for i in 0..2 * N + N / 10 {
+                let sink = sink.clone();
+                let raw = if i < 2 * N {
+                    report("Group", &format!("g-{}", i % N)).into_bytes()
+                } else {
+                    format!("not json {i}").into_bytes()
+                };
+                tasks.push(tokio::spawn(async move {
+                    let sub = submission(SubmissionKind::Json, raw, &format!("s{i}"), false);
+                    (i, sink.submit(sub).await.expect("submit"))
+                }));
+            }
+            let (mut stored, mut dups, mut quarantined) = (0, 0, 0);
+            for t in tasks {
+                match t.await.expect("task") {
+                    (
+                        i,
+                        Outcome::Stored {
+                            stored: s,
+                            duplicates: d,
+                        },
+                    ) if i < 2 * N => {
+                        assert_eq!(s + d, 1, "session {i}: one report, {s} stored {d} dup");
+                        stored += s;
+                        dups += d;
+                    }
+                    (i, Outcome::Quarantined { reason }) if i >= 2 * N => {
+                        assert!(reason.contains("JSON"), "session {i}: {reason}");
+                        quarantined += 1;
+                    }
+                    (i, other) => panic!("session {i} on {url}: {other:?}"),
+                }
+            }
+            assert_eq!((stored, dups, quarantined), (N, N, N / 10), "on {url}");
+            let totals = store.reports_stored_totals().await.expect("totals");
+            assert_eq!(totals.reports, N as u64, "on {url}");
+            let listed = store.quarantine_list(true, None, 1000).await.expect("list");
+            assert_eq!(listed.len(), N / 10, "on {url}");
             store.close().await;
         })
     })

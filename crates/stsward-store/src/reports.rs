@@ -44,9 +44,9 @@ pub mod summary;
 
 use std::io::{Read, Write};
 
-use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use stsward_proto::tlsrpt::Report;
 
 pub use quarantine::QuarantinedInput;
@@ -75,22 +75,64 @@ pub struct RawInput {
     digest: String,
 }
 
+/// Deflate states kept for reuse: setting one up clears several hundred KB, which costs
+/// more than compressing a typical report. At most this many wait between uses, so memory
+/// stays bounded however many threads compress at once.
+const DEFLATE_POOL: usize = 8;
+
+static DEFLATERS: std::sync::Mutex<Vec<Compress>> = std::sync::Mutex::new(Vec::new());
+
+/// `bytes` as a zlib stream (RFC 1950) at the fast level, with a pooled deflate state.
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    let pooled = DEFLATERS.lock().ok().and_then(|mut pool| pool.pop());
+    let mut state = match pooled {
+        Some(mut state) => {
+            state.reset();
+            state
+        }
+        None => Compress::new(Compression::fast(), true),
+    };
+    let mut out = Vec::with_capacity(bytes.len() / 4 + 64);
+    loop {
+        let consumed = usize::try_from(state.total_in()).unwrap_or(usize::MAX);
+        let input = bytes.get(consumed..).unwrap_or_default();
+        match state.compress_vec(input, &mut out, FlushCompress::Finish) {
+            Ok(Status::StreamEnd) => break,
+            // More room is needed (compress_vec writes only into spare capacity).
+            Ok(Status::Ok | Status::BufError) => out.reserve(out.capacity().max(64)),
+            // Not expected with a fresh or reset state; that state is dropped, not pooled,
+            // and a one-shot encoder does the work.
+            Err(_) => return deflate_once(bytes),
+        }
+    }
+    if let Ok(mut pool) = DEFLATERS.lock()
+        && pool.len() < DEFLATE_POOL
+    {
+        pool.push(state);
+    }
+    out
+}
+
+/// `bytes` as a zlib stream with a deflate state of its own.
+fn deflate_once(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = ZlibEncoder::new(
+        Vec::with_capacity(bytes.len() / 4 + 64),
+        Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .unwrap_or_default()
+}
+
 impl RawInput {
     /// Compresses `bytes` (zlib, fast level: raw inputs are kept for reference, not read
     /// often).
     pub fn compress(bytes: &[u8]) -> RawInput {
-        let mut encoder = ZlibEncoder::new(
-            Vec::with_capacity(bytes.len() / 4 + 64),
-            Compression::fast(),
-        );
-        // Writing to a Vec cannot fail.
-        let compressed: Vec<u8> = encoder
-            .write_all(bytes)
-            .and_then(|()| encoder.finish())
-            .unwrap_or_default();
         RawInput {
             size: bytes.len(),
-            compressed,
+            compressed: deflate(bytes),
             digest: hex_sha256(bytes),
         }
     }
@@ -376,6 +418,32 @@ mod tests {
             let raw = RawInput::compress(bytes);
             assert_eq!(raw.size(), bytes.len());
             assert_eq!(raw.decompress().expect("decompress"), bytes);
+        }
+        // Pooled deflate states are reset between inputs: many inputs of different sizes in
+        // a row, incompressible ones (larger than the first guess of the output) included,
+        // from several threads at once.
+        let threads: Vec<_> = (0..4u32)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let mut x = 0x9e37_79b9u32 ^ t;
+                    for n in [0usize, 1, 100, 70_000, 3, 1 << 20, 17] {
+                        let bytes: Vec<u8> = (0..n)
+                            .map(|_| {
+                                x ^= x << 13;
+                                x ^= x >> 17;
+                                x ^= x << 5;
+                                x.to_le_bytes()[0]
+                            })
+                            .collect();
+                        let raw = RawInput::compress(&bytes);
+                        assert_eq!(raw.decompress().expect("decompress"), bytes, "{n} bytes");
+                        assert_eq!(raw.digest(), hex_sha256(&bytes));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
         }
         let damaged = RawInput::from_stored(5, b"not zlib".to_vec(), String::new());
         assert!(damaged.decompress().is_err());

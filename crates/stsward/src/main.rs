@@ -16,6 +16,12 @@ use clap::Parser;
 
 use crate::command::Command;
 
+/// mimalloc instead of the system allocator: report intake reads, parses and frees many
+/// small buffers on several threads at once, where glibc's allocator spends a fifth of
+/// the import's time (`perf` profile of `bench/ingest`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What a command reports back to `main`: the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

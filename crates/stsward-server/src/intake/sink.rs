@@ -99,7 +99,7 @@ pub enum Outcome {
 }
 
 /// Nothing was committed: the storage failed or is unavailable. The peer should retry.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("report intake: {0}")]
 pub struct SinkError(pub String);
 

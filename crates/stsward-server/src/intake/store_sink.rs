@@ -24,6 +24,7 @@ use stsward_store::{
 };
 
 use super::dkim_check::{DkimCheck, DkimVerdict, NotChecked};
+use super::group_commit::GroupCommit;
 use super::sink::{Channel, Outcome, ReportSink, SinkError, Submission, SubmissionKind};
 
 /// A submission after reading, before the DKIM check.
@@ -62,6 +63,8 @@ pub struct StoreSink {
     store: Store,
     dkim: Arc<dyn DkimCheck>,
     limits: Limits,
+    /// Set by [`StoreSink::with_group_commit`]: [`ReportSink::submit`] commits through it.
+    group: Option<GroupCommit>,
 }
 
 impl std::fmt::Debug for StoreSink {
@@ -125,6 +128,7 @@ impl StoreSink {
             store,
             dkim: Arc::new(NotChecked),
             limits: Limits::default(),
+            group: None,
         }
     }
 
@@ -137,6 +141,14 @@ impl StoreSink {
     /// Uses these extraction limits (sizes, counts).
     pub fn with_limits(mut self, limits: Limits) -> StoreSink {
         self.limits = limits;
+        self
+    }
+
+    /// Commits [`ReportSink::submit`]'s inputs through a [`GroupCommit`] started now on the
+    /// current tokio runtime: concurrent submissions share transactions. Call it last, after
+    /// the other `with_` settings, which the committer takes as they are.
+    pub fn with_group_commit(mut self) -> StoreSink {
+        self.group = Some(GroupCommit::start(self.clone()));
         self
     }
 
@@ -211,43 +223,57 @@ impl StoreSink {
             Some(_) => DkimVerdict::NotChecked,
             None => DkimVerdict::NotApplicable,
         };
-        let quarantine = |reason: String| Intake {
-            channel: prepared.channel.as_str().to_owned(),
-            kind: prepared.kind.clone(),
-            origin: prepared.origin.clone(),
-            received_at: prepared.received_at,
-            raw: prepared.raw.clone(),
-            content: IntakeContent::Quarantine { reason },
-            releases: prepared.releases,
+        let Prepared {
+            channel,
+            kind,
+            origin,
+            received_at,
+            raw,
+            require_dkim,
+            reports,
+            problems,
+            releases,
+            ..
+        } = prepared;
+        let channel = channel.as_str().to_owned();
+        let intake = |raw: RawInput, content: IntakeContent| Intake {
+            channel: channel.clone(),
+            kind: kind.clone(),
+            origin: origin.clone(),
+            received_at,
+            raw,
+            content,
+            releases,
         };
-        if prepared.require_dkim && !prepared.reports.is_empty() && !verdict.passed() {
-            return vec![quarantine(verdict.refusal())];
+        if require_dkim && !reports.is_empty() && !verdict.passed() {
+            let reason = verdict.refusal();
+            return vec![intake(raw, IntakeContent::Quarantine { reason })];
         }
-        let mut records = Vec::new();
-        let mut problems = prepared.problems.clone();
-        for (i, (report, deviations)) in prepared.reports.iter().enumerate() {
-            match ReportRecord::new(report.clone(), *deviations, verdict.record()) {
+        let mut records = Vec::with_capacity(reports.len());
+        let mut problems = problems;
+        let dkim = verdict.record();
+        for (i, (report, deviations)) in reports.into_iter().enumerate() {
+            match ReportRecord::new(report, deviations, dkim.clone()) {
                 Ok(r) => records.push(r),
                 Err(e) => problems.push(format!("report {}: {e}", i + 1)),
             }
         }
-        let mut intakes = Vec::new();
-        if !problems.is_empty() {
-            intakes.push(quarantine(problems.join("; ")));
-        }
-        if !records.is_empty() {
-            intakes.push(Intake {
-                channel: prepared.channel.as_str().to_owned(),
-                kind: prepared.kind.clone(),
-                origin: prepared.origin.clone(),
-                received_at: prepared.received_at,
-                raw: prepared.raw.clone(),
-                content: IntakeContent::Reports(records),
-                releases: prepared.releases,
-            });
-        }
-        if intakes.is_empty() {
-            intakes.push(quarantine("the input holds no report".to_owned()));
+        let mut intakes = Vec::with_capacity(2);
+        match (problems.is_empty(), records.is_empty()) {
+            (true, false) => intakes.push(intake(raw, IntakeContent::Reports(records))),
+            (false, false) => {
+                let reason = problems.join("; ");
+                intakes.push(intake(raw.clone(), IntakeContent::Quarantine { reason }));
+                intakes.push(intake(raw, IntakeContent::Reports(records)));
+            }
+            (false, true) => {
+                let reason = problems.join("; ");
+                intakes.push(intake(raw, IntakeContent::Quarantine { reason }));
+            }
+            (true, true) => {
+                let reason = "the input holds no report".to_owned();
+                intakes.push(intake(raw, IntakeContent::Quarantine { reason }));
+            }
         }
         intakes
     }
@@ -258,16 +284,26 @@ impl StoreSink {
     pub async fn commit(&self, groups: Vec<Vec<Intake>>) -> Result<Vec<Outcome>, SinkError> {
         let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
         let flat: Vec<Intake> = groups.into_iter().flatten().collect();
-        let results = self.store.reports_ingest(&flat).await.map_err(sink_error)?;
+        self.commit_flat(&sizes, &flat).await
+    }
+
+    /// [`StoreSink::commit`] of intakes already laid end to end: submission `i` owns the
+    /// next `sizes[i]` of `flat`.
+    pub(crate) async fn commit_flat(
+        &self,
+        sizes: &[usize],
+        flat: &[Intake],
+    ) -> Result<Vec<Outcome>, SinkError> {
+        let results = self.store.reports_ingest(flat).await.map_err(sink_error)?;
         let mut results = results.into_iter();
-        let mut flat = flat.into_iter();
+        let mut flat = flat.iter();
         let mut outcomes = Vec::with_capacity(sizes.len());
-        for size in sizes {
+        for &size in sizes {
             let mut stored = None;
             let mut reason = None;
             for _ in 0..size {
                 let (result, intake) = (results.next(), flat.next());
-                match (result, intake.map(|i| i.content)) {
+                match (result, intake.map(|i| &i.content)) {
                     (
                         Some(IntakeResult::Stored {
                             stored: s,
@@ -282,7 +318,7 @@ impl StoreSink {
                         Some(IntakeResult::Quarantined { .. }),
                         Some(IntakeContent::Quarantine { reason: r }),
                     ) => {
-                        reason = Some(r);
+                        reason = Some(r.clone());
                     }
                     _ => {}
                 }
@@ -369,6 +405,9 @@ impl ReportSink for StoreSink {
             .await
             .map_err(|e| SinkError(format!("reading the submission failed: {e}")))?;
         let intakes = self.judge(prepared).await;
+        if let Some(group) = &self.group {
+            return group.commit(intakes).await;
+        }
         let mut outcomes = self.commit(vec![intakes]).await?;
         outcomes
             .pop()

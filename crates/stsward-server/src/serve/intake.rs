@@ -63,8 +63,12 @@ pub(super) fn prepare(
         Duration::from_secs(config.reports.dkim_timeout),
     )
     .map_err(|e| ServeError::Resolver(format!("reports.dkim_resolver: {e}")))?;
-    let sink: Arc<dyn ReportSink> =
-        Arc::new(StoreSink::new(store.clone()).with_dkim(Arc::new(dkim)));
+    // Called from `serve`'s async start-up, so the committer starts on its runtime.
+    let sink: Arc<dyn ReportSink> = Arc::new(
+        StoreSink::new(store.clone())
+            .with_dkim(Arc::new(dkim))
+            .with_group_commit(),
+    );
     let smtp = match config.smtp_settings()? {
         Some(settings) => {
             let section = &config.intake_smtp;

@@ -282,6 +282,12 @@ struct Invalid {
     reason: String,
 }
 
+/// One input as a reader thread hands it to the writer.
+type ReadItem = Result<stsward_server::intake::Prepared, Invalid>;
+
+/// Inputs per hand-over from a reader thread to the writer.
+const READ_CHUNK: usize = 16;
+
 async fn import(
     sink: &StoreSink,
     paths: &[PathBuf],
@@ -306,52 +312,65 @@ async fn import(
     // travel through a bounded channel (memory stays bounded) to this task, which commits.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let queue = Arc::new(Mutex::new(files.into_iter()));
-    // The queue is short: a read input holds its parsed reports (tens of KB), and the
-    // readers only need to stay ahead of the writer, not far ahead.
-    let (tx, rx) = mpsc::sync_channel::<Result<stsward_server::intake::Prepared, Invalid>>(
-        (2 * workers).max(16),
-    );
+    // The queue holds about one batch: the readers fill the next batch while the previous
+    // one commits. A read input holds its parsed reports and compressed bytes (tens of KB),
+    // so memory stays bounded.
+    // Inputs travel in chunks of READ_CHUNK, so that the readers and the collector wake each
+    // other once per chunk, not once per input.
+    let (tx, rx) = mpsc::sync_channel::<Vec<ReadItem>>((batch / READ_CHUNK).clamp(2, 128));
     let mut threads = Vec::new();
     for _ in 0..workers {
         let (queue, tx, sink, progress) =
             (queue.clone(), tx.clone(), sink.clone(), progress.clone());
         threads.push(std::thread::spawn(move || {
+            let mut chunk = Vec::with_capacity(READ_CHUNK);
             loop {
                 let next = match queue.lock() {
                     Ok(mut q) => q.next(),
                     Err(_) => None,
                 };
                 let Some(path) = next else { break };
-                let sent = match inputs_of(&path) {
-                    Ok(inputs) => inputs.into_iter().all(|input| {
-                        let submission = Submission {
-                            channel: Channel::File,
-                            kind: input.kind,
-                            raw: input.bytes.into(),
-                            received_at: now,
-                            peer: None,
-                            origin: input.origin,
-                            require_dkim,
-                        };
-                        tx.send(Ok(sink.read(&submission))).is_ok()
-                    }),
-                    Err(reason) => tx
-                        .send(Err(Invalid {
-                            origin: path.display().to_string(),
-                            reason,
-                        }))
-                        .is_ok(),
-                };
-                progress.inc(1);
-                if !sent {
-                    break;
+                match inputs_of(&path) {
+                    Ok(inputs) => {
+                        for input in inputs {
+                            let submission = Submission {
+                                channel: Channel::File,
+                                kind: input.kind,
+                                raw: input.bytes.into(),
+                                received_at: now,
+                                peer: None,
+                                origin: input.origin,
+                                require_dkim,
+                            };
+                            chunk.push(Ok(sink.read(&submission)));
+                        }
+                    }
+                    Err(reason) => chunk.push(Err(Invalid {
+                        origin: path.display().to_string(),
+                        reason,
+                    })),
                 }
+                progress.inc(1);
+                if chunk.len() >= READ_CHUNK
+                    && tx
+                        .send(std::mem::replace(
+                            &mut chunk,
+                            Vec::with_capacity(READ_CHUNK),
+                        ))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = tx.send(chunk);
             }
         }));
     }
     drop(tx);
     let mut summary = ImportSummary::default();
     let rx = Arc::new(Mutex::new(rx));
+    let mut in_flight: Option<CommitTask> = None;
     loop {
         // Take up to `batch` prepared inputs, waiting for the readers off the async workers.
         let rx2 = rx.clone();
@@ -367,7 +386,7 @@ async fn import(
                     rx.recv_timeout(std::time::Duration::from_millis(50)).ok()
                 };
                 match item {
-                    Some(i) => got.push(i),
+                    Some(chunk) => got.extend(chunk),
                     None => break,
                 }
             }
@@ -378,8 +397,8 @@ async fn import(
         if got.is_empty() {
             break;
         }
-        let mut groups = Vec::new();
-        let mut origins = Vec::new();
+        let mut groups = Vec::with_capacity(got.len());
+        let mut origins = Vec::with_capacity(got.len());
         for item in got {
             summary.inputs += 1;
             match item {
@@ -390,24 +409,18 @@ async fn import(
                 Err(invalid) => summary.invalid.push(invalid),
             }
         }
-        let outcomes = sink.commit(groups).await.context("storing reports")?;
-        for (origin, outcome) in origins.into_iter().zip(outcomes) {
-            match outcome {
-                SinkOutcome::Stored { stored, duplicates } => {
-                    summary.imported += stored;
-                    summary.duplicates += duplicates;
-                }
-                SinkOutcome::Quarantined { reason } => {
-                    summary.invalid.push(Invalid { origin, reason })
-                }
-            }
+        // One commit in flight: this batch commits while the readers fill the next one.
+        if let Some(previous) = in_flight.take() {
+            tally(&mut summary, &progress, join_commit(previous).await?);
         }
-        progress.set_message(format!(
-            "{} imported, {} duplicates, {} invalid",
-            summary.imported,
-            summary.duplicates,
-            summary.invalid.len()
-        ));
+        let sink = sink.clone();
+        in_flight = Some(tokio::spawn(async move {
+            let outcomes = sink.commit(groups).await?;
+            Ok::<_, stsward_server::intake::SinkError>((origins, outcomes))
+        }));
+    }
+    if let Some(last) = in_flight.take() {
+        tally(&mut summary, &progress, join_commit(last).await?);
     }
     for t in threads {
         let _ = t.join();
@@ -435,6 +448,40 @@ async fn import(
     } else {
         Outcome::Problems
     })
+}
+
+/// A batch being committed: the origins of its inputs and their outcomes.
+type CommitTask = tokio::task::JoinHandle<
+    Result<(Vec<String>, Vec<SinkOutcome>), stsward_server::intake::SinkError>,
+>;
+
+async fn join_commit(task: CommitTask) -> anyhow::Result<(Vec<String>, Vec<SinkOutcome>)> {
+    task.await
+        .context("the commit task failed")?
+        .context("storing reports")
+}
+
+/// Counts a committed batch's outcomes into the summary.
+fn tally(
+    summary: &mut ImportSummary,
+    progress: &indicatif::ProgressBar,
+    (origins, outcomes): (Vec<String>, Vec<SinkOutcome>),
+) {
+    for (origin, outcome) in origins.into_iter().zip(outcomes) {
+        match outcome {
+            SinkOutcome::Stored { stored, duplicates } => {
+                summary.imported += stored;
+                summary.duplicates += duplicates;
+            }
+            SinkOutcome::Quarantined { reason } => summary.invalid.push(Invalid { origin, reason }),
+        }
+    }
+    progress.set_message(format!(
+        "{} imported, {} duplicates, {} invalid",
+        summary.imported,
+        summary.duplicates,
+        summary.invalid.len()
+    ));
 }
 
 fn day_string(day: i64) -> String {
