@@ -20,8 +20,8 @@ pub fn run(c: TokenCommand) -> anyhow::Result<Outcome> {
             with_store(&common, |store| async move {
                 auth::check_label("--name", &name).map_err(|e| Failure::Refused(e.to_string()))?;
                 let tenant_id = tenant_named(&store, &tenant).await?;
-                let secret = auth::token::generate()
-                    .map_err(|e| Failure::CannotRun(e.to_string()))?;
+                let secret =
+                    auth::token::generate().map_err(|e| Failure::CannotRun(e.to_string()))?;
                 let stored = store
                     .api_token_create(&NewToken {
                         tenant: tenant_id,
@@ -77,7 +77,10 @@ pub fn run(c: TokenCommand) -> anyhow::Result<Outcome> {
             let json = common.json;
             with_store(&common, |store| async move {
                 let tenant_id = tenant_named(&store, &tenant).await?;
-                match store.api_token_revoke(tenant_id, TokenId(id), now()).await? {
+                match store
+                    .api_token_revoke(tenant_id, TokenId(id), now())
+                    .await?
+                {
                     Some(t) if json => print_json(&t),
                     Some(t) => {
                         println!("token {} ({}) of tenant {tenant} revoked", t.id, t.name);
