@@ -220,10 +220,13 @@ fn tenants_users_and_tokens_round_trip() {
     );
 }
 
+/// Arguments, standard input, exit status, a part of the message, and why.
+type Refusal<'a> = (&'a [&'a str], Option<&'a str>, i32, &'a str, &'a str);
+
 #[test]
 fn bad_input_is_refused_naming_the_field() {
     let w = World::new();
-    let cases: &[(&[&str], Option<&str>, i32, &str, &str)] = &[
+    let cases: &[Refusal] = &[
         (
             &["tenant", "add", "Acme"],
             None,
@@ -247,7 +250,7 @@ fn bad_input_is_refused_naming_the_field() {
         ),
         (
             &["user", "add", "Bob", "--password-stdin"],
-            Some(&"x\n"[..]),
+            Some("x\n"),
             1,
             "user name may hold only",
             "the name is checked before the password",
