@@ -7,16 +7,19 @@
 //! - [`token`]: new tokens from the system's CSPRNG; only their SHA-256 digest is stored.
 //! - [`login`]: a login checks the password under per-user and per-address failure limits
 //!   that every replica shares through the store.
+//! - [`issue`]: a new token for a tenant, the one path of the CLI and the REST API;
 //! - [`bearer`]: a request's bearer token to the tenant it acts for.
 //!
 //! Nothing here reads the clock: times are arguments.
 
 pub mod bearer;
+pub mod issue;
 pub mod login;
 pub mod password;
 pub mod token;
 
 pub use bearer::{BearerError, Caller, LAST_USED_INTERVAL};
+pub use issue::{IssueError, MAX_ACTIVE_TOKENS, issue};
 pub use login::{LoginError, LoginLimits, ip_key, login};
 pub use password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordError};
 pub use token::{NewTokenSecret, RandomError};

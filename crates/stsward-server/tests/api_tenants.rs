@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stsward_server::api::{ApiLimits, ApiServer, ApiStartError};
+use stsward_server::auth::MAX_ACTIVE_TOKENS;
 use stsward_server::auth::token::digest_of;
 use stsward_server::config::{HostingSection, ServeConfig};
 use stsward_server::domains::DomainService;
@@ -43,6 +44,9 @@ const CASES: &[(&str, Case)] = &[
     }),
     ("the_token_is_shown_once_and_last_use_is_noted", |a| {
         Box::pin(the_token_is_shown_once_and_last_use_is_noted(a))
+    }),
+    ("live_tokens_per_tenant_are_bounded", |a| {
+        Box::pin(live_tokens_per_tenant_are_bounded(a))
     }),
     ("bad_input_to_write_routes_is_a_clear_4xx", |a| {
         Box::pin(bad_input_to_write_routes_is_a_clear_4xx(a))
@@ -579,6 +583,61 @@ async fn bad_input_to_write_routes_is_a_clear_4xx(api: Api) {
         .call(ADMIN, "GET", "/api/v1/tokens?colour=1", None)
         .await;
     assert_eq!((r.status, r.field()), (400, Some("colour")), "{r:?}");
+    api.shutdown().await;
+}
+
+async fn live_tokens_per_tenant_are_bounded(api: Api) {
+    let a = api.tenant_with_token("alpha").await;
+    for i in 1..MAX_ACTIVE_TOKENS {
+        let r = api
+            .call(
+                &a,
+                "POST",
+                "/api/v1/tokens",
+                Some(json!({ "name": format!("t{i}") })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "token {i}: {r:?}");
+    }
+    let r = api
+        .call(
+            &a,
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({ "name": "one too many" })),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, Some("too_many_tokens")),
+        "{r:?}"
+    );
+    let r = api.call(&a, "GET", "/api/v1/tokens", None).await;
+    let tokens = r.body["tokens"].as_array().expect("tokens");
+    assert_eq!(
+        tokens.len(),
+        MAX_ACTIVE_TOKENS,
+        "nothing was stored for the refused one"
+    );
+    let last = tokens[MAX_ACTIVE_TOKENS - 1]["id"].as_i64().expect("id");
+    let r = api
+        .call(&a, "DELETE", &format!("/api/v1/tokens/{last}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = api
+        .call(
+            &a,
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({ "name": "after a revoke" })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "a revoked token frees its place: {r:?}");
+    let b = api.tenant_with_token("beta").await;
+    let r = api
+        .call(&b, "POST", "/api/v1/tokens", Some(json!({ "name": "b2" })))
+        .await;
+    assert_eq!(r.status, 201, "the bound is per tenant: {r:?}");
     api.shutdown().await;
 }
 

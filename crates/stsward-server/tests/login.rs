@@ -144,6 +144,35 @@ async fn five_failures_lock_the_user_name_for_the_window(url: String) {
     login(&store, &limits, "ann", GOOD, ip("198.51.100.1"), later)
         .await
         .expect("the window has passed the failures");
+    // A failure then drops every bucket the window has passed: bob's address counts are
+    // gone from the table, not only from the sums.
+    refused(
+        login(
+            &store,
+            &limits,
+            "bob",
+            "nope nope nope",
+            ip("192.0.2.200"),
+            later,
+        )
+        .await,
+        "a late failure",
+    );
+    let old = store
+        .login_failure_prune(later - limits.window_secs)
+        .await
+        .expect("prune");
+    assert_eq!(old, 0, "the late failure already pruned the old buckets");
+    let kept = store
+        .login_failure_count(
+            stsward_store::LoginScope::User,
+            "bob",
+            later,
+            limits.window_secs,
+        )
+        .await
+        .expect("count");
+    assert_eq!(kept, 1, "the new bucket stays");
 }
 
 async fn twenty_failures_lock_the_address_not_others(url: String) {

@@ -7,12 +7,12 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
-use stsward_store::{NewToken, TenantId, TokenId};
+use stsward_store::{TenantId, TokenId};
 
 use super::routes::{Api, decode, method_not_allowed, now, read_body, read_json};
 use super::tenants::admin_only;
 use super::wire::{self, ApiError, json_response};
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, IssueError};
 
 /// The tenant a call acts for: the caller's, or (install admin only) the one named.
 async fn acting_for(
@@ -98,20 +98,17 @@ where
             wire::only(&body, &["name", "tenant"])?;
             let name = wire::string(&body, "name")?
                 .ok_or_else(|| ApiError::invalid("name", "name is required"))?;
-            auth::check_label("name", &name)
-                .map_err(|e| ApiError::invalid("name", e.to_string()))?;
             let tenant = acting_for(api, caller, wire::string(&body, "tenant")?).await?;
-            let secret = auth::token::generate().map_err(|e| wire::store_failure(&e))?;
-            let stored = store
-                .api_token_create(&NewToken {
-                    tenant,
-                    name,
-                    digest: secret.digest.clone(),
-                    prefix: secret.prefix.clone(),
-                    created_at: now(),
-                })
+            let (stored, secret) = auth::issue(store, tenant, "name", &name, now())
                 .await
-                .map_err(wire::store_error)?;
+                .map_err(|e| match e {
+                    IssueError::Name(n) => ApiError::invalid("name", n.to_string()),
+                    IssueError::TooMany => {
+                        ApiError::new(StatusCode::CONFLICT, "too_many_tokens", e.to_string())
+                    }
+                    IssueError::Store(s) => wire::store_error(s),
+                    other => wire::store_failure(&other),
+                })?;
             let mut view = serde_json::to_value(&stored).unwrap_or(Value::Null);
             if let Value::Object(map) = &mut view {
                 map.insert("token".into(), Value::from(secret.token));

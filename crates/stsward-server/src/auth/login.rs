@@ -133,6 +133,12 @@ pub async fn login(
             store
                 .login_failure_record(LoginScope::Ip, &ip_key, now, limits.bucket_secs)
                 .await?;
+            // Buckets the window has passed count for nobody: dropping them here keeps the
+            // table as small as the failures of one window, however many names and
+            // addresses an attacker tries.
+            store
+                .login_failure_prune(now.saturating_sub(limits.window_secs))
+                .await?;
             Err(LoginError::Refused)
         }
     }

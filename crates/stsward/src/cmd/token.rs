@@ -2,8 +2,8 @@
 //! once; the store keeps its SHA-256 digest ([`stsward_server::auth::token`]).
 
 use serde_json::Value;
-use stsward_server::auth;
-use stsward_store::{NewToken, TokenId};
+use stsward_server::auth::{self, IssueError};
+use stsward_store::TokenId;
 
 use super::access::{Failure, now, print_json, tenant_named, when, with_store};
 use crate::Outcome;
@@ -18,19 +18,16 @@ pub fn run(c: TokenCommand) -> anyhow::Result<Outcome> {
         } => {
             let json = common.json;
             with_store(&common, |store| async move {
-                auth::check_label("--name", &name).map_err(|e| Failure::Refused(e.to_string()))?;
                 let tenant_id = tenant_named(&store, &tenant).await?;
-                let secret =
-                    auth::token::generate().map_err(|e| Failure::CannotRun(e.to_string()))?;
-                let stored = store
-                    .api_token_create(&NewToken {
-                        tenant: tenant_id,
-                        name,
-                        digest: secret.digest.clone(),
-                        prefix: secret.prefix.clone(),
-                        created_at: now(),
-                    })
-                    .await?;
+                let (stored, secret) = auth::issue(&store, tenant_id, "--name", &name, now())
+                    .await
+                    .map_err(|e| match e {
+                        IssueError::Name(_) | IssueError::TooMany => {
+                            Failure::Refused(e.to_string())
+                        }
+                        IssueError::Store(s) => Failure::from(s),
+                        other => Failure::CannotRun(other.to_string()),
+                    })?;
                 if json {
                     let mut view = serde_json::to_value(&stored)
                         .map_err(|e| Failure::CannotRun(format!("cannot write JSON: {e}")))?;
