@@ -15,6 +15,7 @@
 //! GET    /api/v1/domains/{domain}/records     the records to publish
 //! GET    /api/v1/tenants                      every tenant (install admin token only)
 //! POST   /api/v1/tenants                      create a tenant (install admin token only), 201
+//! GET    /api/v1/tenants/{name}               one tenant (install admin token only)
 //! GET    /api/v1/tokens                       the caller's tenant's API tokens
 //! POST   /api/v1/tokens                       a new token for the caller's tenant, 201; the
 //!                                              token is in this answer only

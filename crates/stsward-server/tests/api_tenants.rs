@@ -415,6 +415,20 @@ async fn tenants_are_for_the_install_admin_only(api: Api) {
         (409, Some("tenant_exists"), Some("name")),
         "{r:?}"
     );
+    let r = api.call(ADMIN, "GET", "/api/v1/tenants/alpha", None).await;
+    assert_eq!(
+        (r.status, r.body["name"].as_str()),
+        (200, Some("alpha")),
+        "{r:?}"
+    );
+    let r = api.call(ADMIN, "GET", "/api/v1/tenants/gamma", None).await;
+    assert_eq!((r.status, r.code()), (404, Some("not_found")), "{r:?}");
+    let r = api.call(&a, "GET", "/api/v1/tenants/alpha", None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, Some("forbidden")),
+        "even its own: {r:?}"
+    );
     let r = api.call(ADMIN, "PUT", "/api/v1/tenants", None).await;
     assert_eq!(
         (r.status, r.header("allow")),
@@ -431,6 +445,7 @@ async fn every_new_route_refuses_a_missing_or_bad_token(api: Api) {
     let routes = [
         ("GET", "/api/v1/tenants"),
         ("POST", "/api/v1/tenants"),
+        ("GET", "/api/v1/tenants/default"),
         ("GET", "/api/v1/tokens"),
         ("POST", "/api/v1/tokens"),
         ("DELETE", "/api/v1/tokens/1"),

@@ -148,7 +148,12 @@ where
     if let Some(rest) = rest.strip_prefix("/tenants") {
         return match rest {
             "" | "/" => super::tenants::route(request, api, &caller).await,
-            _ => Err(not_found(&path)),
+            _ => match rest.strip_prefix('/') {
+                Some(name) if !name.contains('/') => {
+                    super::tenants::one(request, api, &caller, name).await
+                }
+                _ => Err(not_found(&path)),
+            },
         };
     }
     if let Some(rest) = rest.strip_prefix("/tokens") {

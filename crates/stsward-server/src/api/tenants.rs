@@ -1,4 +1,4 @@
-//! `/api/v1/tenants`: listing and creating tenants, for the install admin's token only (a
+//! `/api/v1/tenants`: listing, creating and reading tenants, for the install admin's token only (a
 //! provider creates a tenant per customer, then a token for it on `/api/v1/tokens`).
 
 use bytes::Bytes;
@@ -6,7 +6,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use serde_json::json;
 
-use super::routes::{Api, PREFIX, method_not_allowed, now, read_json};
+use super::routes::{Api, PREFIX, decode, method_not_allowed, now, read_json};
 use super::wire::{self, ApiError, json_response};
 use crate::auth::{self, Caller};
 
@@ -58,4 +58,38 @@ where
         r.headers_mut().insert(header::LOCATION, v);
     }
     Ok(r)
+}
+
+/// `GET /api/v1/tenants/{name}`: one tenant (the `Location` of a created one).
+pub(super) async fn one<B>(
+    request: Request<B>,
+    api: &Api,
+    caller: &Caller,
+    name: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let method = request.method().clone();
+    if method != Method::GET {
+        return Err(method_not_allowed(&method, "GET"));
+    }
+    if !caller.install_admin {
+        return Err(admin_only());
+    }
+    let name = decode(name, "name")?;
+    match api
+        .service
+        .store()
+        .tenant_by_name(&name)
+        .await
+        .map_err(wire::store_error)?
+    {
+        Some(tenant) => Ok(json_response(StatusCode::OK, &tenant)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no tenant is called {:?}",
+                name.chars().take(64).collect::<String>()
+            ),
+        )),
+    }
 }
