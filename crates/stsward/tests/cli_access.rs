@@ -317,3 +317,86 @@ fn bad_input_is_refused_naming_the_field() {
     assert_eq!(r.code, 1, "a second bob: {}", r.err);
     assert!(r.err.contains("user \"bob\" exists already"), "{}", r.err);
 }
+
+/// One request to the API at `addr` bearing `token`: the status code.
+async fn api_status(addr: std::net::SocketAddr, token: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut raw),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .expect("read");
+    String::from_utf8_lossy(&raw)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line")
+}
+
+#[test]
+fn a_token_from_the_cli_opens_the_api_until_revoked() {
+    use stsward_server::api::{ApiLimits, ApiServer};
+    use stsward_server::config::{HostingSection, ServeConfig};
+    use stsward_server::domains::DomainService;
+
+    let w = World::new();
+    w.json(&["tenant", "add", "acme"], None);
+    let made = w.json(
+        &["token", "create", "--tenant", "acme", "--name", "ci"],
+        None,
+    );
+    let secret = made["token"].as_str().expect("token").to_owned();
+    let id = made["id"].as_i64().expect("id").to_string();
+    let cfg: ServeConfig = "[api]\ntoken = \"configured-admin-token-123\"\n"
+        .parse()
+        .expect("config");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (addr, stop, task) = rt.block_on(async {
+        let store = Store::open(&w.url()).await.expect("open");
+        let service = DomainService::new(store, HostingSection::default(), None);
+        let server = ApiServer::bind(
+            &["127.0.0.1:0".parse().expect("addr")],
+            ApiLimits::default(),
+        )
+        .expect("bind");
+        let addr = server.addrs()[0];
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(service, cfg.api_token().expect("token"), async {
+            let _ = stopped.await;
+        }));
+        (addr, stop, task)
+    });
+    let status = |token: &str| rt.block_on(api_status(addr, token, "/api/v1/domains"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while status(&secret) != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the API did not take the token"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = w.run(&["token", "revoke", &id, "--tenant", "acme"], None);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(
+        status(&secret),
+        401,
+        "revoked from the CLI, refused by the API"
+    );
+    let _ = stop.send(());
+    rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("the API stops")
+            .expect("no panic")
+            .expect("it ran");
+    });
+}
