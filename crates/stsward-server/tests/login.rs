@@ -278,3 +278,44 @@ async fn postgres_logins() {
     };
     run_table(|| server.create_database()).await;
 }
+
+/// An unknown name costs a full argon2id verification, as a wrong password does: without the
+/// dummy verification it would answer in a store lookup's time (a hundredth of it or less).
+/// The bound is loose (a quarter) so that a busy machine does not fail it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_user_costs_as_much_as_a_wrong_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("timing.db").display());
+    let (store, _) = store_with_users(&url).await;
+    let limits = LoginLimits {
+        per_user: 1000,
+        per_ip: 1000,
+        ..LoginLimits::default()
+    };
+    let median = |mut v: Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let mut wrong = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..5 {
+        let from = ip(&format!("192.0.2.{i}"));
+        let started = std::time::Instant::now();
+        refused(
+            login(&store, &limits, "ann", "wrong wrong wrong", from, T0).await,
+            "wrong password",
+        );
+        wrong.push(started.elapsed());
+        let started = std::time::Instant::now();
+        refused(
+            login(&store, &limits, "nobody", "wrong wrong wrong", from, T0).await,
+            "unknown user",
+        );
+        unknown.push(started.elapsed());
+    }
+    let (wrong, unknown) = (median(wrong), median(unknown));
+    assert!(
+        unknown * 4 >= wrong,
+        "an unknown user answered in {unknown:?}, a wrong password in {wrong:?}"
+    );
+}
