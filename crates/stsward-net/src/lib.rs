@@ -9,7 +9,9 @@
 //! - [`limit`]: at most N concurrent connections per destination address;
 //! - [`probe_cache`]: probe results per (MX host, address), shared by every job;
 //! - [`cert`]: judging a presented chain (trust, name, validity, separately);
-//! - [`dane`]: RFC 7672 TLSA matching.
+//! - [`dane`]: RFC 7672 TLSA matching;
+//! - [`address_policy`]: which addresses a tenant-requested check may connect to (no
+//!   server-side request forgery; a pure function).
 //!
 //! This crate observes and reports typed facts and errors. It never decides how bad a fact is:
 //! severities belong to `stsward-check`. Time is always an argument.
@@ -17,6 +19,7 @@
 //! Every await on the network is bounded: each step has its own timeout, and the callers
 //! pass the deadline of the whole job, which cuts every step short.
 
+pub mod address_policy;
 pub mod cert;
 pub mod dane;
 pub mod dns;

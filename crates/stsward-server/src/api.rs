@@ -13,6 +13,13 @@
 //! DELETE /api/v1/domains/{domain}             safe removal (RFC 8461 §8.3), 202
 //! POST   /api/v1/domains/{domain}/sync-mx     mx lines from DNS
 //! GET    /api/v1/domains/{domain}/records     the records to publish
+//! GET    /api/v1/tenants                      every tenant (install admin token only)
+//! POST   /api/v1/tenants                      create a tenant (install admin token only), 201
+//! GET    /api/v1/tenants/{name}               one tenant (install admin token only)
+//! GET    /api/v1/tokens                       the caller's tenant's API tokens
+//! POST   /api/v1/tokens                       a new token for the caller's tenant, 201; the
+//!                                              token is in this answer only
+//! DELETE /api/v1/tokens/{id}                  revoke one of the caller's tenant's tokens
 //! ```
 //!
 //! It speaks plain HTTP: keep it on loopback (the default, `127.0.0.1:8480`) or behind a
@@ -24,10 +31,15 @@
 //! [`ApiLimits::connection_lifetime`]. On shutdown the listeners close and requests in flight
 //! finish for up to [`ApiLimits::shutdown_grace`].
 //!
-//! Every request acts for one tenant, passed explicitly to every service call: for now the
-//! default tenant for the one configured token (per-tenant tokens are issue 9's).
+//! Every request acts for one tenant, passed explicitly to every service call: the tenant of
+//! its token (`crate::auth::bearer`). A tenant's token reaches only that tenant's domains
+//! and tokens; another tenant's are "not found". The configured `[api]` token is the install
+//! admin's: it acts for the default tenant, manages tenants, and may name another tenant
+//! (`tenant`) on the token routes.
 
 mod routes;
+mod tenants;
+mod tokens;
 mod wire;
 
 use std::convert::Infallible;

@@ -4,6 +4,7 @@
 //! - [`acme`]: certificates for the policy hosts from an ACME CA (RFC 8555; HTTP-01, RFC 8737
 //!   TLS-ALPN-01), the pre-flight check, and the renewal policies;
 //! - [`api`]: the REST API over the domain service (bearer token, JSON over HTTP/1.1);
+//! - [`auth`]: passwords (argon2id), API tokens and login throttling for tenants' users;
 //! - [`certs`]: the certificate manager: orders, stores sealed, renews and installs each
 //!   policy host's certificate, one replica per name (RFC 8461 §3.3);
 //! - [`config`]: the `stsward.toml` that `stsward serve` and `stsward domain` read;
@@ -24,6 +25,7 @@
 
 pub mod acme;
 pub mod api;
+pub mod auth;
 pub mod certs;
 pub mod config;
 pub mod dns;

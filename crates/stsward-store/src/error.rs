@@ -123,6 +123,26 @@ pub enum StoreError {
         /// The name.
         name: String,
     },
+    /// A user of that name exists (names are unique across the install).
+    #[error("user {name:?} exists already")]
+    UserTaken {
+        /// The name.
+        name: String,
+    },
+    /// The tenant named does not exist.
+    #[error("tenant {name:?} does not exist")]
+    TenantNotFound {
+        /// The name.
+        name: String,
+    },
+    /// A value the store refuses for what it says, not for its size.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// Which value.
+        field: Field,
+        /// Why.
+        reason: &'static str,
+    },
     /// A stored value is not one the schema allows (the database was changed by hand).
     #[error("stored {field} value {value:?} is not valid")]
     Corrupt {
@@ -239,6 +259,36 @@ pub enum Operation {
     QuarantineList,
     /// [`Store::quarantine_get`](crate::Store::quarantine_get).
     QuarantineGet,
+    /// [`Store::tenant_list`](crate::Store::tenant_list).
+    TenantList,
+    /// [`Store::tenant_by_name`](crate::Store::tenant_by_name).
+    TenantByName,
+    /// [`Store::user_create`](crate::Store::user_create).
+    UserCreate,
+    /// [`Store::user_by_name`](crate::Store::user_by_name).
+    UserByName,
+    /// [`Store::user_list`](crate::Store::user_list).
+    UserList,
+    /// [`Store::user_set_disabled`](crate::Store::user_set_disabled).
+    UserSetDisabled,
+    /// [`Store::api_token_create`](crate::Store::api_token_create).
+    ApiTokenCreate,
+    /// [`Store::api_token_list`](crate::Store::api_token_list).
+    ApiTokenList,
+    /// [`Store::api_token_lookup`](crate::Store::api_token_lookup).
+    ApiTokenLookup,
+    /// [`Store::api_token_revoke`](crate::Store::api_token_revoke).
+    ApiTokenRevoke,
+    /// [`Store::api_token_touch`](crate::Store::api_token_touch).
+    ApiTokenTouch,
+    /// [`Store::login_failure_record`](crate::Store::login_failure_record).
+    LoginFailureRecord,
+    /// [`Store::login_failure_count`](crate::Store::login_failure_count).
+    LoginFailureCount,
+    /// [`Store::login_failure_clear`](crate::Store::login_failure_clear).
+    LoginFailureClear,
+    /// [`Store::login_failure_prune`](crate::Store::login_failure_prune).
+    LoginFailurePrune,
 }
 
 impl Operation {
@@ -296,6 +346,21 @@ impl Operation {
             Self::ReportsSummary => "reports_summary",
             Self::QuarantineList => "quarantine_list",
             Self::QuarantineGet => "quarantine_get",
+            Self::TenantList => "tenant_list",
+            Self::TenantByName => "tenant_by_name",
+            Self::UserCreate => "user_create",
+            Self::UserByName => "user_by_name",
+            Self::UserList => "user_list",
+            Self::UserSetDisabled => "user_set_disabled",
+            Self::ApiTokenCreate => "api_token_create",
+            Self::ApiTokenList => "api_token_list",
+            Self::ApiTokenLookup => "api_token_lookup",
+            Self::ApiTokenRevoke => "api_token_revoke",
+            Self::ApiTokenTouch => "api_token_touch",
+            Self::LoginFailureRecord => "login_failure_record",
+            Self::LoginFailureCount => "login_failure_count",
+            Self::LoginFailureClear => "login_failure_clear",
+            Self::LoginFailurePrune => "login_failure_prune",
         }
     }
 }
@@ -350,6 +415,20 @@ pub enum Field {
     CheckDetail,
     /// A fetching network.
     Network,
+    /// A user's name.
+    UserName,
+    /// A stored password hash.
+    PasswordHash,
+    /// A user's role.
+    Role,
+    /// An API token's name.
+    TokenName,
+    /// An API token's shown prefix.
+    TokenPrefix,
+    /// An API token's digest.
+    TokenDigest,
+    /// A login throttling key (user name or address).
+    LoginKey,
 }
 
 impl Field {
@@ -376,6 +455,13 @@ impl Field {
             Self::LeaseHolder => "lease holder",
             Self::CheckDetail => "check detail",
             Self::Network => "network",
+            Self::UserName => "user name",
+            Self::PasswordHash => "password_hash",
+            Self::Role => "role",
+            Self::TokenName => "token name",
+            Self::TokenPrefix => "token prefix",
+            Self::TokenDigest => "token digest",
+            Self::LoginKey => "login key",
         }
     }
 }

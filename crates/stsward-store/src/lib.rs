@@ -13,6 +13,8 @@
 //!   and policy fetch counts per domain and day.
 //! - [`reports`]: received TLS-RPT reports (RFC 8460 §4.4), deduplicated by a unique key,
 //!   their raw input, failure details, daily rollups for summaries, and the quarantine.
+//! - [`auth`]: users with argon2id password hashes, REST API tokens (digests only) and
+//!   failed-login counts, each tenant-scoped (issue 9).
 //!
 //! Each area of the product gets its own module here (one `impl Store` block with its
 //! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
@@ -31,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod error;
 pub mod hosting;
 pub mod leases;
@@ -41,6 +44,7 @@ pub mod resolver_policy;
 pub mod scheduler;
 mod store;
 
+pub use auth::{ApiToken, LoginScope, NewToken, NewUser, Role, TokenId, User, UserId};
 pub use error::{Field, Operation, StoreError};
 pub use hosting::certificates::{AcmeAccount, CertState, Sealed, StoredCertificate};
 pub use hosting::{

@@ -47,6 +47,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     embed!("sqlite", "0004_leases.sql"),
     embed!("sqlite", "0005_scheduler.sql"),
     embed!("sqlite", "0006_reports.sql"),
+    embed!("sqlite", "0007_auth.sql"),
 ];
 
 /// PostgreSQL's migrations, in order.
@@ -57,6 +58,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     embed!("postgres", "0004_leases.sql"),
     embed!("postgres", "0005_scheduler.sql"),
     embed!("postgres", "0006_reports.sql"),
+    embed!("postgres", "0007_auth.sql"),
 ];
 
 /// The migrations of `backend`.

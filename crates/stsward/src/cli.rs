@@ -94,6 +94,18 @@ Runs until SIGTERM or SIGINT. Exit status: 0 after a clean stop, 2 when it canno
 (the message names the configuration key) or a listener fails.")]
     Serve(ServeArgs),
 
+    /// Tenants: the customers a provider hosts domains for (docs/auth.md).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+
+    /// Users who log in to the dashboard: install admins and tenants' users (docs/auth.md).
+    #[command(subcommand)]
+    User(UserCommand),
+
+    /// REST API bearer tokens of a tenant (docs/auth.md, docs/api.md).
+    #[command(subcommand)]
+    Token(TokenCommand),
+
     /// Run a local test world of DNS, MX and policy hosts (for tests and demos).
     ///
     /// Only in builds with the `lab` feature: the shipped binary carries no test CA.
@@ -762,4 +774,133 @@ pub fn reports_command(r: ReportsCommand) -> anyhow::Result<crate::cmd::reports:
         json: common.json,
         action,
     })
+}
+
+/// What every `stsward tenant|user|token` command takes.
+#[derive(Debug, Args)]
+pub struct AccessCommon {
+    /// The configuration file (TOML; see docs/serve.md), for `store.url`.
+    #[arg(long, value_name = "FILE", env = "STSWARD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// The database: sqlite://PATH or postgres://… (replaces `store.url`).
+    #[arg(long, value_name = "URL", env = "STSWARD_STORE")]
+    pub store: Option<String>,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Exit status: 0 done, 1 refused (invalid name, name taken), 2 could not run (configuration,
+database).")]
+pub enum TenantCommand {
+    /// Create a tenant.
+    #[command(after_help = "\
+Examples:
+  stsward tenant add acme
+  stsward user add ops@acme --tenant acme
+  stsward token create --tenant acme --name 'acme provisioning'")]
+    Add {
+        /// Its name: a-z, 0-9, '.', '_', '@', '-', at most 64 characters.
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        common: AccessCommon,
+    },
+    /// List every tenant.
+    List {
+        #[command(flatten)]
+        common: AccessCommon,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Exit status: 0 done, 1 refused (invalid name or password, name taken, no such user or
+tenant), 2 could not run (configuration, database, no terminal for the password).")]
+pub enum UserCommand {
+    /// Create a user. The password is asked on the terminal (without echo), or read from
+    /// standard input with --password-stdin; it is never an argument.
+    #[command(after_help = "\
+Examples:
+  stsward user add root --admin                  an install admin (every tenant)
+  stsward user add ops@acme --tenant acme        a user of tenant acme
+  printf '%s\\n' \"$PASSWORD\" | stsward user add ci --tenant acme --password-stdin")]
+    Add {
+        /// The user's name (unique across the install): a-z, 0-9, '.', '_', '@', '-'.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The tenant the user belongs to. Without it, --admin makes an install admin and
+        /// otherwise the user belongs to the default tenant.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// An admin: of the tenant with --tenant, of the whole install without.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        common: AccessCommon,
+    },
+    /// List users: every user, or those of one tenant.
+    List {
+        /// Only this tenant's users.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        #[command(flatten)]
+        common: AccessCommon,
+    },
+    /// Disable a user: it can no longer log in (nothing is deleted).
+    Disable {
+        /// The user's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        common: AccessCommon,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Exit status: 0 done, 1 refused (invalid name, no such tenant or token), 2 could not run
+(configuration, database).")]
+pub enum TokenCommand {
+    /// Create a token for a tenant and print it, once: only its digest is stored.
+    #[command(after_help = "\
+Examples:
+  stsward token create --tenant acme --name 'acme provisioning'
+  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8480/api/v1/domains")]
+    Create {
+        /// The tenant the token acts for.
+        #[arg(long, value_name = "TENANT", default_value = "default")]
+        tenant: String,
+        /// What the token is for (shown in lists).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        common: AccessCommon,
+    },
+    /// List a tenant's tokens (prefix, name, created, last used, revoked).
+    List {
+        /// The tenant.
+        #[arg(long, value_name = "TENANT", default_value = "default")]
+        tenant: String,
+        #[command(flatten)]
+        common: AccessCommon,
+    },
+    /// Revoke a token of a tenant: it is refused from then on.
+    Revoke {
+        /// The token's id (from `stsward token list`).
+        #[arg(value_name = "ID")]
+        id: i64,
+        /// The tenant the token belongs to.
+        #[arg(long, value_name = "TENANT", default_value = "default")]
+        tenant: String,
+        #[command(flatten)]
+        common: AccessCommon,
+    },
 }

@@ -209,6 +209,9 @@ pub enum Command {
     PolicyLint(PolicyLint),
     ReportParse(ReportParse),
     Reports(crate::cmd::reports::Reports),
+    Tenant(crate::cli::TenantCommand),
+    User(crate::cli::UserCommand),
+    Token(crate::cli::TokenCommand),
     Check(Check),
     #[cfg(feature = "lab")]
     LabUp(LabUp),
@@ -297,6 +300,9 @@ impl Command {
             }
             CliCommand::Domain(d) => Command::Domain(domain(d)?),
             CliCommand::Reports(r) => Command::Reports(crate::cli::reports_command(r)?),
+            CliCommand::Tenant(t) => Command::Tenant(t),
+            CliCommand::User(u) => Command::User(u),
+            CliCommand::Token(t) => Command::Token(t),
             CliCommand::Serve(a) => Command::Serve(Serve {
                 config: a.config,
                 https: a.https,

@@ -72,6 +72,9 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::PolicyLint(c) => cmd::policy::lint(&c),
         Command::ReportParse(c) => cmd::report::parse(&c),
         Command::Reports(c) => cmd::reports::run(c),
+        Command::Tenant(c) => cmd::tenant::run(c),
+        Command::User(c) => cmd::user::run(c),
+        Command::Token(c) => cmd::token::run(c),
         Command::Check(c) => cmd::check::run(c),
         #[cfg(feature = "lab")]
         Command::LabUp(c) => cmd::lab::up(c),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::{constant_time, digest};
+use aws_lc_rs::digest;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -15,6 +15,7 @@ use stsward_store::TenantId;
 
 use super::ApiLimits;
 use super::wire::{self, ApiError, JSON, json_response};
+use crate::auth::bearer::{self, BearerError, Caller};
 use crate::domains::DomainService;
 
 /// The path every route starts with.
@@ -33,17 +34,12 @@ pub(super) struct Api {
     pub service: DomainService,
     /// SHA-256 of the token: compared in constant time, and of one length whatever was sent.
     pub token_digest: digest::Digest,
-    /// The tenant that API requests act for (the default tenant until issue 9's tokens).
+    /// The default tenant: the one the configured token acts for.
     pub tenant: TenantId,
     pub limits: Arc<ApiLimits>,
 }
 
-/// The caller, once the token is checked.
-struct Caller {
-    tenant: TenantId,
-}
-
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -68,7 +64,7 @@ where
     }
 }
 
-fn method_not_allowed(method: &Method, allow: &'static str) -> ApiError {
+pub(super) fn method_not_allowed(method: &Method, allow: &'static str) -> ApiError {
     ApiError {
         allow: Some(allow),
         ..ApiError::new(
@@ -90,8 +86,9 @@ fn not_found(path: &str) -> ApiError {
     )
 }
 
-/// The bearer token of RFC 6750 §2.1, checked against the configured one.
-fn authenticate<B>(request: &Request<B>, api: &Api) -> Result<Caller, ApiError> {
+/// The bearer token of RFC 6750 §2.1: the configured install-wide token, or a tenant's token
+/// from the store, which decides the tenant every call acts for (see `crate::auth::bearer`).
+async fn authenticate<B>(request: &Request<B>, api: &Api) -> Result<Caller, ApiError> {
     let refuse =
         |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned());
     let value = request
@@ -108,15 +105,23 @@ fn authenticate<B>(request: &Request<B>, api: &Api) -> Result<Caller, ApiError> 
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(refuse("the Authorization scheme must be Bearer"));
     }
-    let given = digest::digest(&digest::SHA256, token.trim().as_bytes());
-    constant_time::verify_slices_are_equal(given.as_ref(), api.token_digest.as_ref())
-        .map_err(|_| refuse("the bearer token is not valid"))?;
-    // Issue 9 derives the tenant from the token here; every handler takes it from the caller.
-    Ok(Caller { tenant: api.tenant })
+    let checked = bearer::authenticate(
+        api.service.store(),
+        Some(&api.token_digest),
+        api.tenant,
+        token.trim(),
+        now(),
+    )
+    .await;
+    match checked {
+        Ok(caller) => Ok(caller),
+        Err(e @ (BearerError::Invalid | BearerError::Revoked)) => Err(refuse(&e.to_string())),
+        Err(e) => Err(wire::store_failure(&e)),
+    }
 }
 
 /// A path segment percent-decoded as UTF-8 (RFC 3986 §2.1).
-fn decode(segment: &str, field: &str) -> Result<String, ApiError> {
+pub(super) fn decode(segment: &str, field: &str) -> Result<String, ApiError> {
     percent_decode_str(segment)
         .decode_utf8()
         .map(|s| s.into_owned())
@@ -136,11 +141,33 @@ where
         }
         return Ok(health(api).await);
     }
-    let caller = authenticate(&request, api)?;
-    let Some(rest) = path
-        .strip_prefix(PREFIX)
-        .and_then(|r| r.strip_prefix("/domains"))
-    else {
+    let caller = authenticate(&request, api).await?;
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return Err(not_found(&path));
+    };
+    if let Some(rest) = rest.strip_prefix("/tenants") {
+        return match rest {
+            "" | "/" => super::tenants::route(request, api, &caller).await,
+            _ => match rest.strip_prefix('/') {
+                Some(name) if !name.contains('/') => {
+                    super::tenants::one(request, api, &caller, name).await
+                }
+                _ => Err(not_found(&path)),
+            },
+        };
+    }
+    if let Some(rest) = rest.strip_prefix("/tokens") {
+        return match rest {
+            "" | "/" => super::tokens::collection(request, api, &caller).await,
+            _ => match rest.strip_prefix('/') {
+                Some(id) if !id.contains('/') => {
+                    super::tokens::one(request, api, &caller, id).await
+                }
+                _ => Err(not_found(&path)),
+            },
+        };
+    }
+    let Some(rest) = rest.strip_prefix("/domains") else {
         return Err(not_found(&path));
     };
     let s = &api.service;
@@ -338,7 +365,7 @@ fn declared_too_large<B>(request: &Request<B>, limits: &ApiLimits) -> bool {
 }
 
 /// The body, at most `max_body_bytes`, within `body_read_timeout`.
-async fn read_body<B>(request: Request<B>, limits: &ApiLimits) -> Result<Bytes, ApiError>
+pub(super) async fn read_body<B>(request: Request<B>, limits: &ApiLimits) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -373,7 +400,7 @@ where
 }
 
 /// The body as a JSON object; the content type must be `application/json`.
-async fn read_json<B>(
+pub(super) async fn read_json<B>(
     request: Request<B>,
     limits: &ApiLimits,
 ) -> Result<serde_json::Map<String, Value>, ApiError>

@@ -159,6 +159,32 @@ impl From<DomainError> for ApiError {
     }
 }
 
+/// A failure of the store (or of what stands behind it): logged, and answered 503 without
+/// its internals.
+pub fn store_failure(e: &dyn std::error::Error) -> ApiError {
+    tracing::warn!(error = %chain(e), "REST API: store failure");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "the store did not answer; the server log has the details",
+    )
+}
+
+/// A store error of the tenant and token routes: refused values name their field (400),
+/// anything else is a [`store_failure`].
+pub fn store_error(e: StoreError) -> ApiError {
+    match &e {
+        StoreError::TooLarge { field, .. }
+        | StoreError::NulCharacter { field }
+        | StoreError::Invalid { field, .. } => ApiError::invalid(field.as_str(), e.to_string()),
+        StoreError::TenantTaken { .. } => ApiError {
+            field: Some("name".into()),
+            ..ApiError::new(StatusCode::CONFLICT, "tenant_exists", e.to_string())
+        },
+        _ => store_failure(&e),
+    }
+}
+
 /// `value` as a JSON response with `status`.
 pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
     match serde_json::to_vec(value) {
@@ -198,7 +224,7 @@ pub fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// Refuses keys other than `known`, naming the first.
-fn only(map: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+pub fn only(map: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
     match map.keys().find(|k| !known.contains(&k.as_str())) {
         Some(k) => Err(ApiError::invalid(
             k,
@@ -208,7 +234,7 @@ fn only(map: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
     }
 }
 
-fn string(map: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+pub fn string(map: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

@@ -1,5 +1,6 @@
 //! One file per command: read inputs, call the libraries, print, and pick the exit status.
 
+pub mod access;
 pub mod check;
 pub mod domain;
 #[cfg(feature = "lab")]
@@ -9,3 +10,6 @@ pub mod report;
 pub mod reports;
 pub mod resolve;
 pub mod serve;
+pub mod tenant;
+pub mod token;
+pub mod user;
