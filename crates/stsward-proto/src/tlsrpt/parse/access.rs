@@ -63,7 +63,17 @@ impl fmt::Display for Ptr<'_> {
         match self.seg {
             Seg::Root => Ok(()),
             // RFC 6901 §3: "~" and "/" in a key are escaped.
-            Seg::Key(k) => write!(f, "/{}", k.replace('~', "~0").replace('/', "~1")),
+            Seg::Key(k) => {
+                f.write_str("/")?;
+                let mut rest = k;
+                while let Some(at) = rest.find(['~', '/']) {
+                    let (head, tail) = rest.split_at(at);
+                    f.write_str(head)?;
+                    f.write_str(if tail.starts_with('~') { "~0" } else { "~1" })?;
+                    rest = tail.get(1..).unwrap_or_default();
+                }
+                f.write_str(rest)
+            }
             Seg::Index(i) => write!(f, "/{i}"),
         }
     }
@@ -222,6 +232,14 @@ pub(super) fn count<N: Node>(
 /// Reads JSON number text (RFC 8259 §6) as a non-negative whole number, exactly: `5`, `5.0`,
 /// `5e0`, `0.5e1` are all 5. Returns the value and whether the text was a plain integer.
 fn exact_whole_number(text: &str) -> Result<(u64, bool), CountReason> {
+    // The common case: plain digits (leading zeros allowed, as below), short enough that
+    // they always fit `u64`.
+    if (1..=19).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = text.parse::<u64>()
+    {
+        return Ok((n, true));
+    }
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -319,9 +337,11 @@ mod tests {
         let policies = ROOT.key("policies");
         let first = policies.index(0);
         let odd = first.key("a/b~c");
+        let twice = first.key("~~//x~");
         assert_eq!(ROOT.to_string(), "");
         assert_eq!(first.key("policy").to_string(), "/policies/0/policy");
         assert_eq!(odd.to_string(), "/policies/0/a~1b~0c");
+        assert_eq!(twice.to_string(), "/policies/0/~0~0~1~1x~0");
     }
 
     #[test]
@@ -330,6 +350,9 @@ mod tests {
         let good: &[(&str, u64, bool)] = &[
             ("0", 0, true),
             ("5", 5, true),
+            ("007", 7, true),
+            ("9999999999999999999", 9_999_999_999_999_999_999, true),
+            ("00000000000000000000000042", 42, true),
             ("18446744073709551615", u64::MAX, true),
             ("5.0", 5, false),
             ("5.000", 5, false),

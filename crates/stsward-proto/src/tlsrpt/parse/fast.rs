@@ -101,13 +101,23 @@ impl<'a> Node for Raw<'a> {
 /// Reads `bytes` as one JSON value, or `None` when it is not the plain JSON this reader
 /// takes (see the module documentation).
 pub(super) fn parse(bytes: &[u8]) -> Option<Raw<'_>> {
-    let mut r = Reader { b: bytes, i: 0 };
+    // JSON the reference accepts is UTF-8 throughout (it checks every string, and anything
+    // outside strings must be ASCII syntax), so checking once up front loses nothing.
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut r = Reader {
+        s: text,
+        b: bytes,
+        i: 0,
+    };
     let v = r.value(0)?;
     r.skip_ws();
     (r.i == bytes.len()).then_some(v)
 }
 
 struct Reader<'a> {
+    /// The input as text, for string slices.
+    s: &'a str,
+    /// The same input as bytes, for scanning.
     b: &'a [u8],
     i: usize,
 }
@@ -162,7 +172,7 @@ impl<'a> Reader<'a> {
         if !(plain && ends) {
             return None;
         }
-        std::str::from_utf8(digits).ok().map(Raw::Int)
+        self.s.get(start..self.i).map(Raw::Int)
     }
 
     fn object(&mut self, depth: usize) -> Option<Raw<'a>> {
@@ -237,8 +247,9 @@ impl<'a> Reader<'a> {
             let start = self.i;
             let rest = self.b.get(start..)?;
             let stop = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-            let run = std::str::from_utf8(rest.get(..stop)?).ok()?;
             self.i = start + stop;
+            // `stop` is at an ASCII byte, so a character boundary.
+            let run = self.s.get(start..self.i)?;
             match self.peek()? {
                 b'"' => {
                     self.i += 1;
