@@ -5,7 +5,7 @@
 //! `{"source", "report", "deviations"}`. Every input that yields no report gets one line on
 //! standard error naming the file and the reason.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -93,7 +93,11 @@ fn render_batch(
     workers: usize,
 ) -> Vec<Rendered> {
     if workers <= 1 || batch.len() < 2 {
-        return batch.iter().map(|p| render_one(p, limits, c)).collect();
+        let mut buf = Vec::new();
+        return batch
+            .iter()
+            .map(|p| render_one(p, limits, c, &mut buf))
+            .collect();
     }
     // Files are taken one at a time from a shared counter, so that a slow file (a large
     // gzip, a mailbox) does not leave the other thread idle.
@@ -105,10 +109,11 @@ fn render_batch(
             .map(|_| {
                 s.spawn(|| {
                     let mut done = Vec::new();
+                    let mut buf = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = batch.get(i) else { break };
-                        done.push((i, render_one(path, limits, c)));
+                        done.push((i, render_one(path, limits, c, &mut buf)));
                     }
                     done
                 })
@@ -157,26 +162,34 @@ impl Serialize for Envelope<'_> {
 }
 
 /// Parses every report in one file and renders it as output lines; returns how many reports
-/// the text holds.
-fn render_one(path: &Path, limits: &Limits, c: &ReportParse) -> Rendered {
-    let bytes = std::fs::read(path).map_err(|e| Failure::Input(InputError::Read(e)))?;
+/// the text holds. `buf` is scratch space for the file's bytes, reused from file to file.
+fn render_one(path: &Path, limits: &Limits, c: &ReportParse, buf: &mut Vec<u8>) -> Rendered {
+    buf.clear();
+    // Through `take`, which reads into the buffer's spare room without first asking the
+    // file for its size and position (two system calls per file that `fs::read` makes).
+    std::fs::File::open(path)
+        .and_then(|mut f| (&mut f).take(u64::MAX).read_to_end(buf))
+        .map_err(|e| Failure::Input(InputError::Read(e)))?;
+    let bytes = buf.as_slice();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let Extracted { reports, .. } = extract_from_file(&name, &bytes, limits)
+    let Extracted { reports, .. } = extract_from_file(&name, bytes, limits)
         .map_err(|e| Failure::Input(InputError::Extract(e)))?;
     // Parse every report of the input before rendering any, so that an input is either
     // printed whole or reported as failed.
     let mut parsed = Vec::with_capacity(reports.len());
     for r in &reports {
         let p = parse_report(&r.json).map_err(|e| Failure::Input(InputError::Report(e)))?;
-        let source = match (&r.part.file_name, &r.part.entry_name) {
-            (_, Some(entry)) => format!("{}#{entry}", path.display()),
-            (Some(f), None) if reports.len() > 1 || f != &name => {
+        // Only the `--strict` envelope names the source.
+        let source = match (c.strict, &r.part.file_name, &r.part.entry_name) {
+            (false, ..) => String::new(),
+            (true, _, Some(entry)) => format!("{}#{entry}", path.display()),
+            (true, Some(f), None) if reports.len() > 1 || f != &name => {
                 format!("{}#{f}", path.display())
             }
-            _ => path.display().to_string(),
+            (true, ..) => path.display().to_string(),
         };
         parsed.push((source, p));
     }

@@ -246,7 +246,7 @@ impl<'a> Reader<'a> {
         loop {
             let start = self.i;
             let rest = self.b.get(start..)?;
-            let stop = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            let stop = string_stop(rest)?;
             self.i = start + stop;
             // `stop` is at an ASCII byte, so a character boundary.
             let run = self.s.get(start..self.i)?;
@@ -284,6 +284,33 @@ impl<'a> Reader<'a> {
             }
         }
     }
+}
+
+/// Where a string's plain run ends: the first `"`, `\\` or control character (RFC 8259 §7),
+/// looking at eight bytes at a time.
+fn string_stop(rest: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let special = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+    let mut at = 0;
+    for chunk in rest.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte is flagged when it is zero after the XOR (the quote, the backslash) or
+        // below 0x20; bytes of 0x80 and above are never flagged. No special byte is missed.
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let flagged = zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) | below;
+        if flagged != 0 {
+            return chunk.iter().position(|&c| special(c)).map(|i| at + i);
+        }
+        at += 8;
+    }
+    rest.get(at..)?
+        .iter()
+        .position(|&c| special(c))
+        .map(|i| at + i)
 }
 
 #[cfg(test)]
@@ -324,6 +351,25 @@ mod tests {
         );
         assert_eq!(members[1].1, obj(vec![], "{}"));
         assert!(matches!(&members[0].0, Cow::Borrowed("a")));
+    }
+
+    #[test]
+    fn rfc8259_string_runs_end_at_the_first_quote_backslash_or_control() {
+        let mut text: Vec<u8> = (0x20..=0xffu8)
+            .filter(|&c| c != b'"' && c != b'\\')
+            .collect();
+        let len = text.len();
+        assert_eq!(string_stop(&text), None);
+        for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in [0, 1, 7, 8, 9, 15, 16, len - 1] {
+                let mut t = text.clone();
+                t.insert(at, stop);
+                t.push(b'"');
+                assert_eq!(string_stop(&t), Some(at), "{stop:#x} at {at}");
+            }
+        }
+        text.push(b'"');
+        assert_eq!(string_stop(&text), Some(len));
     }
 
     #[test]
