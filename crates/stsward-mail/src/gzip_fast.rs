@@ -136,7 +136,9 @@ mod tests {
 
     #[test]
     fn rfc1952_members_are_read_as_flate2_reads_them() {
-        let big: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let big: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         let one = gzip(b"{\"a\":1}", None);
         let named = gzip(b"{\"b\":2}", Some("report.json"));
         let two = [one.clone(), named.clone()].concat();
@@ -150,7 +152,11 @@ mod tests {
             // Twice, so that the reused inflater is exercised after a first use.
             for _ in 0..2 {
                 let got = gunzip(data, 1 << 24);
-                assert_eq!(got.as_deref(), Some(reference(data).expect(name).as_slice()), "{name}");
+                assert_eq!(
+                    got.as_deref(),
+                    Some(reference(data).expect(name).as_slice()),
+                    "{name}"
+                );
             }
         }
     }
@@ -192,6 +198,9 @@ mod tests {
         assert_eq!(gunzip(&data, 10_000).map(|v| v.len()), Some(10_000));
         assert_eq!(gunzip(&data, 9_999), None);
         // And the inflater is still good afterwards.
-        assert_eq!(gunzip(&good, 100).as_deref(), Some(&b"{\"report\":true}"[..]));
+        assert_eq!(
+            gunzip(&good, 100).as_deref(),
+            Some(&b"{\"report\":true}"[..])
+        );
     }
 }

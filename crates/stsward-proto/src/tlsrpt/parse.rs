@@ -370,7 +370,11 @@ impl Walker {
         })
     }
 
-    fn policy_result<N: Node>(&mut self, v: N, path: &Ptr<'_>) -> Result<PolicyResult, ReportError> {
+    fn policy_result<N: Node>(
+        &mut self,
+        v: N,
+        path: &Ptr<'_>,
+    ) -> Result<PolicyResult, ReportError> {
         let obj = object(v, path)?;
         let (mut policy, mut summary, mut details) = (None, None, None);
         let mut extensions = Extensions::new();
@@ -586,7 +590,11 @@ impl Walker {
         })
     }
 
-    fn failure_detail<N: Node>(&mut self, v: N, path: &Ptr<'_>) -> Result<FailureDetail, ReportError> {
+    fn failure_detail<N: Node>(
+        &mut self,
+        v: N,
+        path: &Ptr<'_>,
+    ) -> Result<FailureDetail, ReportError> {
         let obj = object(v, path)?;
         let mut slots: [Option<N>; 8] = [None, None, None, None, None, None, None, None];
         let (mut info_alias, mut code_alias) = (None, None);

@@ -180,11 +180,13 @@ pub(super) fn required<T>(v: Option<T>, field: &Ptr<'_>) -> Result<T, ReportErro
 }
 
 pub(super) fn object<N: Node>(v: N, field: &Ptr<'_>) -> Result<N::Members, ReportError> {
-    v.into_object().map_err(|other| wrong(field, "object", &other))
+    v.into_object()
+        .map_err(|other| wrong(field, "object", &other))
 }
 
 pub(super) fn string<N: Node>(v: N, field: &Ptr<'_>) -> Result<String, ReportError> {
-    v.into_string().map_err(|other| wrong(field, "string", &other))
+    v.into_string()
+        .map_err(|other| wrong(field, "string", &other))
 }
 
 /// How a session count was written.

@@ -21,10 +21,14 @@ fn fast_only(bytes: &[u8]) -> Option<Outcome> {
     if w.bailed {
         return None;
     }
-    Some(report.map_err(|e| e.to_string()).map(|report| ParsedReport {
-        report,
-        deviations: w.deviations,
-    }))
+    Some(
+        report
+            .map_err(|e| e.to_string())
+            .map(|report| ParsedReport {
+                report,
+                deviations: w.deviations,
+            }),
+    )
 }
 
 fn reference(bytes: &[u8]) -> Outcome {
@@ -44,12 +48,19 @@ fn agree(name: &str, bytes: &[u8]) -> bool {
     if let Ok(p) = &got {
         // Extensions and numbers must also render identically.
         let want_text = want.as_ref().map(|w| w.report.to_json_string());
-        assert_eq!(Ok(p.report.to_json_string()), want_text, "{name}: rendering");
+        assert_eq!(
+            Ok(p.report.to_json_string()),
+            want_text,
+            "{name}: rendering"
+        );
     }
     match fast_only(bytes) {
         None => false,
         Some(fast) => {
-            assert_eq!(fast, want, "{name}: the fast path differs from the reference");
+            assert_eq!(
+                fast, want,
+                "{name}: the fast path differs from the reference"
+            );
             true
         }
     }

@@ -301,7 +301,8 @@ fn string_stop(rest: &[u8]) -> Option<usize> {
         // below 0x20; bytes of 0x80 and above are never flagged. No special byte is missed.
         let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
         let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let flagged = zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) | below;
+        let flagged =
+            zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) | below;
         if flagged != 0 {
             return chunk.iter().position(|&c| special(c)).map(|i| at + i);
         }
