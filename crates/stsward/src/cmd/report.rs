@@ -43,8 +43,7 @@ pub fn parse(c: &ReportParse) -> anyhow::Result<Outcome> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let (mut parsed, mut failed) = (0usize, 0usize);
-    for batch in files.chunks(BATCH) {
-        let rendered = render_batch(batch, &limits, c, workers);
+    let mut emit = |batch: &[PathBuf], rendered: Vec<Rendered>| -> anyhow::Result<()> {
         for (path, result) in batch.iter().zip(rendered) {
             match result {
                 Ok((n, text)) => {
@@ -59,6 +58,20 @@ pub fn parse(c: &ReportParse) -> anyhow::Result<Outcome> {
                 Err(Failure::Output(e)) => return Err(e).context("writing to standard output"),
             }
         }
+        Ok(())
+    };
+    // Each batch is printed on this thread while the workers parse the next one, so that
+    // printing does not leave the workers idle.
+    let mut pending: Option<(&[PathBuf], Vec<Rendered>)> = None;
+    for batch in files.chunks(BATCH) {
+        let (rendered, printed) = render_batch(batch, &limits, c, workers, || {
+            pending.take().map_or(Ok(()), |(b, r)| emit(b, r))
+        });
+        printed?;
+        pending = Some((batch, rendered));
+    }
+    if let Some((b, r)) = pending {
+        emit(b, r)?;
     }
     out.flush().context("writing to standard output")?;
     if failed > 0 {
@@ -85,26 +98,30 @@ enum Failure {
 type Rendered = Result<(usize, Vec<u8>), Failure>;
 
 /// Parses and renders one batch of files on `workers` threads; the results come back in the
-/// order of `batch`, whichever thread handled each file.
-fn render_batch(
+/// order of `batch`, whichever thread handled each file. `during` runs on the calling thread
+/// meanwhile (before the batch, when there is only one worker).
+fn render_batch<R>(
     batch: &[PathBuf],
     limits: &Limits,
     c: &ReportParse,
     workers: usize,
-) -> Vec<Rendered> {
+    during: impl FnOnce() -> R,
+) -> (Vec<Rendered>, R) {
     if workers <= 1 || batch.len() < 2 {
+        let r = during();
         let mut buf = Vec::new();
-        return batch
+        let rendered = batch
             .iter()
             .map(|p| render_one(p, limits, c, &mut buf))
             .collect();
+        return (rendered, r);
     }
     // Files are taken one at a time from a shared counter, so that a slow file (a large
     // gzip, a mailbox) does not leave the other thread idle.
     let next = AtomicUsize::new(0);
     let mut slots: Vec<Option<Rendered>> =
         std::iter::repeat_with(|| None).take(batch.len()).collect();
-    std::thread::scope(|s| {
+    let r = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers.min(batch.len()))
             .map(|_| {
                 s.spawn(|| {
@@ -119,6 +136,7 @@ fn render_batch(
                 })
             })
             .collect();
+        let r = during();
         for h in handles {
             match h.join() {
                 Ok(done) => {
@@ -131,8 +149,9 @@ fn render_batch(
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
+        r
     });
-    slots
+    let rendered = slots
         .into_iter()
         .map(|r| {
             r.unwrap_or_else(|| {
@@ -141,7 +160,8 @@ fn render_batch(
                 )))
             })
         })
-        .collect()
+        .collect();
+    (rendered, r)
 }
 
 /// The `--strict` envelope: `{"source", "report", "deviations"}`.
