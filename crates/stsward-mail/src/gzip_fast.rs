@@ -12,8 +12,9 @@
 //!
 //! It takes only what it can check completely and answers `None` for everything else, so
 //! that the caller falls back to `flate2`'s `MultiGzDecoder`, which then also words any
-//! error: a header with `FEXTRA`, `FCOMMENT`, `FHCRC` or reserved flag bits, corrupt or
-//! truncated data, a CRC-32 or ISIZE that does not match, and output beyond the limit.
+//! error: a header with `FEXTRA`, `FCOMMENT`, `FHCRC`, reserved flag bits or a file name
+//! over 4 KiB, corrupt or truncated data, a CRC-32 or ISIZE that does not match, and output
+//! beyond the limit.
 
 use std::cell::RefCell;
 
@@ -21,6 +22,9 @@ use flate2::{Decompress, FlushDecompress, Status};
 
 /// RFC 1952 §2.3.1 flag bits.
 const FNAME: u8 = 0x08;
+
+/// Longest original file name (`FNAME`) taken here; longer ones go to flate2.
+const MAX_NAME: usize = 4096;
 
 thread_local! {
     static INFLATER: RefCell<Option<Decompress>> = const { RefCell::new(None) };
@@ -66,6 +70,10 @@ fn header_end(member: &[u8]) -> Option<&[u8]> {
         0 => Some(rest),
         FNAME => {
             let nul = rest.iter().position(|&b| b == 0)?;
+            // flate2 refuses header fields longer than 65,535 bytes; stay well inside that.
+            if nul >= MAX_NAME {
+                return None;
+            }
             rest.get(nul + 1..)
         }
         _ => None,
@@ -179,6 +187,7 @@ mod tests {
         let trailing = [good.clone(), b"x".to_vec()].concat();
         let truncated = good[..good.len() - 5].to_vec();
         let cut_stream = good[..14].to_vec();
+        let long_name = gzip(b"{}", Some(&"n".repeat(70_000)));
         for (name, data) in [
             ("crc", &bad_crc),
             ("isize", &bad_size),
@@ -189,6 +198,7 @@ mod tests {
             ("truncated trailer", &truncated),
             ("truncated stream", &cut_stream),
             ("header only", &good[..10].to_vec()),
+            ("long FNAME", &long_name),
             ("nothing", &Vec::new()),
         ] {
             assert_eq!(gunzip(data, 1 << 24), None, "{name}");
