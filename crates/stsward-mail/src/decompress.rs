@@ -118,7 +118,14 @@ pub enum ReadError {
 }
 
 /// Decompresses gzip data (one or several members, RFC 1952 §2.2) of the part named `part`.
+///
+/// The common case goes through a per-thread reused inflater (`gzip_fast`); anything it
+/// does not take, including every error, is read again by `flate2`'s `MultiGzDecoder`,
+/// which decides and words the outcome.
 pub fn gunzip(data: &[u8], limit: u64, part: &str) -> Result<Vec<u8>, MailError> {
+    if let Some(out) = crate::gzip_fast::gunzip(data, limit) {
+        return Ok(out);
+    }
     let decoder = flate2::read::MultiGzDecoder::new(data);
     let what = format!("{part}: the decompressed gzip data");
     read_bounded(decoder, limit, &what).map_err(|e| match e {

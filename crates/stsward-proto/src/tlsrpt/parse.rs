@@ -8,8 +8,12 @@
 //! as a [`Deviation`], and never turns a bad value into a silent default. What is not a report
 //! at all gets a specific [`ReportError`].
 //!
-//! The input is parsed once into a `serde_json::Value` and then walked, moving values out, so
-//! the cost stays close to that of the JSON parse itself.
+//! The input is parsed once into a tree and then walked, moving values out, so the cost
+//! stays close to that of the JSON parse itself. The common case, well-formed JSON with
+//! plain integer counts, is read by a small parser into a borrowed tree without hashing
+//! (`fast`); anything it does not accept, and every input that turns out not to be a
+//! report, goes through `serde_json::Value`, the reference, so that results, deviations and
+//! errors are the reference's in every case. Both trees are walked by the same code.
 
 use serde_json::Value;
 
@@ -19,10 +23,11 @@ use super::report::{DateRange, Extensions, FailureDetail, Policy, PolicyResult, 
 use super::result_type::{PolicyType, ResultType};
 
 mod access;
+mod fast;
 
 use access::{
-    CountForm, ID, ORG, POLICIES, Ptr, RANGE, ROOT, count, object, required, string, string_array,
-    type_name, wrong,
+    CountForm, ID, Node, ORG, POLICIES, Ptr, RANGE, ROOT, count, object, required, string,
+    string_array, wrong,
 };
 
 /// A report together with every way it departed from RFC 8460 §4.4.
@@ -124,17 +129,31 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Parses a TLS-RPT report (RFC 8460 §4.4) from its JSON bytes, leniently.
 pub fn parse_report(bytes: &[u8]) -> Result<ParsedReport, ReportError> {
-    let mut w = Walker::default();
     // Leading whitespace is valid JSON and stays, so that error lines match the input.
-    let mut bytes = bytes;
-    if let Some(rest) = bytes.strip_prefix(BOM) {
-        w.deviate(
-            codes::BOM,
-            &ROOT,
-            "the report begins with a UTF-8 byte-order mark",
-        );
-        bytes = rest;
+    let (bom, bytes) = match bytes.strip_prefix(BOM) {
+        Some(rest) => (true, rest),
+        None => (false, bytes),
+    };
+    if let Some(tree) = fast::parse(bytes) {
+        let mut w = Walker::new(bom);
+        // A tree the walker cannot read, or an extension the fast tree cannot render
+        // exactly, goes to the reference below, which then also names the error.
+        if let Ok(report) = w.report(tree)
+            && !w.bailed
+        {
+            return Ok(ParsedReport {
+                report,
+                deviations: w.deviations,
+            });
+        }
     }
+    parse_reference(bom, bytes)
+}
+
+/// [`parse_report`] through `serde_json::Value` only: the reference the fast path must
+/// agree with. `bom` says whether a byte-order mark was stripped from `bytes`.
+fn parse_reference(bom: bool, bytes: &[u8]) -> Result<ParsedReport, ReportError> {
+    let mut w = Walker::new(bom);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ReportError::Empty);
     }
@@ -150,12 +169,39 @@ pub fn parse_report(bytes: &[u8]) -> Result<ParsedReport, ReportError> {
     })
 }
 
-#[derive(Default)]
 struct Walker {
     deviations: Vec<Deviation>,
+    /// Set when an extension could not be kept exactly (fast tree only): the result must
+    /// then come from the reference.
+    bailed: bool,
 }
 
 impl Walker {
+    fn new(bom: bool) -> Self {
+        let mut w = Walker {
+            deviations: Vec::new(),
+            bailed: false,
+        };
+        if bom {
+            w.deviate(
+                codes::BOM,
+                &ROOT,
+                "the report begins with a UTF-8 byte-order mark",
+            );
+        }
+        w
+    }
+
+    /// Keeps an unknown member as an extension (RFC 8460 §4.4 members are open-ended).
+    fn extend<N: Node>(&mut self, extensions: &mut Extensions, k: N::Key, v: N) {
+        match v.into_value() {
+            Some(v) => {
+                extensions.insert(k.into(), v);
+            }
+            None => self.bailed = true,
+        }
+    }
+
     fn deviate(&mut self, code: &'static str, path: &Ptr<'_>, msg: impl Into<String>) {
         self.deviations
             .push(Deviation::new(code, path.to_string(), msg));
@@ -163,12 +209,8 @@ impl Walker {
 
     /// A session count (RFC 8460 §4.4). A whole number written as a float or a string is
     /// read, with a deviation; anything else that is not a count is an error.
-    fn count(&mut self, v: Value, field: &Ptr<'_>) -> Result<u64, ReportError> {
-        let shown = match &v {
-            Value::String(s) => format!("{s:?}"),
-            other => other.to_string(),
-        };
-        let (n, form) = count(v, field)?;
+    fn count<N: Node>(&mut self, v: N, field: &Ptr<'_>) -> Result<u64, ReportError> {
+        let (n, form, shown) = count(v, field)?;
         match form {
             CountForm::Integer => {}
             CountForm::Float => self.deviate(
@@ -186,14 +228,14 @@ impl Walker {
     }
 
     /// An optional string member: `null` is read as absent, with a deviation.
-    fn opt_string(
+    fn opt_string<N: Node>(
         &mut self,
-        v: Option<Value>,
+        v: Option<N>,
         field: &Ptr<'_>,
     ) -> Result<Option<String>, ReportError> {
         match v {
             None => Ok(None),
-            Some(Value::Null) => {
+            Some(v) if v.is_null() => {
                 self.deviate(
                     codes::NULL_VALUE,
                     field,
@@ -205,12 +247,12 @@ impl Walker {
         }
     }
 
-    fn report(&mut self, value: Value) -> Result<Report, ReportError> {
-        let obj = match value {
-            Value::Object(m) => m,
-            other => {
+    fn report<N: Node>(&mut self, value: N) -> Result<Report, ReportError> {
+        let obj = match value.into_object() {
+            Ok(m) => m,
+            Err(other) => {
                 return Err(ReportError::NotAnObject {
-                    found: type_name(&other),
+                    found: other.type_name(),
                 });
             }
         };
@@ -218,15 +260,13 @@ impl Walker {
             (None, None, None, None, None);
         let mut extensions = Extensions::new();
         for (k, v) in obj {
-            match k.as_str() {
+            match k.as_ref() {
                 "organization-name" => org = Some(v),
                 "date-range" => range = Some(v),
                 "contact-info" => contact = Some(v),
                 "report-id" => id = Some(v),
                 "policies" => policies = Some(v),
-                _ => {
-                    extensions.insert(k, v);
-                }
+                _ => self.extend(&mut extensions, k, v),
             }
         }
         match (&policies, &org, &id) {
@@ -251,9 +291,9 @@ impl Walker {
         let report_id = string(required(id, &ID)?, &ID)?;
         let date_range = self.date_range(required(range, &RANGE)?)?;
         let contact_info = self.opt_string(contact, &ROOT.key("contact-info"))?;
-        let policies = match policies {
-            Some(Value::Array(items)) => items,
-            Some(other) => return Err(wrong(&POLICIES, "array", &other)),
+        let policies = match policies.map(N::into_array) {
+            Some(Ok(items)) => items,
+            Some(Err(other)) => return Err(wrong(&POLICIES, "array", &other)),
             None => Vec::new(),
         };
         if policies.is_empty() {
@@ -278,7 +318,7 @@ impl Walker {
         })
     }
 
-    fn datetime(&mut self, v: Value, field: &Ptr<'_>) -> Result<ReportDateTime, ReportError> {
+    fn datetime<N: Node>(&mut self, v: N, field: &Ptr<'_>) -> Result<ReportDateTime, ReportError> {
         let s = string(v, field)?;
         let (dt, leniency) =
             ReportDateTime::parse_lenient(&s).map_err(|source| ReportError::DateTime {
@@ -302,17 +342,15 @@ impl Walker {
         Ok(dt)
     }
 
-    fn date_range(&mut self, v: Value) -> Result<DateRange, ReportError> {
+    fn date_range<N: Node>(&mut self, v: N) -> Result<DateRange, ReportError> {
         let obj = object(v, &RANGE)?;
         let (mut start, mut end) = (None, None);
         let mut extensions = Extensions::new();
         for (k, v) in obj {
-            match k.as_str() {
+            match k.as_ref() {
                 "start-datetime" => start = Some(v),
                 "end-datetime" => end = Some(v),
-                _ => {
-                    extensions.insert(k, v);
-                }
+                _ => self.extend(&mut extensions, k, v),
             }
         }
         let (start_ptr, end_ptr) = (RANGE.key("start-datetime"), RANGE.key("end-datetime"));
@@ -332,18 +370,20 @@ impl Walker {
         })
     }
 
-    fn policy_result(&mut self, v: Value, path: &Ptr<'_>) -> Result<PolicyResult, ReportError> {
+    fn policy_result<N: Node>(
+        &mut self,
+        v: N,
+        path: &Ptr<'_>,
+    ) -> Result<PolicyResult, ReportError> {
         let obj = object(v, path)?;
         let (mut policy, mut summary, mut details) = (None, None, None);
         let mut extensions = Extensions::new();
         for (k, v) in obj {
-            match k.as_str() {
+            match k.as_ref() {
                 "policy" => policy = Some(v),
                 "summary" => summary = Some(v),
                 "failure-details" => details = Some(v),
-                _ => {
-                    extensions.insert(k, v);
-                }
+                _ => self.extend(&mut extensions, k, v),
             }
         }
         let policy_path = path.key("policy");
@@ -353,7 +393,7 @@ impl Walker {
         let details_path = path.key("failure-details");
         let details = match details {
             None => Vec::new(),
-            Some(Value::Null) => {
+            Some(v) if v.is_null() => {
                 self.deviate(
                     codes::NULL_VALUE,
                     &details_path,
@@ -361,8 +401,10 @@ impl Walker {
                 );
                 Vec::new()
             }
-            Some(Value::Array(items)) => items,
-            Some(other) => return Err(wrong(&details_path, "array", &other)),
+            Some(v) => match v.into_array() {
+                Ok(items) => items,
+                Err(other) => return Err(wrong(&details_path, "array", &other)),
+            },
         };
         let failure_details = details
             .into_iter()
@@ -382,9 +424,9 @@ impl Walker {
     }
 
     /// `mx-host` (or its alias): an array of strings, or one string (a deviation).
-    fn mx_hosts(&mut self, v: Value, field: &Ptr<'_>) -> Result<Vec<String>, ReportError> {
-        match v {
-            Value::String(s) if s.is_empty() => {
+    fn mx_hosts<N: Node>(&mut self, v: N, field: &Ptr<'_>) -> Result<Vec<String>, ReportError> {
+        match v.into_string() {
+            Ok(s) if s.is_empty() => {
                 self.deviate(
                     codes::MX_HOST_EMPTY,
                     field,
@@ -392,7 +434,7 @@ impl Walker {
                 );
                 Ok(Vec::new())
             }
-            Value::String(s) => {
+            Ok(s) => {
                 self.deviate(
                     codes::MX_HOST_STRING,
                     field,
@@ -400,25 +442,23 @@ impl Walker {
                 );
                 Ok(vec![s])
             }
-            other => string_array(other, field),
+            Err(other) => string_array(other, field),
         }
     }
 
-    fn policy(&mut self, v: Value, path: &Ptr<'_>) -> Result<Policy, ReportError> {
+    fn policy<N: Node>(&mut self, v: N, path: &Ptr<'_>) -> Result<Policy, ReportError> {
         let obj = object(v, path)?;
         let (mut ptype, mut pstring, mut domain, mut mx, mut mx_alias) =
             (None, None, None, None, None);
         let mut extensions = Extensions::new();
         for (k, v) in obj {
-            match k.as_str() {
+            match k.as_ref() {
                 "policy-type" => ptype = Some(v),
                 "policy-string" => pstring = Some(v),
                 "policy-domain" => domain = Some(v),
                 "mx-host" => mx = Some(v),
                 "mx-host-pattern" => mx_alias = Some((k, v)),
-                _ => {
-                    extensions.insert(k, v);
-                }
+                _ => self.extend(&mut extensions, k, v),
             }
         }
         let type_path = path.key("policy-type");
@@ -436,9 +476,9 @@ impl Walker {
         }
 
         let ps_path = path.key("policy-string");
-        let mut policy_string = match pstring {
+        let mut policy_string = match pstring.map(N::into_string) {
             None => Vec::new(),
-            Some(Value::String(s)) => {
+            Some(Ok(s)) => {
                 self.deviate(
                     codes::POLICY_STRING_STRING,
                     &ps_path,
@@ -446,7 +486,7 @@ impl Walker {
                 );
                 vec![s]
             }
-            Some(other) => string_array(other, &ps_path)?,
+            Some(Err(other)) => string_array(other, &ps_path)?,
         };
         if matches!(policy_type, PolicyType::Sts | PolicyType::Tlsa) && policy_string.is_empty() {
             self.deviate(
@@ -501,7 +541,7 @@ impl Walker {
                     &path.key("mx-host-pattern"),
                     "both mx-host and mx-host-pattern are present; mx-host used, the other kept as an extension",
                 );
-                extensions.insert(k, alias);
+                self.extend(&mut extensions, k, alias);
                 self.mx_hosts(v, &mx_path)?
             }
             (None, None) => Vec::new(),
@@ -515,17 +555,15 @@ impl Walker {
         })
     }
 
-    fn summary(&mut self, v: Value, path: &Ptr<'_>) -> Result<Summary, ReportError> {
+    fn summary<N: Node>(&mut self, v: N, path: &Ptr<'_>) -> Result<Summary, ReportError> {
         let obj = object(v, path)?;
         let (mut ok, mut failed) = (None, None);
         let mut extensions = Extensions::new();
         for (k, v) in obj {
-            match k.as_str() {
+            match k.as_ref() {
                 "total-successful-session-count" => ok = Some(v),
                 "total-failure-session-count" => failed = Some(v),
-                _ => {
-                    extensions.insert(k, v);
-                }
+                _ => self.extend(&mut extensions, k, v),
             }
         }
         let ok_path = path.key("total-successful-session-count");
@@ -552,13 +590,17 @@ impl Walker {
         })
     }
 
-    fn failure_detail(&mut self, v: Value, path: &Ptr<'_>) -> Result<FailureDetail, ReportError> {
+    fn failure_detail<N: Node>(
+        &mut self,
+        v: N,
+        path: &Ptr<'_>,
+    ) -> Result<FailureDetail, ReportError> {
         let obj = object(v, path)?;
-        let mut slots: [Option<Value>; 8] = Default::default();
+        let mut slots: [Option<N>; 8] = [None, None, None, None, None, None, None, None];
         let (mut info_alias, mut code_alias) = (None, None);
         let mut extensions = Extensions::new();
         for (k, v) in obj {
-            let slot = match k.as_str() {
+            let slot = match k.as_ref() {
                 "result-type" => 0,
                 "sending-mta-ip" => 1,
                 "receiving-mx-hostname" => 2,
@@ -576,7 +618,7 @@ impl Walker {
                     continue;
                 }
                 _ => {
-                    extensions.insert(k, v);
+                    self.extend(&mut extensions, k, v);
                     continue;
                 }
             };
@@ -675,10 +717,10 @@ impl Walker {
     }
 
     /// An optional string member that senders also write under another key.
-    fn aliased(
+    fn aliased<N: Node>(
         &mut self,
-        value: Option<Value>,
-        alias: Option<(String, Value)>,
+        value: Option<N>,
+        alias: Option<(N::Key, N)>,
         extensions: &mut Extensions,
         path: &Ptr<'_>,
         key: &str,
@@ -688,7 +730,7 @@ impl Walker {
         match (value, alias) {
             (v, None) => self.opt_string(v, &key_path),
             (None, Some((k, v))) => {
-                let alias_path = path.key(&k);
+                let alias_path = path.key(k.as_ref());
                 self.deviate(
                     alias_code,
                     &alias_path,
@@ -699,12 +741,15 @@ impl Walker {
             (Some(v), Some((k, alias))) => {
                 self.deviate(
                     codes::DUPLICATE_ALIAS,
-                    &path.key(&k),
+                    &path.key(k.as_ref()),
                     format!("both {key} and {k} are present; {key} used, {k} kept as an extension"),
                 );
-                extensions.insert(k, alias);
+                self.extend(extensions, k, alias);
                 self.opt_string(Some(v), &key_path)
             }
         }
     }
 }
+
+#[cfg(test)]
+mod agreement_tests;

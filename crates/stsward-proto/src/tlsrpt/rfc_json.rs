@@ -47,10 +47,20 @@ impl Serialize for DateRangeJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let d = &self.0.date_range;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("start-datetime", &d.start.to_string())?;
-        m.serialize_entry("end-datetime", &d.end.to_string())?;
+        m.serialize_entry("start-datetime", &Shown(&d.start))?;
+        m.serialize_entry("end-datetime", &Shown(&d.end))?;
         extend(&mut m, &d.extensions, &["start-datetime", "end-datetime"])?;
         m.end()
+    }
+}
+
+/// A value written as the JSON string of its `Display` form, without an intermediate
+/// `String`.
+struct Shown<'a, T>(&'a T);
+
+impl<T: std::fmt::Display> Serialize for Shown<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
     }
 }
 

@@ -5,7 +5,7 @@
 //! `{"source", "report", "deviations"}`. Every input that yields no report gets one line on
 //! standard error naming the file and the reason.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,8 +43,7 @@ pub fn parse(c: &ReportParse) -> anyhow::Result<Outcome> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let (mut parsed, mut failed) = (0usize, 0usize);
-    for batch in files.chunks(BATCH) {
-        let rendered = render_batch(batch, &limits, c, workers);
+    let mut emit = |batch: &[PathBuf], rendered: Vec<Rendered>| -> anyhow::Result<()> {
         for (path, result) in batch.iter().zip(rendered) {
             match result {
                 Ok((n, text)) => {
@@ -59,6 +58,20 @@ pub fn parse(c: &ReportParse) -> anyhow::Result<Outcome> {
                 Err(Failure::Output(e)) => return Err(e).context("writing to standard output"),
             }
         }
+        Ok(())
+    };
+    // Each batch is printed on this thread while the workers parse the next one, so that
+    // printing does not leave the workers idle.
+    let mut pending: Option<(&[PathBuf], Vec<Rendered>)> = None;
+    for batch in files.chunks(BATCH) {
+        let (rendered, printed) = render_batch(batch, &limits, c, workers, || {
+            pending.take().map_or(Ok(()), |(b, r)| emit(b, r))
+        });
+        printed?;
+        pending = Some((batch, rendered));
+    }
+    if let Some((b, r)) = pending {
+        emit(b, r)?;
     }
     out.flush().context("writing to standard output")?;
     if failed > 0 {
@@ -85,35 +98,45 @@ enum Failure {
 type Rendered = Result<(usize, Vec<u8>), Failure>;
 
 /// Parses and renders one batch of files on `workers` threads; the results come back in the
-/// order of `batch`, whichever thread handled each file.
-fn render_batch(
+/// order of `batch`, whichever thread handled each file. `during` runs on the calling thread
+/// meanwhile (before the batch, when there is only one worker).
+fn render_batch<R>(
     batch: &[PathBuf],
     limits: &Limits,
     c: &ReportParse,
     workers: usize,
-) -> Vec<Rendered> {
+    during: impl FnOnce() -> R,
+) -> (Vec<Rendered>, R) {
     if workers <= 1 || batch.len() < 2 {
-        return batch.iter().map(|p| render_one(p, limits, c)).collect();
+        let r = during();
+        let mut buf = Vec::new();
+        let rendered = batch
+            .iter()
+            .map(|p| render_one(p, limits, c, &mut buf))
+            .collect();
+        return (rendered, r);
     }
     // Files are taken one at a time from a shared counter, so that a slow file (a large
     // gzip, a mailbox) does not leave the other thread idle.
     let next = AtomicUsize::new(0);
     let mut slots: Vec<Option<Rendered>> =
         std::iter::repeat_with(|| None).take(batch.len()).collect();
-    std::thread::scope(|s| {
+    let r = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers.min(batch.len()))
             .map(|_| {
                 s.spawn(|| {
                     let mut done = Vec::new();
+                    let mut buf = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = batch.get(i) else { break };
-                        done.push((i, render_one(path, limits, c)));
+                        done.push((i, render_one(path, limits, c, &mut buf)));
                     }
                     done
                 })
             })
             .collect();
+        let r = during();
         for h in handles {
             match h.join() {
                 Ok(done) => {
@@ -126,8 +149,9 @@ fn render_batch(
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
+        r
     });
-    slots
+    let rendered = slots
         .into_iter()
         .map(|r| {
             r.unwrap_or_else(|| {
@@ -136,7 +160,8 @@ fn render_batch(
                 )))
             })
         })
-        .collect()
+        .collect();
+    (rendered, r)
 }
 
 /// The `--strict` envelope: `{"source", "report", "deviations"}`.
@@ -157,26 +182,34 @@ impl Serialize for Envelope<'_> {
 }
 
 /// Parses every report in one file and renders it as output lines; returns how many reports
-/// the text holds.
-fn render_one(path: &Path, limits: &Limits, c: &ReportParse) -> Rendered {
-    let bytes = std::fs::read(path).map_err(|e| Failure::Input(InputError::Read(e)))?;
+/// the text holds. `buf` is scratch space for the file's bytes, reused from file to file.
+fn render_one(path: &Path, limits: &Limits, c: &ReportParse, buf: &mut Vec<u8>) -> Rendered {
+    buf.clear();
+    // Through `take`, which reads into the buffer's spare room without first asking the
+    // file for its size and position (two system calls per file that `fs::read` makes).
+    std::fs::File::open(path)
+        .and_then(|mut f| (&mut f).take(u64::MAX).read_to_end(buf))
+        .map_err(|e| Failure::Input(InputError::Read(e)))?;
+    let bytes = buf.as_slice();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let Extracted { reports, .. } = extract_from_file(&name, &bytes, limits)
+    let Extracted { reports, .. } = extract_from_file(&name, bytes, limits)
         .map_err(|e| Failure::Input(InputError::Extract(e)))?;
     // Parse every report of the input before rendering any, so that an input is either
     // printed whole or reported as failed.
     let mut parsed = Vec::with_capacity(reports.len());
     for r in &reports {
         let p = parse_report(&r.json).map_err(|e| Failure::Input(InputError::Report(e)))?;
-        let source = match (&r.part.file_name, &r.part.entry_name) {
-            (_, Some(entry)) => format!("{}#{entry}", path.display()),
-            (Some(f), None) if reports.len() > 1 || f != &name => {
+        // Only the `--strict` envelope names the source.
+        let source = match (c.strict, &r.part.file_name, &r.part.entry_name) {
+            (false, ..) => String::new(),
+            (true, _, Some(entry)) => format!("{}#{entry}", path.display()),
+            (true, Some(f), None) if reports.len() > 1 || f != &name => {
                 format!("{}#{f}", path.display())
             }
-            _ => path.display().to_string(),
+            (true, ..) => path.display().to_string(),
         };
         parsed.push((source, p));
     }

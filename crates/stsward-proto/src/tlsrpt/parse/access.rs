@@ -3,10 +3,15 @@
 //! Each accessor names the member it reads by a JSON pointer (RFC 6901), so that a wrong type
 //! or a missing member becomes a [`ReportError`] that says exactly where. Pointers are built
 //! on the stack and rendered to text only when an error or a deviation needs them.
+//!
+//! The walker reads any tree that implements [`Node`]: `serde_json::Value` (the reference)
+//! or the fast path's borrowed tree (`super::fast`), so both give the same report, the same
+//! deviations and the same errors.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{CountReason, ReportError};
 
@@ -58,9 +63,91 @@ impl fmt::Display for Ptr<'_> {
         match self.seg {
             Seg::Root => Ok(()),
             // RFC 6901 §3: "~" and "/" in a key are escaped.
-            Seg::Key(k) => write!(f, "/{}", k.replace('~', "~0").replace('/', "~1")),
+            Seg::Key(k) => {
+                f.write_str("/")?;
+                let mut rest = k;
+                while let Some(at) = rest.find(['~', '/']) {
+                    let (head, tail) = rest.split_at(at);
+                    f.write_str(head)?;
+                    f.write_str(if tail.starts_with('~') { "~0" } else { "~1" })?;
+                    rest = tail.get(1..).unwrap_or_default();
+                }
+                f.write_str(rest)
+            }
             Seg::Index(i) => write!(f, "/{i}"),
         }
+    }
+}
+
+/// A parsed JSON value as the walker reads it (RFC 8259 §3): moved out member by member.
+pub(super) trait Node: Sized {
+    /// An object member's name.
+    type Key: AsRef<str> + Into<String> + fmt::Display;
+    /// An object's members, in document order (duplicates as the tree keeps them).
+    type Members: IntoIterator<Item = (Self::Key, Self)>;
+
+    /// The JSON type, as error messages name it.
+    fn type_name(&self) -> &'static str;
+    /// Whether this is JSON `null`.
+    fn is_null(&self) -> bool;
+    /// The members of an object, or the value back when it is not one.
+    fn into_object(self) -> Result<Self::Members, Self>;
+    /// The elements of an array, or the value back when it is not one.
+    fn into_array(self) -> Result<Vec<Self>, Self>;
+    /// The text of a string, or the value back when it is not one.
+    fn into_string(self) -> Result<String, Self>;
+    /// A number's text exactly as sent (`false`), or a string's content (`true`).
+    fn count_text(&self) -> Option<(Cow<'_, str>, bool)>;
+    /// The value as a `serde_json::Value`, to keep as an extension; `None` when this tree
+    /// cannot say exactly what the reference parser would have made of it.
+    fn into_value(self) -> Option<Value>;
+}
+
+impl Node for Value {
+    type Key = String;
+    type Members = serde_json::Map<String, Value>;
+
+    fn type_name(&self) -> &'static str {
+        type_name(self)
+    }
+
+    fn is_null(&self) -> bool {
+        self.is_null()
+    }
+
+    fn into_object(self) -> Result<Self::Members, Self> {
+        match self {
+            Value::Object(m) => Ok(m),
+            other => Err(other),
+        }
+    }
+
+    fn into_array(self) -> Result<Vec<Self>, Self> {
+        match self {
+            Value::Array(items) => Ok(items),
+            other => Err(other),
+        }
+    }
+
+    fn into_string(self) -> Result<String, Self> {
+        match self {
+            Value::String(s) => Ok(s),
+            other => Err(other),
+        }
+    }
+
+    fn count_text(&self) -> Option<(Cow<'_, str>, bool)> {
+        match self {
+            // With serde_json's `arbitrary_precision`, a number's text is exactly what was
+            // sent.
+            Value::Number(n) => Some((Cow::Owned(n.to_string()), false)),
+            Value::String(s) => Some((Cow::Borrowed(s.as_str()), true)),
+            _ => None,
+        }
+    }
+
+    fn into_value(self) -> Option<Value> {
+        Some(self)
     }
 }
 
@@ -78,11 +165,11 @@ pub(super) fn type_name(v: &Value) -> &'static str {
     }
 }
 
-pub(super) fn wrong(field: &Ptr<'_>, expected: &'static str, v: &Value) -> ReportError {
+pub(super) fn wrong<N: Node>(field: &Ptr<'_>, expected: &'static str, v: &N) -> ReportError {
     ReportError::FieldType {
         field: field.to_string(),
         expected,
-        found: type_name(v),
+        found: v.type_name(),
     }
 }
 
@@ -92,18 +179,14 @@ pub(super) fn required<T>(v: Option<T>, field: &Ptr<'_>) -> Result<T, ReportErro
     })
 }
 
-pub(super) fn object(v: Value, field: &Ptr<'_>) -> Result<Map<String, Value>, ReportError> {
-    match v {
-        Value::Object(m) => Ok(m),
-        other => Err(wrong(field, "object", &other)),
-    }
+pub(super) fn object<N: Node>(v: N, field: &Ptr<'_>) -> Result<N::Members, ReportError> {
+    v.into_object()
+        .map_err(|other| wrong(field, "object", &other))
 }
 
-pub(super) fn string(v: Value, field: &Ptr<'_>) -> Result<String, ReportError> {
-    match v {
-        Value::String(s) => Ok(s),
-        other => Err(wrong(field, "string", &other)),
-    }
+pub(super) fn string<N: Node>(v: N, field: &Ptr<'_>) -> Result<String, ReportError> {
+    v.into_string()
+        .map_err(|other| wrong(field, "string", &other))
 }
 
 /// How a session count was written.
@@ -121,16 +204,16 @@ pub(super) enum CountForm {
 /// `total-failure-session-count`, `failed-session-count`) and how it was written. Whole
 /// numbers written as a float or a string are read exactly; anything else that is not a
 /// non-negative whole number within `u64` is an error naming the member.
-pub(super) fn count(v: Value, field: &Ptr<'_>) -> Result<(u64, CountForm), ReportError> {
-    let (text, string_form) = match &v {
-        // With serde_json's `arbitrary_precision`, a number's text is exactly what was sent.
-        Value::Number(n) => (n.to_string(), false),
-        Value::String(s) => (s.clone(), true),
-        other => return Err(wrong(field, "non-negative integer", other)),
+pub(super) fn count<N: Node>(
+    v: N,
+    field: &Ptr<'_>,
+) -> Result<(u64, CountForm, String), ReportError> {
+    let Some((text, string_form)) = v.count_text() else {
+        return Err(wrong(field, "non-negative integer", &v));
     };
     let bad = |reason| ReportError::Count {
         field: field.to_string(),
-        value: text.clone(),
+        value: text.to_string(),
         reason,
     };
     let (n, plain) = exact_whole_number(&text).map_err(bad)?;
@@ -139,12 +222,26 @@ pub(super) fn count(v: Value, field: &Ptr<'_>) -> Result<(u64, CountForm), Repor
         (false, true) => CountForm::Integer,
         (false, false) => CountForm::Float,
     };
-    Ok((n, form))
+    // How the value is shown in a deviation: a string quoted, a number as sent.
+    let shown = match form {
+        CountForm::Integer => String::new(),
+        CountForm::String => format!("{text:?}"),
+        CountForm::Float => text.into_owned(),
+    };
+    Ok((n, form, shown))
 }
 
 /// Reads JSON number text (RFC 8259 §6) as a non-negative whole number, exactly: `5`, `5.0`,
 /// `5e0`, `0.5e1` are all 5. Returns the value and whether the text was a plain integer.
 fn exact_whole_number(text: &str) -> Result<(u64, bool), CountReason> {
+    // The common case: plain digits (leading zeros allowed, as below), short enough that
+    // they always fit `u64`.
+    if (1..=19).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = text.parse::<u64>()
+    {
+        return Ok((n, true));
+    }
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -222,14 +319,14 @@ fn exact_whole_number(text: &str) -> Result<(u64, bool), CountReason> {
         .map_err(|_| CountReason::TooLarge)
 }
 
-pub(super) fn string_array(v: Value, field: &Ptr<'_>) -> Result<Vec<String>, ReportError> {
-    match v {
-        Value::Array(items) => items
+pub(super) fn string_array<N: Node>(v: N, field: &Ptr<'_>) -> Result<Vec<String>, ReportError> {
+    match v.into_array() {
+        Ok(items) => items
             .into_iter()
             .enumerate()
             .map(|(i, item)| string(item, &field.index(i)))
             .collect(),
-        other => Err(wrong(field, "array of strings", &other)),
+        Err(other) => Err(wrong(field, "array of strings", &other)),
     }
 }
 
@@ -242,9 +339,11 @@ mod tests {
         let policies = ROOT.key("policies");
         let first = policies.index(0);
         let odd = first.key("a/b~c");
+        let twice = first.key("~~//x~");
         assert_eq!(ROOT.to_string(), "");
         assert_eq!(first.key("policy").to_string(), "/policies/0/policy");
         assert_eq!(odd.to_string(), "/policies/0/a~1b~0c");
+        assert_eq!(twice.to_string(), "/policies/0/~0~0~1~1x~0");
     }
 
     #[test]
@@ -253,6 +352,9 @@ mod tests {
         let good: &[(&str, u64, bool)] = &[
             ("0", 0, true),
             ("5", 5, true),
+            ("007", 7, true),
+            ("9999999999999999999", 9_999_999_999_999_999_999, true),
+            ("00000000000000000000000042", 42, true),
             ("18446744073709551615", u64::MAX, true),
             ("5.0", 5, false),
             ("5.000", 5, false),
@@ -296,7 +398,7 @@ mod tests {
         let field = ROOT.key("policies");
         assert!(matches!(
             count(Value::from("3"), &field),
-            Ok((3, CountForm::String))
+            Ok((3, CountForm::String, _))
         ));
         let err = count(Value::Bool(true), &field).unwrap_err();
         assert_eq!(
