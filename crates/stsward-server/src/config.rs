@@ -913,10 +913,13 @@ impl ServeConfig {
         }
         self.checks.allowed()?;
         let c = &self.checks;
-        if !(1..=300).contains(&c.timeout) {
+        if !(1..=25).contains(&c.timeout) {
             return invalid(
                 "checks.timeout",
-                format!("{} is not between 1 and 300 seconds", c.timeout),
+                format!(
+                    "{} is not between 1 and 25 seconds (an API request is answered within 30)",
+                    c.timeout
+                ),
             );
         }
         for (key, n) in [
