@@ -261,3 +261,62 @@ impl CheckRunner {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner(per_tenant: usize, overall: usize) -> CheckRunner {
+        CheckRunner::new(&ChecksSection {
+            // Never asked here: no check runs in these tests.
+            resolver: Some("127.0.0.1:9".parse().expect("addr")),
+            max_per_tenant: per_tenant,
+            max_concurrent: overall,
+            ..ChecksSection::default()
+        })
+        .expect("runner")
+    }
+
+    #[tokio::test]
+    async fn a_tenant_gets_at_most_its_share_and_a_dropped_slot_frees_it() {
+        let r = runner(2, 10);
+        let (a, b) = (TenantId(1), TenantId(2));
+        let a1 = r.try_start(a).expect("first");
+        let _a2 = r.try_start(a).expect("second");
+        assert_eq!(r.try_start(a).err(), Some(Busy::Tenant { limit: 2 }));
+        // Another tenant is not held back by a's checks.
+        let _b1 = r.try_start(b).expect("b");
+        drop(a1);
+        assert!(r.try_start(a).is_ok(), "a finished check frees its place");
+    }
+
+    #[tokio::test]
+    async fn all_tenants_together_get_at_most_the_overall_limit() {
+        let r = runner(2, 3);
+        let held: Vec<Slot> = (1..=3)
+            .map(|t| r.try_start(TenantId(t)).expect("under the limit"))
+            .collect();
+        assert_eq!(
+            r.try_start(TenantId(4)).err(),
+            Some(Busy::Overall { limit: 3 })
+        );
+        // A refusal by the overall limit does not count against the tenant.
+        drop(held);
+        let _x = r.try_start(TenantId(4)).expect("freed");
+        let _y = r.try_start(TenantId(4)).expect("its second");
+        assert_eq!(
+            r.try_start(TenantId(4)).err(),
+            Some(Busy::Tenant { limit: 2 })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_allowed_range_is_named() {
+        let err = CheckRunner::new(&ChecksSection {
+            allow_ranges: vec!["10.0.0.1/8".into()],
+            ..ChecksSection::default()
+        })
+        .expect_err("host bits set");
+        assert!(err.to_string().contains("checks.allow_ranges"), "{err}");
+    }
+}
