@@ -347,6 +347,14 @@ async fn a_tenants_check_never_connects_to_loopback_unless_allowed() {
         "an HTTPS connection was made"
     );
 
+    // No token, or a bad one: 401 on both routes.
+    for method in ["POST", "GET"] {
+        let path = "/api/v1/domains/inside.test/checks";
+        let r = send(api.addr, method, path, &[], b"").await;
+        assert_eq!(r.status, 401, "{method} without a token: {r:?}");
+        let r = api.call("not-a-token", method, path, None).await;
+        assert_eq!(r.status, 401, "{method} with a bad token: {r:?}");
+    }
     // Another tenant: 404 for alpha's domain, both routes; nothing is stored for it.
     for method in ["POST", "GET"] {
         let r = api
