@@ -91,7 +91,7 @@ async fn check(cfg: CheckConfig, domain: &str) -> CheckReport {
         .expect("the check runs")
 }
 
-fn finding<'a>(r: &'a CheckReport, code: Code) -> &'a stsward_proto::Finding {
+fn finding(r: &CheckReport, code: Code) -> &stsward_proto::Finding {
     r.findings
         .iter()
         .find(|f| f.code == code)
