@@ -151,6 +151,8 @@ impl CheckRunner {
             probe_legacy_tls: false,
             concurrency: section.max_concurrent.max(1) * 4,
             address_filter: Some(section.allowed()?),
+            // "Check now" after a fix must see the fix, not another check's probe.
+            probe_cache: false,
             ..CheckConfig::default()
         };
         Ok(CheckRunner {
