@@ -11,7 +11,8 @@
 //! - [`cert`]: judging a presented chain (trust, name, validity, separately);
 //! - [`dane`]: RFC 7672 TLSA matching;
 //! - [`address_policy`]: which addresses a tenant-requested check may connect to (no
-//!   server-side request forgery; a pure function).
+//!   server-side request forgery; a pure function), applied to every DNS answer and every
+//!   connection by [`connect_guard`].
 //!
 //! This crate observes and reports typed facts and errors. It never decides how bad a fact is:
 //! severities belong to `stsward-check`. Time is always an argument.
@@ -21,6 +22,7 @@
 
 pub mod address_policy;
 pub mod cert;
+pub mod connect_guard;
 pub mod dane;
 pub mod dns;
 pub mod error;

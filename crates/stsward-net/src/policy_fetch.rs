@@ -30,11 +30,11 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use thiserror::Error;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::cert::{CertInfo, CertProblem, Roots, judge};
+use crate::connect_guard::{self, ConnectError, ConnectGuard};
 use crate::dns::{Dns, DnsError};
 use crate::tls::{Negotiated, fetch_config, negotiated};
 
@@ -140,6 +140,15 @@ pub enum FetchError {
         /// The limit.
         limit: usize,
     },
+    /// The address filter refused every address of the policy host (issue 9, SSRF): no
+    /// connection was attempted. `chain` is the CNAME chain the answer came through.
+    #[error("{refused} (policy host reached through {chain:?})")]
+    Refused {
+        /// The first refused address and why.
+        refused: crate::connect_guard::Refused,
+        /// The CNAME targets followed from `mta-sts.<domain>`, in order (empty: none).
+        chain: Vec<String>,
+    },
     /// The fetch did not finish within the configured bound.
     #[error("no complete answer within {after:?}")]
     Timeout {
@@ -161,8 +170,21 @@ pub async fn fetch_policy(
     cfg: &FetchConfig,
     now: SystemTime,
 ) -> Result<FetchedPolicy, FetchError> {
+    fetch_policy_guarded(dns, domain, cfg, None, now).await
+}
+
+/// [`fetch_policy`] under an address filter: the policy host's addresses (the answer at the
+/// end of its CNAME chain) are judged by `guard`, refused ones are never tried, and the
+/// exact address is judged again right before its connection.
+pub async fn fetch_policy_guarded(
+    dns: &Dns,
+    domain: &str,
+    cfg: &FetchConfig,
+    guard: Option<&ConnectGuard>,
+    now: SystemTime,
+) -> Result<FetchedPolicy, FetchError> {
     let deadline = Instant::now() + cfg.timeout;
-    tokio::time::timeout_at(deadline, fetch(dns, domain, cfg, now, deadline))
+    tokio::time::timeout_at(deadline, fetch(dns, domain, cfg, guard, now, deadline))
         .await
         .map_err(|_| FetchError::Timeout { after: cfg.timeout })?
 }
@@ -177,19 +199,30 @@ async fn fetch(
     dns: &Dns,
     domain: &str,
     cfg: &FetchConfig,
+    guard: Option<&ConnectGuard>,
     now: SystemTime,
     deadline: Instant,
 ) -> Result<FetchedPolicy, FetchError> {
     let host = policy_host(domain);
-    let addrs = dns.addrs(&host).await?;
-    let addrs = addrs.records();
+    let lookup = dns.addrs(&host).await?;
+    let (admitted, refused) = match guard {
+        Some(g) => g.partition(lookup.records()),
+        None => (lookup.records().to_vec(), None),
+    };
+    if let (true, Some(refused)) = (admitted.is_empty(), refused) {
+        return Err(FetchError::Refused {
+            refused,
+            chain: lookup.cname_chain.clone(),
+        });
+    }
+    let addrs = admitted.as_slice();
     let mut last = None;
     for (i, ip) in addrs.iter().enumerate() {
         // An equal share of what is left for this address and each one after it.
         let left = deadline.saturating_duration_since(Instant::now());
         let tries_left = u32::try_from(addrs.len() - i).unwrap_or(u32::MAX).max(1);
         let share = left / tries_left;
-        match tokio::time::timeout(share, fetch_from(*ip, &host, cfg, now)).await {
+        match tokio::time::timeout(share, fetch_from(*ip, &host, cfg, guard, now)).await {
             // Another address may still answer; every other refusal is the host's answer.
             Err(_) => last = Some(FetchError::Timeout { after: cfg.timeout }),
             Ok(Err(e @ FetchError::Connect { .. })) => last = Some(e),
@@ -211,12 +244,19 @@ async fn fetch_from(
     ip: IpAddr,
     host: &str,
     cfg: &FetchConfig,
+    guard: Option<&ConnectGuard>,
     now: SystemTime,
 ) -> Result<FetchedPolicy, FetchError> {
     let addr = SocketAddr::new(ip, cfg.https_port);
-    let tcp = TcpStream::connect(addr)
+    let tcp = connect_guard::connect(guard, addr)
         .await
-        .map_err(|source| FetchError::Connect { addr, source })?;
+        .map_err(|e| match e {
+            ConnectError::Refused(refused) => FetchError::Refused {
+                refused,
+                chain: Vec::new(),
+            },
+            ConnectError::Io(source) => FetchError::Connect { addr, source },
+        })?;
     let handshake_err = |source| FetchError::Handshake { addr, source };
     let server_name = ServerName::try_from(host.to_owned())
         .map_err(|e| handshake_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;

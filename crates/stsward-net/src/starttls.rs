@@ -72,6 +72,9 @@ pub struct ProbeConfig {
     pub legacy: LegacyMode,
     /// Concurrent connections per address, shared by every probe of the process.
     pub limit: PerIpLimit,
+    /// The address filter (issue 9, SSRF) judged on the exact address of every connection;
+    /// `None` connects anywhere (the operator's own checks).
+    pub guard: Option<crate::connect_guard::ConnectGuard>,
 }
 
 impl ProbeConfig {
@@ -90,6 +93,7 @@ impl ProbeConfig {
             quit_timeout: DEFAULT_QUIT_TIMEOUT,
             legacy: LegacyMode::OnFailure,
             limit: PerIpLimit::default(),
+            guard: None,
         }
     }
 
@@ -143,6 +147,9 @@ pub enum ProbeError {
     /// No TCP connection.
     #[error("connect: {0}")]
     Connect(std::io::Error),
+    /// The address filter refused the address: no connection was attempted.
+    #[error("not connected: {0}")]
+    Refused(crate::connect_guard::Refused),
     /// No usable 220 banner.
     #[error("banner: {0}")]
     Banner(SmtpFailure),
@@ -172,6 +179,7 @@ impl Clone for ProbeError {
     fn clone(&self) -> Self {
         match self {
             ProbeError::Connect(e) => ProbeError::Connect(clone_io(e)),
+            ProbeError::Refused(r) => ProbeError::Refused(*r),
             ProbeError::Banner(e) => ProbeError::Banner(e.clone()),
             ProbeError::Ehlo(e) => ProbeError::Ehlo(e.clone()),
             ProbeError::StarttlsRefused(c) => ProbeError::StarttlsRefused(*c),
@@ -333,6 +341,8 @@ async fn connect(
     cfg: &ProbeConfig,
     deadline: Instant,
 ) -> Result<(TcpStream, Option<IpPermit>), ProbeError> {
+    // The last gate before the socket: the exact address, whatever DNS said before.
+    crate::connect_guard::admit(cfg.guard.as_ref(), addr.ip()).map_err(ProbeError::Refused)?;
     let limit = budget(cfg.connect_timeout, deadline);
     let step_deadline = Instant::now() + limit;
     let permit = tokio::time::timeout_at(step_deadline, cfg.limit.acquire(addr.ip()))
@@ -472,6 +482,7 @@ async fn legacy_probe(
 ) -> LegacyTls {
     let failure = |e: ProbeError| match e {
         ProbeError::Connect(e) => LegacyFailure::Connect(e),
+        ProbeError::Refused(r) => LegacyFailure::Connect(std::io::Error::other(r.to_string())),
         ProbeError::Banner(e) | ProbeError::Ehlo(e) | ProbeError::Starttls(e) => {
             LegacyFailure::Smtp(e)
         }

@@ -13,6 +13,9 @@
 //! DELETE /api/v1/domains/{domain}             safe removal (RFC 8461 §8.3), 202
 //! POST   /api/v1/domains/{domain}/sync-mx     mx lines from DNS
 //! GET    /api/v1/domains/{domain}/records     the records to publish
+//! POST   /api/v1/domains/{domain}/checks      run a check now (201; 429/503 + Retry-After
+//!                                              beyond the limits of `[checks]`)
+//! GET    /api/v1/domains/{domain}/checks      past runs, newest first
 //! GET    /api/v1/tenants                      every tenant (install admin token only)
 //! POST   /api/v1/tenants                      create a tenant (install admin token only), 201
 //! GET    /api/v1/tenants/{name}               one tenant (install admin token only)
@@ -37,6 +40,7 @@
 //! admin's: it acts for the default tenant, manages tenants, and may name another tenant
 //! (`tenant`) on the token routes.
 
+mod checks;
 mod routes;
 mod tenants;
 mod tokens;
@@ -57,7 +61,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::Secret;
+use crate::checks::CheckRunner;
+use crate::config::{ChecksSection, Secret};
 use crate::domains::{DomainError, DomainService};
 use crate::listen;
 
@@ -146,6 +151,7 @@ pub enum ApiStartError {
 pub struct ApiServer {
     listeners: Vec<TcpListener>,
     limits: ApiLimits,
+    checks: ChecksSection,
 }
 
 impl ApiServer {
@@ -163,7 +169,18 @@ impl ApiServer {
                     .map_err(|source| ApiStartError::Bind { addr, source })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(ApiServer { listeners, limits })
+        Ok(ApiServer {
+            listeners,
+            limits,
+            checks: ChecksSection::default(),
+        })
+    }
+
+    /// Tenant-requested checks run with `section` (`[checks]`: allowed ranges, limits,
+    /// deadline) instead of its defaults.
+    pub fn with_checks(mut self, section: ChecksSection) -> ApiServer {
+        self.checks = section;
+        self
     }
 
     /// The bound addresses, in the order given.
@@ -192,7 +209,12 @@ impl ApiServer {
             .await
             .map_err(ApiStartError::Tenant)?;
         let limits = Arc::new(self.limits);
+        let checks = CheckRunner::new(&self.checks).map(Arc::new).map_err(|e| {
+            tracing::error!(error = %e, "REST API: tenant checks are unavailable");
+            e.to_string()
+        });
         let api = Arc::new(routes::Api {
+            checks,
             service,
             token_digest: digest::digest(&digest::SHA256, token.expose().trim().as_bytes()),
             tenant,

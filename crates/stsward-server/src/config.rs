@@ -55,6 +55,8 @@
 //! password_file = "/etc/stsward/imap-password"
 //! [reports]
 //! retention_days = 400                  # prune raw reports and failure details after this
+//! [checks]                              # checks tenants run over the API
+//! allow_ranges = ["127.0.0.0/8"]        # non-global ranges they may connect to (labs)
 //! ```
 
 use std::fmt;
@@ -101,6 +103,69 @@ pub struct ServeConfig {
     pub intake_imap: Option<IntakeImapSection>,
     /// `[reports]`: received TLS-RPT reports (docs/reports.md).
     pub reports: ReportsSection,
+    /// `[checks]`: checks that tenants run over the API (docs/api.md).
+    pub checks: ChecksSection,
+}
+
+/// `[checks]`: checks a tenant asks for (`POST /api/v1/domains/{domain}/checks`). They never
+/// connect to loopback, private, link-local or other non-global addresses (issue 9, no
+/// server-side request forgery) unless a range is listed in `allow_ranges`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChecksSection {
+    /// Non-global ranges a tenant's check may still connect to, in CIDR notation
+    /// (`"127.0.0.0/8"` for a lab). Default: none.
+    pub allow_ranges: Vec<String>,
+    /// Seconds one check may take, everything included (default 20).
+    pub timeout: u64,
+    /// Checks one tenant may run at once; more get 429 (default 2).
+    pub max_per_tenant: usize,
+    /// Checks all tenants together may run at once; more get 503 (default 8).
+    pub max_concurrent: usize,
+    /// Past runs kept per domain; older ones are deleted (default 100).
+    pub history: u32,
+    /// The DNS server (`ADDR:PORT`) checks ask; default: the system's resolvers.
+    pub resolver: Option<SocketAddr>,
+    /// Extra trust anchors (PEM) for policy hosts and MX certificates, besides the web PKI.
+    pub ca_file: Option<PathBuf>,
+    /// The SMTP port probed on MX hosts (25; other values only for labs).
+    pub smtp_port: u16,
+    /// The HTTPS port of policy hosts (443; other values only for labs).
+    pub https_port: u16,
+}
+
+impl Default for ChecksSection {
+    fn default() -> Self {
+        ChecksSection {
+            allow_ranges: Vec::new(),
+            timeout: 20,
+            max_per_tenant: 2,
+            max_concurrent: 8,
+            history: 100,
+            resolver: None,
+            ca_file: None,
+            smtp_port: 25,
+            https_port: 443,
+        }
+    }
+}
+
+impl ChecksSection {
+    /// The parsed `allow_ranges`; an entry that does not parse is named in the error.
+    pub fn allowed(&self) -> Result<Vec<stsward_net::address_policy::Cidr>, ConfigError> {
+        self.allow_ranges
+            .iter()
+            .map(|r| {
+                r.parse()
+                    .map_err(
+                        |e: stsward_net::address_policy::CidrError| ConfigError::Invalid {
+                            key: "checks.allow_ranges",
+                            reason: format!("{r:?}: {e}"),
+                        },
+                    )
+            })
+            .collect()
+    }
 }
 
 /// `[intake_https]`: the report route on the policy host's TLS listeners.
@@ -846,6 +911,31 @@ impl ServeConfig {
         if self.reports.retention_days == Some(0) {
             return invalid("reports.retention_days", "must be at least 1".into());
         }
+        self.checks.allowed()?;
+        let c = &self.checks;
+        if !(1..=25).contains(&c.timeout) {
+            return invalid(
+                "checks.timeout",
+                format!(
+                    "{} is not between 1 and 25 seconds (an API request is answered within 30)",
+                    c.timeout
+                ),
+            );
+        }
+        for (key, n) in [
+            ("checks.max_per_tenant", c.max_per_tenant),
+            ("checks.max_concurrent", c.max_concurrent),
+        ] {
+            if !(1..=1000).contains(&n) {
+                return invalid(key, format!("{n} is not between 1 and 1000"));
+            }
+        }
+        if !(1..=10_000).contains(&c.history) {
+            return invalid(
+                "checks.history",
+                format!("{} is not between 1 and 10000", c.history),
+            );
+        }
         if !(1..=120).contains(&self.reports.dkim_timeout) {
             return invalid(
                 "reports.dkim_timeout",
@@ -1197,6 +1287,8 @@ mod tests {
         assert!(all.acme.is_some() && all.tls.is_some());
         assert!(all.api.token_file.is_some() && all.keys.secret_file.is_some());
         assert!(all.hosting.tlsrpt_rua.is_some());
+        assert!(!all.checks.allow_ranges.is_empty() && all.checks.resolver.is_some());
+        assert!(all.checks.ca_file.is_some());
         assert!(all.keys.dnssec_key_file.is_some());
         assert!(all.intake_smtp.hostname.is_some());
         assert!(!all.intake_smtp.report_addresses.is_empty());
@@ -1221,6 +1313,7 @@ mod tests {
             "[intake_https]",
             "[intake_imap]",
             "[reports]",
+            "[checks]",
         ] {
             assert!(block.contains(section), "{section} is not documented");
         }
@@ -1468,6 +1561,16 @@ secret_file = "/etc/stsward/secret.key"
                 "[scheduler]\nfetch_flush_interval = 0\n",
                 "scheduler.fetch_flush_interval",
                 "a flush loop without pause",
+            ),
+            (
+                "[checks]\nallow_ranges = [\"127.0.0.1/8\"]\n",
+                "checks.allow_ranges",
+                "host bits after the prefix: a typo",
+            ),
+            (
+                "[checks]\nmax_per_tenant = 0\n",
+                "checks.max_per_tenant",
+                "no check could ever run",
             ),
         ];
         for (text, word, why) in bad {

@@ -7,6 +7,8 @@
 //! - [`auth`]: passwords (argon2id), API tokens and login throttling for tenants' users;
 //! - [`certs`]: the certificate manager: orders, stores sealed, renews and installs each
 //!   policy host's certificate, one replica per name (RFC 8461 §3.3);
+//! - [`checks`]: checks that tenants run over the API, never connecting to non-global
+//!   addresses (no server-side request forgery), bounded per tenant and overall;
 //! - [`config`]: the `stsward.toml` that `stsward serve` and `stsward domain` read;
 //! - [`domains`]: hosted domains and their policy versions, the service code that the CLI and
 //!   the REST API both call (RFC 8461 §3.2 policies, §3.1 ids, §8.3 safe removal);
@@ -27,6 +29,7 @@ pub mod acme;
 pub mod api;
 pub mod auth;
 pub mod certs;
+pub mod checks;
 pub mod config;
 pub mod dns;
 pub mod domains;

@@ -289,6 +289,10 @@ pub enum Operation {
     LoginFailureClear,
     /// [`Store::login_failure_prune`](crate::Store::login_failure_prune).
     LoginFailurePrune,
+    /// [`Store::check_run_add`](crate::Store::check_run_add).
+    CheckRunAdd,
+    /// [`Store::check_run_list`](crate::Store::check_run_list).
+    CheckRunList,
 }
 
 impl Operation {
@@ -361,6 +365,8 @@ impl Operation {
             Self::LoginFailureCount => "login_failure_count",
             Self::LoginFailureClear => "login_failure_clear",
             Self::LoginFailurePrune => "login_failure_prune",
+            Self::CheckRunAdd => "check_run_add",
+            Self::CheckRunList => "check_run_list",
         }
     }
 }
@@ -429,6 +435,10 @@ pub enum Field {
     TokenDigest,
     /// A login throttling key (user name or address).
     LoginKey,
+    /// A check run's verdict.
+    CheckVerdict,
+    /// A check run's findings JSON.
+    CheckFindings,
 }
 
 impl Field {
@@ -462,6 +472,8 @@ impl Field {
             Self::TokenPrefix => "token prefix",
             Self::TokenDigest => "token digest",
             Self::LoginKey => "login key",
+            Self::CheckVerdict => "verdict",
+            Self::CheckFindings => "findings",
         }
     }
 }

@@ -15,6 +15,8 @@
 //!   their raw input, failure details, daily rollups for summaries, and the quarantine.
 //! - [`auth`]: users with argon2id password hashes, REST API tokens (digests only) and
 //!   failed-login counts, each tenant-scoped (issue 9).
+//! - [`checks`]: the runs of checks tenants start over the API, with a bounded history per
+//!   domain (issue 9).
 //!
 //! Each area of the product gets its own module here (one `impl Store` block with its
 //! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
@@ -34,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod checks;
 mod error;
 pub mod hosting;
 pub mod leases;
@@ -45,6 +48,7 @@ pub mod scheduler;
 mod store;
 
 pub use auth::{ApiToken, LoginScope, NewToken, NewUser, Role, TokenId, User, UserId};
+pub use checks::{CheckRun, NewCheckRun};
 pub use error::{Field, Operation, StoreError};
 pub use hosting::certificates::{AcmeAccount, CertState, Sealed, StoredCertificate};
 pub use hosting::{

@@ -48,6 +48,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     embed!("sqlite", "0005_scheduler.sql"),
     embed!("sqlite", "0006_reports.sql"),
     embed!("sqlite", "0007_auth.sql"),
+    embed!("sqlite", "0008_checks.sql"),
 ];
 
 /// PostgreSQL's migrations, in order.
@@ -59,6 +60,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     embed!("postgres", "0005_scheduler.sql"),
     embed!("postgres", "0006_reports.sql"),
     embed!("postgres", "0007_auth.sql"),
+    embed!("postgres", "0008_checks.sql"),
 ];
 
 /// The migrations of `backend`.

@@ -289,6 +289,7 @@ pub(crate) fn address(ip: IpAddr, p: &AddrProbe, tlsa: &[Tlsa]) -> AddressObserv
             failed(*s, true, format!("no answer within {after:?}"))
         }
         (Some(ProbeError::Connect(e)), _) => failed(ProbeStep::Connect, false, e.to_string()),
+        (Some(ProbeError::Refused(r)), _) => failed(ProbeStep::Connect, false, r.to_string()),
         (Some(ProbeError::Banner(e)), _) => failed(ProbeStep::Banner, false, e.to_string()),
         (Some(ProbeError::Ehlo(e)), _) => failed(ProbeStep::Ehlo, false, e.to_string()),
         (Some(ProbeError::StarttlsRefused(code)), _) => failed(

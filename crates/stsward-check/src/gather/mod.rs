@@ -16,6 +16,15 @@
 //! addresses. A [`ProbeCache`] shared by every domain probes each (MX host, address) once
 //! per TTL; domains that share MX hosts wait for the probe in flight.
 //!
+//! # No server-side request forgery
+//!
+//! With [`CheckConfig::address_filter`] set (checks a tenant asks for), every address DNS
+//! returns for the policy host and each MX host, at the end of its CNAME chain, is judged
+//! by `stsward_net::address_policy` before it is used, and the exact address is judged
+//! again by the network layer right before each connection. A refused address is never
+//! connected to; it is reported on the closest existing codes, `sts.policy.unreachable`
+//! and `mx.unreachable`, whose message names the address, its range and the CNAME chain.
+//!
 //! # One deadline per domain
 //!
 //! A domain's check returns within [`CheckConfig::budget`] (20 s by default, `--timeout`),
@@ -32,13 +41,15 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use rustls_pki_types::CertificateDer;
+use stsward_net::address_policy::Cidr;
 use stsward_net::cert::Roots;
+use stsward_net::connect_guard::ConnectGuard;
 use stsward_net::dane::Tlsa;
 use stsward_net::dns::{Dns, DnsConfig, DnsError, Lookup, TrustAnchors};
 use stsward_net::legacy::LegacyMode;
 use stsward_net::limit::PerIpLimit;
 use stsward_net::policy_fetch::{
-    FetchConfig, FetchError, WELL_KNOWN_PATH, fetch_policy, policy_host,
+    FetchConfig, FetchError, WELL_KNOWN_PATH, fetch_policy_guarded, policy_host,
 };
 use stsward_net::probe_cache::ProbeCache;
 use stsward_net::starttls::{ProbeConfig, probe_address};
@@ -96,6 +107,10 @@ pub struct CheckConfig {
     pub helo_name: String,
     /// Also probe for TLS 1.0/1.1 on every MX that offers STARTTLS (`mx.tls.legacy`).
     pub probe_legacy_tls: bool,
+    /// The address filter against server-side request forgery: `Some(allowed ranges)`
+    /// connects only to globally reachable addresses and those ranges; `None` (the
+    /// operator's own `stsward check`) connects wherever DNS points.
+    pub address_filter: Option<Vec<Cidr>>,
 }
 
 impl Default for CheckConfig {
@@ -117,6 +132,7 @@ impl Default for CheckConfig {
             probe_cache: true,
             helo_name: "stsward.invalid".to_owned(),
             probe_legacy_tls: true,
+            address_filter: None,
         }
     }
 }
@@ -150,6 +166,7 @@ pub struct Checker {
     cache: Option<ProbeCache>,
     budget: Duration,
     resolver: String,
+    guard: Option<ConnectGuard>,
 }
 
 impl Checker {
@@ -185,8 +202,10 @@ impl Checker {
             Roots::new(cfg.use_webpki_roots, &cfg.extra_roots).map_err(|e| CheckError::Roots {
                 detail: e.to_string(),
             })?;
+        let guard = cfg.address_filter.clone().map(ConnectGuard::new);
         let probe = ProbeConfig {
             smtp_port: cfg.smtp_port,
+            guard: guard.clone(),
             legacy: if cfg.probe_legacy_tls {
                 LegacyMode::Always
             } else {
@@ -210,6 +229,7 @@ impl Checker {
             cache: cfg.probe_cache.then(ProbeCache::default),
             budget,
             resolver,
+            guard,
         })
     }
 
@@ -304,7 +324,7 @@ impl Checker {
             timeout: self.fetch.timeout.min(left),
             ..self.fetch.clone()
         };
-        fetch_policy(&self.dns, domain, &cfg, now).await
+        fetch_policy_guarded(&self.dns, domain, &cfg, self.guard.as_ref(), now).await
     }
 
     async fn observe_mx(&self, domain: &str, now: SystemTime, deadline: Instant) -> MxLookup {
@@ -353,11 +373,9 @@ impl Checker {
         let addresses = match &addrs {
             Err(e) => AddressLookup::Failed(convert::lookup_error(e)),
             Ok(l) => AddressLookup::Answer {
-                addresses: futures::future::join_all(
-                    l.records()
-                        .iter()
-                        .map(|ip| self.probe_address(&host, *ip, tlsa_records, now, deadline)),
-                )
+                addresses: futures::future::join_all(l.records().iter().map(|ip| {
+                    self.probe_admitted(&host, *ip, &l.cname_chain, tlsa_records, now, deadline)
+                }))
                 .await,
             },
         };
@@ -367,6 +385,37 @@ impl Checker {
             preference,
             addresses,
         }
+    }
+
+    /// The probe of one MX address, unless the address filter refuses it: then a failed
+    /// connection that names the refusal and the CNAME chain, and no packet sent.
+    async fn probe_admitted(
+        &self,
+        host: &str,
+        ip: IpAddr,
+        chain: &[String],
+        tlsa: &[Tlsa],
+        now: SystemTime,
+        deadline: Instant,
+    ) -> AddressObservation {
+        if let Some(Err(refused)) = self.guard.as_ref().map(|g| g.admit(ip)) {
+            let via = if chain.is_empty() {
+                String::new()
+            } else {
+                format!(" (reached through CNAME {})", chain.join(" -> "))
+            };
+            return AddressObservation {
+                ip,
+                probe: Probe::Failed {
+                    step: SmtpStep::Connect,
+                    timed_out: false,
+                    detail: format!("{refused}{via}"),
+                    banner: None,
+                },
+                dane: None,
+            };
+        }
+        self.probe_address(host, ip, tlsa, now, deadline).await
     }
 
     async fn probe_address(

@@ -37,6 +37,8 @@ pub(super) struct Api {
     /// The default tenant: the one the configured token acts for.
     pub tenant: TenantId,
     pub limits: Arc<ApiLimits>,
+    /// Tenant-requested checks, or why they cannot run on this server.
+    pub checks: Result<Arc<crate::checks::CheckRunner>, String>,
 }
 
 pub(super) fn now() -> i64 {
@@ -235,6 +237,9 @@ where
             Ok(json_response(StatusCode::OK, &s.records(t, &domain).await?))
         }
         (Some("records"), m) => Err(method_not_allowed(&m, "GET")),
+        (Some("checks"), Method::POST) => super::checks::run(request, api, t, segment).await,
+        (Some("checks"), Method::GET) => super::checks::list(&request, api, t, segment).await,
+        (Some("checks"), m) => Err(method_not_allowed(&m, "GET, POST")),
         (Some(_), _) => Err(not_found(&path)),
     }
 }

@@ -342,7 +342,8 @@ impl Runtime {
         let (dns_udp, dns_tcp) = setup::bind_dns(&config.listen.dns)?;
         let api = match config.api_token()? {
             Some(token) => Some((
-                ApiServer::bind(&config.api.listen, ApiLimits::default())?,
+                ApiServer::bind(&config.api.listen, ApiLimits::default())?
+                    .with_checks(config.checks.clone()),
                 token,
             )),
             None => None,
