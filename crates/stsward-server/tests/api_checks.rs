@@ -18,10 +18,11 @@ use stsward_server::config::{ChecksSection, HostingSection, ServeConfig};
 use stsward_server::domains::DomainService;
 use stsward_store::Store;
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+mod api_support;
+use api_support::{Reply, send};
 
 const ADMIN: &str = "install-admin-token-0123456789";
 
@@ -156,87 +157,23 @@ impl Api {
     }
 }
 
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Value,
+/// The finding with `code`, if the run has one.
+fn finding<'a>(r: &'a Reply, code: &str) -> Option<&'a Value> {
+    r.body["findings"]
+        .as_array()?
+        .iter()
+        .find(|f| f["code"] == code)
 }
 
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The finding with `code`, if the run has one.
-    fn finding(&self, code: &str) -> Option<&Value> {
-        self.body["findings"]
-            .as_array()?
-            .iter()
-            .find(|f| f["code"] == code)
-    }
-
-    fn codes(&self) -> Vec<String> {
-        self.body["findings"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f["code"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-async fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[String],
-    body: &[u8],
-) -> Reply {
-    let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n");
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    if !body.is_empty() || method == "POST" || method == "PATCH" {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    tcp.write_all(head.as_bytes()).await.expect("write head");
-    tcp.write_all(body).await.expect("write body");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(40), tcp.read_to_end(&mut raw))
-        .await
-        .expect("the reply within 40 s")
-        .expect("read");
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("a complete reply");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).expect("a JSON body")
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+fn codes(r: &Reply) -> Vec<String> {
+    r.body["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A listener on `ip` that counts the connections it accepts, holding each one open (so a
@@ -312,9 +249,8 @@ async fn a_tenants_check_never_connects_to_loopback_unless_allowed() {
             .await;
         assert_eq!(r.status, 201, "{domain}: {r:?}");
         assert_eq!(r.body["verdict"], "error", "{domain}: {r:?}");
-        let policy = r
-            .finding("sts.policy.unreachable")
-            .unwrap_or_else(|| panic!("{domain}: {:?}", r.codes()));
+        let policy = finding(&r, "sts.policy.unreachable")
+            .unwrap_or_else(|| panic!("{domain}: {:?}", codes(&r)));
         let message = policy["message"].as_str().expect("message");
         assert!(
             message.contains(&policy_ip.to_string()) && message.contains("loopback"),
@@ -326,9 +262,8 @@ async fn a_tenants_check_never_connects_to_loopback_unless_allowed() {
                 "the CNAME target: {message}"
             );
         }
-        let mx = r
-            .finding("mx.unreachable")
-            .unwrap_or_else(|| panic!("{domain}: {:?}", r.codes()));
+        let mx =
+            finding(&r, "mx.unreachable").unwrap_or_else(|| panic!("{domain}: {:?}", codes(&r)));
         let message = mx["message"].as_str().expect("message");
         assert!(
             message.contains(&mx_ip.to_string()) && message.contains("loopback"),
@@ -419,7 +354,7 @@ async fn a_tenants_check_never_connects_to_loopback_unless_allowed() {
         .call(&alpha, "POST", "/api/v1/domains/inside.test/checks", None)
         .await;
     assert_eq!(r.status, 201, "{r:?}");
-    let codes = r.codes();
+    let codes = codes(&r);
     for code in ["sts.policy.fetched", "mx.starttls.ok", "mx.cert.ok"] {
         assert!(codes.iter().any(|c| c == code), "{code} in {codes:?}");
     }

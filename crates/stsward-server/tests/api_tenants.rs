@@ -16,10 +16,11 @@ use stsward_server::config::{HostingSection, ServeConfig};
 use stsward_server::domains::DomainService;
 use stsward_store::Store;
 use stsward_testkit::postgres::Postgres;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+mod api_support;
+use api_support::{Reply, send};
 
 /// The configured `[api]` token: the install admin's.
 const ADMIN: &str = "install-admin-token-0123456789";
@@ -161,79 +162,6 @@ async fn start(service: DomainService) -> Api {
         service,
         stop: Some(stop),
         task,
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn code(&self) -> Option<&str> {
-        self.body["error"]["code"].as_str()
-    }
-
-    fn field(&self) -> Option<&str> {
-        self.body["error"]["field"].as_str()
-    }
-}
-
-/// One request on a new connection (`Connection: close`), read to the end.
-async fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[String],
-    body: &[u8],
-) -> Reply {
-    let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n");
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    if !body.is_empty() || method == "POST" || method == "PATCH" {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    tcp.write_all(head.as_bytes()).await.expect("write head");
-    tcp.write_all(body).await.expect("write body");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw))
-        .await
-        .expect("the reply within 10 s")
-        .expect("read");
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("a complete reply");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).expect("a JSON body")
-    };
-    Reply {
-        status,
-        headers,
-        body,
     }
 }
 
