@@ -52,7 +52,17 @@ fn record_extension() -> impl Strategy<Value = RecordExtension> {
 fn sts_record() -> impl Strategy<Value = StsRecord> {
     (
         "[A-Za-z0-9]{1,32}",
-        prop::collection::vec(record_extension(), 0..4),
+        // Field names are unique: of a duplicated field RFC 8461 §3.2 keeps only the first,
+        // so a record with two `8=` fields does not evaluate to itself (by design).
+        prop::collection::vec(record_extension(), 0..4).prop_filter(
+            "extension names are unique",
+            |exts| {
+                let mut names: Vec<String> =
+                    exts.iter().map(|e| e.name().to_ascii_lowercase()).collect();
+                names.sort();
+                names.windows(2).all(|w| w[0] != w[1])
+            },
+        ),
     )
         .prop_map(|(id, extensions)| StsRecord {
             id: id.parse::<PolicyId>().unwrap(),
