@@ -16,6 +16,8 @@
 //! POST   /api/v1/domains/{domain}/checks      run a check now (201; 429/503 + Retry-After
 //!                                              beyond the limits of `[checks]`)
 //! GET    /api/v1/domains/{domain}/checks      past runs, newest first
+//! GET    /api/v1/domains/{domain}/readiness   the verdict on moving to enforce, with each
+//!                                              criterion's evidence (`crate::readiness`)
 //! GET    /api/v1/tenants                      every tenant (install admin token only)
 //! POST   /api/v1/tenants                      create a tenant (install admin token only), 201
 //! GET    /api/v1/tenants/{name}               one tenant (install admin token only)
@@ -62,7 +64,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::checks::CheckRunner;
-use crate::config::{ChecksSection, Secret};
+use crate::config::{ChecksSection, ReadinessSection, Secret};
 use crate::domains::{DomainError, DomainService};
 use crate::listen;
 
@@ -152,6 +154,7 @@ pub struct ApiServer {
     listeners: Vec<TcpListener>,
     limits: ApiLimits,
     checks: ChecksSection,
+    readiness: ReadinessSection,
 }
 
 impl ApiServer {
@@ -173,6 +176,7 @@ impl ApiServer {
             listeners,
             limits,
             checks: ChecksSection::default(),
+            readiness: ReadinessSection::default(),
         })
     }
 
@@ -180,6 +184,13 @@ impl ApiServer {
     /// deadline) instead of its defaults.
     pub fn with_checks(mut self, section: ChecksSection) -> ApiServer {
         self.checks = section;
+        self
+    }
+
+    /// Readiness verdicts use the criteria of `section` (`[readiness]`) instead of its
+    /// defaults.
+    pub fn with_readiness(mut self, section: ReadinessSection) -> ApiServer {
+        self.readiness = section;
         self
     }
 
@@ -219,6 +230,7 @@ impl ApiServer {
             token_digest: digest::digest(&digest::SHA256, token.expose().trim().as_bytes()),
             tenant,
             limits: limits.clone(),
+            readiness: self.readiness,
         });
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let (stop_tx, stop) = watch::channel(false);

@@ -105,6 +105,117 @@ pub struct ServeConfig {
     pub reports: ReportsSection,
     /// `[checks]`: checks that tenants run over the API (docs/api.md).
     pub checks: ChecksSection,
+    /// `[readiness]`: the criteria of the verdict on moving to `enforce` (docs/api.md).
+    pub readiness: ReadinessSection,
+}
+
+/// `[readiness]`: when a domain in `testing` counts as ready for `enforce` (issue 9). RFC
+/// 8461 §5: in `enforce`, senders "MUST NOT deliver the message to hosts that fail MX
+/// matching or certificate validation or that do not support STARTTLS"; `testing` exists to
+/// find those failures first, through the reports of RFC 8460.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadinessSection {
+    /// Days the policy must have been in `testing` (default 30).
+    pub min_days_testing: u32,
+    /// Days over which reports and sending organisations are counted (default 30).
+    pub window_days: u32,
+    /// Distinct sending organisations that must have reported in the window (default 2).
+    pub min_organizations: u32,
+    /// Days over which the session success rate is measured (default 14).
+    pub success_days: u32,
+    /// The lowest session success rate, in percent (default 99.5).
+    pub min_success_rate: Percent,
+    /// Days in which no failure that `enforce` would turn into lost mail may be reported
+    /// (`sts-*`, `certificate-*`, `starttls-not-supported`; default 7).
+    pub failure_days: u32,
+    /// Days in which senders must have fetched the policy (default 7).
+    pub fetch_days: u32,
+}
+
+impl Default for ReadinessSection {
+    fn default() -> Self {
+        ReadinessSection {
+            min_days_testing: 30,
+            window_days: 30,
+            min_organizations: 2,
+            success_days: 14,
+            min_success_rate: Percent::from_hundredths(9950),
+            failure_days: 7,
+            fetch_days: 7,
+        }
+    }
+}
+
+impl ReadinessSection {
+    /// Refuses windows of zero days (nothing could ever pass) and of more than ten years.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        for (key, days) in [
+            ("readiness.window_days", self.window_days),
+            ("readiness.success_days", self.success_days),
+            ("readiness.failure_days", self.failure_days),
+            ("readiness.fetch_days", self.fetch_days),
+        ] {
+            if !(1..=3660).contains(&days) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("{days} is not a number of days from 1 to 3660"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A percentage from 0 to 100 with two decimals (`99.5`), kept as hundredths of a percent
+/// so that the configuration stays comparable (`Eq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Percent(u32);
+
+impl Percent {
+    /// `hundredths` / 100 percent, at most 100 %.
+    pub const fn from_hundredths(hundredths: u32) -> Percent {
+        Percent(if hundredths > 10_000 {
+            10_000
+        } else {
+            hundredths
+        })
+    }
+
+    /// Hundredths of a percent, 0 to 10,000.
+    pub const fn hundredths(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, part) = (self.0 / 100, self.0 % 100);
+        match part {
+            0 => write!(f, "{whole}%"),
+            p if p % 10 == 0 => write!(f, "{whole}.{}%", p / 10),
+            p => write!(f, "{whole}.{p:02}%"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(d)?;
+        if !(0.0..=100.0).contains(&value) {
+            return Err(serde::de::Error::custom(format!(
+                "{value} is not a percentage from 0 to 100"
+            )));
+        }
+        let hundredths = (value * 100.0).round();
+        if (value * 100.0 - hundredths).abs() > 1e-6 {
+            return Err(serde::de::Error::custom(format!(
+                "{value} has more than two decimals"
+            )));
+        }
+        // In range by the check above: 0 to 10,000.
+        Ok(Percent::from_hundredths(hundredths as u32))
+    }
 }
 
 /// `[checks]`: checks a tenant asks for (`POST /api/v1/domains/{domain}/checks`). They never
@@ -912,6 +1023,7 @@ impl ServeConfig {
             return invalid("reports.retention_days", "must be at least 1".into());
         }
         self.checks.allowed()?;
+        self.readiness.check()?;
         let c = &self.checks;
         if !(1..=25).contains(&c.timeout) {
             return invalid(
@@ -1572,10 +1684,39 @@ secret_file = "/etc/stsward/secret.key"
                 "checks.max_per_tenant",
                 "no check could ever run",
             ),
+            (
+                "[readiness]\nsuccess_days = 0\n",
+                "readiness.success_days",
+                "a window of no days",
+            ),
+            (
+                "[readiness]\nmin_success_rate = 100.5\n",
+                "not a percentage from 0 to 100",
+                "over 100 %",
+            ),
+            (
+                "[readiness]\nmin_success_rate = 99.555\n",
+                "more than two decimals",
+                "finer than the store keeps",
+            ),
         ];
         for (text, word, why) in bad {
             let err = text.parse::<ServeConfig>().expect_err(why).to_string();
             assert!(err.contains(word), "{why}: {err}");
+        }
+    }
+
+    #[test]
+    fn readiness_percentages_take_integers_and_two_decimals() {
+        for (text, hundredths) in [("99", 9900), ("99.5", 9950), ("99.95", 9995), ("0", 0)] {
+            let cfg: ServeConfig = format!("[readiness]\nmin_success_rate = {text}\n")
+                .parse()
+                .expect(text);
+            assert_eq!(
+                cfg.readiness.min_success_rate.hundredths(),
+                hundredths,
+                "{text}"
+            );
         }
     }
 

@@ -56,6 +56,9 @@ const CASES: &[(&str, Case)] = &[
     ("a_slow_client_is_cut_off", |a| {
         Box::pin(a_slow_client_is_cut_off(a))
     }),
+    ("readiness_explains_each_criterion", |a| {
+        Box::pin(readiness_explains_each_criterion(a))
+    }),
     ("sync_mx_and_records_match_the_service", |a| {
         Box::pin(sync_mx_and_records_match_the_service(a))
     }),
@@ -684,6 +687,7 @@ async fn another_tenants_domains_are_out_of_reach(api: Api) {
         ("DELETE", "/api/v1/domains/theirs.test", None),
         ("POST", "/api/v1/domains/theirs.test/sync-mx", None),
         ("GET", "/api/v1/domains/theirs.test/records", None),
+        ("GET", "/api/v1/domains/theirs.test/readiness", None),
     ] {
         let r = api.call(method, path, body).await;
         assert_eq!(r.status, 404, "{method} {path}: {r:?}");
@@ -702,6 +706,64 @@ async fn another_tenants_domains_are_out_of_reach(api: Api) {
         .await
         .expect("show");
     assert_eq!(before, after, "the other tenant's domain did not change");
+    api.shutdown().await;
+}
+
+/// `GET /api/v1/domains/{domain}/readiness` (issue 9): a fresh domain in testing is not
+/// ready, and every criterion says why, with a next step; the route needs the token and
+/// takes GET only.
+async fn readiness_explains_each_criterion(api: Api) {
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/domains",
+            Some(json!({"domain": "ready.test", "mx": ["mx.ready.test"], "mode": "testing"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let path = "/api/v1/domains/ready.test/readiness";
+    let r = api.call("GET", path, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        (&r.body["domain"], &r.body["mode"], &r.body["verdict"]),
+        (&json!("ready.test"), &json!("testing"), &json!("not-ready"))
+    );
+    let codes: Vec<&str> = r.body["criteria"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["code"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        codes,
+        [
+            "days-in-testing",
+            "sending-organizations",
+            "success-rate",
+            "blocking-failures",
+            "mx-coverage",
+            "policy-fetches",
+            "tlsrpt-record"
+        ]
+    );
+    let first = &r.body["criteria"][0];
+    assert_eq!(first["passed"], json!(false), "{first}");
+    assert!(
+        first["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("0 days (at least 30 needed)")),
+        "{first}"
+    );
+    assert_eq!(r.body["next_step"], first["next_step"]);
+    let mx = &r.body["criteria"][4];
+    assert_eq!(mx["next_step"], json!("run a check of the domain"), "{mx}");
+
+    let r = api.call("POST", path, None).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET")), "{r:?}");
+    let r = send(api.addr, "GET", path, &[], b"").await;
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = api
+        .call("GET", "/api/v1/domains/unknown.test/readiness", None)
+        .await;
+    assert_eq!(r.status, 404, "{r:?}");
     api.shutdown().await;
 }
 

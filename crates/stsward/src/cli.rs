@@ -567,6 +567,18 @@ not hosted), 2 when the command could not run.")]
         #[command(flatten)]
         target: DomainArg,
     },
+
+    /// Say whether a domain in testing is ready for enforce: each criterion of [readiness]
+    /// (days in testing, reporting senders, success rate, blocking failures, MX coverage and
+    /// certificates at the last check, policy fetches, the TLS-RPT record) with its evidence
+    /// and the next thing to fix.
+    #[command(after_help = "\
+Exit status: 0 when every criterion holds, 1 when one does not (or the domain is not hosted), 2 when
+the command could not run.")]
+    Readiness {
+        #[command(flatten)]
+        target: DomainArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -185,6 +185,7 @@ pub enum DomainAction {
     SyncMx(String),
     Records(String),
     Verify(String),
+    Readiness(String),
 }
 
 /// `stsward serve`: the configuration file and its overrides.
@@ -453,6 +454,9 @@ fn domain(d: DomainCommand) -> anyhow::Result<Domain> {
         }
         DomainCommand::Records { target } => {
             with(target.common, DomainAction::Records(target.domain))
+        }
+        DomainCommand::Readiness { target } => {
+            with(target.common, DomainAction::Readiness(target.domain))
         }
     })
 }

@@ -459,3 +459,44 @@ fn import_names_the_file_line_and_field_and_skips_hosted_domains() {
     assert_eq!(r.code, 1, "{}", r.err);
     assert!(r.err.contains("nomx.txt:1: mx:"), "{}", r.err);
 }
+
+#[test]
+fn readiness_lists_each_criterion_and_exits_1_until_every_one_holds() {
+    let w = world();
+    assert_eq!(w.domain(&["add", "hosted.test"]).code, 0);
+    let r = w.domain(&["readiness", "hosted.test"]);
+    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
+    assert!(
+        r.out
+            .starts_with("hosted.test: not ready for enforce (mode testing)\n"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("  FAIL  days-in-testing ")
+            && r.out.contains("  pass  blocking-failures ")
+            && r.out
+                .contains("next step: keep the policy in testing until "),
+        "{}",
+        r.out
+    );
+    let mut all = vec!["readiness", "hosted.test", "--json"];
+    let r = w.domain(&all);
+    assert_eq!(r.code, 1, "{}", r.err);
+    let v: serde_json::Value = serde_json::from_str(&r.out).expect("JSON");
+    assert_eq!(v["verdict"], "not-ready");
+    assert_eq!(v["criteria"].as_array().map(Vec::len), Some(7));
+
+    // A [readiness] key out of range names the key and exits 2.
+    let text = std::fs::read_to_string(&w.config).expect("config");
+    std::fs::write(&w.config, format!("{text}[readiness]\nwindow_days = 0\n")).expect("config");
+    all.pop();
+    let r = w.domain(&all);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(r.err.contains("readiness.window_days"), "{}", r.err);
+    // Not hosted: exit 1.
+    std::fs::write(&w.config, text).expect("config");
+    let r = w.domain(&["readiness", "unknown.test"]);
+    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
+    let _ = &w.dir;
+}

@@ -39,6 +39,8 @@ pub(super) struct Api {
     pub limits: Arc<ApiLimits>,
     /// Tenant-requested checks, or why they cannot run on this server.
     pub checks: Result<Arc<crate::checks::CheckRunner>, String>,
+    /// The criteria of readiness verdicts (`[readiness]`).
+    pub readiness: crate::config::ReadinessSection,
 }
 
 pub(super) fn now() -> i64 {
@@ -240,6 +242,13 @@ where
         (Some("checks"), Method::POST) => super::checks::run(request, api, t, segment).await,
         (Some("checks"), Method::GET) => super::checks::list(&request, api, t, segment).await,
         (Some("checks"), m) => Err(method_not_allowed(&m, "GET, POST")),
+        (Some("readiness"), Method::GET) => {
+            let verdict =
+                crate::readiness::gather::readiness(s.store(), t, &domain, now(), &api.readiness)
+                    .await?;
+            Ok(json_response(StatusCode::OK, &verdict))
+        }
+        (Some("readiness"), m) => Err(method_not_allowed(&m, "GET")),
         (Some(_), _) => Err(not_found(&path)),
     }
 }

@@ -343,7 +343,8 @@ impl Runtime {
         let api = match config.api_token()? {
             Some(token) => Some((
                 ApiServer::bind(&config.api.listen, ApiLimits::default())?
-                    .with_checks(config.checks.clone()),
+                    .with_checks(config.checks.clone())
+                    .with_readiness(config.readiness.clone()),
                 token,
             )),
             None => None,

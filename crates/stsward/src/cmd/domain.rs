@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stsward_net::dns::{Dns, DnsConfig};
-use stsward_server::config::ServeConfig;
+use stsward_server::config::{ReadinessSection, ServeConfig};
 use stsward_server::domains::import::ImportDefaults;
 use stsward_server::domains::{
     CertificateLive, Change, DomainDetail, DomainError, DomainService, DomainSummary,
     FETCH_WINDOW_DAYS, RecordState, Records, Verification, format_time,
 };
+use stsward_server::readiness::{Readiness, Verdict};
 use stsward_store::{DomainState, Store, StoreError, TenantId};
 
 use crate::Outcome;
@@ -62,7 +63,9 @@ pub fn run(c: &Domain) -> anyhow::Result<Outcome> {
                     .await
                     .map_err(|e| (e, Some(input.display_name())))
             }
-            _ => act(&service, c, now).await.map_err(|e| (e, None)),
+            _ => act(&service, c, now, &config.readiness)
+                .await
+                .map_err(|e| (e, None)),
         };
         store.close().await;
         match result {
@@ -169,8 +172,28 @@ async fn import(
     Ok(Outcome::Success)
 }
 
-async fn act(s: &DomainService, c: &Domain, now: i64) -> Result<Outcome, DomainError> {
+async fn act(
+    s: &DomainService,
+    c: &Domain,
+    now: i64,
+    readiness: &ReadinessSection,
+) -> Result<Outcome, DomainError> {
     let tenant = s.default_tenant(now).await?;
+    if let DomainAction::Readiness(domain) = &c.action {
+        let r =
+            stsward_server::readiness::gather::readiness(s.store(), tenant, domain, now, readiness)
+                .await?;
+        if c.json {
+            print_json(&r);
+        } else {
+            print!("{}", readiness_text(&r));
+        }
+        return Ok(if r.criteria.iter().all(|c| c.passed) {
+            Outcome::Success
+        } else {
+            Outcome::Problems
+        });
+    }
     if let DomainAction::Verify(domain) = &c.action {
         let v = s.verify(tenant, domain).await?;
         if c.json {
@@ -285,8 +308,28 @@ async fn act_change(
             }
             Ok(())
         }
-        DomainAction::Verify(_) | DomainAction::Import(..) => Ok(()),
+        DomainAction::Verify(_) | DomainAction::Import(..) | DomainAction::Readiness(_) => Ok(()),
     }
+}
+
+fn readiness_text(r: &Readiness) -> String {
+    let verdict = match r.verdict {
+        Verdict::Ready => "ready for enforce",
+        Verdict::NotReady => "not ready for enforce",
+        Verdict::Enforcing => "in enforce",
+    };
+    let mut out = format!("{}: {verdict} (mode {})\n", r.domain, r.mode);
+    for c in &r.criteria {
+        let mark = if c.passed { "pass" } else { "FAIL" };
+        out.push_str(&format!("  {mark}  {:<22} {}\n", c.code, c.evidence));
+        if let Some(next) = &c.next_step {
+            out.push_str(&format!("        {:<22} next: {next}\n", ""));
+        }
+    }
+    if let Some(next) = &r.next_step {
+        out.push_str(&format!("next step: {next}\n"));
+    }
+    out
 }
 
 fn verify_text(v: &Verification) -> String {
