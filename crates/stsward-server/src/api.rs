@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! GET    /api/v1/health                       no token; 200 when the store answers, else 503
+//! GET    /api/v1/openapi.json                 the OpenAPI 3.0.3 document, made from the route
+//!                                              table (`table`) that gates every request
 //! GET    /api/v1/domains?after=&limit=        one page of the tenant's domains
 //! POST   /api/v1/domains                      add (201, Location)
 //! GET    /api/v1/domains/{domain}             show, with the history
@@ -43,7 +45,9 @@
 //! (`tenant`) on the token routes.
 
 mod checks;
+pub mod openapi;
 mod routes;
+pub mod table;
 mod tenants;
 mod tokens;
 mod wire;

@@ -56,6 +56,9 @@ const CASES: &[(&str, Case)] = &[
     ("a_slow_client_is_cut_off", |a| {
         Box::pin(a_slow_client_is_cut_off(a))
     }),
+    ("the_openapi_document_matches_the_routes", |a| {
+        Box::pin(the_openapi_document_matches_the_routes(a))
+    }),
     ("readiness_explains_each_criterion", |a| {
         Box::pin(readiness_explains_each_criterion(a))
     }),
@@ -709,6 +712,86 @@ async fn another_tenants_domains_are_out_of_reach(api: Api) {
     api.shutdown().await;
 }
 
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// `GET /api/v1/openapi.json` against the server itself: every documented operation is
+/// answered by a handler (never `no_route` or 405), refuses a missing or wrong token, and
+/// answers broken JSON with a 4xx that names the problem; every other method on a documented
+/// path is 405 with `Allow` naming exactly the documented ones; other paths are 404.
+async fn the_openapi_document_matches_the_routes(api: Api) {
+    let r = send(api.addr, "GET", "/api/v1/openapi.json", &[], b"").await;
+    assert_eq!(r.status, 401, "the document needs the token too: {r:?}");
+    let doc = api.call("GET", "/api/v1/openapi.json", None).await;
+    assert_eq!((doc.status, &doc.body["openapi"]), (200, &json!("3.0.3")));
+    let paths = doc.body["paths"].as_object().cloned().unwrap_or_default();
+    assert!(paths.len() >= 11, "{paths:?}");
+    let wrong = ["Authorization: Bearer wrong-token".to_string()];
+    let broken = [
+        "Content-Type: application/json".to_string(),
+        format!("Authorization: Bearer {TOKEN}"),
+    ];
+    for (template, item) in &paths {
+        // Absent things: every handler answers them with a 4xx of its own.
+        let path = template
+            .replace("{domain}", "absent.test")
+            .replace("{name}", "nobody")
+            .replace("{id}", "999999");
+        let mut documented: Vec<String> = item
+            .as_object()
+            .map(|m| m.keys().map(|k| k.to_uppercase()).collect())
+            .unwrap_or_default();
+        documented.sort();
+        for method in METHODS {
+            let op = &item[method.to_lowercase()];
+            if !documented.iter().any(|m| m == method) {
+                let r = api.call(method, &path, None).await;
+                assert_eq!(r.status, 405, "{method} {path}: {r:?}");
+                let mut allow: Vec<String> = r
+                    .header("allow")
+                    .unwrap_or("")
+                    .split(", ")
+                    .map(str::to_owned)
+                    .collect();
+                allow.sort();
+                assert_eq!(allow, documented, "{method} {path}");
+                continue;
+            }
+            if op["security"] != json!([]) {
+                for head in [&[][..], &wrong[..]] {
+                    let r = send(api.addr, method, &path, head, b"").await;
+                    assert_eq!(r.status, 401, "{method} {path} {head:?}: {r:?}");
+                }
+            }
+            let r = api.call(method, &path, None).await;
+            assert!(
+                r.status != 405 && r.code() != Some("no_route") && r.status < 500,
+                "{method} {path} reaches no handler: {r:?}"
+            );
+            if method != "GET" {
+                let r = send(api.addr, method, &path, &broken, br#"{"broken"#).await;
+                assert!(
+                    (400..500).contains(&r.status) && r.code().is_some_and(|c| c != "no_route"),
+                    "{method} {path} with broken JSON: {r:?}"
+                );
+            }
+        }
+    }
+    for path in [
+        "/api/v1/nothing",
+        "/api/v1/domains/absent.test/nothing",
+        "/api/v1/tenants/a/b",
+        "/api/v2/domains",
+    ] {
+        let r = api.call("GET", path, None).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (404, Some("no_route")),
+            "{path}: {r:?}"
+        );
+    }
+    api.shutdown().await;
+}
+
 /// `GET /api/v1/domains/{domain}/readiness` (issue 9): a fresh domain in testing is not
 /// ready, and every criterion says why, with a next step; the route needs the token and
 /// takes GET only.
@@ -848,6 +931,69 @@ async fn postgres_rest_api() {
     };
     let world = lab().await;
     run_table(&world, || server.create_database()).await;
+}
+
+/// schemathesis (PyPI, pinned in scripts/install-test-deps) fuzzes every operation of the
+/// OpenAPI document the server serves, with the token, and must find no 5xx. Bounded in
+/// examples and time; loopback only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error() {
+    let Some(st) = stsward_testkit::peer_tool("stsward-server/schemathesis", "st") else {
+        return;
+    };
+    let world = lab().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("st.db").display());
+    let store = Store::open(&url).await.expect("open");
+    let service = DomainService::new(store, hosting(), Some(dns(&world.lab)));
+    let api = start(service).await;
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/domains",
+            Some(json!({"domain": "hosted.test"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let doc = api.call("GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(doc.status, 200);
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, doc.body.to_string()).expect("write the document");
+    let out_file = dir.path().join("st.out");
+    let log = std::fs::File::create(&out_file).expect("output file");
+    let mut child = std::process::Command::new(&st)
+        .arg("run")
+        .arg(&file)
+        .args(["--url", &format!("http://{}", api.addr)])
+        .args(["--header", &format!("Authorization: Bearer {TOKEN}")])
+        .args(["--checks", "not_a_server_error"])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--max-examples", "10", "--max-time", "60"])
+        .args(["--request-timeout", "30", "--workers", "1"])
+        .args(["--seed", "8460"])
+        .env("NO_COLOR", "1")
+        .stdout(log.try_clone().expect("output file"))
+        .stderr(log)
+        .spawn()
+        .expect("schemathesis starts");
+    // Polled, so that the server keeps answering on this runtime meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("schemathesis did not finish within 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    eprintln!("{text}");
+    assert!(status.success(), "schemathesis found a problem:\n{text}");
+    // It really ran the operations (a run that tested nothing also exits 0).
+    assert!(text.contains("passed"), "{text}");
+    api.shutdown().await;
 }
 
 #[tokio::test]

@@ -14,9 +14,13 @@ use serde_json::{Value, json};
 use stsward_store::TenantId;
 
 use super::ApiLimits;
+use super::table;
 use super::wire::{self, ApiError, JSON, json_response};
 use crate::auth::bearer::{self, BearerError, Caller};
 use crate::domains::DomainService;
+
+/// The OpenAPI document, made once.
+static OPENAPI: std::sync::LazyLock<Value> = std::sync::LazyLock::new(super::openapi::document);
 
 /// The path every route starts with.
 pub const PREFIX: &str = "/api/v1";
@@ -70,7 +74,7 @@ where
 
 pub(super) fn method_not_allowed(method: &Method, allow: &'static str) -> ApiError {
     ApiError {
-        allow: Some(allow),
+        allow: Some(allow.to_owned()),
         ..ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -139,13 +143,16 @@ where
 {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
-    if path == format!("{PREFIX}/health") {
-        if method != Method::GET {
-            return Err(method_not_allowed(&method, "GET"));
-        }
+    // The route table lets through only what it lists (and the OpenAPI document shows).
+    let found = table::find(&method, &path);
+    if table::is_public(&path) {
+        found?;
         return Ok(health(api).await);
     }
     let caller = authenticate(&request, api).await?;
+    if found?.id == "openapi" {
+        return Ok(json_response(StatusCode::OK, &*OPENAPI));
+    }
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return Err(not_found(&path));
     };

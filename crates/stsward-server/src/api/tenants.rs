@@ -45,7 +45,7 @@ where
         ));
     }
     let body = read_json(request, &api.limits).await?;
-    wire::only(&body, &["name"])?;
+    wire::only(&body, &super::table::names(super::table::TENANT_FIELDS))?;
     let name = wire::string(&body, "name")?
         .ok_or_else(|| ApiError::invalid("name", "name is required"))?;
     auth::check_name("name", &name).map_err(|e| ApiError::invalid("name", e.to_string()))?;

@@ -95,7 +95,7 @@ where
         }
         Method::POST => {
             let body = read_json(request, &api.limits).await?;
-            wire::only(&body, &["name", "tenant"])?;
+            wire::only(&body, &super::table::names(super::table::TOKEN_FIELDS))?;
             let name = wire::string(&body, "name")?
                 .ok_or_else(|| ApiError::invalid("name", "name is required"))?;
             let tenant = acting_for(api, caller, wire::string(&body, "tenant")?).await?;

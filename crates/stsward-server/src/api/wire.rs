@@ -8,6 +8,7 @@ use http_body_util::Full;
 use serde_json::{Map, Value};
 use stsward_store::StoreError;
 
+use super::table::{ADD_FIELDS, PATCH_FIELDS, names};
 use crate::domains::{AddDomain, DomainError, DomainOptions, MxInput, PolicyChange};
 
 /// The media type of every body, in and out.
@@ -27,7 +28,7 @@ pub struct ApiError {
     /// The input field at fault, when there is one.
     pub field: Option<String>,
     /// The methods of the resource, for a 405's `Allow` header.
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -72,9 +73,13 @@ impl ApiError {
                 HeaderValue::from_static("Bearer realm=\"stsward\""),
             );
         }
-        if let Some(allow) = self.allow {
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
             // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
-            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            headers.insert(header::ALLOW, allow);
         }
         if matches!(
             self.status,
@@ -127,9 +132,20 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound { .. } => with(StatusCode::NOT_FOUND, "not_found", None),
             DomainError::Removing { .. } => with(StatusCode::CONFLICT, "removing", None),
             DomainError::Dns { .. } => {
-                // The resolver's details stay in the log; the client learns what failed.
+                // The lookup is of the caller's own domain: SERVFAIL, REFUSED or a timeout
+                // is most often that domain's DNS, and giving `mx` explicitly needs no
+                // lookup. So 422 (RFC 9110 §15.5.21: the request cannot be processed as it
+                // is), not a 5xx that monitors would count against this server. The
+                // resolver's details stay in the log; the client learns what failed.
                 tracing::info!(error = %message, "REST API: MX lookup failed");
-                ApiError::new(StatusCode::BAD_GATEWAY, "dns_failed", e.to_string())
+                ApiError {
+                    field: Some("mx".into()),
+                    ..ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "dns_failed",
+                        format!("{e}; fix the domain's DNS, or give the mx patterns"),
+                    )
+                }
             }
             DomainError::NoDns { .. } | DomainError::NotConfigured { .. } => {
                 with(StatusCode::SERVICE_UNAVAILABLE, "not_configured", None)
@@ -312,17 +328,7 @@ fn mx(map: &Map<String, Value>) -> Result<Option<MxInput>, ApiError> {
 /// `POST /api/v1/domains`: `{"domain", "mode"?, "mx"?, "mx_from_dns"?, "max_age"?,
 /// "follow_mx"?}`, the inputs of `stsward domain add`.
 pub fn add_request(map: &Map<String, Value>) -> Result<AddDomain, ApiError> {
-    only(
-        map,
-        &[
-            "domain",
-            "mode",
-            "mx",
-            "mx_from_dns",
-            "max_age",
-            "follow_mx",
-        ],
-    )?;
+    only(map, &names(ADD_FIELDS))?;
     let domain =
         string(map, "domain")?.ok_or_else(|| ApiError::invalid("domain", "domain is required"))?;
     Ok(AddDomain {
@@ -338,19 +344,7 @@ pub fn add_request(map: &Map<String, Value>) -> Result<AddDomain, ApiError> {
 /// version) and its per-domain options (none). `"tlsrpt_rua": null` returns to the install's
 /// default.
 pub fn patch_request(map: &Map<String, Value>) -> Result<(PolicyChange, DomainOptions), ApiError> {
-    only(
-        map,
-        &[
-            "mode",
-            "mx",
-            "mx_from_dns",
-            "max_age",
-            "note",
-            "follow_mx",
-            "tlsrpt_rua",
-            "own_sts_txt",
-        ],
-    )?;
+    only(map, &names(PATCH_FIELDS))?;
     let change = PolicyChange {
         mode: string(map, "mode")?,
         mx: mx(map)?,
