@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! GET    /api/v1/health                       no token; 200 when the store answers, else 503
+//! GET    /metrics                             no token; Prometheus (`crate::metrics`), with
+//!                                              `[metrics]`; also on listeners of its own
 //! GET    /api/v1/openapi.json                 the OpenAPI 3.0.3 document, made from the route
 //!                                              table (`table`) that gates every request
 //! GET    /api/v1/domains?after=&limit=        one page of the tenant's domains
@@ -68,9 +70,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::checks::CheckRunner;
-use crate::config::{ChecksSection, ReadinessSection, Secret};
+use crate::config::{ChecksSection, MetricsSection, ReadinessSection, Secret};
 use crate::domains::{DomainError, DomainService};
 use crate::listen;
+use crate::metrics::{MetricsEndpoint, MetricsSettings};
 
 pub use routes::{ACTOR, DEFAULT_PAGE, MAX_PAGE, PREFIX};
 pub use wire::{ApiError, JSON};
@@ -159,6 +162,8 @@ pub struct ApiServer {
     limits: ApiLimits,
     checks: ChecksSection,
     readiness: ReadinessSection,
+    metrics: Option<MetricsSection>,
+    metrics_listeners: Vec<TcpListener>,
 }
 
 impl ApiServer {
@@ -181,6 +186,8 @@ impl ApiServer {
             limits,
             checks: ChecksSection::default(),
             readiness: ReadinessSection::default(),
+            metrics: None,
+            metrics_listeners: Vec::new(),
         })
     }
 
@@ -196,6 +203,30 @@ impl ApiServer {
     pub fn with_readiness(mut self, section: ReadinessSection) -> ApiServer {
         self.readiness = section;
         self
+    }
+
+    /// Serves `GET /metrics` (`crate::metrics`) as `section` says: on the API's listeners
+    /// when `on_api`, and on listeners of its own at `section.listen`, bound here, which
+    /// answer nothing else.
+    pub fn with_metrics(mut self, section: MetricsSection) -> Result<ApiServer, ApiStartError> {
+        self.metrics_listeners = section
+            .listen
+            .iter()
+            .map(|&addr| {
+                listen::tcp(addr, LISTEN_BACKLOG)
+                    .map_err(|source| ApiStartError::Bind { addr, source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.metrics = Some(section);
+        Ok(self)
+    }
+
+    /// The addresses of the metrics-only listeners, in the order given.
+    pub fn metrics_addrs(&self) -> Vec<SocketAddr> {
+        self.metrics_listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// The bound addresses, in the order given.
@@ -228,7 +259,17 @@ impl ApiServer {
             tracing::error!(error = %e, "REST API: tenant checks are unavailable");
             e.to_string()
         });
+        let metrics = self.metrics.as_ref().map(|m| {
+            let settings = MetricsSettings {
+                window_days: m.window_days,
+                cache: Duration::from_secs(m.cache_seconds),
+            };
+            Arc::new(MetricsEndpoint::new(service.store().clone(), settings))
+        });
+        let metrics_on_api = self.metrics.as_ref().is_some_and(|m| m.on_api);
         let api = Arc::new(routes::Api {
+            metrics,
+            metrics_on_api,
             checks,
             service,
             token_digest: digest::digest(&digest::SHA256, token.expose().trim().as_bytes()),
@@ -239,9 +280,15 @@ impl ApiServer {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let (stop_tx, stop) = watch::channel(false);
         let mut loops = JoinSet::new();
-        for listener in self.listeners {
+        let listeners = self.listeners.into_iter().map(|l| (l, Role::Api));
+        let metrics_only = self
+            .metrics_listeners
+            .into_iter()
+            .map(|l| (l, Role::MetricsOnly));
+        for (listener, role) in listeners.chain(metrics_only) {
             loops.spawn(accept_loop(
                 listener,
+                role,
                 api.clone(),
                 slots.clone(),
                 stop.clone(),
@@ -258,8 +305,18 @@ impl ApiServer {
     }
 }
 
+/// What a listener answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The API (and `/metrics` when `[metrics] on_api`).
+    Api,
+    /// `/metrics` only.
+    MetricsOnly,
+}
+
 async fn accept_loop(
     listener: TcpListener,
+    role: Role,
     api: Arc<routes::Api>,
     slots: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
@@ -286,13 +343,14 @@ async fn accept_loop(
             },
         };
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(serve(tcp, peer, api.clone(), stop.clone(), permit));
+        tokio::spawn(serve(tcp, peer, role, api.clone(), stop.clone(), permit));
     }
 }
 
 async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
+    role: Role,
     api: Arc<routes::Api>,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
@@ -301,7 +359,7 @@ async fn serve(
     let deadline = Instant::now() + limits.connection_lifetime;
     let service = service_fn(move |request| {
         let api = api.clone();
-        async move { Ok::<_, Infallible>(routes::answer(request, api).await) }
+        async move { Ok::<_, Infallible>(routes::answer(request, api, role).await) }
     });
     let mut builder = http1::Builder::new();
     builder

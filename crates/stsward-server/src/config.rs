@@ -107,6 +107,35 @@ pub struct ServeConfig {
     pub checks: ChecksSection,
     /// `[readiness]`: the criteria of the verdict on moving to `enforce` (docs/api.md).
     pub readiness: ReadinessSection,
+    /// `[metrics]`: the Prometheus endpoint (docs/serve.md).
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: `GET /metrics` in the OpenMetrics text format, without a token (issue 9).
+/// It is served by the REST API's server, so it needs `[api]` to have a token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Serve `/metrics` on the REST API's listeners too (default true).
+    pub on_api: bool,
+    /// Addresses of their own that serve `/metrics` only (e.g. on a monitoring network);
+    /// default none.
+    pub listen: Vec<SocketAddr>,
+    /// Days of reports and policy fetches the gauges cover, today included (default 7).
+    pub window_days: u32,
+    /// Seconds one scrape's answer is reused (default 10; 0: never).
+    pub cache_seconds: u64,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            on_api: true,
+            listen: Vec::new(),
+            window_days: 7,
+            cache_seconds: 10,
+        }
+    }
 }
 
 /// `[readiness]`: when a domain in `testing` counts as ready for `enforce` (issue 9). RFC
@@ -1024,6 +1053,21 @@ impl ServeConfig {
         }
         self.checks.allowed()?;
         self.readiness.check()?;
+        if !(1..=3660).contains(&self.metrics.window_days) {
+            return invalid(
+                "metrics.window_days",
+                format!(
+                    "{} is not a number of days from 1 to 3660",
+                    self.metrics.window_days
+                ),
+            );
+        }
+        if self.metrics.cache_seconds > 3600 {
+            return invalid(
+                "metrics.cache_seconds",
+                format!("{} is more than an hour", self.metrics.cache_seconds),
+            );
+        }
         let c = &self.checks;
         if !(1..=25).contains(&c.timeout) {
             return invalid(
@@ -1401,6 +1445,7 @@ mod tests {
         assert!(all.hosting.tlsrpt_rua.is_some());
         assert!(!all.checks.allow_ranges.is_empty() && all.checks.resolver.is_some());
         assert!(all.checks.ca_file.is_some());
+        assert!(!all.metrics.listen.is_empty());
         assert!(all.keys.dnssec_key_file.is_some());
         assert!(all.intake_smtp.hostname.is_some());
         assert!(!all.intake_smtp.report_addresses.is_empty());
@@ -1683,6 +1728,11 @@ secret_file = "/etc/stsward/secret.key"
                 "[checks]\nmax_per_tenant = 0\n",
                 "checks.max_per_tenant",
                 "no check could ever run",
+            ),
+            (
+                "[metrics]\nwindow_days = 0\n",
+                "metrics.window_days",
+                "gauges over no days",
             ),
             (
                 "[readiness]\nsuccess_days = 0\n",

@@ -36,6 +36,7 @@ pub mod domains;
 pub mod host;
 pub mod intake;
 mod listen;
+pub mod metrics;
 pub mod readiness;
 pub mod scheduler;
 pub mod sealing;

@@ -933,6 +933,133 @@ async fn postgres_rest_api() {
     run_table(&world, || server.create_database()).await;
 }
 
+/// `GET /metrics` (issue 9) on both backends: no token needed, on the API's listener and on
+/// one of its own that answers nothing else; the numbers are the store's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_no_token_and_have_a_listener_of_their_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut urls = vec![format!("sqlite://{}", dir.path().join("m.db").display())];
+    let pg = Postgres::start("stsward-server/postgres-metrics");
+    if let Some(server) = &pg {
+        urls.push(server.create_database());
+    }
+    for url in urls {
+        metrics_on(&url).await;
+    }
+}
+
+async fn metrics_on(url: &str) {
+    use stsward_server::config::MetricsSection;
+    use stsward_server::intake::{Channel, ReportSink, StoreSink, Submission, SubmissionKind};
+    let store = Store::open(url).await.expect("open");
+    let service = DomainService::new(store.clone(), hosting(), None);
+    let t = service.default_tenant(now()).await.expect("tenant");
+    let add = AddDomain {
+        domain: "metrics.test".into(),
+        mx: Some(MxInput::Patterns(vec!["mx.metrics.test".into()])),
+        ..AddDomain::default()
+    };
+    service.add(t, &add, "test", now()).await.expect("add");
+    let day = now() / 86_400 * 86_400 - 86_400;
+    let date = |at: i64| {
+        time::OffsetDateTime::from_unix_timestamp(at)
+            .expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    };
+    let report = format!(
+        r#"{{"organization-name":"Org","date-range":{{"start-datetime":"{}","end-datetime":"{}"}},"contact-info":"a@org.example","report-id":"m1","policies":[{{"policy":{{"policy-type":"sts","policy-domain":"metrics.test"}},"summary":{{"total-successful-session-count":30,"total-failure-session-count":2}},"failure-details":[{{"result-type":"certificate-expired","receiving-mx-hostname":"mx.metrics.test","failed-session-count":2}}]}}]}}"#,
+        date(day),
+        date(day + 86_399)
+    );
+    let outcome = StoreSink::new(store.clone())
+        .submit(Submission {
+            channel: Channel::Https,
+            kind: SubmissionKind::Json,
+            raw: report.into_bytes().into(),
+            received_at: now(),
+            peer: None,
+            origin: "metrics test".into(),
+            require_dkim: false,
+        })
+        .await
+        .expect("stored");
+    assert!(format!("{outcome:?}").starts_with("Stored"), "{outcome:?}");
+    let run = stsward_store::NewCheckRun {
+        started_at: now() - 5,
+        finished_at: now(),
+        verdict: "error".into(),
+        findings: "[]".into(),
+    };
+    store
+        .check_run_add(t, "metrics.test", &run, 10)
+        .await
+        .expect("run");
+
+    let section = MetricsSection {
+        listen: vec!["127.0.0.1:0".parse().expect("addr")],
+        cache_seconds: 0,
+        ..MetricsSection::default()
+    };
+    let server = ApiServer::bind(&["127.0.0.1:0".parse().expect("addr")], limits())
+        .expect("bind")
+        .with_metrics(section)
+        .expect("metrics listener");
+    let (addr, own) = (server.addrs()[0], server.metrics_addrs()[0]);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(service.clone(), token(), async {
+        let _ = stopped.await;
+    }));
+    let api = Api {
+        addr,
+        service,
+        stop: Some(stop),
+        task,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while send(addr, "GET", "/api/v1/health", &[], b"").await.status != 200 {
+        assert!(Instant::now() < deadline, "the API did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for at in [addr, own] {
+        let r = send(at, "GET", "/metrics", &[], b"").await;
+        assert_eq!(r.status, 200, "{at} on {url}: {r:?}");
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with("application/openmetrics-text")),
+            "{r:?}"
+        );
+        let text = r.body.as_str().unwrap_or_default();
+        for line in [
+            "stsward_domain_info{tenant=\"default\",domain=\"metrics.test\",mode=\"testing\",state=\"active\"} 1",
+            "stsward_reported_sessions{domain=\"metrics.test\",result=\"successful\"} 30",
+            "stsward_reported_sessions{domain=\"metrics.test\",result=\"failed\"} 2",
+            "stsward_reported_failures{domain=\"metrics.test\",result_type=\"certificate-expired\"} 2",
+            "stsward_check_verdict{domain=\"metrics.test\",verdict=\"error\"} 1",
+            "stsward_reports_stored_total{channel=\"https\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{url}: no {line:?} in\n{text}"
+            );
+        }
+        let r = send(at, "POST", "/metrics", &[], b"").await;
+        assert_eq!((r.status, r.header("allow")), (405, Some("GET")), "{r:?}");
+    }
+    // The metrics listener answers nothing else, even with the token.
+    let r = send(
+        own,
+        "GET",
+        "/api/v1/domains",
+        &[format!("Authorization: Bearer {TOKEN}")],
+        b"",
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (404, Some("no_route")), "{r:?}");
+    api.shutdown().await;
+    store.close().await;
+}
+
 /// schemathesis (PyPI, pinned in scripts/install-test-deps) fuzzes every operation of the
 /// OpenAPI document the server serves, with the token, and must find no 5xx. Bounded in
 /// examples and time; loopback only.

@@ -293,6 +293,8 @@ pub enum Operation {
     CheckRunAdd,
     /// [`Store::check_run_list`](crate::Store::check_run_list).
     CheckRunList,
+    /// [`Store::metrics_snapshot`](crate::Store::metrics_snapshot).
+    MetricsSnapshot,
 }
 
 impl Operation {
@@ -367,6 +369,7 @@ impl Operation {
             Self::LoginFailurePrune => "login_failure_prune",
             Self::CheckRunAdd => "check_run_add",
             Self::CheckRunList => "check_run_list",
+            Self::MetricsSnapshot => "metrics_snapshot",
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod checks;
 mod error;
 pub mod hosting;
 pub mod leases;
+mod metrics;
 mod migrate;
 pub mod replicas;
 pub mod reports;
@@ -56,6 +57,7 @@ pub use hosting::{
     TenantId, Transition,
 };
 pub use leases::Lease;
+pub use metrics::{CertificateRow, DomainRow, FailureRow, MetricsSnapshot, SessionRow, VerdictRow};
 pub use replicas::HostingChange;
 pub use reports::{
     DkimRecord, Intake, IntakeContent, IntakeResult, QuarantinedInput, RawInput, RecordError,

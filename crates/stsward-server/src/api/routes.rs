@@ -19,6 +19,23 @@ use super::wire::{self, ApiError, JSON, json_response};
 use crate::auth::bearer::{self, BearerError, Caller};
 use crate::domains::DomainService;
 
+/// The Prometheus endpoint's path.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// `GET /metrics`: the exposition, or 404 without `[metrics]`.
+async fn metrics(api: &Api) -> Result<Response<Full<Bytes>>, ApiError> {
+    let Some(endpoint) = &api.metrics else {
+        return Err(not_found(METRICS_PATH));
+    };
+    let text = endpoint.render(now()).await.map_err(wire::store_error)?;
+    let mut response = Response::new(Full::new(Bytes::from(text.as_bytes().to_vec())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    Ok(response)
+}
+
 /// The OpenAPI document, made once.
 static OPENAPI: std::sync::LazyLock<Value> = std::sync::LazyLock::new(super::openapi::document);
 
@@ -45,6 +62,10 @@ pub(super) struct Api {
     pub checks: Result<Arc<crate::checks::CheckRunner>, String>,
     /// The criteria of readiness verdicts (`[readiness]`).
     pub readiness: crate::config::ReadinessSection,
+    /// The Prometheus endpoint, with `[metrics]`.
+    pub metrics: Option<Arc<crate::metrics::MetricsEndpoint>>,
+    /// Whether the API's own listeners answer `/metrics` too.
+    pub metrics_on_api: bool,
 }
 
 pub(super) fn now() -> i64 {
@@ -54,13 +75,17 @@ pub(super) fn now() -> i64 {
 }
 
 /// Answers `request`; never fails (every failure is a JSON error response).
-pub(super) async fn answer<B>(request: Request<B>, api: Arc<Api>) -> Response<Full<Bytes>>
+pub(super) async fn answer<B>(
+    request: Request<B>,
+    api: Arc<Api>,
+    role: super::Role,
+) -> Response<Full<Bytes>>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let timeout = api.limits.request_timeout;
-    match tokio::time::timeout(timeout, route(request, &api)).await {
+    match tokio::time::timeout(timeout, route(request, &api, role)).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => e.response(),
         Err(_) => ApiError::new(
@@ -136,13 +161,26 @@ pub(super) fn decode(segment: &str, field: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::invalid(field, format!("{field} is not UTF-8 once decoded")))
 }
 
-async fn route<B>(request: Request<B>, api: &Api) -> Result<Response<Full<Bytes>>, ApiError>
+async fn route<B>(
+    request: Request<B>,
+    api: &Api,
+    role: super::Role,
+) -> Result<Response<Full<Bytes>>, ApiError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
+    if path == METRICS_PATH && (role == super::Role::MetricsOnly || api.metrics_on_api) {
+        if method != Method::GET {
+            return Err(method_not_allowed(&method, "GET"));
+        }
+        return metrics(api).await;
+    }
+    if role == super::Role::MetricsOnly {
+        return Err(not_found(&path));
+    }
     // The route table lets through only what it lists (and the OpenAPI document shows).
     let found = table::find(&method, &path);
     if table::is_public(&path) {

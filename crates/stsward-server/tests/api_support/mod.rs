@@ -73,7 +73,8 @@ pub async fn read_reply(tcp: &mut TcpStream) -> Reply {
     parse_reply(&raw)
 }
 
-/// Splits a whole reply into status, headers and JSON body (`Null` when empty).
+/// Splits a whole reply into status, headers and JSON body (`Null` when empty, a string
+/// when not JSON).
 pub fn parse_reply(raw: &[u8]) -> Reply {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").expect("a complete reply");
@@ -87,10 +88,11 @@ pub fn parse_reply(raw: &[u8]) -> Reply {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
+    // Every API answer is JSON; `/metrics` is text, kept as a JSON string.
     let body = if body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(body).expect("a JSON body")
+        serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()))
     };
     Reply {
         status,
