@@ -177,6 +177,12 @@ pub enum PolicyFetch {
         /// The connection error.
         detail: String,
     },
+    /// The address filter of a tenant's check refused every address of the policy host:
+    /// no connection was made.
+    Refused {
+        /// The refusal: the address, its range, the CNAME chain.
+        detail: String,
+    },
     /// The certificate fails WebPKI validation for the policy host.
     Webpki {
         /// Which part of validation failed.
@@ -313,6 +319,11 @@ pub enum Probe {
         /// The greeting, if one was received.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         banner: Option<String>,
+    },
+    /// The address filter of a tenant's check refused the address: no connection was made.
+    Refused {
+        /// The refusal: the address, its range, the CNAME chain.
+        detail: String,
     },
     /// EHLO succeeded and did not offer STARTTLS.
     NoStarttls {

@@ -484,6 +484,7 @@ const NOT_PROVOKED: &[(Code, &str)] = &[
     (Code::StsIdNotRotated, "needs policy history (the previous policy and id), which only hosted domains have; a one-shot check sees one policy"),
     (Code::MxPort25Blocked, "needs every SMTP connection of a check to time out at connect; tests/deadline.rs provokes it with the lab's stall-connect host, which findings.toml cannot hold without blaming every domain"),
     (Code::MxIpv6Unreachable, "the lab has IPv4 loopback addresses only; judged by the table test in judge/reachability.rs"),
+    (Code::NetAddressRefused, "only a tenant's check filters addresses, and these runs are the operator's; crates/stsward-server/tests/api_checks.rs provokes it over the API"),
 ];
 
 /// The lab's coverage: every code in `Code::ALL` is actually produced by checking the

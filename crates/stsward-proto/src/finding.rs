@@ -263,6 +263,12 @@ codes! {
     /// has no working IPv6 route, so the IPv6 verdicts say little.
     MxIpv6Unreachable = "mx.ipv6.unreachable", "RFC 5321 §5.1",
         "Run the check from a machine with working IPv6 to verify the MX hosts' IPv6 addresses.";
+    /// A tenant's check did not connect to an address of the policy host or an MX host:
+    /// it is loopback, private, link-local, shared, multicast or otherwise not globally
+    /// reachable (the special-purpose registries of RFC 6890), which senders on the
+    /// Internet cannot reach either.
+    NetAddressRefused = "net.address.refused", "RFC 6890",
+        "Point the record at a globally reachable address; senders on the Internet cannot connect to this one. (An operator can allow the range for a lab with [checks] allow_ranges.)";
     /// EHLO offers STARTTLS.
     MxStarttlsOk = "mx.starttls.ok", "RFC 3207", "";
     /// EHLO does not offer STARTTLS.

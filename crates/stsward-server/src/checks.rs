@@ -11,8 +11,7 @@
 //! ```
 //!
 //! The findings are those of `spec/findings.md`, as `stsward check --json` prints them. A
-//! refused address is reported on `sts.policy.unreachable` or `mx.unreachable` (see
-//! `stsward_check::gather`).
+//! refused address is the finding `net.address.refused` (see `stsward_check::gather`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

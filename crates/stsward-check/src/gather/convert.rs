@@ -289,7 +289,9 @@ pub(crate) fn address(ip: IpAddr, p: &AddrProbe, tlsa: &[Tlsa]) -> AddressObserv
             failed(*s, true, format!("no answer within {after:?}"))
         }
         (Some(ProbeError::Connect(e)), _) => failed(ProbeStep::Connect, false, e.to_string()),
-        (Some(ProbeError::Refused(r)), _) => failed(ProbeStep::Connect, false, r.to_string()),
+        (Some(ProbeError::Refused(r)), _) => Probe::Refused {
+            detail: r.to_string(),
+        },
         (Some(ProbeError::Banner(e)), _) => failed(ProbeStep::Banner, false, e.to_string()),
         (Some(ProbeError::Ehlo(e)), _) => failed(ProbeStep::Ehlo, false, e.to_string()),
         (Some(ProbeError::StarttlsRefused(code)), _) => failed(
@@ -358,6 +360,10 @@ pub(crate) fn policy_fetch(result: Result<FetchedPolicy, FetchError>) -> PolicyF
             },
             FetchError::Timeout { after } => PolicyFetch::Timeout {
                 after_ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+            },
+            // The address filter of a tenant's check: no connection was made.
+            refused @ FetchError::Refused { .. } => PolicyFetch::Refused {
+                detail: refused.to_string(),
             },
             // Connect and handshake failures, and an HTTP exchange that broke down, all
             // leave a sender without an answer from port 443.

@@ -22,8 +22,8 @@
 //! returns for the policy host and each MX host, at the end of its CNAME chain, is judged
 //! by `stsward_net::address_policy` before it is used, and the exact address is judged
 //! again by the network layer right before each connection. A refused address is never
-//! connected to; it is reported on the closest existing codes, `sts.policy.unreachable`
-//! and `mx.unreachable`, whose message names the address, its range and the CNAME chain.
+//! connected to; it is the finding `net.address.refused` (for the policy host, or for one
+//! address of an MX host), whose message names the address, its range and the CNAME chain.
 //!
 //! # One deadline per domain
 //!
@@ -406,11 +406,8 @@ impl Checker {
             };
             return AddressObservation {
                 ip,
-                probe: Probe::Failed {
-                    step: SmtpStep::Connect,
-                    timed_out: false,
+                probe: Probe::Refused {
                     detail: format!("{refused}{via}"),
-                    banner: None,
                 },
                 dane: None,
             };

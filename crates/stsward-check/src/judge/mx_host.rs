@@ -60,6 +60,7 @@ pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
     };
 
     let mut unreachable: Vec<(IpAddr, String)> = Vec::new();
+    let mut refused: Vec<Finding> = Vec::new();
     let mut per_address: Vec<(IpAddr, Vec<Verdict>)> = Vec::new();
     for addr in addresses {
         match &addr.probe {
@@ -80,6 +81,16 @@ pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
                     )],
                 )),
             },
+            Probe::Refused { detail } => refused.push(Finding::new(
+                Code::NetAddressRefused,
+                Severity::Error,
+                host,
+                format!(
+                    "{} was not probed: {detail}; senders on the Internet cannot reach such an \
+                     address either",
+                    addr.ip
+                ),
+            )),
             Probe::NoStarttls { ehlo_keywords, .. } => per_address.push((
                 addr.ip,
                 vec![Verdict::failure(
@@ -124,9 +135,11 @@ pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
         }
     }
 
-    let mut findings = Vec::new();
+    // Refused addresses were not probed: the rest is judged on the addresses that were.
+    let probed = addresses.len() - refused.len();
+    let mut findings = refused;
     if !unreachable.is_empty() {
-        let all = unreachable.len() == addresses.len();
+        let all = unreachable.len() == probed;
         let detail = unreachable
             .iter()
             .map(|(ip, why)| format!("{ip}: {why}"))
@@ -145,13 +158,13 @@ pub fn judge(mx: &MxHostObservation, now: OffsetDateTime) -> Vec<Finding> {
                 format!(
                     "{} of {} addresses of {host} give no SMTP session ({detail})",
                     unreachable.len(),
-                    addresses.len()
+                    probed
                 ),
             )
         };
         findings.push(Failure::MxUnreachable.finding(severity, host, message));
     }
-    findings.extend(merge(host, &per_address, addresses.len()));
+    findings.extend(merge(host, &per_address, probed));
     findings
 }
 
@@ -392,6 +405,36 @@ mod tests {
 
     fn codes(findings: &[Finding]) -> Vec<Code> {
         findings.iter().map(|f| f.code).collect()
+    }
+
+    /// An address the tenant check's filter refused was not probed: `net.address.refused`
+    /// names it, and the host is judged on its other addresses only (issue 9, SSRF).
+    #[test]
+    fn refused_addresses_are_named_and_the_rest_judged_alone() {
+        let refused = || Probe::Refused {
+            detail: "127.0.0.7 is loopback (RFC 1122)".into(),
+        };
+        let findings = judged(refused());
+        assert_eq!(codes(&findings), [Code::NetAddressRefused], "{findings:#?}");
+        assert_eq!(findings[0].severity, Severity::Error);
+        assert!(findings[0].message.contains("loopback"), "{findings:#?}");
+
+        // One refused, one working address: the working one is judged as the whole host.
+        let host = mx(
+            HOST,
+            10,
+            vec![address(ip(7), refused()), address(ip(8), tls(cert(HOST)))],
+        );
+        let findings = judge(&host, now());
+        let got = codes(&findings);
+        assert!(got.contains(&Code::NetAddressRefused), "{findings:#?}");
+        assert!(got.contains(&Code::MxCertOk), "{findings:#?}");
+        assert!(!got.contains(&Code::MxUnreachable), "{findings:#?}");
+        let ok = findings.iter().find(|f| f.code == Code::MxCertOk);
+        assert!(
+            ok.is_some_and(|f| !f.message.contains("127.0.0.8:")),
+            "a verdict on every probed address names none: {findings:#?}"
+        );
     }
 
     /// Certificate expiry is decided once, by `stsward-net` at the check's `now`

@@ -103,6 +103,18 @@ pub fn judge(obs: &PolicyObservation, now: OffsetDateTime) -> PolicyJudgement {
             Failure::StsPolicyUnreachable,
             format!("no HTTPS connection to {host} port 443: {detail}"),
         ),
+        PolicyFetch::Refused { detail } => PolicyJudgement {
+            findings: vec![Finding::new(
+                Code::NetAddressRefused,
+                Severity::Error,
+                host,
+                format!(
+                    "the policy was not fetched: {detail}; senders on the Internet cannot reach \
+                     such an address either"
+                ),
+            )],
+            policy: None,
+        },
         PolicyFetch::Webpki { problem, detail } => {
             let what = match problem {
                 CertProblem::Expired => "has expired",
@@ -199,6 +211,25 @@ fn fetched(
 mod tests {
     use super::*;
     use crate::judge::fixtures::{now, policy};
+
+    /// A policy host the tenant check's filter refused was not fetched from: one
+    /// `net.address.refused` error, no policy (issue 9, SSRF).
+    #[test]
+    fn a_refused_policy_host_is_one_net_address_refused_error() {
+        let outcome = PolicyFetch::Refused {
+            detail: "10.1.2.3 is private-use (RFC 1918)".into(),
+        };
+        let judged = judge(&policy("example.test", outcome), now());
+        assert!(judged.policy.is_none());
+        let [f] = judged.findings.as_slice() else {
+            panic!("{:#?}", judged.findings)
+        };
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::NetAddressRefused, Severity::Error)
+        );
+        assert!(f.message.contains("10.1.2.3"), "{}", f.message);
+    }
 
     /// Every refused fetch is built through `stsward_proto::Failure`: one code, and the
     /// RFC 8460 §4.3.2.2 result type senders report, named in the message.
