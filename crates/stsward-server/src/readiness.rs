@@ -401,6 +401,7 @@ const MX_BLOCKING: &[&str] = &[
     "mx.cert.expired",
     "mx.cert.name",
     "mx.cert.untrusted",
+    "net.address.refused",
 ];
 
 fn last_check_missing(code: &'static str, title: &'static str) -> Criterion {
