@@ -148,6 +148,16 @@ pub struct CheckArgs {
     /// of another domain of the same run (for benchmarks).
     #[arg(long)]
     pub no_probe_cache: bool,
+
+    /// Connect only to globally reachable addresses, as a check a tenant starts over the API
+    /// does: a loopback, private, link-local, shared or multicast address is reported as
+    /// net.address.refused and never connected to.
+    #[arg(long)]
+    pub public_only: bool,
+
+    /// With --public-only, still connect to this range (CIDR, e.g. 10.0.0.0/8); repeatable.
+    #[arg(long, value_name = "CIDR", requires = "public_only")]
+    pub allow_range: Vec<String>,
 }
 
 /// Network overrides shared by every command that talks to the world.

@@ -108,6 +108,8 @@ pub struct Check {
     pub per_ip: usize,
     /// Reuse probe results across the domains of one run.
     pub probe_cache: bool,
+    /// `--public-only` with its `--allow-range`s: the tenant checks' address filter.
+    pub address_filter: Option<Vec<stsward_net::address_policy::Cidr>>,
 }
 
 /// `stsward lab up` (feature `lab`).
@@ -324,6 +326,19 @@ impl Command {
                 if args.per_ip == 0 {
                     bail!("--per-ip must be at least 1");
                 }
+                let address_filter = if args.public_only {
+                    let ranges = args
+                        .allow_range
+                        .iter()
+                        .map(|r| {
+                            r.parse::<stsward_net::address_policy::Cidr>()
+                                .with_context(|| format!("--allow-range {r:?}"))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    Some(ranges)
+                } else {
+                    None
+                };
                 Command::Check(Check {
                     targets,
                     json: args.json,
@@ -333,6 +348,7 @@ impl Command {
                     concurrency: args.concurrency,
                     per_ip: args.per_ip,
                     probe_cache: !args.no_probe_cache,
+                    address_filter,
                 })
             }
             #[cfg(feature = "lab")]

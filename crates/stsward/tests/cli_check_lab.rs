@@ -301,3 +301,52 @@ fn regression_issue_6_escape_hosts_in_bulk_text_and_json() {
         }
     }
 }
+
+/// `--public-only` (issue 9): the operator's own check can apply the address filter of a
+/// tenant's check. The lab's hosts are on loopback, so every address is refused, by name,
+/// and nothing is probed; `--allow-range 127.0.0.0/8` lets the check through again; a bad
+/// range names the flag and exits 2.
+#[test]
+fn public_only_refuses_loopback_unless_a_range_is_allowed() {
+    let w = world();
+    let (code, out, err) = w.check(&["perfect.test", "--json", "--public-only"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    let findings = v["findings"].as_array().expect("findings");
+    let refused: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["code"] == "net.address.refused")
+        .collect();
+    assert!(refused.len() >= 2, "the policy host and an MX: {out}");
+    assert!(
+        refused
+            .iter()
+            .all(|f| f["message"].as_str().is_some_and(|m| m.contains("127."))),
+        "{out}"
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["code"] != "mx.starttls.ok" && f["code"] != "sts.policy.fetched"),
+        "nothing was probed: {out}"
+    );
+
+    let (code, out, err) = w.check(&[
+        "perfect.test",
+        "--json",
+        "--public-only",
+        "--allow-range",
+        "127.0.0.0/8",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("net.address.refused"), "{out}");
+
+    let (code, _, err) = w.check(&[
+        "perfect.test",
+        "--public-only",
+        "--allow-range",
+        "127.0.0.1/8",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--allow-range"), "{err}");
+}

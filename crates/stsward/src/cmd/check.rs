@@ -57,6 +57,7 @@ fn config(c: &Check) -> anyhow::Result<CheckConfig> {
         concurrency: c.concurrency.saturating_mul(4).max(8),
         per_ip: c.per_ip,
         probe_cache: c.probe_cache,
+        address_filter: c.address_filter.clone(),
         ..CheckConfig::default()
     };
     if let Some(path) = &net.ca_file {
