@@ -68,6 +68,9 @@ use stsward_proto::tlsrpt::RuaUri;
 use thiserror::Error;
 
 use crate::domains::names::domain_name;
+
+mod alerts;
+pub use alerts::{AlertSmtpSection, AlertsSection, WebhookFormat, WebhookSection};
 use crate::intake::smtp::{ReportRecipients, SmtpLimits, SmtpSettings};
 
 /// Longest configuration file read, in bytes: a config is a few kilobytes.
@@ -107,6 +110,8 @@ pub struct ServeConfig {
     pub checks: ChecksSection,
     /// `[readiness]`: the criteria of the verdict on moving to `enforce` (docs/api.md).
     pub readiness: ReadinessSection,
+    /// `[alerts]`: scheduled re-checks, alert rules and their delivery (docs/alerts.md).
+    pub alerts: AlertsSection,
 }
 
 /// `[readiness]`: when a domain in `testing` counts as ready for `enforce` (issue 9). RFC
@@ -981,6 +986,8 @@ impl ServeConfig {
                 Err(e) => return invalid("hosting.nameservers.name", e.to_string()),
             }
         }
+        self.alerts.validate()?;
+        let h = &mut self.hosting;
         if h.txt_ttl == 0 {
             return invalid("hosting.txt_ttl", "must be at least 1 second".into());
         }
