@@ -112,13 +112,19 @@ pub enum Destination {
 pub fn destinations(section: &AlertsSection) -> Result<Vec<(String, Destination)>, String> {
     let mut all = Vec::new();
     if let Some(smtp) = &section.smtp {
-        all.push(("email".to_owned(), Destination::Email(email::Mailer::new(smtp)?)));
+        all.push((
+            "email".to_owned(),
+            Destination::Email(email::Mailer::new(smtp)?),
+        ));
     }
     let timeout = Duration::from_secs(section.webhook_timeout.max(1));
     for w in &section.webhooks {
         let hook = webhook::Webhook::new(&w.url, timeout)
             .map_err(|e| format!("alerts.webhooks {:?}: {e}", w.name))?;
-        all.push((format!("webhook:{}", w.name), Destination::Webhook(hook, w.format)));
+        all.push((
+            format!("webhook:{}", w.name),
+            Destination::Webhook(hook, w.format),
+        ));
     }
     Ok(all)
 }
@@ -177,7 +183,10 @@ impl<'a> Notice<'a> {
         if !self.key.is_empty() {
             text.push_str(&format!("cause: {}\n", self.key));
         }
-        text.push_str(&format!("alert {} opened at {}", self.alert_id, self.opened_at));
+        text.push_str(&format!(
+            "alert {} opened at {}",
+            self.alert_id, self.opened_at
+        ));
         if let Some(at) = self.resolved_at {
             text.push_str(&format!(", resolved at {at}"));
         }
@@ -218,7 +227,11 @@ mod tests {
         assert_eq!(s.retry_at(1, 1000), Some(1060));
         assert_eq!(s.retry_at(2, 1000), Some(1120));
         assert_eq!(s.retry_at(3, 1000), Some(1240));
-        assert_eq!(s.retry_at(4, 1000), None, "the last attempt is kept as failed");
+        assert_eq!(
+            s.retry_at(4, 1000),
+            None,
+            "the last attempt is kept as failed"
+        );
         let long = AlertSettings {
             max_attempts: 100,
             ..s

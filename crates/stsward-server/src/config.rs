@@ -70,8 +70,8 @@ use thiserror::Error;
 use crate::domains::names::domain_name;
 
 mod alerts;
-pub use alerts::{AlertSmtpSection, AlertsSection, WebhookFormat, WebhookSection};
 use crate::intake::smtp::{ReportRecipients, SmtpLimits, SmtpSettings};
+pub use alerts::{AlertSmtpSection, AlertsSection, WebhookFormat, WebhookSection};
 
 /// Longest configuration file read, in bytes: a config is a few kilobytes.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;

@@ -73,7 +73,12 @@ impl AlertEngine {
     }
 
     /// Seeds the rounds of `kind` and lists those due at `now`.
-    async fn due(&self, kind: RoundKind, interval: i64, now: i64) -> Result<Vec<DueRound>, StoreError> {
+    async fn due(
+        &self,
+        kind: RoundKind,
+        interval: i64,
+        now: i64,
+    ) -> Result<Vec<DueRound>, StoreError> {
         let store = &self.setup.store;
         store.alert_rounds_seed(kind, now, interval).await?;
         store.alert_rounds_due(kind, now, self.settings.batch).await
@@ -156,7 +161,13 @@ impl AlertEngine {
         let found = evidence::gather(store, d.tenant, &d.domain, now).await?;
         let open = rules::evaluate(&found, &self.settings.thresholds);
         let synced = store
-            .alerts_sync(d.domain_id, rules::RULES, &open, &self.destination_names(), now)
+            .alerts_sync(
+                d.domain_id,
+                rules::RULES,
+                &open,
+                &self.destination_names(),
+                now,
+            )
             .await?;
         for (id, rule, key) in &synced.opened {
             tracing::info!(domain = %d.domain, alert = id, rule, key, "alert opened");
@@ -228,7 +239,9 @@ impl AlertEngine {
                             %error, "alerts: send failed for good; kept as failed in the store"
                         ),
                     }
-                    store.alert_delivery_failed(d.id, holder, &error, retry).await?;
+                    store
+                        .alert_delivery_failed(d.id, holder, &error, retry)
+                        .await?;
                 }
             }
         }

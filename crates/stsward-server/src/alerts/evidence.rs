@@ -48,7 +48,9 @@ pub async fn gather(
         until,
     };
     let lookback = DAY * (NEW_TYPE_LOOKBACK_DAYS + QUIET_DAYS);
-    let all = store.reports_summary(&query(today - lookback, None)).await?;
+    let all = store
+        .reports_summary(&query(today - lookback, None))
+        .await?;
     let recent_from = today - DAY;
     let recent = store.reports_summary(&query(recent_from, None)).await?;
     let earlier = store
@@ -85,8 +87,7 @@ pub async fn gather(
     let checks = store.domain_check_get(tenant, domain).await?;
     let (mx_outcome, txt_flagged_since) = match checks {
         Some(c) => (
-            c.mx_outcome
-                .map(|o| (o, c.mx_detail.unwrap_or_default())),
+            c.mx_outcome.map(|o| (o, c.mx_detail.unwrap_or_default())),
             c.txt_flagged_since,
         ),
         None => (None, None),

@@ -76,7 +76,7 @@ pub struct CertEvidence {
 }
 
 /// One finding of a stored check run (`spec/findings.md`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FindingEvidence {
     /// Its code, e.g. `mx.cert.expiring`.
     pub code: String,
@@ -243,11 +243,10 @@ pub fn cert_expiring(e: &Evidence) -> Vec<OpenCause> {
         ));
     }
     if let Some(run) = last_run(e) {
-        let hosts: BTreeSet<&FindingEvidence> = run
+        let hosts = run
             .findings
             .iter()
-            .filter(|f| f.code == "mx.cert.expiring" || f.code == "mx.cert.expired")
-            .collect();
+            .filter(|f| f.code == "mx.cert.expiring" || f.code == "mx.cert.expired");
         for f in hosts {
             open.push(cause(
                 CERT_EXPIRING,
@@ -268,7 +267,10 @@ pub fn mx_drift(e: &Evidence) -> Vec<OpenCause> {
             open.push(cause(
                 MX_DRIFT,
                 format!("uncovered:{}", f.subject),
-                format!("MX {} is not covered by the policy: {}", f.subject, f.message),
+                format!(
+                    "MX {} is not covered by the policy: {}",
+                    f.subject, f.message
+                ),
             ));
         }
     }
@@ -354,7 +356,11 @@ pub fn reports_stopped(e: &Evidence) -> Vec<OpenCause> {
     let quiet_from = day_start(e.now) - DAY * (QUIET_DAYS - 1);
     let had_from = quiet_from - DAY * NEW_TYPE_LOOKBACK_DAYS;
     let any = |d: &&DayEvidence| d.successful + d.failed > 0;
-    let recent = e.days.iter().filter(|d| d.day >= quiet_from).any(|d| any(&d));
+    let recent = e
+        .days
+        .iter()
+        .filter(|d| d.day >= quiet_from)
+        .any(|d| any(&d));
     let before = e
         .days
         .iter()
@@ -452,7 +458,10 @@ mod tests {
                 earlier_types: set(earlier),
                 ..ev()
             };
-            assert_eq!(keys(&new_failure_type(&e)), set(want).into_iter().collect::<Vec<_>>());
+            assert_eq!(
+                keys(&new_failure_type(&e)),
+                set(want).into_iter().collect::<Vec<_>>()
+            );
         }
     }
 
@@ -511,14 +520,21 @@ mod tests {
                 None,
                 vec![run(
                     "warning",
-                    &[("mx.cert.expiring", "mx1.example.com"), ("mx.cert.expired", "mx2.example.com")],
+                    &[
+                        ("mx.cert.expiring", "mx1.example.com"),
+                        ("mx.cert.expired", "mx2.example.com"),
+                    ],
                 )],
                 &["mx:mx1.example.com", "mx:mx2.example.com"],
             ),
             // Only the last run that ran counts.
             (
                 None,
-                vec![run("not-run", &[]), run("ok", &[]), run("warning", &[("mx.cert.expiring", "old")])],
+                vec![
+                    run("not-run", &[]),
+                    run("ok", &[]),
+                    run("warning", &[("mx.cert.expiring", "old")]),
+                ],
                 &[],
             ),
         ];
@@ -547,7 +563,11 @@ mod tests {
             // A lookup that failed says nothing about drift.
             (vec![], follow("dns_failed"), &[]),
             // A stale pattern is a warning of its own, not drift.
-            (vec![run("warning", &[("sts.mx.stale", "old.example.com")])], None, &[]),
+            (
+                vec![run("warning", &[("sts.mx.stale", "old.example.com")])],
+                None,
+                &[],
+            ),
         ];
         for (runs, mx_outcome, want) in cases {
             let e = Evidence {

@@ -76,8 +76,8 @@ impl Webhook {
             .await
             .map_err(|e| format!("connect {host}:{port}: {e}"))?;
         if https {
-            let name = ServerName::try_from(bare.to_owned())
-                .map_err(|e| format!("host {host}: {e}"))?;
+            let name =
+                ServerName::try_from(bare.to_owned()).map_err(|e| format!("host {host}: {e}"))?;
             let tls = self
                 .tls
                 .connect(name, tcp)

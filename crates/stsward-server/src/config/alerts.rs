@@ -128,7 +128,10 @@ impl AlertsSection {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, reason: String| Err(ConfigError::Invalid { key, reason });
         if self.evaluate_interval == 0 {
-            return invalid("alerts.evaluate_interval", "must be at least 1 second".into());
+            return invalid(
+                "alerts.evaluate_interval",
+                "must be at least 1 second".into(),
+            );
         }
         if !(1..=31).contains(&self.success_days) {
             return invalid(
@@ -174,14 +177,14 @@ impl AlertsSection {
                 Ok(_) => {
                     return invalid(
                         "alerts.webhooks.url",
-                        format!("webhook {:?}: an http:// or https:// URL with a host", w.name),
+                        format!(
+                            "webhook {:?}: an http:// or https:// URL with a host",
+                            w.name
+                        ),
                     );
                 }
                 Err(e) => {
-                    return invalid(
-                        "alerts.webhooks.url",
-                        format!("webhook {:?}: {e}", w.name),
-                    );
+                    return invalid("alerts.webhooks.url", format!("webhook {:?}: {e}", w.name));
                 }
             }
         }
