@@ -18,6 +18,8 @@
 //! GET    /api/v1/domains/{domain}/checks      past runs, newest first
 //! GET    /api/v1/domains/{domain}/readiness   the verdict on moving to enforce, with each
 //!                                              criterion's evidence (`crate::readiness`)
+//! GET    /api/v1/domains/{domain}/alerts      the domain's alerts, newest first (?open, ?limit)
+//! GET    /api/v1/alerts                       the tenant's alerts, newest first (?open, ?limit)
 //! GET    /api/v1/tenants                      every tenant (install admin token only)
 //! POST   /api/v1/tenants                      create a tenant (install admin token only), 201
 //! GET    /api/v1/tenants/{name}               one tenant (install admin token only)
@@ -42,6 +44,7 @@
 //! admin's: it acts for the default tenant, manages tenants, and may name another tenant
 //! (`tenant`) on the token routes.
 
+mod alerts;
 mod checks;
 mod routes;
 mod tenants;
@@ -154,6 +157,7 @@ pub struct ApiServer {
     listeners: Vec<TcpListener>,
     limits: ApiLimits,
     checks: ChecksSection,
+    runner: Option<Arc<CheckRunner>>,
     readiness: ReadinessSection,
 }
 
@@ -176,6 +180,7 @@ impl ApiServer {
             listeners,
             limits,
             checks: ChecksSection::default(),
+            runner: None,
             readiness: ReadinessSection::default(),
         })
     }
@@ -184,6 +189,13 @@ impl ApiServer {
     /// deadline) instead of its defaults.
     pub fn with_checks(mut self, section: ChecksSection) -> ApiServer {
         self.checks = section;
+        self
+    }
+
+    /// Tenant checks share `runner` (and its limits) with the scheduled checks of
+    /// `crate::alerts` instead of a runner of their own.
+    pub fn with_check_runner(mut self, runner: Arc<CheckRunner>) -> ApiServer {
+        self.runner = Some(runner);
         self
     }
 
@@ -220,10 +232,13 @@ impl ApiServer {
             .await
             .map_err(ApiStartError::Tenant)?;
         let limits = Arc::new(self.limits);
-        let checks = CheckRunner::new(&self.checks).map(Arc::new).map_err(|e| {
-            tracing::error!(error = %e, "REST API: tenant checks are unavailable");
-            e.to_string()
-        });
+        let checks = match self.runner {
+            Some(runner) => Ok(runner),
+            None => CheckRunner::new(&self.checks).map(Arc::new).map_err(|e| {
+                tracing::error!(error = %e, "REST API: tenant checks are unavailable");
+                e.to_string()
+            }),
+        };
         let api = Arc::new(routes::Api {
             checks,
             service,

@@ -8,6 +8,7 @@
 //! once per interval; tenants see only their own alerts.
 
 mod alerts_support;
+mod api_support;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,10 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use alerts_support::{Receiver, SmtpSink};
+use api_support::send;
 use stsward_server::alerts::{AlertEngine, AlertSettings, AlertSetup, destinations};
+use stsward_server::api::{ApiLimits, ApiServer};
 use stsward_server::checks::CheckRunner;
 use stsward_server::config::{
-    AlertSmtpSection, AlertsSection, ChecksSection, HostingSection, WebhookFormat, WebhookSection,
+    AlertSmtpSection, AlertsSection, ChecksSection, HostingSection, ServeConfig, WebhookFormat,
+    WebhookSection,
 };
 use stsward_server::domains::{AddDomain, DomainService, MxInput};
 use stsward_server::intake::{Channel, Outcome, ReportSink, StoreSink, Submission, SubmissionKind};
@@ -775,6 +779,108 @@ async fn scheduled_checks_run_once_per_interval_across_replicas() {
             let r = b.check_round(now + 600 + 60).await.expect("b");
             assert_eq!(r.domains, 1);
             assert_eq!(runs().await, before + 2);
+        })
+    })
+    .await;
+}
+
+const ADMIN: &str = "install-admin-token-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_a_tenants_alerts_and_nothing_of_others() {
+    on_both("stsward-server/alerts", |url| {
+        Box::pin(async move {
+            let store = Store::open(&url).await.expect("open");
+            let section = AlertsSection {
+                evaluate_interval: 60,
+                check_interval: 0,
+                ..AlertsSection::default()
+            };
+            let e = engine(&store, &section, "replica-a");
+            hosted(&store, None, DOMAIN).await;
+            let (beta, _) = hosted(&store, Some("beta"), "beta.test").await;
+            e.evaluate_round(T0).await.expect("seed");
+            for name in [format!("mta-sts.{DOMAIN}"), "mta-sts.beta.test".to_owned()] {
+                store
+                    .certificate_fail(&name, "order failed", T0)
+                    .await
+                    .expect("fail");
+            }
+            e.evaluate_round(T0 + STEP).await.expect("evaluate");
+            // Beta's token, made the way `stsward token add` makes one.
+            let secret = stsward_server::auth::token::generate().expect("token");
+            let new = stsward_store::NewToken {
+                tenant: beta,
+                name: "beta automation".into(),
+                prefix: secret.prefix.clone(),
+                digest: secret.digest.clone(),
+                created_at: T0,
+            };
+            let beta_token: &'static str = Box::leak(secret.token.into_boxed_str());
+            store.api_token_create(&new).await.expect("token");
+
+            let service = DomainService::new(store.clone(), HostingSection::default(), None);
+            let server = ApiServer::bind(
+                &["127.0.0.1:0".parse().expect("addr")],
+                ApiLimits::default(),
+            )
+            .expect("bind");
+            let addr = server.addrs()[0];
+            let cfg: ServeConfig = format!("[api]\ntoken = {ADMIN:?}\n")
+                .parse()
+                .expect("config");
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(server.run(service, cfg.api_token().expect("token"), async {
+                let _ = stopped.await;
+            }));
+            let get = |token: &'static str, path: &'static str| async move {
+                let head = if token.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![format!("Authorization: Bearer {token}")]
+                };
+                let mut tries = 0;
+                loop {
+                    let r = send(addr, "GET", path, &head, b"").await;
+                    // The listener is bound already; the first calls may race its start.
+                    if r.status != 0 || tries > 50 {
+                        return r;
+                    }
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            };
+            let domains = |r: &api_support::Reply| -> Vec<String> {
+                r.body["alerts"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|x| x["domain"].as_str().unwrap_or("").to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let r = get(ADMIN, "/api/v1/alerts").await;
+            assert_eq!(r.status, 200, "{r:?}");
+            assert_eq!(domains(&r), [DOMAIN], "{r:?}");
+            assert_eq!(r.body["alerts"][0]["rule"], "renewal-failed");
+            let r = get(beta_token, "/api/v1/alerts?open=true&limit=10").await;
+            assert_eq!(domains(&r), ["beta.test"], "{r:?}");
+            let r = get(beta_token, "/api/v1/domains/beta.test/alerts").await;
+            assert_eq!(
+                (r.status, domains(&r)),
+                (200, vec!["beta.test".to_owned()]),
+                "{r:?}"
+            );
+            // Another tenant's domain is not found; bad queries are named; no token, no list.
+            let r = get(beta_token, "/api/v1/domains/alerted.test/alerts").await;
+            assert_eq!(r.status, 404, "{r:?}");
+            let r = get(beta_token, "/api/v1/alerts?open=maybe").await;
+            assert_eq!((r.status, r.field()), (400, Some("open")), "{r:?}");
+            let r = get("", "/api/v1/alerts").await;
+            assert_eq!(r.status, 401, "{r:?}");
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
         })
     })
     .await;
