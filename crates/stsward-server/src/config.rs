@@ -57,6 +57,11 @@
 //! retention_days = 400                  # prune raw reports and failure details after this
 //! [checks]                              # checks tenants run over the API
 //! allow_ranges = ["127.0.0.0/8"]        # non-global ranges they may connect to (labs)
+//! [alerts]                              # scheduled checks and alerts (docs/alerts.md)
+//! check_interval = 21600                # seconds between two scheduled checks of a domain
+//! [[alerts.webhooks]]
+//! name = "ops"
+//! url = "https://hooks.provider.example/stsward"
 //! ```
 
 use std::fmt;
@@ -1418,6 +1423,9 @@ mod tests {
             .as_ref()
             .expect("[intake_imap] is documented");
         assert!(imap.password_file.is_some() && imap.ca_file.is_some() && imap.port.is_some());
+        let smtp = all.alerts.smtp.as_ref().expect("[alerts.smtp] is documented");
+        assert!(smtp.user.is_some() && smtp.password_file.is_some() && smtp.ca_file.is_some());
+        assert!(!all.alerts.webhooks.is_empty(), "[[alerts.webhooks]] is documented");
         for section in [
             "[listen]",
             "[hosting]",
@@ -1433,6 +1441,8 @@ mod tests {
             "[intake_imap]",
             "[reports]",
             "[checks]",
+            "[readiness]",
+            "[alerts]",
         ] {
             assert!(block.contains(section), "{section} is not documented");
         }

@@ -1,5 +1,5 @@
-//! Alert e-mail through the operator's SMTP relay (RFC 5321), always upgraded with STARTTLS
-//! (RFC 3207) and refused without it, by `lettre` on tokio with rustls (aws-lc-rs). The
+//! Alert e-mail through the operator's SMTP relay, always upgraded with STARTTLS (RFC 3207)
+//! and never sent without it, by `lettre` on tokio with rustls (aws-lc-rs). The
 //! relay's certificate must be valid for its host name, under the web PKI roots or the
 //! `ca_file` of `[alerts.smtp]`.
 

@@ -1,5 +1,5 @@
 //! The evidence the alert rules ([`super::rules`]) judge, read from the store for one hosted
-//! domain of one tenant: daily report rollups (RFC 8460 §4.2.2 sessions, §4.3 result types),
+//! domain of one tenant: daily report rollups (RFC 8460 §4.2 session counts, §4.3 result types),
 //! the policy host's certificate (`mta-sts.<domain>`, RFC 8461 §3.3), the stored check runs,
 //! and the scheduler's MX follow and own-TXT outcomes.
 

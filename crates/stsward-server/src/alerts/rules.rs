@@ -6,7 +6,7 @@
 //! rule              open while                                              key
 //! new-failure-type  a result type (RFC 8460 §4.3) reported today or          the type
 //!                   yesterday that no report named in the 30 days before
-//! success-rate      sessions (§4.2.2) of the last success_days < threshold  ""
+//! success-rate      sessions (§4.2) of the last success_days < threshold    ""
 //! cert-expiring     policy host certificate valid < 14 days (store), or     policy:<host>
 //!                   the last check's mx.cert.expiring / mx.cert.expired     mx:<host>
 //! mx-drift          the last check's sts.mx.uncovered, or the scheduler's    uncovered:<host>

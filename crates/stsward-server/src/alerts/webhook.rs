@@ -1,4 +1,4 @@
-//! Alert webhooks: one JSON POST per notice (RFC 9110 §9.3.3), over `https://` (rustls,
+//! Alert webhooks: one JSON POST per notice, over `https://` (rustls,
 //! web PKI roots) or `http://`, on a fresh connection, with one deadline over connecting,
 //! sending and reading the answer, and at most [`MAX_ANSWER_BYTES`] of the answer read.
 //! Any 2xx status is success; anything else is an error that the sender retries.

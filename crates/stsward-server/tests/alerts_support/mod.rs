@@ -1,5 +1,6 @@
 //! Local receivers for the alert tests, on loopback: an SMTP sink that offers STARTTLS and
-//! takes mail only after it (RFC 3207 §4: "530 Must issue a STARTTLS command first"), and a
+//! takes mail only after it (before, mail commands get a 530 refusal, as RFC 3207 has a
+//! server that requires TLS answer; paraphrased), and a
 //! webhook receiver (hyper) that records each JSON body and can be told to fail.
 
 use std::net::SocketAddr;
