@@ -1423,9 +1423,16 @@ mod tests {
             .as_ref()
             .expect("[intake_imap] is documented");
         assert!(imap.password_file.is_some() && imap.ca_file.is_some() && imap.port.is_some());
-        let smtp = all.alerts.smtp.as_ref().expect("[alerts.smtp] is documented");
+        let smtp = all
+            .alerts
+            .smtp
+            .as_ref()
+            .expect("[alerts.smtp] is documented");
         assert!(smtp.user.is_some() && smtp.password_file.is_some() && smtp.ca_file.is_some());
-        assert!(!all.alerts.webhooks.is_empty(), "[[alerts.webhooks]] is documented");
+        assert!(
+            !all.alerts.webhooks.is_empty(),
+            "[[alerts.webhooks]] is documented"
+        );
         for section in [
             "[listen]",
             "[hosting]",

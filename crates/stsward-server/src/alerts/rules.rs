@@ -551,7 +551,8 @@ mod tests {
     #[test]
     fn mx_drift_from_the_check_or_the_scheduler() {
         let follow = |o: &str| Some((o.to_owned(), "detail".to_owned()));
-        let cases: &[(Vec<RunEvidence>, Option<(String, String)>, &[&str])] = &[
+        type Case<'a> = (Vec<RunEvidence>, Option<(String, String)>, &'a [&'a str]);
+        let cases: &[Case] = &[
             (vec![run("ok", &[])], follow("in_step"), &[]),
             (
                 vec![run("error", &[("sts.mx.uncovered", "mx3.example.com")])],
