@@ -195,6 +195,32 @@ impl Sinks {
     }
 }
 
+/// `[alerts]` with the evaluation interval of these tests, no scheduled checks, and one JSON
+/// webhook at `url` (none when `None`).
+fn webhook_only(url: Option<String>) -> AlertsSection {
+    AlertsSection {
+        evaluate_interval: 60,
+        check_interval: 0,
+        webhooks: url
+            .into_iter()
+            .map(|url| WebhookSection {
+                name: "ops".into(),
+                url,
+                format: WebhookFormat::Json,
+            })
+            .collect(),
+        ..AlertsSection::default()
+    }
+}
+
+/// Records a failed renewal of `domain`'s policy host certificate at `at`.
+async fn fail_renewal(store: &Store, domain: &str, at: i64) {
+    store
+        .certificate_fail(&format!("mta-sts.{domain}"), "order failed", at)
+        .await
+        .expect("fail");
+}
+
 fn engine(store: &Store, section: &AlertsSection, holder: &str) -> AlertEngine {
     let settings = AlertSettings::from_config(section);
     AlertEngine::new(
@@ -555,25 +581,15 @@ async fn failed_sends_are_retried_with_backoff_and_never_dropped_silently() {
             let store = Store::open(&url).await.expect("open");
             let hook = Receiver::start().await;
             let section = AlertsSection {
-                evaluate_interval: 60,
-                check_interval: 0,
                 retry_base: 60,
                 max_attempts: 3,
-                webhooks: vec![WebhookSection {
-                    name: "ops".into(),
-                    url: hook.url("/"),
-                    format: WebhookFormat::Json,
-                }],
-                ..AlertsSection::default()
+                ..webhook_only(Some(hook.url("/")))
             };
             let e = engine(&store, &section, "replica-a");
             let (tenant, _) = hosted(&store, None, DOMAIN).await;
             e.evaluate_round(T0).await.expect("seed");
             let mut now = T0;
-            store
-                .certificate_fail(&format!("mta-sts.{DOMAIN}"), "order failed", now)
-                .await
-                .expect("fail");
+            fail_renewal(&store, DOMAIN, now).await;
             hook.fail.store(2, Ordering::SeqCst);
             now += STEP;
             e.evaluate_round(now).await.expect("evaluate");
@@ -638,15 +654,8 @@ async fn sends_are_rate_limited_per_destination() {
             let store = Store::open(&url).await.expect("open");
             let hook = Receiver::start().await;
             let section = AlertsSection {
-                evaluate_interval: 60,
-                check_interval: 0,
                 max_per_hour: 1,
-                webhooks: vec![WebhookSection {
-                    name: "ops".into(),
-                    url: hook.url("/"),
-                    format: WebhookFormat::Json,
-                }],
-                ..AlertsSection::default()
+                ..webhook_only(Some(hook.url("/")))
             };
             let e = engine(&store, &section, "replica-a");
             let (tenant, domain_id) = hosted(&store, None, DOMAIN).await;
@@ -660,10 +669,7 @@ async fn sends_are_rate_limited_per_destination() {
                 .domain_check_record_txt(domain_id, T0, "stale_id", "test", TxtFlag::Set)
                 .await
                 .expect("txt");
-            store
-                .certificate_fail(&format!("mta-sts.{DOMAIN}"), "order failed", T0)
-                .await
-                .expect("fail");
+            fail_renewal(&store, DOMAIN, T0).await;
             let opened = e.evaluate_round(now).await.expect("evaluate");
             assert_eq!(opened.opened, 2);
             let r = e.deliver_round(now).await.expect("deliver");
@@ -683,23 +689,13 @@ async fn tenants_see_only_their_own_alerts() {
     on_both("stsward-server/alerts", |url| {
         Box::pin(async move {
             let store = Store::open(&url).await.expect("open");
-            let section = AlertsSection {
-                evaluate_interval: 60,
-                check_interval: 0,
-                ..AlertsSection::default()
-            };
+            let section = webhook_only(None);
             let e = engine(&store, &section, "replica-a");
             let (mine, _) = hosted(&store, None, DOMAIN).await;
             let (theirs, _) = hosted(&store, Some("other"), "other.test").await;
             e.evaluate_round(T0).await.expect("seed");
-            store
-                .certificate_fail(&format!("mta-sts.{DOMAIN}"), "order failed", T0)
-                .await
-                .expect("fail");
-            store
-                .certificate_fail("mta-sts.other.test", "order failed", T0)
-                .await
-                .expect("fail");
+            fail_renewal(&store, DOMAIN, T0).await;
+            fail_renewal(&store, "other.test", T0).await;
             e.evaluate_round(T0 + STEP).await.expect("evaluate");
             let a = store.alert_list(mine, None, true, 10).await.expect("mine");
             let b = store
@@ -791,20 +787,13 @@ async fn the_api_lists_a_tenants_alerts_and_nothing_of_others() {
     on_both("stsward-server/alerts", |url| {
         Box::pin(async move {
             let store = Store::open(&url).await.expect("open");
-            let section = AlertsSection {
-                evaluate_interval: 60,
-                check_interval: 0,
-                ..AlertsSection::default()
-            };
+            let section = webhook_only(None);
             let e = engine(&store, &section, "replica-a");
             hosted(&store, None, DOMAIN).await;
             let (beta, _) = hosted(&store, Some("beta"), "beta.test").await;
             e.evaluate_round(T0).await.expect("seed");
-            for name in [format!("mta-sts.{DOMAIN}"), "mta-sts.beta.test".to_owned()] {
-                store
-                    .certificate_fail(&name, "order failed", T0)
-                    .await
-                    .expect("fail");
+            for name in [DOMAIN, "beta.test"] {
+                fail_renewal(&store, name, T0).await;
             }
             e.evaluate_round(T0 + STEP).await.expect("evaluate");
             // Beta's token, made the way `stsward token add` makes one.
