@@ -184,15 +184,27 @@ impl<'a> Notice<'a> {
             text.push_str(&format!("cause: {}\n", self.key));
         }
         text.push_str(&format!(
-            "alert {} opened at {}",
-            self.alert_id, self.opened_at
+            "alert {} opened {}",
+            self.alert_id,
+            utc(self.opened_at)
         ));
         if let Some(at) = self.resolved_at {
-            text.push_str(&format!(", resolved at {at}"));
+            text.push_str(&format!(", resolved {}", utc(at)));
         }
         text.push('\n');
         text
     }
+}
+
+/// Epoch seconds as RFC 3339 UTC, for people; the number itself if out of range.
+fn utc(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
 }
 
 /// Sends `d` to `to`.
@@ -216,6 +228,27 @@ pub async fn send(to: &Destination, d: &DueDelivery) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notice_reads_for_people() {
+        let n = Notice {
+            event: AlertEvent::Resolved,
+            alert_id: 7,
+            tenant: 1,
+            domain: "example.com",
+            rule: "txt-stale",
+            key: "",
+            summary: "the TXT id is stale",
+            opened_at: 1_781_524_800,
+            resolved_at: Some(1_781_528_400),
+        };
+        assert_eq!(n.headline(), "[stsward] resolved: example.com txt-stale");
+        assert_eq!(
+            n.text(),
+            "[stsward] resolved: example.com txt-stale\nthe TXT id is stale\n\
+             alert 7 opened 2026-06-15T12:00:00Z, resolved 2026-06-15T13:00:00Z\n"
+        );
+    }
 
     #[test]
     fn retries_double_up_to_the_cap_and_stop_after_the_last_attempt() {

@@ -874,3 +874,68 @@ async fn the_api_lists_a_tenants_alerts_and_nothing_of_others() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_evaluations_open_one_alert_and_one_claim_wins() {
+    on_both("stsward-server/alerts", |url| {
+        Box::pin(async move {
+            let store = Store::open(&url).await.expect("open");
+            let (_, domain_id) = hosted(&store, None, DOMAIN).await;
+            // Four replicas (a pool each) find the same cause at once.
+            let mut syncs = tokio::task::JoinSet::new();
+            for _ in 0..4 {
+                let replica = Store::open(&url).await.expect("open");
+                syncs.spawn(async move {
+                    let cause = stsward_store::OpenCause {
+                        rule: "txt-stale".into(),
+                        key: String::new(),
+                        summary: "stale".into(),
+                    };
+                    let to = ["webhook:ops".to_owned()];
+                    replica
+                        .alerts_sync(domain_id, &["txt-stale"], &[cause], &to, T0)
+                        .await
+                        .expect("sync")
+                        .opened
+                        .len()
+                });
+            }
+            let mut opened = 0;
+            while let Some(n) = syncs.join_next().await {
+                opened += n.expect("task");
+            }
+            assert_eq!(opened, 1, "the unique key lets one replica open it");
+            let due = store.alert_deliveries_due(T0, 10).await.expect("due");
+            assert_eq!(due.len(), 1, "{due:?}");
+            // Four replicas claim its send at once: one wins.
+            let budget = stsward_store::SendBudget {
+                max: 100,
+                window: 3600,
+            };
+            let mut claims = tokio::task::JoinSet::new();
+            for n in 0..4 {
+                let replica = Store::open(&url).await.expect("open");
+                let id = due[0].id;
+                claims.spawn(async move {
+                    replica
+                        .alert_delivery_claim(
+                            id,
+                            "webhook:ops",
+                            &format!("r{n}"),
+                            T0,
+                            T0 + 600,
+                            budget,
+                        )
+                        .await
+                        .expect("claim")
+                });
+            }
+            let mut won = 0;
+            while let Some(c) = claims.join_next().await {
+                won += usize::from(c.expect("task") == stsward_store::DeliveryClaim::Claimed);
+            }
+            assert_eq!(won, 1, "one replica sends it");
+        })
+    })
+    .await;
+}
