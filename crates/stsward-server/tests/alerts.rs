@@ -939,3 +939,62 @@ async fn concurrent_evaluations_open_one_alert_and_one_claim_wins() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_checks_mx_findings_open_and_resolve_alerts() {
+    on_both("stsward-server/alerts", |url| {
+        Box::pin(async move {
+            let store = Store::open(&url).await.expect("open");
+            let e = engine(&store, &webhook_only(None), "replica-a");
+            let (tenant, _) = hosted(&store, None, DOMAIN).await;
+            e.evaluate_round(T0).await.expect("seed");
+            const FOUND: &[(&str, &str)] = &[
+                ("mx.cert.expiring", "mx1.alerted.test"),
+                ("sts.mx.uncovered", "mx2.alerted.test"),
+            ];
+            let add =
+                |verdict: &'static str, findings: &'static [(&'static str, &'static str)], at| {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .check_run_add(tenant, DOMAIN, &run(verdict, findings, at), 100)
+                            .await
+                            .expect("run");
+                    }
+                };
+            add("warning", &[], T0).await;
+            add("warning", FOUND, T0 + 1).await;
+            // A run that could not run does not hide the last one that did.
+            add("not-run", &[], T0 + 2).await;
+            e.evaluate_round(T0 + STEP).await.expect("evaluate");
+            let keys = |alerts: Vec<stsward_store::Alert>| -> Vec<(String, String)> {
+                let mut k: Vec<_> = alerts.into_iter().map(|a| (a.rule, a.key)).collect();
+                k.sort();
+                k
+            };
+            let open = store
+                .alert_list(tenant, Some(DOMAIN), true, 10)
+                .await
+                .expect("list");
+            assert_eq!(
+                keys(open),
+                [
+                    ("cert-expiring".to_owned(), "mx:mx1.alerted.test".to_owned()),
+                    (
+                        "mx-drift".to_owned(),
+                        "uncovered:mx2.alerted.test".to_owned()
+                    ),
+                ]
+            );
+            // The next check finds neither: both resolve.
+            add("warning", &[], T0 + 3).await;
+            e.evaluate_round(T0 + 2 * STEP).await.expect("evaluate");
+            let open = store
+                .alert_list(tenant, Some(DOMAIN), true, 10)
+                .await
+                .expect("list");
+            assert!(open.is_empty(), "{open:?}");
+        })
+    })
+    .await;
+}

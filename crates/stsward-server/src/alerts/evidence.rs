@@ -11,8 +11,11 @@ use super::rules::{
 };
 use crate::readiness::CheckFinding;
 
-/// Check runs read per evaluation: the verdict rule looks back over this many.
-pub const RUNS_READ: u32 = 50;
+/// Verdicts read per evaluation: the verdict rule looks back over this many runs.
+pub const VERDICTS_READ: u32 = 50;
+/// Runs read with their findings: the newest that ran is among them unless the last few
+/// could not run at all.
+pub const FINDINGS_READ: u32 = 3;
 
 /// The findings of a stored run; a run whose findings do not parse counts as one without
 /// findings, and says so in the log.
@@ -75,13 +78,19 @@ pub async fn gather(
             not_after: c.not_after,
             last_error: c.last_error,
         });
+    // Findings are large: only those of the newest run that ran are read and parsed.
+    let with_findings = store.check_run_list(tenant, domain, FINDINGS_READ).await?;
+    let last_ran = with_findings.iter().find(|r| r.verdict != "not-run");
     let runs = store
-        .check_run_list(tenant, domain, RUNS_READ)
+        .check_run_verdicts(tenant, domain, VERDICTS_READ)
         .await?
         .into_iter()
-        .map(|r| RunEvidence {
-            findings: findings(&r.findings),
-            verdict: r.verdict,
+        .map(|(id, verdict)| RunEvidence {
+            findings: match last_ran {
+                Some(run) if run.id == id => findings(&run.findings),
+                _ => Vec::new(),
+            },
+            verdict,
         })
         .collect();
     let checks = store.domain_check_get(tenant, domain).await?;
