@@ -22,6 +22,8 @@
 //! GET    /api/v1/domains/{domain}/checks      past runs, newest first
 //! GET    /api/v1/domains/{domain}/readiness   the verdict on moving to enforce, with each
 //!                                              criterion's evidence (`crate::readiness`)
+//! GET    /api/v1/domains/{domain}/alerts      the domain's alerts, newest first (?open, ?limit)
+//! GET    /api/v1/alerts                       the tenant's alerts, newest first (?open, ?limit)
 //! GET    /api/v1/tenants                      every tenant (install admin token only)
 //! POST   /api/v1/tenants                      create a tenant (install admin token only), 201
 //! GET    /api/v1/tenants/{name}               one tenant (install admin token only)
@@ -46,6 +48,7 @@
 //! admin's: it acts for the default tenant, manages tenants, and may name another tenant
 //! (`tenant`) on the token routes.
 
+mod alerts;
 mod checks;
 pub mod openapi;
 mod routes;
@@ -161,6 +164,7 @@ pub struct ApiServer {
     listeners: Vec<TcpListener>,
     limits: ApiLimits,
     checks: ChecksSection,
+    runner: Option<Arc<CheckRunner>>,
     readiness: ReadinessSection,
     metrics: Option<MetricsSection>,
     metrics_listeners: Vec<TcpListener>,
@@ -185,6 +189,7 @@ impl ApiServer {
             listeners,
             limits,
             checks: ChecksSection::default(),
+            runner: None,
             readiness: ReadinessSection::default(),
             metrics: None,
             metrics_listeners: Vec::new(),
@@ -195,6 +200,13 @@ impl ApiServer {
     /// deadline) instead of its defaults.
     pub fn with_checks(mut self, section: ChecksSection) -> ApiServer {
         self.checks = section;
+        self
+    }
+
+    /// Tenant checks share `runner` (and its limits) with the scheduled checks of
+    /// `crate::alerts` instead of a runner of their own.
+    pub fn with_check_runner(mut self, runner: Arc<CheckRunner>) -> ApiServer {
+        self.runner = Some(runner);
         self
     }
 
@@ -255,10 +267,13 @@ impl ApiServer {
             .await
             .map_err(ApiStartError::Tenant)?;
         let limits = Arc::new(self.limits);
-        let checks = CheckRunner::new(&self.checks).map(Arc::new).map_err(|e| {
-            tracing::error!(error = %e, "REST API: tenant checks are unavailable");
-            e.to_string()
-        });
+        let checks = match self.runner {
+            Some(runner) => Ok(runner),
+            None => CheckRunner::new(&self.checks).map(Arc::new).map_err(|e| {
+                tracing::error!(error = %e, "REST API: tenant checks are unavailable");
+                e.to_string()
+            }),
+        };
         let metrics = self.metrics.as_ref().map(|m| {
             let settings = MetricsSettings {
                 window_days: m.window_days,

@@ -57,6 +57,11 @@
 //! retention_days = 400                  # prune raw reports and failure details after this
 //! [checks]                              # checks tenants run over the API
 //! allow_ranges = ["127.0.0.0/8"]        # non-global ranges they may connect to (labs)
+//! [alerts]                              # scheduled checks and alerts (docs/alerts.md)
+//! check_interval = 21600                # seconds between two scheduled checks of a domain
+//! [[alerts.webhooks]]
+//! name = "ops"
+//! url = "https://hooks.provider.example/stsward"
 //! ```
 
 use std::fmt;
@@ -68,7 +73,10 @@ use stsward_proto::tlsrpt::RuaUri;
 use thiserror::Error;
 
 use crate::domains::names::domain_name;
+
+mod alerts;
 use crate::intake::smtp::{ReportRecipients, SmtpLimits, SmtpSettings};
+pub use alerts::{AlertSmtpSection, AlertsSection, WebhookFormat, WebhookSection};
 
 /// Longest configuration file read, in bytes: a config is a few kilobytes.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -107,6 +115,8 @@ pub struct ServeConfig {
     pub checks: ChecksSection,
     /// `[readiness]`: the criteria of the verdict on moving to `enforce` (docs/api.md).
     pub readiness: ReadinessSection,
+    /// `[alerts]`: scheduled re-checks, alert rules and their delivery (docs/alerts.md).
+    pub alerts: AlertsSection,
     /// `[metrics]`: the Prometheus endpoint (docs/serve.md).
     pub metrics: MetricsSection,
 }
@@ -1010,6 +1020,8 @@ impl ServeConfig {
                 Err(e) => return invalid("hosting.nameservers.name", e.to_string()),
             }
         }
+        self.alerts.validate()?;
+        let h = &mut self.hosting;
         if h.txt_ttl == 0 {
             return invalid("hosting.txt_ttl", "must be at least 1 second".into());
         }
@@ -1456,6 +1468,16 @@ mod tests {
             .as_ref()
             .expect("[intake_imap] is documented");
         assert!(imap.password_file.is_some() && imap.ca_file.is_some() && imap.port.is_some());
+        let smtp = all
+            .alerts
+            .smtp
+            .as_ref()
+            .expect("[alerts.smtp] is documented");
+        assert!(smtp.user.is_some() && smtp.password_file.is_some() && smtp.ca_file.is_some());
+        assert!(
+            !all.alerts.webhooks.is_empty(),
+            "[[alerts.webhooks]] is documented"
+        );
         for section in [
             "[listen]",
             "[hosting]",
@@ -1471,6 +1493,8 @@ mod tests {
             "[intake_imap]",
             "[reports]",
             "[checks]",
+            "[readiness]",
+            "[alerts]",
         ] {
             assert!(block.contains(section), "{section} is not documented");
         }

@@ -3,6 +3,8 @@
 //! One module per role (see DESIGN.md, "Architecture"):
 //! - [`acme`]: certificates for the policy hosts from an ACME CA (RFC 8555; HTTP-01, RFC 8737
 //!   TLS-ALPN-01), the pre-flight check, and the renewal policies;
+//! - [`alerts`]: scheduled re-checks of every hosted domain, the alert rules, and alerts
+//!   opened once, resolved when their cause goes, and sent once by e-mail or webhook;
 //! - [`api`]: the REST API over the domain service (bearer token, JSON over HTTP/1.1);
 //! - [`auth`]: passwords (argon2id), API tokens and login throttling for tenants' users;
 //! - [`certs`]: the certificate manager: orders, stores sealed, renews and installs each
@@ -26,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acme;
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod certs;

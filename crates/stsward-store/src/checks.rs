@@ -134,6 +134,34 @@ impl Store {
         }))
     }
 
+    /// The ids and verdicts of the newest runs of `tenant`'s live domain `domain`, newest
+    /// first, at most `limit`, without their findings (the alert rules compare verdicts over
+    /// many runs).
+    pub async fn check_run_verdicts(
+        &self,
+        tenant: TenantId,
+        domain: &str,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        const SQL: &str = "SELECT r.id, r.verdict FROM check_runs r \
+             JOIN hosted_domains d ON d.id = r.domain_id \
+             WHERE d.tenant_id = $1 AND d.domain = $2 AND d.state <> 'gone' \
+             ORDER BY r.id DESC LIMIT $3";
+        let rows = self
+            .run(Operation::CheckRunList, async {
+                with_pool!(self, pool => {
+                    sqlx::query_as::<_, (i64, String)>(SQL)
+                        .bind(tenant.0)
+                        .bind(domain)
+                        .bind(i64::from(limit))
+                        .fetch_all(pool)
+                        .await
+                })
+            })
+            .await?;
+        Ok(rows)
+    }
+
     /// The newest runs of `tenant`'s live domain `domain`, newest first, at most `limit`.
     /// Empty when the tenant hosts no such domain, including when another tenant does.
     pub async fn check_run_list(

@@ -295,6 +295,24 @@ pub enum Operation {
     CheckRunList,
     /// [`Store::metrics_snapshot`](crate::Store::metrics_snapshot).
     MetricsSnapshot,
+    /// [`Store::alerts_sync`](crate::Store::alerts_sync).
+    AlertsSync,
+    /// [`Store::alert_list`](crate::Store::alert_list).
+    AlertList,
+    /// [`Store::alert_deliveries_due`](crate::Store::alert_deliveries_due).
+    AlertDeliveriesDue,
+    /// [`Store::alert_delivery_claim`](crate::Store::alert_delivery_claim).
+    AlertDeliveryClaim,
+    /// [`Store::alert_delivery_done`](crate::Store::alert_delivery_done).
+    AlertDeliveryDone,
+    /// [`Store::alert_delivery_failed`](crate::Store::alert_delivery_failed).
+    AlertDeliveryFailed,
+    /// [`Store::alert_rounds_seed`](crate::Store::alert_rounds_seed).
+    AlertRoundsSeed,
+    /// [`Store::alert_rounds_due`](crate::Store::alert_rounds_due).
+    AlertRoundsDue,
+    /// [`Store::alert_round_claim`](crate::Store::alert_round_claim).
+    AlertRoundClaim,
 }
 
 impl Operation {
@@ -370,6 +388,15 @@ impl Operation {
             Self::CheckRunAdd => "check_run_add",
             Self::CheckRunList => "check_run_list",
             Self::MetricsSnapshot => "metrics_snapshot",
+            Self::AlertsSync => "alerts_sync",
+            Self::AlertList => "alert_list",
+            Self::AlertDeliveriesDue => "alert_deliveries_due",
+            Self::AlertDeliveryClaim => "alert_delivery_claim",
+            Self::AlertDeliveryDone => "alert_delivery_done",
+            Self::AlertDeliveryFailed => "alert_delivery_failed",
+            Self::AlertRoundsSeed => "alert_rounds_seed",
+            Self::AlertRoundsDue => "alert_rounds_due",
+            Self::AlertRoundClaim => "alert_round_claim",
         }
     }
 }
@@ -442,6 +469,10 @@ pub enum Field {
     CheckVerdict,
     /// A check run's findings JSON.
     CheckFindings,
+    /// An alert's rule, cause key or summary.
+    Alert,
+    /// An alert destination's name.
+    AlertDestination,
 }
 
 impl Field {
@@ -477,6 +508,8 @@ impl Field {
             Self::LoginKey => "login key",
             Self::CheckVerdict => "verdict",
             Self::CheckFindings => "findings",
+            Self::Alert => "alert",
+            Self::AlertDestination => "alert destination",
         }
     }
 }

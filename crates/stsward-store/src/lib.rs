@@ -17,6 +17,9 @@
 //!   failed-login counts, each tenant-scoped (issue 9).
 //! - [`checks`]: the runs of checks tenants start over the API, with a bounded history per
 //!   domain (issue 9).
+//! - [`alerts`]: open and resolved alerts per domain (opened once by a unique key), their
+//!   sends claimed once per destination with a rate limit, and the scheduled re-check and
+//!   evaluation rounds (issue 9).
 //!
 //! Each area of the product gets its own module here (one `impl Store` block with its
 //! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
@@ -35,6 +38,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod auth;
 pub mod checks;
 mod error;
@@ -48,6 +52,10 @@ pub mod resolver_policy;
 pub mod scheduler;
 mod store;
 
+pub use alerts::{
+    Alert, AlertEvent, DeliveryClaim, DueDelivery, DueRound, OpenCause, RoundKind, SendBudget,
+    SyncOutcome,
+};
 pub use auth::{ApiToken, LoginScope, NewToken, NewUser, Role, TokenId, User, UserId};
 pub use checks::{CheckRun, NewCheckRun};
 pub use error::{Field, Operation, StoreError};

@@ -22,7 +22,7 @@ pub const DEFAULT_RUNS: u32 = 20;
 const RETRY_AFTER: &str = "5";
 
 /// The domain of the path, normalised; 404 unless `tenant` hosts it.
-async fn hosted(api: &Api, tenant: TenantId, raw: &str) -> Result<String, ApiError> {
+pub(super) async fn hosted(api: &Api, tenant: TenantId, raw: &str) -> Result<String, ApiError> {
     let name = domain_name(raw).map_err(|e| ApiError::invalid("domain", e.to_string()))?;
     let found = api
         .service

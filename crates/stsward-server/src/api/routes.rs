@@ -216,6 +216,9 @@ where
             },
         };
     }
+    if rest == "/alerts" {
+        return super::alerts::list(&request, api, caller.tenant, None).await;
+    }
     let Some(rest) = rest.strip_prefix("/domains") else {
         return Err(not_found(&path));
     };
@@ -294,6 +297,7 @@ where
             Ok(json_response(StatusCode::OK, &verdict))
         }
         (Some("readiness"), m) => Err(method_not_allowed(&m, "GET")),
+        (Some("alerts"), _) => super::alerts::list(&request, api, t, Some(segment)).await,
         (Some(_), _) => Err(not_found(&path)),
     }
 }

@@ -99,6 +99,18 @@ const DOMAIN: &[Field] = &[required(
 )];
 const NAME: &[Field] = &[required("name", Kind::Name, "The tenant's name.")];
 const TOKEN_ID: &[Field] = &[required("id", Kind::Id, "The token's number.")];
+const ALERT_QUERY: &[Field] = &[
+    field(
+        "open",
+        Kind::Boolean,
+        "true: open alerts only (default: open and resolved).",
+    ),
+    field(
+        "limit",
+        Kind::Limit(1000),
+        "Alerts in the answer (default 100).",
+    ),
+];
 const TENANT_QUERY: &[Field] = &[field(
     "tenant",
     Kind::Name,
@@ -284,6 +296,21 @@ pub const OPERATIONS: &[Operation] = &[
         ),
         errors: &[400, 404],
         ..op("GET", "/api/v1/domains/{domain}/readiness", "readiness")
+    },
+    Operation {
+        summary: "The domain's alerts, newest first (docs/alerts.md).",
+        params: DOMAIN,
+        query: ALERT_QUERY,
+        success: (200, "`{\"alerts\": [...]}`."),
+        errors: &[400, 404],
+        ..op("GET", "/api/v1/domains/{domain}/alerts", "domainAlerts")
+    },
+    Operation {
+        summary: "The tenant's alerts over all its domains, newest first.",
+        query: ALERT_QUERY,
+        success: (200, "`{\"alerts\": [...]}`."),
+        errors: &[400],
+        ..op("GET", "/api/v1/alerts", "listAlerts")
     },
     Operation {
         summary: "Every tenant (install admin token only).",

@@ -13,8 +13,9 @@
 //!
 //! Besides the policy host and the DNS, `run` starts the certificate manager
 //! ([`crate::certs`], with `[acme]`), the REST API ([`crate::api`], when `[api]` has a
-//! token) and the scheduler ([`crate::scheduler`]: MX follow, the own-TXT watch, and the
-//! policy fetch counts, flushed once more after the policy host has stopped).
+//! token), the scheduler ([`crate::scheduler`]: MX follow, the own-TXT watch, and the
+//! policy fetch counts, flushed once more after the policy host has stopped), and the
+//! scheduled checks and alerts ([`crate::alerts`]).
 //!
 //! Ordering (RFC 8461 §8.1, "Recipients SHOULD also update the HTTPS policy body before
 //! updating the TXT record"): a changed domain's body is served first, and its DNS id moves
@@ -41,8 +42,10 @@ use tokio::sync::watch;
 
 use crate::acme::AcmeConfig;
 use crate::acme::preflight::ServiceTarget;
+use crate::alerts::{AlertEngine, AlertSettings, AlertSetup};
 use crate::api::{ApiLimits, ApiServer, ApiStartError};
 use crate::certs::{CertError, CertManager, CertSettings, CertSetup, challenge_kind};
+use crate::checks::CheckRunner;
 use crate::config::{ConfigError, Secret, ServeConfig};
 use crate::dns::{DnsError, DnsLimits, DnsServer, Zone};
 use crate::domains::{DomainError, DomainService};
@@ -208,6 +211,7 @@ pub struct Runtime {
     service: DomainService,
     config: ServeConfig,
     scheduler: Scheduler,
+    alerts: AlertEngine,
     intake: intake::Intake,
     clock: Clock,
 }
@@ -317,6 +321,30 @@ impl Runtime {
             },
             SchedulerSettings::from_config(&config.scheduler),
         );
+        // Scheduled checks and alerts (src/alerts.rs): one check runner, shared with the
+        // API's tenant checks, so that both keep to the same limits.
+        let runner = match CheckRunner::new(&config.checks) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                tracing::error!(error = %e, "checks are unavailable (scheduled and tenant)");
+                None
+            }
+        };
+        let destinations =
+            crate::alerts::destinations(&config.alerts).map_err(|reason| ConfigError::Invalid {
+                key: "alerts",
+                reason,
+            })?;
+        let alerts = AlertEngine::new(
+            AlertSetup {
+                store: store.clone(),
+                runner: runner.clone(),
+                clock: clock.clone(),
+                holder: replica_id.clone(),
+                destinations: Arc::new(destinations),
+            },
+            AlertSettings::from_config(&config.alerts),
+        );
         let mut propagator = Propagator::new(
             store.clone(),
             service.clone(),
@@ -341,13 +369,16 @@ impl Runtime {
         }
         let (dns_udp, dns_tcp) = setup::bind_dns(&config.listen.dns)?;
         let api = match config.api_token()? {
-            Some(token) => Some((
-                ApiServer::bind(&config.api.listen, ApiLimits::default())?
+            Some(token) => {
+                let mut server = ApiServer::bind(&config.api.listen, ApiLimits::default())?
                     .with_checks(config.checks.clone())
                     .with_readiness(config.readiness.clone())
-                    .with_metrics(config.metrics.clone())?,
-                token,
-            )),
+                    .with_metrics(config.metrics.clone())?;
+                if let Some(r) = &runner {
+                    server = server.with_check_runner(r.clone());
+                }
+                Some((server, token))
+            }
             None => None,
         };
         let dns = dns_udp.iter().filter_map(|s| s.local_addr().ok()).collect();
@@ -385,6 +416,7 @@ impl Runtime {
             service,
             config,
             scheduler,
+            alerts,
             intake,
             clock,
         })
@@ -431,6 +463,7 @@ impl Runtime {
             service,
             config,
             scheduler,
+            alerts,
             intake,
             clock,
         } = self;
@@ -467,6 +500,8 @@ impl Runtime {
         let mut propagate_task = tokio::spawn(propagator.run(stop_rx.clone()));
         // The scheduler (src/scheduler.rs): MX follow, own-TXT watch, fetch-count flushes.
         let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
+        // Scheduled checks, alert evaluations and sends (src/alerts.rs).
+        let alerts_task = tokio::spawn(alerts.run(stop_rx.clone()));
         // Report intake (serve/intake.rs): SMTP, IMAP, the retention prune.
         let intake_task = tokio::spawn(intake::run(
             intake.smtp,
@@ -483,6 +518,7 @@ impl Runtime {
             host_task.abort_handle(),
             propagate_task.abort_handle(),
             scheduler_task.abort_handle(),
+            alerts_task.abort_handle(),
             intake_task.abort_handle(),
         ]);
 
@@ -542,6 +578,9 @@ impl Runtime {
         }
         if tokio::time::timeout(limit, scheduler_task).await.is_err() {
             tracing::warn!(role = "scheduler", "did not stop within the grace");
+        }
+        if tokio::time::timeout(limit, alerts_task).await.is_err() {
+            tracing::warn!(role = "alerts", "did not stop within the grace");
         }
         // The policy host has stopped: no fetch is counted after this last flush.
         match tokio::time::timeout(limit, scheduler.flush_fetches()).await {

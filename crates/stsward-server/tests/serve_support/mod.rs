@@ -54,7 +54,9 @@ pub fn pki(dir: &Path, names: &[&str]) -> Pki {
     }
 }
 
-/// A configuration on loopback (port 0: free ports), fast polling, a 2 s heartbeat expiry.
+/// A configuration on loopback (port 0: free ports), fast polling, a 2 s heartbeat expiry,
+/// and no scheduled full checks (they would look real domains up when a test moves the
+/// clock on).
 pub fn config_text(pki: &Pki, store_url: &str, v6: bool) -> String {
     let (https, dns) = if v6 {
         (
@@ -90,6 +92,8 @@ token = "serve-test-token"
 [replicas]
 poll_interval_ms = 100
 heartbeat_expiry = 2
+[alerts]
+check_interval = 0
 "#,
         cert = pki.cert_file.display().to_string(),
         key = pki.key_file.display().to_string(),
