@@ -14,6 +14,8 @@
 //! stsward_check_verdict{domain,verdict}                    1 for the last check's verdict
 //! stsward_check_finished_seconds{domain}                   when that check finished
 //! stsward_reports_stored_total{channel}                    reports stored, per channel
+//! stsward_alerts_open{rule}                                open alerts (docs/alerts.md)
+//! stsward_alert_deliveries{state}                          alert sends by state
 //! stsward_metrics_window_days                              the window of the gauges above
 //! ```
 //!
@@ -289,6 +291,28 @@ impl Collector for Snapshot {
             let labels = [("channel", escape(channel))];
             ConstCounter::new(n.max(&0).unsigned_abs()).encode(family.encode_family(&labels)?)?;
         }
+        let series: Vec<(Labels, i64)> = d
+            .open_alerts
+            .iter()
+            .map(|(rule, n)| (vec![("rule", rule.clone())], *n))
+            .collect();
+        gauges(
+            &mut encoder,
+            "stsward_alerts_open",
+            "Open alerts by rule (docs/alerts.md).",
+            &series,
+        )?;
+        let series: Vec<(Labels, i64)> = d
+            .alert_deliveries
+            .iter()
+            .map(|(state, n)| (vec![("state", state.clone())], *n))
+            .collect();
+        gauges(
+            &mut encoder,
+            "stsward_alert_deliveries",
+            "Alert sends by state (pending, sending, sent, failed).",
+            &series,
+        )?;
         let window = ConstGauge::new(i64::from(self.window_days));
         let family = encoder.encode_descriptor(
             "stsward_metrics_window_days",

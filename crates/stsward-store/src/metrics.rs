@@ -2,7 +2,7 @@
 //! that every replica on one database shows the same numbers: hosted domains and their
 //! modes, reported sessions and failures of the last days (RFC 8460 §4.2.2, §4.3; from the
 //! daily rollups, never from report rows), policy fetches, certificate expiry, each domain's
-//! last check verdict, and reports stored per intake channel.
+//! last check verdict, reports stored per intake channel, and alerts open and sends by state.
 
 use crate::error::{Operation, StoreError};
 use crate::store::{Store, with_pool};
@@ -81,6 +81,10 @@ pub struct MetricsSnapshot {
     pub verdicts: Vec<VerdictRow>,
     /// Reports stored per intake channel, all time.
     pub reports_by_channel: Vec<(String, i64)>,
+    /// Open alerts per rule, of hosted domains.
+    pub open_alerts: Vec<(String, i64)>,
+    /// Alert sends per state (`pending`, `sending`, `sent`, `failed`).
+    pub alert_deliveries: Vec<(String, i64)>,
 }
 
 const DOMAINS: &str = "SELECT t.name, d.domain, d.state, v.mode FROM hosted_domains d \
@@ -108,6 +112,11 @@ const VERDICTS: &str = "SELECT d.domain, r.verdict, r.finished_at FROM hosted_do
      JOIN check_runs r ON r.domain_id = d.id \
      AND r.id = (SELECT MAX(id) FROM check_runs WHERE domain_id = d.id) \
      WHERE d.state <> 'gone' ORDER BY d.domain";
+const OPEN_ALERTS: &str = "SELECT a.rule, COUNT(*) FROM alerts a \
+     JOIN hosted_domains d ON d.id = a.domain_id AND d.state <> 'gone' \
+     WHERE a.resolved_at IS NULL GROUP BY a.rule ORDER BY a.rule";
+const DELIVERIES: &str =
+    "SELECT state, COUNT(*) FROM alert_deliveries GROUP BY state ORDER BY state";
 const CHANNELS: &str = "SELECT channel, COUNT(*) FROM reports GROUP BY channel ORDER BY channel";
 
 impl Store {
@@ -141,6 +150,12 @@ impl Store {
                     .fetch_all(pool)
                     .await?;
                 let reports_by_channel = sqlx::query_as::<_, (String, i64)>(CHANNELS)
+                    .fetch_all(pool)
+                    .await?;
+                let open_alerts = sqlx::query_as::<_, (String, i64)>(OPEN_ALERTS)
+                    .fetch_all(pool)
+                    .await?;
+                let alert_deliveries = sqlx::query_as::<_, (String, i64)>(DELIVERIES)
                     .fetch_all(pool)
                     .await?;
                 Ok(MetricsSnapshot {
@@ -187,6 +202,8 @@ impl Store {
                         })
                         .collect(),
                     reports_by_channel,
+                    open_alerts,
+                    alert_deliveries,
                 })
             })
         })

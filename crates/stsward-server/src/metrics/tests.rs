@@ -62,6 +62,8 @@ fn snapshot() -> MetricsSnapshot {
             finished_at: 1_800_000_000,
         }],
         reports_by_channel: vec![("smtp".into(), 7), ("with\"quote".into(), 1)],
+        open_alerts: vec![("cert-expiring".into(), 2)],
+        alert_deliveries: vec![("failed".into(), 1), ("sent".into(), 5)],
     }
 }
 
@@ -82,6 +84,8 @@ fn every_family_is_there_with_its_labels() {
         "# TYPE stsward_reports_stored counter",
         "stsward_reports_stored_total{channel=\"smtp\"} 7",
         "stsward_metrics_window_days 7",
+        "stsward_alerts_open{rule=\"cert-expiring\"} 2",
+        "stsward_alert_deliveries{state=\"failed\"} 1",
     ] {
         assert!(
             text.lines().any(|l| l == line),
