@@ -293,6 +293,20 @@ pub enum Operation {
     CheckRunAdd,
     /// [`Store::check_run_list`](crate::Store::check_run_list).
     CheckRunList,
+    /// [`Store::reports_list`](crate::Store::reports_list).
+    ReportsList,
+    /// [`Store::report_raw`](crate::Store::report_raw).
+    ReportRaw,
+    /// [`Store::web_session_create`](crate::Store::web_session_create).
+    WebSessionCreate,
+    /// [`Store::web_session_lookup`](crate::Store::web_session_lookup).
+    WebSessionLookup,
+    /// [`Store::web_session_touch`](crate::Store::web_session_touch).
+    WebSessionTouch,
+    /// [`Store::web_session_delete`](crate::Store::web_session_delete).
+    WebSessionDelete,
+    /// [`Store::web_session_prune`](crate::Store::web_session_prune).
+    WebSessionPrune,
 }
 
 impl Operation {
@@ -367,6 +381,13 @@ impl Operation {
             Self::LoginFailurePrune => "login_failure_prune",
             Self::CheckRunAdd => "check_run_add",
             Self::CheckRunList => "check_run_list",
+            Self::ReportsList => "reports_list",
+            Self::ReportRaw => "report_raw",
+            Self::WebSessionCreate => "web_session_create",
+            Self::WebSessionLookup => "web_session_lookup",
+            Self::WebSessionTouch => "web_session_touch",
+            Self::WebSessionDelete => "web_session_delete",
+            Self::WebSessionPrune => "web_session_prune",
         }
     }
 }
@@ -439,6 +460,10 @@ pub enum Field {
     CheckVerdict,
     /// A check run's findings JSON.
     CheckFindings,
+    /// A dashboard session id's digest.
+    SessionDigest,
+    /// A dashboard session's CSRF token.
+    CsrfToken,
 }
 
 impl Field {
@@ -474,6 +499,8 @@ impl Field {
             Self::LoginKey => "login key",
             Self::CheckVerdict => "verdict",
             Self::CheckFindings => "findings",
+            Self::SessionDigest => "session digest",
+            Self::CsrfToken => "csrf_token",
         }
     }
 }

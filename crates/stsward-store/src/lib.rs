@@ -17,6 +17,8 @@
 //!   failed-login counts, each tenant-scoped (issue 9).
 //! - [`checks`]: the runs of checks tenants start over the API, with a bounded history per
 //!   domain (issue 9).
+//! - [`web_sessions`]: dashboard sessions, stored by the digest of their id, each with its
+//!   CSRF token, expiry and last use (issue 9).
 //!
 //! Each area of the product gets its own module here (one `impl Store` block with its
 //! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
@@ -46,6 +48,7 @@ pub mod reports;
 pub mod resolver_policy;
 pub mod scheduler;
 mod store;
+pub mod web_sessions;
 
 pub use auth::{ApiToken, LoginScope, NewToken, NewUser, Role, TokenId, User, UserId};
 pub use checks::{CheckRun, NewCheckRun};
@@ -57,6 +60,7 @@ pub use hosting::{
 };
 pub use leases::Lease;
 pub use replicas::HostingChange;
+pub use reports::listing::{ReportListQuery, ReportListing};
 pub use reports::{
     DkimRecord, Intake, IntakeContent, IntakeResult, QuarantinedInput, RawInput, RecordError,
     ReportRecord, ReportScope, ReportSummary, SummaryQuery,
@@ -64,3 +68,4 @@ pub use reports::{
 pub use resolver_policy::CachedPolicy;
 pub use scheduler::{DomainChecks, DueDomain, FetchRow, FetchTotals, TxtFlag};
 pub use store::{Backend, Store, StoreOptions};
+pub use web_sessions::{NewWebSession, WebSession};

@@ -39,6 +39,7 @@
 //! reports.
 
 mod ingest;
+pub mod listing;
 pub mod quarantine;
 pub mod summary;
 
