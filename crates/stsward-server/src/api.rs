@@ -64,7 +64,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::checks::CheckRunner;
-use crate::config::{ChecksSection, ReadinessSection, Secret};
+use crate::config::{ChecksSection, ReadinessSection, Secret, WebSection};
 use crate::domains::{DomainError, DomainService};
 use crate::listen;
 
@@ -155,6 +155,8 @@ pub struct ApiServer {
     limits: ApiLimits,
     checks: ChecksSection,
     readiness: ReadinessSection,
+    /// The dashboard's settings and the clock its pages read; `None`: no dashboard.
+    web: Option<(WebSection, crate::serve::Clock)>,
 }
 
 impl ApiServer {
@@ -177,6 +179,7 @@ impl ApiServer {
             limits,
             checks: ChecksSection::default(),
             readiness: ReadinessSection::default(),
+            web: None,
         })
     }
 
@@ -191,6 +194,13 @@ impl ApiServer {
     /// defaults.
     pub fn with_readiness(mut self, section: ReadinessSection) -> ApiServer {
         self.readiness = section;
+        self
+    }
+
+    /// Serves the dashboard (`crate::web`) on the same listeners, for every path outside
+    /// `/api/`, with `section` (`[web]`; nothing when it is not `enabled`) and `clock`.
+    pub fn with_web(mut self, section: WebSection, clock: crate::serve::Clock) -> ApiServer {
+        self.web = section.enabled.then_some((section, clock));
         self
     }
 
@@ -224,7 +234,17 @@ impl ApiServer {
             tracing::error!(error = %e, "REST API: tenant checks are unavailable");
             e.to_string()
         });
+        let web = self.web.map(|(section, clock)| {
+            Arc::new(crate::web::Web::new(
+                service.clone(),
+                clock,
+                &section,
+                self.readiness.clone(),
+                limits.clone(),
+            ))
+        });
         let api = Arc::new(routes::Api {
+            web,
             checks,
             service,
             token_digest: digest::digest(&digest::SHA256, token.expose().trim().as_bytes()),
@@ -295,9 +315,19 @@ async fn serve(
 ) {
     let limits = api.limits.clone();
     let deadline = Instant::now() + limits.connection_lifetime;
-    let service = service_fn(move |request| {
+    let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
         let api = api.clone();
-        async move { Ok::<_, Infallible>(routes::answer(request, api).await) }
+        async move {
+            // Paths outside /api/ are the dashboard's, when it is on.
+            if let Some(web) = api
+                .web
+                .clone()
+                .filter(|_| crate::web::owns(request.uri().path()))
+            {
+                return Ok::<_, Infallible>(crate::web::answer(request, peer, web).await);
+            }
+            Ok::<_, Infallible>(routes::answer(request, api).await)
+        }
     });
     let mut builder = http1::Builder::new();
     builder

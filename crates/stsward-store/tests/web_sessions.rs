@@ -139,17 +139,41 @@ async fn touch_and_prune_follow_the_times(db: Db) {
     assert_eq!(seen, T0 + 60);
     // At T0 + 100 session 2 has expired; session 1 was seen at T0 + 60, after the idle cut.
     assert_eq!(
-        store.web_session_prune(T0 + 100, T0 + 50).await.expect("prune"),
+        store
+            .web_session_prune(T0 + 100, T0 + 50)
+            .await
+            .expect("prune"),
         1
     );
-    assert!(store.web_session_lookup(&digest(2)).await.expect("lookup").is_none());
-    assert!(store.web_session_lookup(&digest(1)).await.expect("lookup").is_some());
+    assert!(
+        store
+            .web_session_lookup(&digest(2))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(
+        store
+            .web_session_lookup(&digest(1))
+            .await
+            .expect("lookup")
+            .is_some()
+    );
     // Idle since T0 + 60: an idle cut after it removes the session.
     assert_eq!(
-        store.web_session_prune(T0 + 100, T0 + 60).await.expect("prune"),
+        store
+            .web_session_prune(T0 + 100, T0 + 60)
+            .await
+            .expect("prune"),
         1
     );
-    assert!(store.web_session_lookup(&digest(1)).await.expect("lookup").is_none());
+    assert!(
+        store
+            .web_session_lookup(&digest(1))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
 }
 
 async fn another_replica_sees_the_session_and_its_deletion(db: Db) {
@@ -159,9 +183,19 @@ async fn another_replica_sees_the_session_and_its_deletion(db: Db) {
     one.web_session_create(&session(user, 3, T0 + 3600))
         .await
         .expect("create");
-    assert!(two.web_session_lookup(&digest(3)).await.expect("lookup").is_some());
+    assert!(
+        two.web_session_lookup(&digest(3))
+            .await
+            .expect("lookup")
+            .is_some()
+    );
     assert!(two.web_session_delete(&digest(3)).await.expect("delete"));
-    assert!(one.web_session_lookup(&digest(3)).await.expect("lookup").is_none());
+    assert!(
+        one.web_session_lookup(&digest(3))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
 }
 
 async fn bad_values_are_refused_naming_the_field(db: Db) {
@@ -175,12 +209,21 @@ async fn bad_values_are_refused_naming_the_field(db: Db) {
     };
     let mut short = session(user, 1, T0 + 10);
     short.digest.truncate(31);
-    let e = store.web_session_create(&short).await.expect_err("short digest");
+    let e = store
+        .web_session_create(&short)
+        .await
+        .expect_err("short digest");
     assert_eq!(field_of(e), Field::SessionDigest);
-    let e = store.web_session_lookup(&[0; 3]).await.expect_err("short digest");
+    let e = store
+        .web_session_lookup(&[0; 3])
+        .await
+        .expect_err("short digest");
     assert_eq!(field_of(e), Field::SessionDigest);
     let mut long = session(user, 1, T0 + 10);
     long.csrf_token = "x".repeat(129);
-    let e = store.web_session_create(&long).await.expect_err("long token");
+    let e = store
+        .web_session_create(&long)
+        .await
+        .expect_err("long token");
     assert_eq!(field_of(e), Field::CsrfToken);
 }

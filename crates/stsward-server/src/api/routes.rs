@@ -41,6 +41,8 @@ pub(super) struct Api {
     pub checks: Result<Arc<crate::checks::CheckRunner>, String>,
     /// The criteria of readiness verdicts (`[readiness]`).
     pub readiness: crate::config::ReadinessSection,
+    /// The dashboard, served for paths outside `/api/` (`crate::web`), when `[web]` is on.
+    pub web: Option<Arc<crate::web::Web>>,
 }
 
 pub(super) fn now() -> i64 {

@@ -344,7 +344,8 @@ impl Runtime {
             Some(token) => Some((
                 ApiServer::bind(&config.api.listen, ApiLimits::default())?
                     .with_checks(config.checks.clone())
-                    .with_readiness(config.readiness.clone()),
+                    .with_readiness(config.readiness.clone())
+                    .with_web(config.web.clone(), clock.clone()),
                 token,
             )),
             None => None,

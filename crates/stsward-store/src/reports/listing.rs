@@ -105,7 +105,10 @@ impl Store {
         } else {
             "$2 = $2"
         };
-        let org = query.organization.as_deref().map(|o| o.trim().to_lowercase());
+        let org = query
+            .organization
+            .as_deref()
+            .map(|o| o.trim().to_lowercase());
         let org_cond = if org.as_deref().is_some_and(|o| !o.is_empty()) {
             "r.org_key = $3"
         } else {
@@ -142,7 +145,20 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(id, organization, report_id, begin_at, end_at, policy_domains, channel, dkim, successful, failed, received_at, raw)| {
+                |(
+                    id,
+                    organization,
+                    report_id,
+                    begin_at,
+                    end_at,
+                    policy_domains,
+                    channel,
+                    dkim,
+                    successful,
+                    failed,
+                    received_at,
+                    raw,
+                )| {
                     ReportListing {
                         id,
                         organization,
@@ -200,7 +216,22 @@ impl Store {
             })
             .await?;
         Ok(row.map(
-            |(id, organization, report_id, begin_at, end_at, policy_domains, channel, dkim, successful, failed, received_at, raw_id, size, compressed)| {
+            |(
+                id,
+                organization,
+                report_id,
+                begin_at,
+                end_at,
+                policy_domains,
+                channel,
+                dkim,
+                successful,
+                failed,
+                received_at,
+                raw_id,
+                size,
+                compressed,
+            )| {
                 let raw = match (size, compressed) {
                     (Some(size), Some(compressed)) => {
                         Some(RawInput::from_stored(size, compressed, String::new()))
