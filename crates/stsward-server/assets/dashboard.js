@@ -101,7 +101,11 @@
       values.push(block[k] || []);
     });
     draw(name, {
-      scales: { x: { time: false, range: [-0.5, Math.max(labels.length - 0.5, 0.5)] } },
+      scales: {
+        x: { time: false, range: [-0.5, Math.max(labels.length - 0.5, 0.5)] },
+        // Bars start at zero, so their heights compare.
+        y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } }
+      },
       axes: axes(labels),
       series: series,
       legend: { show: true }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
-use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::json;
 use stsward_proto::tlsrpt::ResultType;
 use stsward_store::{ReportListQuery, ReportListing, ReportScope, ReportSummary, SummaryQuery};
@@ -69,8 +69,15 @@ pub(crate) fn decode(segment: &str) -> Result<String, WebError> {
         .map_err(|_| WebError::BadRequest("the path is not UTF-8 once decoded".into()))
 }
 
+/// What a path segment or query value keeps as is: RFC 3986 §2.3's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(s: &str) -> String {
-    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 /// The tenant `session` acts for. A tenant's user acts for its own tenant only: naming
