@@ -35,7 +35,9 @@ async fn postgres_behaviours() {
 }
 
 async fn open(db: &Db) -> Store {
-    Store::open(&db.url).await.expect("open")
+    let store = Store::open(&db.url).await.expect("open");
+    assert_eq!(store.backend(), db.backend);
+    store
 }
 
 async fn ann(store: &Store) -> UserId {
