@@ -10,24 +10,23 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use stsward_server::api::{ApiLimits, ApiServer, ApiStartError};
-use stsward_server::auth::password;
 use stsward_server::config::{HostingSection, ServeConfig, WebSection};
 use stsward_server::domains::{AddDomain, DomainService, MxInput};
-use stsward_server::intake::{Channel, Outcome, ReportSink, StoreSink, Submission, SubmissionKind};
+use stsward_server::intake::StoreSink;
 use stsward_server::serve::Clock;
 use stsward_server::web::sessions::digest_of;
-use stsward_store::{NewUser, Role, Store, TenantId};
+use stsward_store::{Store, TenantId};
 use stsward_testkit::postgres::Postgres;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-const PASSWORD: &str = "correct horse battery staple";
+mod api_support;
+mod web_support;
+use web_support::{ingest, login_form, user};
 const LIFETIME: u64 = 3600;
 const IDLE: u64 = 600;
-const HOST: &str = "dash.test";
-const REPLY_WITHIN: Duration = Duration::from_secs(20);
+/// The `Host` api_support sends.
+const HOST: &str = "api.test";
 
 type Case = fn(Dash) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -116,23 +115,6 @@ impl Reply {
     }
 }
 
-async fn user(store: &Store, tenant: Option<TenantId>, name: &str) {
-    store
-        .user_create(&NewUser {
-            tenant,
-            name: name.into(),
-            password_hash: password::hash(PASSWORD).expect("hash"),
-            role: if tenant.is_some() {
-                Role::Member
-            } else {
-                Role::Admin
-            },
-            created_at: 1_700_000_000,
-        })
-        .await
-        .expect("user");
-}
-
 fn report(domain: &str, id: &str) -> Vec<u8> {
     format!(
         r#"{{"organization-name":"sender.example","date-range":{{"start-datetime":"2026-01-01T00:00:00Z","end-datetime":"2026-01-01T23:59:59Z"}},"contact-info":"tlsrpt@sender.example","report-id":"{id}","policies":[{{"policy":{{"policy-type":"sts","policy-domain":"{domain}","mx-host":["mx.{domain}"]}},"summary":{{"total-successful-session-count":10,"total-failure-session-count":0}}}}]}}"#
@@ -172,19 +154,7 @@ impl Dash {
         user(&store, None, "root").await;
         let sink = StoreSink::new(store.clone());
         for (domain, id) in [("alpha.test", "r-alpha"), ("beta.test", "r-beta")] {
-            let outcome = sink
-                .submit(Submission {
-                    channel: Channel::File,
-                    kind: SubmissionKind::Json,
-                    raw: report(domain, id).into(),
-                    received_at: now,
-                    peer: None,
-                    origin: "web test".into(),
-                    require_dkim: false,
-                })
-                .await
-                .expect("submit");
-            assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+            ingest(&sink, report(domain, id), now).await;
         }
         let limits = ApiLimits {
             header_read_timeout: Duration::from_secs(2),
@@ -240,39 +210,16 @@ impl Dash {
     }
 
     async fn request(&self, method: &str, path: &str, headers: &[String], body: &str) -> Reply {
-        let mut tcp = TcpStream::connect(self.addr).await.expect("connect");
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n");
-        for h in headers {
-            head.push_str(h);
-            head.push_str("\r\n");
-        }
+        let mut headers = headers.to_vec();
         if method == "POST" {
-            head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            headers.push("Content-Type: application/x-www-form-urlencoded".into());
         }
-        head.push_str("\r\n");
-        tcp.write_all(head.as_bytes()).await.expect("write");
-        tcp.write_all(body.as_bytes()).await.expect("write");
-        let mut raw = Vec::new();
-        tokio::time::timeout(REPLY_WITHIN, tcp.read_to_end(&mut raw))
-            .await
-            .expect("the reply in time")
-            .expect("read");
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").expect("a complete reply");
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
+        let raw = api_support::send_raw(self.addr, method, path, &headers, body.as_bytes()).await;
+        let (status, headers, body) = api_support::split_reply(&raw);
         Reply {
             status,
-            headers: lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .collect(),
-            body: body.to_owned(),
+            headers,
+            body,
         }
     }
 
@@ -307,7 +254,7 @@ impl Dash {
                 "/login",
                 None,
                 Some(&format!("http://{HOST}")),
-                &format!("user={name}&password={}", PASSWORD.replace(' ', "+")),
+                &login_form(name),
             )
             .await;
         assert_eq!(r.status, 303, "login of {name}: {r:?}");
@@ -356,14 +303,7 @@ async fn pages_redirect_to_login_without_a_session(d: Dash) {
 }
 
 async fn login_sets_a_strict_cookie_and_stores_only_its_digest(d: Dash) {
-    let r = d
-        .post(
-            "/login",
-            None,
-            None,
-            &format!("user=ann&password={}", PASSWORD.replace(' ', "+")),
-        )
-        .await;
+    let r = d.post("/login", None, None, &login_form("ann")).await;
     assert_eq!(r.status, 303, "{r:?}");
     let cookie = r.header("set-cookie").expect("cookie").to_owned();
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
@@ -491,12 +431,7 @@ async fn bad_tokens_and_foreign_origins_get_403(d: Dash) {
         assert_eq!(r.status, 403, "{why}: {r:?}");
     }
     let r = d
-        .post(
-            "/login",
-            None,
-            Some("http://evil.test"),
-            &format!("user=ann&password={}", PASSWORD.replace(' ', "+")),
-        )
+        .post("/login", None, Some("http://evil.test"), &login_form("ann"))
         .await;
     assert_eq!(r.status, 403, "a login from another origin: {r:?}");
     assert_eq!(
@@ -536,14 +471,7 @@ async fn login_throttling_holds_through_the_form(d: Dash) {
         assert!(r.header("set-cookie").is_none());
         assert!(r.body.contains("login-error"));
     }
-    let r = d
-        .post(
-            "/login",
-            None,
-            None,
-            &format!("user=ann&password={}", PASSWORD.replace(' ', "+")),
-        )
-        .await;
+    let r = d.post("/login", None, None, &login_form("ann")).await;
     assert_eq!(
         r.status, 429,
         "the right password is refused while throttled: {r:?}"

@@ -14,18 +14,17 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use stsward_server::auth::password;
 use stsward_server::config::ServeConfig;
 use stsward_server::domains::{AddDomain, MxInput};
-use stsward_server::intake::{Channel, Outcome, ReportSink, StoreSink, Submission, SubmissionKind};
+use stsward_server::intake::StoreSink;
 use stsward_server::serve::{Clock, Runtime, ServeOptions};
-use stsward_store::{NewUser, Role, Store, TenantId};
 use tokio::sync::oneshot;
 
 mod serve_support;
+mod web_support;
+use web_support::{PASSWORD, ingest, user};
 
 const DAY: i64 = 86_400;
-const PASSWORD: &str = "correct horse battery staple";
 /// The whole browser run, launch included.
 const NODE_DEADLINE: Duration = Duration::from_secs(180);
 
@@ -93,19 +92,6 @@ fn report(
     .into_bytes()
 }
 
-async fn user(store: &Store, tenant: TenantId, name: &str) {
-    store
-        .user_create(&NewUser {
-            tenant: Some(tenant),
-            name: name.into(),
-            password_hash: password::hash(PASSWORD).expect("hash"),
-            role: Role::Member,
-            created_at: 1_700_000_000,
-        })
-        .await
-        .expect("user");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_in_chromium() {
     if let Some(why) = missing() {
@@ -150,8 +136,8 @@ async fn the_dashboard_in_chromium() {
         };
         service.add(tenant, &add, "test", now).await.expect("add");
     }
-    user(&store, alpha, "ann").await;
-    user(&store, beta, "bob").await;
+    user(&store, Some(alpha), "ann").await;
+    user(&store, Some(beta), "bob").await;
 
     // Five days of reports from two organisations through the intake's sink.
     let sink = StoreSink::new(store.clone());
@@ -187,19 +173,7 @@ async fn the_dashboard_in_chromium() {
             ),
         ];
         for raw in reports {
-            let outcome = sink
-                .submit(Submission {
-                    channel: Channel::File,
-                    kind: SubmissionKind::Json,
-                    raw: raw.into(),
-                    received_at: now,
-                    peer: None,
-                    origin: "browser test".into(),
-                    require_dkim: false,
-                })
-                .await
-                .expect("submit");
-            assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+            ingest(&sink, raw, now).await;
         }
     }
     expected_days.sort();

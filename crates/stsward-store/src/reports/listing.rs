@@ -77,6 +77,41 @@ type ListingRow = (
     Option<i64>,
 );
 
+/// The columns of a [`ListingRow`], on `reports r`.
+const LISTING_COLUMNS: &str = "r.id, r.organization, r.report_id, r.begin_at, r.end_at, \
+     r.policy_domains, r.channel, r.dkim, r.successful, r.failed, r.received_at, r.raw_id";
+
+fn listing_from(row: ListingRow) -> ReportListing {
+    let (
+        id,
+        organization,
+        report_id,
+        begin_at,
+        end_at,
+        policy_domains,
+        channel,
+        dkim,
+        successful,
+        failed,
+        received_at,
+        raw_id,
+    ) = row;
+    ReportListing {
+        id,
+        organization,
+        report_id,
+        begin_at,
+        end_at,
+        policy_domains,
+        channel,
+        dkim,
+        successful,
+        failed,
+        received_at,
+        has_raw: raw_id.is_some(),
+    }
+}
+
 /// The condition that keeps a query to the reports of the scope's tenant (`$1`).
 fn scope_condition(scope: ReportScope) -> (&'static str, i64) {
     match scope {
@@ -120,9 +155,7 @@ impl Store {
             "$4 = $4"
         };
         let sql = format!(
-            "SELECT r.id, r.organization, r.report_id, r.begin_at, r.end_at, r.policy_domains, \
-             r.channel, r.dkim, r.successful, r.failed, r.received_at, r.raw_id \
-             FROM reports r WHERE {scope} AND {domain_cond} AND {org_cond} AND {dkim_cond} \
+            "SELECT {LISTING_COLUMNS} FROM reports r WHERE {scope} AND {domain_cond} AND {org_cond} AND {dkim_cond} \
              AND r.end_at >= $5 AND r.begin_at < $6 ORDER BY r.begin_at DESC, r.id DESC LIMIT $7"
         );
         let limit = i64::from(query.limit.min(MAX_REPORT_LIST));
@@ -142,40 +175,7 @@ impl Store {
                 })
             })
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    id,
-                    organization,
-                    report_id,
-                    begin_at,
-                    end_at,
-                    policy_domains,
-                    channel,
-                    dkim,
-                    successful,
-                    failed,
-                    received_at,
-                    raw,
-                )| {
-                    ReportListing {
-                        id,
-                        organization,
-                        report_id,
-                        begin_at,
-                        end_at,
-                        policy_domains,
-                        channel,
-                        dkim,
-                        successful,
-                        failed,
-                        received_at,
-                        has_raw: raw.is_some(),
-                    }
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(listing_from).collect())
     }
 
     /// The report `id` with its raw input (still compressed; `None` inside when retention
@@ -186,76 +186,37 @@ impl Store {
         id: i64,
     ) -> Result<Option<(ReportListing, Option<RawInput>)>, StoreError> {
         let (scope_cond, tenant) = scope_condition(scope);
-        let sql = format!(
-            "SELECT r.id, r.organization, r.report_id, r.begin_at, r.end_at, r.policy_domains, \
-             r.channel, r.dkim, r.successful, r.failed, r.received_at, r.raw_id, w.size, \
-             w.compressed FROM reports r LEFT JOIN report_raw w ON w.id = r.raw_id \
-             WHERE {scope_cond} AND r.id = $2"
-        );
-        type Row = (
-            i64,
-            String,
-            String,
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            i64,
-            Option<i64>,
-            Option<i64>,
-            Option<Vec<u8>>,
-        );
-        let row = self
+        let sql =
+            format!("SELECT {LISTING_COLUMNS} FROM reports r WHERE {scope_cond} AND r.id = $2");
+        const RAW: &str = "SELECT size, compressed FROM report_raw WHERE id = $1";
+        let found = self
             .run(Operation::ReportRaw, async {
                 with_pool!(self, pool => {
-                    sqlx::query_as::<_, Row>(&sql).bind(tenant).bind(id).fetch_optional(pool).await
+                    let Some(row) = sqlx::query_as::<_, ListingRow>(&sql)
+                        .bind(tenant)
+                        .bind(id)
+                        .fetch_optional(pool)
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
+                    let raw = match row.11 {
+                        Some(raw_id) => {
+                            sqlx::query_as::<_, (i64, Vec<u8>)>(RAW)
+                                .bind(raw_id)
+                                .fetch_optional(pool)
+                                .await?
+                        }
+                        None => None,
+                    };
+                    Ok::<_, sqlx::Error>(Some((row, raw)))
                 })
             })
             .await?;
-        Ok(row.map(
-            |(
-                id,
-                organization,
-                report_id,
-                begin_at,
-                end_at,
-                policy_domains,
-                channel,
-                dkim,
-                successful,
-                failed,
-                received_at,
-                raw_id,
-                size,
-                compressed,
-            )| {
-                let raw = match (size, compressed) {
-                    (Some(size), Some(compressed)) => {
-                        Some(RawInput::from_stored(size, compressed, String::new()))
-                    }
-                    _ => None,
-                };
-                (
-                    ReportListing {
-                        id,
-                        organization,
-                        report_id,
-                        begin_at,
-                        end_at,
-                        policy_domains,
-                        channel,
-                        dkim,
-                        successful,
-                        failed,
-                        received_at,
-                        has_raw: raw_id.is_some(),
-                    },
-                    raw,
-                )
-            },
-        ))
+        Ok(found.map(|(row, raw)| {
+            let raw = raw
+                .map(|(size, compressed)| RawInput::from_stored(size, compressed, String::new()));
+            (listing_from(row), raw)
+        }))
     }
 }
