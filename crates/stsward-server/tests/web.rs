@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use stsward_server::api::{ApiLimits, ApiServer, ApiStartError};
 use stsward_server::config::{HostingSection, ServeConfig, WebSection};
-use stsward_server::domains::{AddDomain, DomainService, MxInput};
+use stsward_server::domains::DomainService;
 use stsward_server::intake::StoreSink;
 use stsward_server::serve::Clock;
 use stsward_server::web::sessions::digest_of;
@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 mod api_support;
 mod web_support;
-use web_support::{ingest, login_form, user};
+use web_support::{ingest, login_form, two_tenants, user};
 const LIFETIME: u64 = 3600;
 const IDLE: u64 = 600;
 /// The `Host` api_support sends.
@@ -117,7 +117,7 @@ impl Reply {
 
 fn report(domain: &str, id: &str) -> Vec<u8> {
     format!(
-        r#"{{"organization-name":"sender.example","date-range":{{"start-datetime":"2026-01-01T00:00:00Z","end-datetime":"2026-01-01T23:59:59Z"}},"contact-info":"tlsrpt@sender.example","report-id":"{id}","policies":[{{"policy":{{"policy-type":"sts","policy-domain":"{domain}","mx-host":["mx.{domain}"]}},"summary":{{"total-successful-session-count":10,"total-failure-session-count":0}}}}]}}"#
+        r#"{{"organization-name":"sender.example","date-range":{{"start-datetime":"2026-01-01T00:00:00Z","end-datetime":"2026-01-01T23:59:59Z"}},"contact-info":"tlsrpt@sender.example","report-id":"{id}","policies":[{{"policy":{{"policy-type":"sts","policy-domain":"{domain}","mx-host":["mx1.{domain}"]}},"summary":{{"total-successful-session-count":10,"total-failure-session-count":0}}}}]}}"#
     )
     .into_bytes()
 }
@@ -137,20 +137,7 @@ impl Dash {
             },
             None,
         );
-        let alpha = store.tenant_create("alpha", now).await.expect("alpha").id;
-        let beta = store.tenant_create("beta", now).await.expect("beta").id;
-        for (tenant, domain) in [(alpha, "alpha.test"), (beta, "beta.test")] {
-            let add = AddDomain {
-                domain: domain.into(),
-                mode: Some("testing".into()),
-                mx: Some(MxInput::Patterns(vec![format!("mx.{domain}")])),
-                max_age: None,
-                follow_mx: false,
-            };
-            service.add(tenant, &add, "test", now).await.expect("add");
-        }
-        user(&store, Some(alpha), "ann").await;
-        user(&store, Some(beta), "bob").await;
+        let (alpha, beta) = two_tenants(&service, now).await;
         user(&store, None, "root").await;
         let sink = StoreSink::new(store.clone());
         for (domain, id) in [("alpha.test", "r-alpha"), ("beta.test", "r-beta")] {

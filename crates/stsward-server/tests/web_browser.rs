@@ -15,14 +15,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 use stsward_server::config::ServeConfig;
-use stsward_server::domains::{AddDomain, MxInput};
 use stsward_server::intake::StoreSink;
 use stsward_server::serve::{Clock, Runtime, ServeOptions};
 use tokio::sync::oneshot;
 
 mod serve_support;
 mod web_support;
-use web_support::{PASSWORD, ingest, user};
+use web_support::{PASSWORD, ingest, two_tenants};
 
 const DAY: i64 = 86_400;
 /// The whole browser run, launch included.
@@ -124,20 +123,7 @@ async fn the_dashboard_in_chromium() {
     let service = runtime.service().clone();
     let store = service.store().clone();
     let now = clock.now();
-    let alpha = store.tenant_create("alpha", now).await.expect("alpha").id;
-    let beta = store.tenant_create("beta", now).await.expect("beta").id;
-    for (tenant, domain) in [(alpha, "alpha.test"), (beta, "beta.test")] {
-        let add = AddDomain {
-            domain: domain.into(),
-            mode: Some("testing".into()),
-            mx: Some(MxInput::Patterns(vec![format!("mx1.{domain}")])),
-            max_age: None,
-            follow_mx: false,
-        };
-        service.add(tenant, &add, "test", now).await.expect("add");
-    }
-    user(&store, Some(alpha), "ann").await;
-    user(&store, Some(beta), "bob").await;
+    two_tenants(&service, now).await;
 
     // Five days of reports from two organisations through the intake's sink.
     let sink = StoreSink::new(store.clone());
