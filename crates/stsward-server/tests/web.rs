@@ -50,6 +50,9 @@ const CASES: &[(&str, Case)] = &[
     ("a_tenant_user_is_refused_another_tenants_pages", |d| {
         Box::pin(a_tenant_user_is_refused_another_tenants_pages(d))
     }),
+    ("the_readiness_panel_follows_the_clock", |d| {
+        Box::pin(the_readiness_panel_follows_the_clock(d))
+    }),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -528,4 +531,59 @@ async fn a_tenant_user_is_refused_another_tenants_pages(d: Dash) {
     assert!(raw.body.contains("r-beta"));
     let _ = d.alpha;
     d.shutdown().await;
+}
+
+/// Whether the domain page shows the readiness criterion `code` as passed.
+fn criterion_passed(page: &Reply, code: &str) -> bool {
+    let marker = format!("data-code=\"{code}\"");
+    let at = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{code} on the page"));
+    let head = &page.body[..at];
+    let open = head
+        .rfind("<li class=\"criterion ")
+        .expect("the criterion's item");
+    head[open..].contains("criterion pass")
+}
+
+async fn the_readiness_panel_follows_the_clock(d: Dash) {
+    let ann = d.login("ann").await;
+    let page = d.get("/domains/alpha.test", Some(&ann)).await;
+    assert_eq!(page.status, 200);
+    assert!(!criterion_passed(&page, "days-in-testing"), "a new domain");
+    assert!(page.body.contains("id=\"verdict\">not-ready<"));
+    // 31 days on, the domain has been in testing long enough. The session has idled out
+    // meanwhile, so the page asks for a new login first.
+    d.clock.advance(Duration::from_secs(31 * 86_400));
+    assert_eq!(d.get("/domains/alpha.test", Some(&ann)).await.status, 303);
+    let ann = d.login("ann").await;
+    let page = d.get("/domains/alpha.test", Some(&ann)).await;
+    assert!(
+        criterion_passed(&page, "days-in-testing"),
+        "31 days in testing"
+    );
+    // The report of day one has left the 14-day success window: no sessions to judge.
+    assert!(!criterion_passed(&page, "success-rate"));
+    let sink = StoreSink::new(d.store.clone());
+    let now = d.clock.now();
+    let day = now.div_euclid(86_400) * 86_400 - 86_400;
+    let fresh = String::from_utf8(report("alpha.test", "r-fresh"))
+        .expect("utf-8")
+        .replace("2026-01-01T00:00:00Z", &rfc3339(day))
+        .replace("2026-01-01T23:59:59Z", &rfc3339(day + 86_399));
+    ingest(&sink, fresh.into_bytes(), now).await;
+    let page = d.get("/domains/alpha.test", Some(&ann)).await;
+    assert!(
+        criterion_passed(&page, "success-rate"),
+        "a fresh report, all successful"
+    );
+    d.shutdown().await;
+}
+
+fn rfc3339(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
 }
