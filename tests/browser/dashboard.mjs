@@ -134,6 +134,29 @@ try {
   };
   result.steps.push("raw");
 
+  // 5b. The policy editor: an invalid edit shows its error as it is typed; a valid one shows
+  // the id it would publish, and saving publishes a new version.
+  await page.goto(`${base}/domains/${domain}/policy`);
+  result.editor = { before_id: null };
+  await page.fill("#policy-text", "version: STSv1\nmode: enforce\nmax_age: 86400\n");
+  await page.waitForSelector("#lint-invalid");
+  result.editor.invalid_codes = await page.$$eval("li.finding.sev-error", (items) =>
+    items.map((i) => i.dataset.code),
+  );
+  await page.fill(
+    "#policy-text",
+    `version: STSv1\nmode: enforce\nmx: mx1.${domain}\nmax_age: 86400\n`,
+  );
+  await page.waitForFunction(() => {
+    const line = document.getElementById("new-id-line");
+    return line && line.textContent.includes("new version");
+  });
+  result.editor.preview_id = (await page.textContent("#new-id"))?.trim();
+  await Promise.all([page.waitForURL(`${base}/domains/${domain}`), page.click("#save")]);
+  result.editor.saved_id = (await page.textContent("#policy-id"))?.trim();
+  result.editor.saved_mode = (await page.textContent("#mode"))?.trim();
+  result.steps.push("editor");
+
   // 6. Another tenant's domain, by page: refused. Its 404 is logged by the browser as a
   // failed resource, so the errors of the pages that should have none are kept apart.
   result.errors_before_refusal = result.page_errors.slice();

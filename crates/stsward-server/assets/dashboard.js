@@ -42,6 +42,35 @@
 
   Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
 
+  // The policy editor checks the text as it is typed: the same preview the Check button
+  // asks for, fetched from this site, its findings swapped into the page.
+  var editor = document.getElementById("editor");
+  var text = document.getElementById("policy-text");
+  if (editor && text && window.fetch && window.DOMParser) {
+    var timer = null;
+    var sequence = 0;
+    text.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var mine = ++sequence;
+        var body = new URLSearchParams(new FormData(editor));
+        body.set("action", "preview");
+        // getAttribute: the buttons named "action" shadow the form's own .action.
+        fetch(editor.getAttribute("action"), {
+          method: "POST",
+          body: body,
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/x-www-form-urlencoded" }
+        }).then(function (r) { return r.text(); }).then(function (html) {
+          if (mine !== sequence) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("lint-result");
+          var shown = document.getElementById("lint-result");
+          if (fresh && shown) shown.innerHTML = fresh.innerHTML;
+        }).catch(function () {});
+      }, 300);
+    });
+  }
+
   var dataElement = document.getElementById("chart-data");
   if (!dataElement || typeof uPlot === "undefined") return;
   var data;

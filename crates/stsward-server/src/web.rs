@@ -10,6 +10,8 @@
 //! GET  /                       overview: every domain the user may see
 //! GET  /domains/{d}            one domain: records, readiness, charts, reports, checks
 //! POST /domains/{d}/mode       csrf, mode -> a new policy version, 303 back
+//! GET  /domains/{d}/policy     the policy editor: lint findings, the id a change would get
+//! POST /domains/{d}/policy     csrf, text, action=preview|save (save: a new version)
 //! GET  /reports                received reports, filtered by domain, organisation, DKIM, dates
 //! GET  /reports/{id}/raw       one report's raw input (?download=1: as a file)
 //! GET  /assets/{name}          embedded CSS, JavaScript and uPlot (no session needed)
@@ -28,6 +30,7 @@
 
 pub mod assets;
 pub mod csrf;
+mod editor;
 mod pages;
 pub mod sessions;
 mod templates;
@@ -416,6 +419,12 @@ async fn post(
             redirect("/login"),
             &web.sessions.clear_cookie(),
         ));
+    }
+    if let Some(domain) = path
+        .strip_prefix("/domains/")
+        .and_then(|r| r.strip_suffix("/policy"))
+    {
+        return editor::post(&pages::decode(domain)?, form, session, web, now).await;
     }
     if let Some(domain) = path
         .strip_prefix("/domains/")

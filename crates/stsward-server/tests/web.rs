@@ -481,6 +481,7 @@ async fn a_tenant_user_is_refused_another_tenants_pages(d: Dash) {
     assert!(overview.body.contains("alpha.test") && !overview.body.contains("beta.test"));
     for path in [
         "/domains/beta.test",
+        "/domains/beta.test/policy",
         "/domains/beta.test?tenant=beta",
         "/domains/alpha.test?tenant=beta",
     ] {
@@ -515,6 +516,26 @@ async fn a_tenant_user_is_refused_another_tenants_pages(d: Dash) {
         )
         .await;
     assert_eq!(r.status, 404, "another tenant's mode: {r:?}");
+    let r = d
+        .post(
+            "/domains/beta.test/policy",
+            Some(&ann),
+            None,
+            &format!(
+                "csrf={csrf}&action=save&text=version%3A+STSv1%0Amode%3A+none%0Amax_age%3A+86400%0A"
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 404, "another tenant's policy: {r:?}");
+    let r = d
+        .post(
+            "/domains/alpha.test/policy",
+            Some(&ann),
+            None,
+            "action=save&text=version%3A+STSv1%0Amode%3A+none%0Amax_age%3A+86400%0A",
+        )
+        .await;
+    assert_eq!(r.status, 403, "an editor save without a token: {r:?}");
     let root = d.login("root").await;
     let all = d.get("/", Some(&root)).await;
     assert!(all.body.contains("alpha.test") && all.body.contains("beta.test"));

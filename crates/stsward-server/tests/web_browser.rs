@@ -120,6 +120,7 @@ async fn the_dashboard_in_chromium() {
     .await
     .expect("serve starts");
     let api = runtime.started().api[0];
+    let dns_addr = runtime.started().dns[0];
     let service = runtime.service().clone();
     let store = service.store().clone();
     let now = clock.now();
@@ -304,6 +305,29 @@ async fn the_dashboard_in_chromium() {
     assert!(
         raw.contains("\"organization-name\"") && raw.contains("alpha.test"),
         "{raw}"
+    );
+    // 5b. The editor: an invalid edit is flagged as typed, a valid one previews the id of
+    // version 2, and after saving the page and the DNS answer carry the new id. The id's
+    // time part is the save's second, so the preview's is the same or a little earlier.
+    let editor = &seen["editor"];
+    let invalid = editor["invalid_codes"].as_array().expect("codes");
+    assert!(!invalid.is_empty(), "the missing mx is an error: {editor}");
+    let preview = editor["preview_id"].as_str().expect("preview id");
+    let saved = editor["saved_id"].as_str().expect("saved id");
+    assert_eq!(editor["saved_mode"], "enforce");
+    assert!(
+        preview.ends_with('2') && saved.ends_with('2'),
+        "version 2: {editor}"
+    );
+    assert!(preview <= saved && preview.len() == saved.len(), "{editor}");
+    let dns = dns_addr;
+    let in_dns = serve_support::within(Duration::from_secs(10), || async move {
+        serve_support::sts_id(dns, "alpha.test").await.as_deref() == Ok(saved)
+    })
+    .await;
+    assert!(
+        in_dns.is_some(),
+        "the DNS answer carries the saved id {saved}"
     );
     // 6. Another tenant's domain is refused by page.
     for c in seen["cross_tenant"].as_array().expect("cross tenant") {

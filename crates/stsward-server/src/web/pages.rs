@@ -52,6 +52,9 @@ pub(crate) async fn get(
         return raw(id, q, session, web).await;
     }
     if let Some(rest) = path.strip_prefix("/domains/") {
+        if let Some(domain) = rest.strip_suffix("/policy") {
+            return super::editor::show(&decode(domain)?, q, session, web, now).await;
+        }
         if rest.contains('/') {
             return Err(WebError::NotFound);
         }
@@ -148,7 +151,7 @@ pub(crate) fn domain_link(domain: &str, tenant: &TenantRef, session: &Session) -
     )
 }
 
-async fn header(web: &Web, session: &Session) -> Result<Header, WebError> {
+pub(crate) async fn header(web: &Web, session: &Session) -> Result<Header, WebError> {
     let scope = match session.user.tenant {
         Some(_) => tenant_of(web, session, None).await?.name,
         None => "all tenants".into(),

@@ -154,6 +154,26 @@ pub(crate) struct DomainPage {
 }
 
 #[derive(Template)]
+#[template(path = "web/editor.html")]
+pub(crate) struct EditorPage {
+    pub header: Header,
+    pub domain: String,
+    pub tenant: String,
+    pub back_link: String,
+    pub current_id: String,
+    pub text: String,
+    /// The text lints without errors.
+    pub valid: bool,
+    /// The text is the served policy.
+    pub unchanged: bool,
+    /// The id a save would publish (the current one when unchanged).
+    pub new_id: String,
+    pub ignored_extensions: bool,
+    pub findings: Vec<FindingRow>,
+    pub message: String,
+}
+
+#[derive(Template)]
 #[template(path = "web/reports.html")]
 pub(crate) struct ReportsPage {
     pub header: Header,
