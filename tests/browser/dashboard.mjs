@@ -93,6 +93,20 @@ try {
   await shoot(page, "overview");
   result.steps.push("overview");
 
+  // 2b. Add a domain from the overview; its page lists the records to publish.
+  await page.fill("#add-name", `new-${domain}`);
+  await page.fill("#add-mx", `mx1.new-${domain}`);
+  await Promise.all([page.waitForURL(`${base}/domains/new-${domain}`), page.click("#add-submit")]);
+  result.added = {
+    name: (await page.textContent("#domain-name"))?.trim(),
+    records: await page.$$eval("tr.record-row", (rows) =>
+      rows.map((r) => ({ name: r.cells[0].textContent.trim(), status: r.dataset.status })),
+    ),
+  };
+  await page.goto(`${base}/`);
+  result.added.overview = await page.$$eval("tr.domain-row", (rows) => rows.map((r) => r.dataset.domain));
+  result.steps.push("add-domain");
+
   // 3. A domain and its records.
   await Promise.all([
     page.waitForURL(`${base}/domains/${domain}`),

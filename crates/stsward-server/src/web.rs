@@ -9,6 +9,7 @@
 //! POST /logout                 csrf -> the session is deleted, 303 to /login
 //! GET  /                       overview: every domain the user may see
 //! GET  /domains/{d}            one domain: records, readiness, charts, reports, checks
+//! POST /domains                csrf, domain, mode, mx (, tenant) -> hosted, 303 to its page
 //! POST /domains/{d}/mode       csrf, mode -> a new policy version, 303 back
 //! GET  /domains/{d}/policy     the policy editor: lint findings, the id a change would get
 //! POST /domains/{d}/policy     csrf, text, action=preview|save (save: a new version)
@@ -128,6 +129,8 @@ pub(crate) enum WebError {
     BadRequest(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{method} is not allowed here")]
     MethodNotAllowed { method: Method },
     #[error("the request body is larger than {0} bytes")]
@@ -142,6 +145,13 @@ impl From<DomainError> for WebError {
             DomainError::NotFound { .. } => WebError::NotFound,
             DomainError::Name(_) | DomainError::Invalid { .. } | DomainError::Removing { .. } => {
                 WebError::BadRequest(e.to_string())
+            }
+            DomainError::Store(
+                stsward_store::StoreError::DomainTaken { .. }
+                | stsward_store::StoreError::VersionConflict { .. },
+            ) => WebError::Conflict(e.to_string()),
+            DomainError::Store(stsward_store::StoreError::DomainNotFound { .. }) => {
+                WebError::NotFound
             }
             other => WebError::Internal(other.to_string()),
         }
@@ -172,6 +182,7 @@ impl WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -420,6 +431,9 @@ async fn post(
             &web.sessions.clear_cookie(),
         ));
     }
+    if path == "/domains" {
+        return add_domain(form, session, web, now).await;
+    }
     if let Some(domain) = path
         .strip_prefix("/domains/")
         .and_then(|r| r.strip_suffix("/policy"))
@@ -451,6 +465,43 @@ async fn post(
         return Ok(redirect(&pages::domain_link(&domain, &tenant, session)));
     }
     Err(WebError::NotFound)
+}
+
+/// `POST /domains`: hosts a new domain for the session's tenant (an install admin names
+/// one), with the `mx` patterns given (space, comma or line separated) or, when none are,
+/// those of its MX records.
+async fn add_domain(
+    form: &Form,
+    session: &Session,
+    web: &Web,
+    now: i64,
+) -> Result<Response<Full<Bytes>>, WebError> {
+    let tenant = pages::tenant_of(web, session, form.get("tenant")).await?;
+    let domain = form.get("domain").unwrap_or("").trim();
+    let mx: Vec<String> = form
+        .get("mx")
+        .unwrap_or("")
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let add = crate::domains::AddDomain {
+        domain: domain.to_owned(),
+        mode: form
+            .get("mode")
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned),
+        mx: (!mx.is_empty()).then_some(crate::domains::MxInput::Patterns(mx)),
+        max_age: None,
+        follow_mx: false,
+    };
+    let actor = format!("{ACTOR}:{}", session.user.name);
+    let change = web.service.add(tenant.id, &add, &actor, now).await?;
+    Ok(redirect(&pages::domain_link(
+        &change.domain,
+        &tenant,
+        session,
+    )))
 }
 
 fn asset(name: &str) -> Result<Response<Full<Bytes>>, WebError> {

@@ -536,6 +536,22 @@ async fn a_tenant_user_is_refused_another_tenants_pages(d: Dash) {
         )
         .await;
     assert_eq!(r.status, 403, "an editor save without a token: {r:?}");
+    let add = |tenant: &str, domain: &str| {
+        format!("csrf={csrf}&domain={domain}&mx=mx1.{domain}&mode=testing&tenant={tenant}")
+    };
+    let r = d
+        .post("/domains", Some(&ann), None, &add("beta", "gamma.test"))
+        .await;
+    assert_eq!(r.status, 404, "adding for another tenant: {r:?}");
+    let r = d
+        .post("/domains", Some(&ann), None, &add("alpha", "beta.test"))
+        .await;
+    assert_eq!(r.status, 409, "another tenant's domain is taken: {r:?}");
+    let r = d
+        .post("/domains", Some(&ann), None, &add("alpha", "gamma.test"))
+        .await;
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(r.header("location"), Some("/domains/gamma.test"));
     let root = d.login("root").await;
     let all = d.get("/", Some(&root)).await;
     assert!(all.body.contains("alpha.test") && all.body.contains("beta.test"));

@@ -234,6 +234,27 @@ async fn the_dashboard_in_chromium() {
         seen["overview"]["domains"],
         serde_json::json!(["alpha.test"])
     );
+    // 2b. A domain added in the page, with the records to publish (not looked up yet).
+    let added = &seen["added"];
+    assert_eq!(added["name"], "new-alpha.test");
+    let added_records: Vec<(&str, &str)> = added["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| Some((r["name"].as_str()?, r["status"].as_str()?)))
+        .collect();
+    assert_eq!(
+        added_records,
+        vec![
+            ("mta-sts.new-alpha.test.", "not-checked"),
+            ("_mta-sts.new-alpha.test.", "not-checked"),
+            ("_smtp._tls.new-alpha.test.", "not-checked"),
+        ]
+    );
+    assert_eq!(
+        added["overview"],
+        serde_json::json!(["alpha.test", "new-alpha.test"])
+    );
     // 3. The domain and its records.
     assert_eq!(seen["domain"]["name"], "alpha.test");
     assert_eq!(seen["domain"]["mode"], "testing");

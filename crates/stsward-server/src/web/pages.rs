@@ -278,6 +278,11 @@ async fn overview(
         header: header(web, session).await?,
         rows,
         show_tenant: session.user.tenant.is_none(),
+        tenants: if session.user.tenant.is_none() {
+            tenants.iter().map(|t| t.name.clone()).collect()
+        } else {
+            Vec::new()
+        },
     };
     Ok(html(StatusCode::OK, templates::render(&page)))
 }

@@ -54,6 +54,8 @@ pub(crate) struct OverviewPage {
     pub header: Header,
     pub rows: Vec<OverviewRow>,
     pub show_tenant: bool,
+    /// The tenants an install admin may add a domain to (empty for a tenant's user).
+    pub tenants: Vec<String>,
 }
 
 /// One record to publish, with its live status when it was looked up.
