@@ -122,7 +122,16 @@ try {
     verdict: (await page.textContent("#verdict"))?.trim(),
     criteria: await page.$$eval("li.criterion", (items) => items.map((i) => i.dataset.code)),
     reports: await page.$$eval("#domain-reports tr.report-row", (rows) => rows.length),
+    policies: await page.$$eval("#policies-table tr.policy-row", (rows) => rows.length),
+    failures: await page.$$eval("#failures-table tr.failure-row", (rows) =>
+      rows.map((r) => Array.from(r.cells).map((c) => c.textContent.trim())),
+    ),
   };
+  await page.fill('input[data-table="failures-table"]', "microsoft");
+  result.domain.filtered_failures = await page.$$eval(
+    "#failures-table tr.failure-row",
+    (rows) => rows.filter((r) => !r.hidden).length,
+  );
   result.steps.push("domain");
 
   // 4. The charts: the JSON the page carries, and the data uPlot drew.

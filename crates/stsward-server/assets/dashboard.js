@@ -42,6 +42,19 @@
 
   Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
 
+  // Filter boxes: a row stays when its text holds every word typed.
+  Array.prototype.forEach.call(document.querySelectorAll("input.table-filter"), function (box) {
+    var table = document.getElementById(box.getAttribute("data-table"));
+    if (!table || !table.tBodies[0]) return;
+    box.addEventListener("input", function () {
+      var words = box.value.toLowerCase().split(/\s+/).filter(Boolean);
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+        var text = row.textContent.toLowerCase();
+        row.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
+      });
+    });
+  });
+
   // The policy editor checks the text as it is typed: the same preview the Check button
   // asks for, fetched from this site, its findings swapped into the page.
   var editor = document.getElementById("editor");

@@ -475,7 +475,32 @@ async fn login_throttling_holds_through_the_form(d: Dash) {
 }
 
 async fn a_tenant_user_is_refused_another_tenants_pages(d: Dash) {
+    // A failure detail for each tenant's domain: each page shows its own only.
+    let sink = StoreSink::new(d.store.clone());
+    for (domain, id, ip) in [
+        ("alpha.test", "f-alpha", "192.0.2.1"),
+        ("beta.test", "f-beta", "192.0.2.2"),
+    ] {
+        let day = d.clock.now().div_euclid(86_400) * 86_400 - 86_400;
+        let raw = String::from_utf8(report(domain, id))
+            .expect("utf-8")
+            .replace("2026-01-01T00:00:00Z", &rfc3339(day))
+            .replace("2026-01-01T23:59:59Z", &rfc3339(day + 86_399))
+            .replace(
+            r#""total-failure-session-count":0}"#,
+            &format!(
+                r#""total-failure-session-count":2}},"failure-details":[{{"result-type":"starttls-not-supported","sending-mta-ip":"{ip}","receiving-mx-hostname":"mx1.{domain}","failed-session-count":2}}]"#
+            ),
+        );
+        ingest(&sink, raw.into_bytes(), d.clock.now()).await;
+    }
     let ann = d.login("ann").await;
+    let page = d.get("/domains/alpha.test", Some(&ann)).await;
+    let details = &page.body[page.body.find("id=\"failures-table\"").expect("table")..];
+    assert!(
+        details.contains("192.0.2.1") && !details.contains("192.0.2.2"),
+        "{details}"
+    );
     let overview = d.get("/", Some(&ann)).await;
     assert_eq!(overview.status, 200);
     assert!(overview.body.contains("alpha.test") && !overview.body.contains("beta.test"));
@@ -502,7 +527,10 @@ async fn a_tenant_user_is_refused_another_tenants_pages(d: Dash) {
             limit: 10,
         })
         .await
-        .expect("list")[0]
+        .expect("list")
+        .into_iter()
+        .find(|r| r.report_id == "r-beta")
+        .expect("r-beta is stored")
         .id;
     let r = d.get(&format!("/reports/{beta_id}/raw"), Some(&ann)).await;
     assert_eq!(r.status, 404, "another tenant's raw report: {r:?}");

@@ -297,6 +297,10 @@ pub enum Operation {
     ReportsList,
     /// [`Store::report_raw`](crate::Store::report_raw).
     ReportRaw,
+    /// [`Store::reported_policies`](crate::Store::reported_policies).
+    ReportedPolicies,
+    /// [`Store::failure_details`](crate::Store::failure_details).
+    FailureDetails,
     /// [`Store::web_session_create`](crate::Store::web_session_create).
     WebSessionCreate,
     /// [`Store::web_session_lookup`](crate::Store::web_session_lookup).
@@ -383,6 +387,8 @@ impl Operation {
             Self::CheckRunList => "check_run_list",
             Self::ReportsList => "reports_list",
             Self::ReportRaw => "report_raw",
+            Self::ReportedPolicies => "reported_policies",
+            Self::FailureDetails => "failure_details",
             Self::WebSessionCreate => "web_session_create",
             Self::WebSessionLookup => "web_session_lookup",
             Self::WebSessionTouch => "web_session_touch",

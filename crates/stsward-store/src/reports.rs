@@ -38,6 +38,7 @@
 //! ([`summary`]), so its cost grows with domains × days × organisations × MX hosts, not with
 //! reports.
 
+pub mod details;
 mod ingest;
 pub mod listing;
 pub mod quarantine;

@@ -12,7 +12,7 @@ use stsward_store::{ReportListQuery, ReportListing, ReportScope, ReportSummary, 
 use super::sessions::Session;
 use super::templates::{
     self, CheckRow, CriterionRow, DomainPage, ExplanationRow, FindingRow, Header, OverviewPage,
-    OverviewRow, RawPage, RecordRow, ReportRow, ReportsPage,
+    OverviewRow, PolicyRow, RawPage, RecordRow, ReportRow, ReportsPage,
 };
 use super::{Form, TenantRef, Web, WebError, html};
 use crate::domains::{DomainError, RecordState, epoch_day, format_time};
@@ -27,6 +27,8 @@ const FETCH_DAYS: i64 = 7;
 const DOMAIN_REPORTS: u32 = 100;
 /// Reports on the reports page unless `limit` says otherwise.
 const DEFAULT_REPORTS: u32 = 200;
+/// Rows in a domain page's tables of reported policies and failure details.
+const DETAIL_ROWS: u32 = 200;
 /// Check runs in a domain page's history.
 const CHECK_HISTORY: u32 = 20;
 
@@ -429,6 +431,26 @@ async fn domain_page(
         .into_iter()
         .map(|r| report_row(r, &tq))
         .collect();
+    let since = (epoch_day(now) - (CHART_DAYS - 1)) * DAY;
+    let policies = store
+        .reported_policies(tenant.id, &name, since, DETAIL_ROWS)
+        .await?
+        .into_iter()
+        .map(|p| PolicyRow {
+            organization: p.organization,
+            begin: format_time(p.begin_at),
+            begin_at: p.begin_at,
+            end: format_time(p.end_at),
+            policy_type: p.policy_type,
+            policy_strings: p.policy_strings,
+            mx_hosts: p.mx_hosts,
+            successful: p.successful,
+            failed: p.failed,
+        })
+        .collect();
+    let failures = store
+        .failure_details(tenant.id, &name, since, DETAIL_ROWS)
+        .await?;
     let checks = store
         .check_run_list(tenant.id, &name, CHECK_HISTORY)
         .await?
@@ -484,6 +506,8 @@ async fn domain_page(
         failed: summary.failed,
         explanations,
         reports,
+        policies,
+        failures,
         checks,
         domain: name,
     };

@@ -109,6 +109,20 @@ pub(crate) struct ReportRow {
     pub has_raw: bool,
 }
 
+/// A policy as a report stated it.
+#[derive(Clone, Debug)]
+pub(crate) struct PolicyRow {
+    pub organization: String,
+    pub begin: String,
+    pub begin_at: i64,
+    pub end: String,
+    pub policy_type: String,
+    pub policy_strings: String,
+    pub mx_hosts: String,
+    pub successful: i64,
+    pub failed: i64,
+}
+
 /// One check run with its findings.
 #[derive(Clone, Debug)]
 pub(crate) struct CheckRow {
@@ -152,6 +166,8 @@ pub(crate) struct DomainPage {
     pub failed: u64,
     pub explanations: Vec<ExplanationRow>,
     pub reports: Vec<ReportRow>,
+    pub policies: Vec<PolicyRow>,
+    pub failures: Vec<stsward_store::reports::details::FailureDetail>,
     pub checks: Vec<CheckRow>,
 }
 
