@@ -15,6 +15,7 @@
 //! POST /domains/{d}/policy     csrf, text, action=preview|save (save: a new version)
 //! GET  /reports                received reports, filtered by domain, organisation, DKIM, dates
 //! GET  /reports/{id}/raw       one report's raw input (?download=1: as a file)
+//! GET  /tokens                REST API tokens; POST /tokens, /tokens/{id}/revoke (admins)
 //! GET  /assets/{name}          embedded CSS, JavaScript and uPlot (no session needed)
 //! ```
 //!
@@ -35,6 +36,7 @@ mod editor;
 mod pages;
 pub mod sessions;
 mod templates;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -433,6 +435,9 @@ async fn post(
     }
     if path == "/domains" {
         return add_domain(form, session, web, now).await;
+    }
+    if let Some(rest) = path.strip_prefix("/tokens") {
+        return tokens::post(rest, form, session, web, now).await;
     }
     if let Some(domain) = path
         .strip_prefix("/domains/")

@@ -50,6 +50,9 @@ const CASES: &[(&str, Case)] = &[
     ("a_tenant_user_is_refused_another_tenants_pages", |d| {
         Box::pin(a_tenant_user_is_refused_another_tenants_pages(d))
     }),
+    ("tokens_are_shown_once_and_managed_by_admins", |d| {
+        Box::pin(tokens_are_shown_once_and_managed_by_admins(d))
+    }),
     ("the_readiness_panel_follows_the_clock", |d| {
         Box::pin(the_readiness_panel_follows_the_clock(d))
     }),
@@ -651,4 +654,91 @@ fn rfc3339(at: i64) -> String {
         .expect("time")
         .format(&time::format_description::well_known::Rfc3339)
         .expect("format")
+}
+
+async fn tokens_are_shown_once_and_managed_by_admins(d: Dash) {
+    d.store
+        .user_create(&stsward_store::NewUser {
+            tenant: Some(d.alpha),
+            name: "ada".into(),
+            password_hash: stsward_server::auth::password::hash(web_support::PASSWORD)
+                .expect("hash"),
+            role: stsward_store::Role::Admin,
+            created_at: 1_700_000_000,
+        })
+        .await
+        .expect("tenant admin");
+    let ann = d.login("ann").await;
+    let list = d.get("/tokens", Some(&ann)).await;
+    assert_eq!(list.status, 200);
+    assert!(!list.body.contains("token-form"), "a member gets no form");
+    let r = d
+        .post(
+            "/tokens",
+            Some(&ann),
+            None,
+            &format!("csrf={}&name=ci", list.csrf()),
+        )
+        .await;
+    assert_eq!(r.status, 403, "a member issues nothing: {r:?}");
+
+    let ada = d.login("ada").await;
+    let csrf = d.get("/tokens", Some(&ada)).await.csrf();
+    let r = d
+        .post("/tokens", Some(&ada), None, &format!("csrf={csrf}&name=ci"))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let at = r
+        .body
+        .find("id=\"new-token\">")
+        .expect("the token is shown")
+        + 15;
+    let token = r.body[at..at + r.body[at..].find('<').expect("end")].to_owned();
+    assert!(token.starts_with("stw_"), "{token}");
+    let again = d.get("/tokens", Some(&ada)).await;
+    assert!(!again.body.contains(&token), "the token is shown once only");
+    let api = d
+        .request(
+            "GET",
+            "/api/v1/domains",
+            &[format!("Authorization: Bearer {token}")],
+            "",
+        )
+        .await;
+    assert_eq!(api.status, 200, "{api:?}");
+    assert!(api.body.contains("alpha.test") && !api.body.contains("beta.test"));
+    let id = d.store.api_token_list(d.alpha).await.expect("list")[0].id;
+    let beta_token = stsward_server::auth::issue(&d.store, d.beta, "name", "theirs", d.clock.now())
+        .await
+        .expect("beta's token")
+        .0
+        .id;
+    let r = d
+        .post(
+            &format!("/tokens/{beta_token}/revoke"),
+            Some(&ada),
+            None,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, 404, "another tenant's token: {r:?}");
+    let r = d
+        .post(
+            &format!("/tokens/{id}/revoke"),
+            Some(&ada),
+            None,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{r:?}");
+    let api = d
+        .request(
+            "GET",
+            "/api/v1/domains",
+            &[format!("Authorization: Bearer {token}")],
+            "",
+        )
+        .await;
+    assert_eq!(api.status, 401, "a revoked token: {api:?}");
+    d.shutdown().await;
 }

@@ -46,6 +46,9 @@ pub(crate) async fn get(
     if path == "/reports" {
         return reports(q, session, web).await;
     }
+    if path == "/tokens" {
+        return super::tokens::show(q, session, web).await;
+    }
     if let Some(rest) = path.strip_prefix("/reports/") {
         let id = rest
             .strip_suffix("/raw")
@@ -136,7 +139,7 @@ pub(crate) async fn tenant_of(
 }
 
 /// `?tenant=NAME` for an install admin's links, else nothing.
-fn tenant_query(tenant: &TenantRef, session: &Session) -> String {
+pub(crate) fn tenant_query(tenant: &TenantRef, session: &Session) -> String {
     if session.user.tenant.is_none() {
         format!("?tenant={}", encode(&tenant.name))
     } else {

@@ -191,6 +191,31 @@ pub(crate) struct EditorPage {
     pub message: String,
 }
 
+/// One API token.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenRow {
+    pub id: i64,
+    pub active: bool,
+    pub name: String,
+    pub prefix: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/tokens.html")]
+pub(crate) struct TokensPage {
+    pub header: Header,
+    pub tenant: String,
+    /// The user may issue and revoke.
+    pub manage: bool,
+    pub tokens: Vec<TokenRow>,
+    /// A token just issued, shown once.
+    pub new_token: String,
+    pub message: String,
+}
+
 #[derive(Template)]
 #[template(path = "web/reports.html")]
 pub(crate) struct ReportsPage {
