@@ -73,7 +73,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::checks::CheckRunner;
-use crate::config::{ChecksSection, MetricsSection, ReadinessSection, Secret};
+use crate::config::{ChecksSection, MetricsSection, ReadinessSection, Secret, WebSection};
 use crate::domains::{DomainError, DomainService};
 use crate::listen;
 use crate::metrics::{MetricsEndpoint, MetricsSettings};
@@ -168,6 +168,8 @@ pub struct ApiServer {
     readiness: ReadinessSection,
     metrics: Option<MetricsSection>,
     metrics_listeners: Vec<TcpListener>,
+    /// The dashboard's settings and the clock its pages read; `None`: no dashboard.
+    web: Option<(WebSection, crate::serve::Clock)>,
 }
 
 impl ApiServer {
@@ -193,6 +195,7 @@ impl ApiServer {
             readiness: ReadinessSection::default(),
             metrics: None,
             metrics_listeners: Vec::new(),
+            web: None,
         })
     }
 
@@ -241,6 +244,13 @@ impl ApiServer {
             .collect()
     }
 
+    /// Serves the dashboard (`crate::web`) on the same listeners, for every path outside
+    /// `/api/`, with `section` (`[web]`; nothing when it is not `enabled`) and `clock`.
+    pub fn with_web(mut self, section: WebSection, clock: crate::serve::Clock) -> ApiServer {
+        self.web = section.enabled.then_some((section, clock));
+        self
+    }
+
     /// The bound addresses, in the order given.
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.listeners
@@ -282,9 +292,19 @@ impl ApiServer {
             Arc::new(MetricsEndpoint::new(service.store().clone(), settings))
         });
         let metrics_on_api = self.metrics.as_ref().is_some_and(|m| m.on_api);
+        let web = self.web.map(|(section, clock)| {
+            Arc::new(crate::web::Web::new(
+                service.clone(),
+                clock,
+                &section,
+                self.readiness.clone(),
+                limits.clone(),
+            ))
+        });
         let api = Arc::new(routes::Api {
             metrics,
             metrics_on_api,
+            web,
             checks,
             service,
             token_digest: digest::digest(&digest::SHA256, token.expose().trim().as_bytes()),
@@ -372,9 +392,20 @@ async fn serve(
 ) {
     let limits = api.limits.clone();
     let deadline = Instant::now() + limits.connection_lifetime;
-    let service = service_fn(move |request| {
+    let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
         let api = api.clone();
-        async move { Ok::<_, Infallible>(routes::answer(request, api, role).await) }
+        async move {
+            // Paths outside /api/ are the dashboard's, when it is on (never on a
+            // metrics-only listener, and never /metrics itself).
+            let path = request.uri().path();
+            let dashboard = role == Role::Api
+                && !(path == routes::METRICS_PATH && api.metrics_on_api)
+                && crate::web::owns(path);
+            if let Some(web) = api.web.clone().filter(|_| dashboard) {
+                return Ok::<_, Infallible>(crate::web::answer(request, peer, web).await);
+            }
+            Ok::<_, Infallible>(routes::answer(request, api, role).await)
+        }
     });
     let mut builder = http1::Builder::new();
     builder

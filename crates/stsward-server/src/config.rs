@@ -119,6 +119,8 @@ pub struct ServeConfig {
     pub alerts: AlertsSection,
     /// `[metrics]`: the Prometheus endpoint (docs/serve.md).
     pub metrics: MetricsSection,
+    /// `[web]`: the dashboard on the REST API's listener (docs/dashboard.md).
+    pub web: WebSection,
 }
 
 /// `[metrics]`: `GET /metrics` in the OpenMetrics text format, without a token (issue 9).
@@ -145,6 +147,64 @@ impl Default for MetricsSection {
             window_days: 7,
             cache_seconds: 10,
         }
+    }
+}
+
+/// `[web]`: the dashboard, served on `[api] listen` beside the REST API (issue 9).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSection {
+    /// Serve the dashboard (it runs only where the REST API runs).
+    pub enabled: bool,
+    /// Mark the session cookie `Secure` (and name it with the `__Host-` prefix). Turn off
+    /// only for a lab where every `api.listen` address is loopback and there is no TLS.
+    pub secure_cookies: bool,
+    /// How long a session lives after login however busy it is, in seconds.
+    pub session_lifetime: u64,
+    /// How long a session may sit unused before it ends, in seconds.
+    pub session_idle: u64,
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        WebSection {
+            enabled: true,
+            secure_cookies: true,
+            session_lifetime: 12 * 3600,
+            session_idle: 30 * 60,
+        }
+    }
+}
+
+impl WebSection {
+    /// Checks the section against the API's listen addresses: plain cookies only on
+    /// loopback, lifetimes that are not zero and an idle time within the lifetime.
+    pub fn validate(&self, listen: &[SocketAddr]) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.into(),
+            })
+        };
+        if !self.secure_cookies && listen.iter().any(|a| !a.ip().is_loopback()) {
+            return invalid(
+                "web.secure_cookies",
+                "may be false only when every api.listen address is loopback",
+            );
+        }
+        if self.session_lifetime == 0 || self.session_lifetime > 30 * 86_400 {
+            return invalid(
+                "web.session_lifetime",
+                "must be between 1 second and 30 days",
+            );
+        }
+        if self.session_idle == 0 || self.session_idle > self.session_lifetime {
+            return invalid(
+                "web.session_idle",
+                "must be at least 1 second and at most web.session_lifetime",
+            );
+        }
+        Ok(())
     }
 }
 
@@ -1342,7 +1402,7 @@ impl ServeConfig {
         if self.listen.dns.is_empty() {
             return missing("listen.dns", "no address to answer DNS on");
         }
-        Ok(())
+        self.web.validate(&self.api.listen)
     }
 
     /// The REST API token: inline, or read from `api.token_file`; `None` when neither is set
@@ -1495,6 +1555,7 @@ mod tests {
             "[checks]",
             "[readiness]",
             "[alerts]",
+            "[web]",
         ] {
             assert!(block.contains(section), "{section} is not documented");
         }

@@ -44,3 +44,4 @@ pub mod readiness;
 pub mod scheduler;
 pub mod sealing;
 pub mod serve;
+pub mod web;

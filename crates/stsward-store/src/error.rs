@@ -313,6 +313,24 @@ pub enum Operation {
     AlertRoundsDue,
     /// [`Store::alert_round_claim`](crate::Store::alert_round_claim).
     AlertRoundClaim,
+    /// [`Store::reports_list`](crate::Store::reports_list).
+    ReportsList,
+    /// [`Store::report_raw`](crate::Store::report_raw).
+    ReportRaw,
+    /// [`Store::reported_policies`](crate::Store::reported_policies).
+    ReportedPolicies,
+    /// [`Store::failure_details`](crate::Store::failure_details).
+    FailureDetails,
+    /// [`Store::web_session_create`](crate::Store::web_session_create).
+    WebSessionCreate,
+    /// [`Store::web_session_lookup`](crate::Store::web_session_lookup).
+    WebSessionLookup,
+    /// [`Store::web_session_touch`](crate::Store::web_session_touch).
+    WebSessionTouch,
+    /// [`Store::web_session_delete`](crate::Store::web_session_delete).
+    WebSessionDelete,
+    /// [`Store::web_session_prune`](crate::Store::web_session_prune).
+    WebSessionPrune,
 }
 
 impl Operation {
@@ -397,6 +415,15 @@ impl Operation {
             Self::AlertRoundsSeed => "alert_rounds_seed",
             Self::AlertRoundsDue => "alert_rounds_due",
             Self::AlertRoundClaim => "alert_round_claim",
+            Self::ReportsList => "reports_list",
+            Self::ReportRaw => "report_raw",
+            Self::ReportedPolicies => "reported_policies",
+            Self::FailureDetails => "failure_details",
+            Self::WebSessionCreate => "web_session_create",
+            Self::WebSessionLookup => "web_session_lookup",
+            Self::WebSessionTouch => "web_session_touch",
+            Self::WebSessionDelete => "web_session_delete",
+            Self::WebSessionPrune => "web_session_prune",
         }
     }
 }
@@ -473,6 +500,10 @@ pub enum Field {
     Alert,
     /// An alert destination's name.
     AlertDestination,
+    /// A dashboard session id's digest.
+    SessionDigest,
+    /// A dashboard session's CSRF token.
+    CsrfToken,
 }
 
 impl Field {
@@ -510,6 +541,8 @@ impl Field {
             Self::CheckFindings => "findings",
             Self::Alert => "alert",
             Self::AlertDestination => "alert destination",
+            Self::SessionDigest => "session digest",
+            Self::CsrfToken => "csrf_token",
         }
     }
 }

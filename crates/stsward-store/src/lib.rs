@@ -20,6 +20,8 @@
 //! - [`alerts`]: open and resolved alerts per domain (opened once by a unique key), their
 //!   sends claimed once per destination with a rate limit, and the scheduled re-check and
 //!   evaluation rounds (issue 9).
+//! - [`web_sessions`]: dashboard sessions, stored by the digest of their id, each with its
+//!   CSRF token, expiry and last use (issue 9).
 //!
 //! Each area of the product gets its own module here (one `impl Store` block with its
 //! queries) and its own pair of migration files, `migrations/sqlite/NNNN_<area>.sql` and
@@ -51,6 +53,7 @@ pub mod reports;
 pub mod resolver_policy;
 pub mod scheduler;
 mod store;
+pub mod web_sessions;
 
 pub use alerts::{
     Alert, AlertEvent, DeliveryClaim, DueDelivery, DueRound, OpenCause, RoundKind, SendBudget,
@@ -67,6 +70,7 @@ pub use hosting::{
 pub use leases::Lease;
 pub use metrics::{CertificateRow, DomainRow, FailureRow, MetricsSnapshot, SessionRow, VerdictRow};
 pub use replicas::HostingChange;
+pub use reports::listing::{ReportListQuery, ReportListing};
 pub use reports::{
     DkimRecord, Intake, IntakeContent, IntakeResult, QuarantinedInput, RawInput, RecordError,
     ReportRecord, ReportScope, ReportSummary, SummaryQuery,
@@ -74,3 +78,4 @@ pub use reports::{
 pub use resolver_policy::CachedPolicy;
 pub use scheduler::{DomainChecks, DueDomain, FetchRow, FetchTotals, TxtFlag};
 pub use store::{Backend, Store, StoreOptions};
+pub use web_sessions::{NewWebSession, WebSession};

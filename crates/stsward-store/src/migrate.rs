@@ -49,6 +49,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     embed!("sqlite", "0006_reports.sql"),
     embed!("sqlite", "0007_auth.sql"),
     embed!("sqlite", "0008_checks.sql"),
+    embed!("sqlite", "0009_web_sessions.sql"),
     embed!("sqlite", "0010_alerts.sql"),
 ];
 
@@ -62,6 +63,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     embed!("postgres", "0006_reports.sql"),
     embed!("postgres", "0007_auth.sql"),
     embed!("postgres", "0008_checks.sql"),
+    embed!("postgres", "0009_web_sessions.sql"),
     embed!("postgres", "0010_alerts.sql"),
 ];
 

@@ -38,7 +38,9 @@
 //! ([`summary`]), so its cost grows with domains × days × organisations × MX hosts, not with
 //! reports.
 
+pub mod details;
 mod ingest;
+pub mod listing;
 pub mod quarantine;
 pub mod summary;
 

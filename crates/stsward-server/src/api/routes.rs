@@ -66,6 +66,8 @@ pub(super) struct Api {
     pub metrics: Option<Arc<crate::metrics::MetricsEndpoint>>,
     /// Whether the API's own listeners answer `/metrics` too.
     pub metrics_on_api: bool,
+    /// The dashboard, served for paths outside `/api/` (`crate::web`), when `[web]` is on.
+    pub web: Option<Arc<crate::web::Web>>,
 }
 
 pub(super) fn now() -> i64 {

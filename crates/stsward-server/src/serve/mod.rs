@@ -373,7 +373,8 @@ impl Runtime {
                 let mut server = ApiServer::bind(&config.api.listen, ApiLimits::default())?
                     .with_checks(config.checks.clone())
                     .with_readiness(config.readiness.clone())
-                    .with_metrics(config.metrics.clone())?;
+                    .with_metrics(config.metrics.clone())?
+                    .with_web(config.web.clone(), clock.clone());
                 if let Some(r) = &runner {
                     server = server.with_check_runner(r.clone());
                 }

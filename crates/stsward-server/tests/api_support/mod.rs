@@ -48,6 +48,17 @@ pub async fn send(
     headers: &[String],
     body: &[u8],
 ) -> Reply {
+    parse_reply(&send_raw(addr, method, path, headers, body).await)
+}
+
+/// One request on a new connection (`Connection: close`); the whole reply as bytes.
+pub async fn send_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &[u8],
+) -> Vec<u8> {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n");
     for h in headers {
@@ -60,22 +71,26 @@ pub async fn send(
     head.push_str("\r\n");
     tcp.write_all(head.as_bytes()).await.expect("write head");
     tcp.write_all(body).await.expect("write body");
-    read_reply(&mut tcp).await
+    read_raw(&mut tcp).await
 }
 
-/// Reads a reply to the end of the connection.
-pub async fn read_reply(tcp: &mut TcpStream) -> Reply {
+/// Reads a reply to the end of the connection, as bytes.
+pub async fn read_raw(tcp: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
     tokio::time::timeout(REPLY_WITHIN, tcp.read_to_end(&mut raw))
         .await
         .expect("the reply in time")
         .expect("read");
-    parse_reply(&raw)
+    raw
 }
 
-/// Splits a whole reply into status, headers and JSON body (`Null` when empty, a string
-/// when not JSON).
-pub fn parse_reply(raw: &[u8]) -> Reply {
+/// Reads a reply to the end of the connection.
+pub async fn read_reply(tcp: &mut TcpStream) -> Reply {
+    parse_reply(&read_raw(tcp).await)
+}
+
+/// Splits a whole reply into status, headers and body text.
+pub fn split_reply(raw: &[u8]) -> (u16, Vec<(String, String)>, String) {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").expect("a complete reply");
     let mut lines = head.split("\r\n");
@@ -88,11 +103,17 @@ pub fn parse_reply(raw: &[u8]) -> Reply {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    // Every API answer is JSON; `/metrics` is text, kept as a JSON string.
+    (status, headers, body.to_owned())
+}
+
+/// Splits a whole reply into status, headers and JSON body (`Null` when empty; a string
+/// when not JSON, as `/metrics` answers).
+pub fn parse_reply(raw: &[u8]) -> Reply {
+    let (status, headers, body) = split_reply(raw);
     let body = if body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()))
+        serde_json::from_str(&body).unwrap_or_else(|_| Value::String(body.clone()))
     };
     Reply {
         status,

@@ -1,0 +1,380 @@
+//! The dashboard in a real browser: `stsward serve` in-process on loopback with a temporary
+//! SQLite store, users in two tenants, TLS-RPT reports (RFC 8460 §4) ingested through the
+//! intake, and Debian's Chromium driven by playwright-core (`tests/browser/dashboard.mjs`):
+//! login, overview, a domain's records, the charts' data points, a raw report, another
+//! tenant's domain refused, logout. Screenshots at 1280 and 390 px go to
+//! `target/browser-artifacts/`.
+//!
+//! Needs `node`, `/usr/bin/chromium` and `npm ci` in `tests/browser` (all from
+//! `scripts/install-test-deps`). Without them the test fails under `CI=true` and is skipped,
+//! saying why, elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use stsward_server::config::ServeConfig;
+use stsward_server::intake::StoreSink;
+use stsward_server::serve::{Clock, Runtime, ServeOptions};
+use tokio::sync::oneshot;
+
+mod serve_support;
+mod web_support;
+use web_support::{PASSWORD, ingest, two_tenants};
+
+const DAY: i64 = 86_400;
+/// The whole browser run, launch included.
+const NODE_DEADLINE: Duration = Duration::from_secs(180);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("STSWARD_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Why the browser test cannot run here, if it cannot.
+fn missing() -> Option<String> {
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !node.is_ok_and(|s| s.success()) {
+        return Some("node is not installed".into());
+    }
+    if !chromium().exists() {
+        return Some(format!("{} is not installed", chromium().display()));
+    }
+    let pw = repo_root().join("tests/browser/node_modules/playwright-core/package.json");
+    if !pw.exists() {
+        return Some("playwright-core is not installed (npm ci in tests/browser)".into());
+    }
+    None
+}
+
+fn date(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
+
+/// A one-day report by `org` for `domain`, on the day that starts at `day`.
+fn report(
+    org: &str,
+    id: &str,
+    domain: &str,
+    day: i64,
+    ok: u64,
+    failures: &[(&str, &str, u64)],
+) -> Vec<u8> {
+    let details: Vec<String> = failures
+        .iter()
+        .map(|(result_type, mx, n)| {
+            format!(
+                r#"{{"result-type":"{result_type}","sending-mta-ip":"192.0.2.25","receiving-mx-hostname":"{mx}","receiving-ip":"198.51.100.7","failed-session-count":{n}}}"#
+            )
+        })
+        .collect();
+    let failed: u64 = failures.iter().map(|(_, _, n)| n).sum();
+    format!(
+        r#"{{"organization-name":"{org}","date-range":{{"start-datetime":"{}","end-datetime":"{}"}},"contact-info":"tlsrpt@{org}","report-id":"{id}","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: testing","mx: mx1.{domain}","max_age: 86400"],"policy-domain":"{domain}","mx-host":["mx1.{domain}"]}},"summary":{{"total-successful-session-count":{ok},"total-failure-session-count":{failed}}},"failure-details":[{}]}}]}}"#,
+        date(day),
+        date(day + DAY - 1),
+        details.join(","),
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_chromium() {
+    if let Some(why) = missing() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the browser test cannot run in CI: {why} (scripts/install-test-deps)");
+        }
+        eprintln!("skipped: the browser test needs node, Chromium and playwright-core: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = serve_support::pki(dir.path(), &["mta-sts.alpha.test"]);
+    let url = format!("sqlite://{}", dir.path().join("web.db").display());
+    let text = format!(
+        "{}[web]\nsecure_cookies = false\n",
+        serve_support::config_text(&pki, &url, false)
+    );
+    let cfg: ServeConfig = text.parse().expect("config");
+    let clock = Clock::system();
+    let runtime = Runtime::start(
+        cfg,
+        ServeOptions {
+            clock: clock.clone(),
+            replica_id: Some("browser".into()),
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .expect("serve starts");
+    let api = runtime.started().api[0];
+    let dns_addr = runtime.started().dns[0];
+    let service = runtime.service().clone();
+    let store = service.store().clone();
+    let now = clock.now();
+    two_tenants(&service, now).await;
+
+    // Five days of reports from two organisations through the intake's sink.
+    let sink = StoreSink::new(store.clone());
+    let today = now.div_euclid(DAY) * DAY;
+    let mut expected_days = Vec::new();
+    for back in 1..=5 {
+        let day = today - back * DAY;
+        expected_days.push(day);
+        let reports = [
+            report(
+                "google.com",
+                &format!("g-{back}"),
+                "alpha.test",
+                day,
+                1000,
+                &[("certificate-expired", "mx1.alpha.test", 3)],
+            ),
+            report(
+                "microsoft.com",
+                &format!("m-{back}"),
+                "alpha.test",
+                day,
+                500,
+                &[("starttls-not-supported", "mx2.alpha.test", 2)],
+            ),
+            report(
+                "google.com",
+                &format!("gb-{back}"),
+                "beta.test",
+                day,
+                7,
+                &[],
+            ),
+        ];
+        for raw in reports {
+            ingest(&sink, raw, now).await;
+        }
+    }
+    expected_days.sort();
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        runtime
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("run");
+    });
+
+    let artifacts = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("browser-artifacts");
+    // The browser runs on a blocking thread (tokio's process feature is not in this
+    // build), its output in files, killed at the deadline.
+    let out_file = dir.path().join("node.out");
+    let err_file = dir.path().join("node.err");
+    let mut node = std::process::Command::new("node");
+    node.arg("dashboard.mjs")
+        .current_dir(repo_root().join("tests/browser"))
+        .env("STSWARD_URL", format!("http://{api}"))
+        .env("STSWARD_USER", "ann")
+        .env("STSWARD_PASSWORD", PASSWORD)
+        .env("STSWARD_DOMAIN", "alpha.test")
+        .env("STSWARD_OTHER_DOMAIN", "beta.test")
+        .env("STSWARD_OTHER_TENANT", "beta")
+        .env("STSWARD_ARTIFACTS", &artifacts)
+        .env("STSWARD_CHROMIUM", chromium())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_file).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_file).expect("stderr file"));
+    let mut child = node.spawn().expect("node runs");
+    let finished = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + NODE_DEADLINE;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for node") {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .expect("the waiting thread");
+    let stdout = std::fs::read_to_string(&out_file).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_file).unwrap_or_default();
+    assert!(
+        finished.is_some(),
+        "the browser run did not end within {NODE_DEADLINE:?}: {stdout}\n{stderr}"
+    );
+    let seen: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("node printed no JSON ({e}): {stdout}\n{stderr}"));
+    assert_eq!(
+        seen["ok"], true,
+        "the browser run failed: {seen:#}\n{stderr}"
+    );
+
+    // 1. Login: the overview first sent the browser to the login form.
+    assert_eq!(seen["before_login_url"], "/login");
+    // 2. The overview shows the tenant's domain, not the other tenant's.
+    assert_eq!(
+        seen["overview"]["domains"],
+        serde_json::json!(["alpha.test"])
+    );
+    // 2b. A domain added in the page, with the records to publish (not looked up yet).
+    let added = &seen["added"];
+    assert_eq!(added["name"], "new-alpha.test");
+    let added_records: Vec<(&str, &str)> = added["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| Some((r["name"].as_str()?, r["status"].as_str()?)))
+        .collect();
+    assert_eq!(
+        added_records,
+        vec![
+            ("mta-sts.new-alpha.test.", "not-checked"),
+            ("_mta-sts.new-alpha.test.", "not-checked"),
+            ("_smtp._tls.new-alpha.test.", "not-checked"),
+        ]
+    );
+    assert_eq!(
+        added["overview"],
+        serde_json::json!(["alpha.test", "new-alpha.test"])
+    );
+    // 3. The domain and its records.
+    assert_eq!(seen["domain"]["name"], "alpha.test");
+    assert_eq!(seen["domain"]["mode"], "testing");
+    let records = seen["domain"]["records"].as_array().expect("records");
+    let names: Vec<&str> = records.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert!(
+        names.contains(&"mta-sts.alpha.test.") && names.contains(&"_mta-sts.alpha.test."),
+        "{names:?}"
+    );
+    assert_eq!(
+        seen["domain"]["verdict"], "not-ready",
+        "30 days in testing have not passed"
+    );
+    assert_eq!(seen["domain"]["criteria"].as_array().map(Vec::len), Some(7));
+    assert_eq!(
+        seen["domain"]["reports"], 10,
+        "five days from two organisations"
+    );
+    // 4. The charts carry the ingested reports: the JSON and what uPlot drew.
+    let json = &seen["charts"]["json"];
+    let days: Vec<i64> = json["sessions"]["x"]
+        .as_array()
+        .expect("x")
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    assert_eq!(days, expected_days, "one point per day of reports");
+    assert!(
+        json["sessions"]["successful"]
+            .as_array()
+            .expect("ok")
+            .iter()
+            .all(|v| v == 1500)
+    );
+    assert!(
+        json["sessions"]["failed"]
+            .as_array()
+            .expect("failed")
+            .iter()
+            .all(|v| v == 5)
+    );
+    assert_eq!(
+        json["by_result_type"]["labels"],
+        serde_json::json!(["certificate-expired", "starttls-not-supported"])
+    );
+    assert_eq!(
+        json["by_result_type"]["failed"],
+        serde_json::json!([15, 10])
+    );
+    assert_eq!(
+        json["by_organization"]["labels"],
+        serde_json::json!(["google.com", "microsoft.com"])
+    );
+    assert_eq!(
+        json["by_receiving_mx"]["labels"],
+        serde_json::json!(["mx1.alpha.test", "mx2.alpha.test"])
+    );
+    let drawn = &seen["charts"]["drawn"];
+    assert_eq!(
+        drawn["sessions"][0].as_array().map(Vec::len),
+        Some(5),
+        "uPlot drew five days"
+    );
+    assert_eq!(drawn["sessions"][1][0], 1500);
+    assert_eq!(drawn["by_result_type"][1], serde_json::json!([15, 10]));
+    assert_eq!(seen["charts"]["canvases"], 4, "four charts drawn");
+    // 5. A raw report.
+    let raw = seen["raw"]["text"].as_str().expect("raw text");
+    assert!(
+        raw.contains("\"organization-name\"") && raw.contains("alpha.test"),
+        "{raw}"
+    );
+    // 5b. The editor: an invalid edit is flagged as typed, a valid one previews the id of
+    // version 2, and after saving the page and the DNS answer carry the new id. The id's
+    // time part is the save's second, so the preview's is the same or a little earlier.
+    let editor = &seen["editor"];
+    let invalid = editor["invalid_codes"].as_array().expect("codes");
+    assert!(!invalid.is_empty(), "the missing mx is an error: {editor}");
+    let preview = editor["preview_id"].as_str().expect("preview id");
+    let saved = editor["saved_id"].as_str().expect("saved id");
+    assert_eq!(editor["saved_mode"], "enforce");
+    assert!(
+        preview.ends_with('2') && saved.ends_with('2'),
+        "version 2: {editor}"
+    );
+    assert!(preview <= saved && preview.len() == saved.len(), "{editor}");
+    let dns = dns_addr;
+    let in_dns = serve_support::within(Duration::from_secs(10), || async move {
+        serve_support::sts_id(dns, "alpha.test").await.as_deref() == Ok(saved)
+    })
+    .await;
+    assert!(
+        in_dns.is_some(),
+        "the DNS answer carries the saved id {saved}"
+    );
+    // 6. Another tenant's domain is refused by page.
+    for c in seen["cross_tenant"].as_array().expect("cross tenant") {
+        assert_eq!(c["status"], 404, "{c}");
+        assert_eq!(c["leaked"], false, "{c}");
+    }
+    // 7. After logout every page goes to the login.
+    for a in seen["after_logout"].as_array().expect("after logout") {
+        assert_eq!(a["landed"], "/login", "{a}");
+    }
+    assert_eq!(
+        seen["errors_before_refusal"],
+        serde_json::json!([]),
+        "no script, CSP or resource errors on the pages"
+    );
+    for width in [1280, 390] {
+        for page in ["overview", "domain"] {
+            let shot = artifacts.join(format!("{page}-{width}.png"));
+            let len = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 1000, "{} is missing or empty", shot.display());
+        }
+    }
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("serve stops")
+        .expect("serve task");
+}

@@ -1,0 +1,216 @@
+// Drives Debian's Chromium through the stsward dashboard with playwright-core and prints
+// what it saw as one JSON object on standard output (crates/stsward-server/tests/web_browser.rs
+// starts the server, runs this script and asserts on that JSON).
+//
+// Input, from the environment:
+//   STSWARD_URL            the dashboard's base URL (http://127.0.0.1:PORT)
+//   STSWARD_USER           a tenant user's name; STSWARD_PASSWORD its password
+//   STSWARD_DOMAIN         a domain of that user's tenant, with ingested reports
+//   STSWARD_OTHER_DOMAIN   a domain of another tenant; STSWARD_OTHER_TENANT that tenant
+//   STSWARD_ARTIFACTS      where the screenshots go
+//   STSWARD_CHROMIUM       the browser (default /usr/bin/chromium)
+//
+// Every wait has a deadline; the browser gets a fresh profile and flags that keep it off
+// the network (this machine, like CI, reaches no other host).
+
+import { chromium } from "playwright-core";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const env = (name, fallback) => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`${name} is not set`);
+  return v;
+};
+
+const base = env("STSWARD_URL");
+const user = env("STSWARD_USER");
+const password = env("STSWARD_PASSWORD");
+const domain = env("STSWARD_DOMAIN");
+const otherDomain = env("STSWARD_OTHER_DOMAIN");
+const otherTenant = env("STSWARD_OTHER_TENANT");
+const artifacts = env("STSWARD_ARTIFACTS");
+const executablePath = env("STSWARD_CHROMIUM", "/usr/bin/chromium");
+const WAIT_MS = 15000;
+
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const result = { steps: [], page_errors: [] };
+const profile = mkdtempSync(join(tmpdir(), "stsward-chromium-"));
+mkdirSync(artifacts, { recursive: true });
+let context;
+
+async function shoot(page, name) {
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: width === 390 ? 844 : 900 });
+    // Charts size themselves at draw time; the shot shows the page as laid out at that width.
+    await page.waitForTimeout(100);
+    const file = join(artifacts, `${name}-${width}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    (result.screenshots ??= []).push(file);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+}
+
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: FLAGS,
+    timeout: WAIT_MS,
+    viewport: { width: 1280, height: 900 },
+  });
+  context.setDefaultTimeout(WAIT_MS);
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (e) => result.page_errors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error") result.page_errors.push(m.text());
+  });
+
+  // 1. Log in (the overview first redirects to the login form).
+  await page.goto(`${base}/`);
+  result.before_login_url = new URL(page.url()).pathname;
+  await page.fill("#user", user);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForURL(`${base}/`), page.click("#login")]);
+  result.steps.push("login");
+
+  // 2. The overview.
+  result.overview = {
+    domains: await page.$$eval("tr.domain-row", (rows) => rows.map((r) => r.dataset.domain)),
+    who: (await page.textContent("#who"))?.trim(),
+  };
+  await shoot(page, "overview");
+  result.steps.push("overview");
+
+  // 2b. Add a domain from the overview; its page lists the records to publish.
+  await page.fill("#add-name", `new-${domain}`);
+  await page.fill("#add-mx", `mx1.new-${domain}`);
+  await Promise.all([page.waitForURL(`${base}/domains/new-${domain}`), page.click("#add-submit")]);
+  result.added = {
+    name: (await page.textContent("#domain-name"))?.trim(),
+    records: await page.$$eval("tr.record-row", (rows) =>
+      rows.map((r) => ({ name: r.cells[0].textContent.trim(), status: r.dataset.status })),
+    ),
+  };
+  await page.goto(`${base}/`);
+  result.added.overview = await page.$$eval("tr.domain-row", (rows) => rows.map((r) => r.dataset.domain));
+  result.steps.push("add-domain");
+
+  // 3. A domain and its records.
+  await Promise.all([
+    page.waitForURL(`${base}/domains/${domain}`),
+    page.click(`tr.domain-row[data-domain="${domain}"] a`),
+  ]);
+  await page.waitForSelector("#records");
+  result.domain = {
+    name: (await page.textContent("#domain-name"))?.trim(),
+    mode: (await page.textContent("#mode"))?.trim(),
+    records: await page.$$eval("tr.record-row", (rows) =>
+      rows.map((r) => ({ name: r.cells[0].textContent.trim(), status: r.dataset.status })),
+    ),
+    verdict: (await page.textContent("#verdict"))?.trim(),
+    criteria: await page.$$eval("li.criterion", (items) => items.map((i) => i.dataset.code)),
+    reports: await page.$$eval("#domain-reports tr.report-row", (rows) => rows.length),
+    policies: await page.$$eval("#policies-table tr.policy-row", (rows) => rows.length),
+    failures: await page.$$eval("#failures-table tr.failure-row", (rows) =>
+      rows.map((r) => Array.from(r.cells).map((c) => c.textContent.trim())),
+    ),
+  };
+  await page.fill('input[data-table="failures-table"]', "microsoft");
+  result.domain.filtered_failures = await page.$$eval(
+    "#failures-table tr.failure-row",
+    (rows) => rows.filter((r) => !r.hidden).length,
+  );
+  result.steps.push("domain");
+
+  // 4. The charts: the JSON the page carries, and the data uPlot drew.
+  await page.waitForFunction(() => window.stswardCharts && window.stswardCharts.sessions);
+  result.charts = await page.evaluate(() => {
+    const json = JSON.parse(document.getElementById("chart-data").textContent);
+    const drawn = {};
+    for (const [name, chart] of Object.entries(window.stswardCharts || {})) {
+      drawn[name] = chart.data.map((series) => Array.from(series));
+    }
+    return { json, drawn, canvases: document.querySelectorAll(".chart canvas").length };
+  });
+  await shoot(page, "domain");
+  result.steps.push("charts");
+
+  // 5. A report's raw view.
+  await Promise.all([page.waitForURL(/\/reports\/\d+\/raw/), page.click("a.raw-link >> nth=0")]);
+  await page.waitForSelector("#raw, #raw-binary");
+  const raw = await page.$("#raw");
+  result.raw = {
+    report_id: (await page.textContent("#raw-report-id"))?.trim(),
+    text: raw ? (await raw.textContent()) : null,
+  };
+  result.steps.push("raw");
+
+  // 5b. The policy editor: an invalid edit shows its error as it is typed; a valid one shows
+  // the id it would publish, and saving publishes a new version.
+  await page.goto(`${base}/domains/${domain}/policy`);
+  result.editor = { before_id: null };
+  await page.fill("#policy-text", "version: STSv1\nmode: enforce\nmax_age: 86400\n");
+  await page.waitForSelector("#lint-invalid");
+  result.editor.invalid_codes = await page.$$eval("li.finding.sev-error", (items) =>
+    items.map((i) => i.dataset.code),
+  );
+  await page.fill(
+    "#policy-text",
+    `version: STSv1\nmode: enforce\nmx: mx1.${domain}\nmax_age: 86400\n`,
+  );
+  await page.waitForFunction(() => {
+    const line = document.getElementById("new-id-line");
+    return line && line.textContent.includes("new version");
+  });
+  result.editor.preview_id = (await page.textContent("#new-id"))?.trim();
+  await Promise.all([page.waitForURL(`${base}/domains/${domain}`), page.click("#save")]);
+  result.editor.saved_id = (await page.textContent("#policy-id"))?.trim();
+  result.editor.saved_mode = (await page.textContent("#mode"))?.trim();
+  result.steps.push("editor");
+
+  // 6. Another tenant's domain, by page: refused. Its 404 is logged by the browser as a
+  // failed resource, so the errors of the pages that should have none are kept apart.
+  result.errors_before_refusal = result.page_errors.slice();
+  result.cross_tenant = [];
+  for (const path of [`/domains/${otherDomain}`, `/domains/${otherDomain}?tenant=${otherTenant}`]) {
+    const response = await page.goto(`${base}${path}`);
+    result.cross_tenant.push({
+      path,
+      status: response ? response.status() : null,
+      shows: (await page.textContent("#error-code").catch(() => null))?.trim() ?? null,
+      leaked: (await page.content()).includes("chart-data"),
+    });
+  }
+  result.steps.push("cross-tenant");
+
+  // 7. Log out; the pages then redirect to the login.
+  await page.goto(`${base}/`);
+  await Promise.all([page.waitForURL(`${base}/login`), page.click("#logout")]);
+  result.after_logout = [];
+  for (const path of ["/", `/domains/${domain}`, "/reports"]) {
+    await page.goto(`${base}${path}`);
+    result.after_logout.push({ path, landed: new URL(page.url()).pathname });
+  }
+  result.steps.push("logout");
+  result.ok = true;
+} catch (e) {
+  result.ok = false;
+  result.error = String(e && e.stack ? e.stack : e);
+} finally {
+  if (context) await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(result) + "\n");
+process.exit(result.ok ? 0 : 1);
