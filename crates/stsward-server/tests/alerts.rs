@@ -418,6 +418,8 @@ async fn each_trigger_fires_once_and_again_only_after_it_resolved() {
                 .domain_set_own_sts_txt(tenant, DOMAIN, true, now)
                 .await
                 .expect("own txt");
+            e.seed(now).await.expect("seed");
+            now += STEP;
             step(&e, now).await;
             assert!(
                 sinks.notices().iter().all(Vec::is_empty),
@@ -534,7 +536,7 @@ async fn two_engines_on_one_database_send_each_alert_once() {
             let a = engine(&store_a, &section, "replica-a");
             let b = engine(&store_b, &section, "replica-b");
             let (tenant, domain_id) = hosted(&store_a, None, DOMAIN).await;
-            a.evaluate_round(T0).await.expect("seed");
+            a.seed(T0).await.expect("seed");
             let mut now = T0;
             for round in 0..3 {
                 let cause = if round % 2 == 0 {
@@ -587,7 +589,7 @@ async fn failed_sends_are_retried_with_backoff_and_never_dropped_silently() {
             };
             let e = engine(&store, &section, "replica-a");
             let (tenant, _) = hosted(&store, None, DOMAIN).await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             let mut now = T0;
             fail_renewal(&store, DOMAIN, now).await;
             hook.fail.store(2, Ordering::SeqCst);
@@ -659,7 +661,7 @@ async fn sends_are_rate_limited_per_destination() {
             };
             let e = engine(&store, &section, "replica-a");
             let (tenant, domain_id) = hosted(&store, None, DOMAIN).await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             let now = T0 + STEP;
             store
                 .domain_set_own_sts_txt(tenant, DOMAIN, true, T0)
@@ -693,7 +695,7 @@ async fn tenants_see_only_their_own_alerts() {
             let e = engine(&store, &section, "replica-a");
             let (mine, _) = hosted(&store, None, DOMAIN).await;
             let (theirs, _) = hosted(&store, Some("other"), "other.test").await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             fail_renewal(&store, DOMAIN, T0).await;
             fail_renewal(&store, "other.test", T0).await;
             e.evaluate_round(T0 + STEP).await.expect("evaluate");
@@ -762,7 +764,7 @@ async fn scheduled_checks_run_once_per_interval_across_replicas() {
             };
             // Seeded within the interval: by its end the domain is due once.
             let now = T0 + 600;
-            a.check_round(T0).await.expect("seed");
+            a.seed(T0).await.expect("seed");
             let before = runs().await;
             let (ra, rb) = tokio::join!(a.check_round(now), b.check_round(now));
             let (ra, rb) = (ra.expect("a"), rb.expect("b"));
@@ -791,7 +793,7 @@ async fn the_api_lists_a_tenants_alerts_and_nothing_of_others() {
             let e = engine(&store, &section, "replica-a");
             hosted(&store, None, DOMAIN).await;
             let (beta, _) = hosted(&store, Some("beta"), "beta.test").await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             for name in [DOMAIN, "beta.test"] {
                 fail_renewal(&store, name, T0).await;
             }
@@ -947,7 +949,7 @@ async fn the_last_checks_mx_findings_open_and_resolve_alerts() {
             let store = Store::open(&url).await.expect("open");
             let e = engine(&store, &webhook_only(None), "replica-a");
             let (tenant, _) = hosted(&store, None, DOMAIN).await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             const FOUND: &[(&str, &str)] = &[
                 ("mx.cert.expiring", "mx1.alerted.test"),
                 ("sts.mx.uncovered", "mx2.alerted.test"),
