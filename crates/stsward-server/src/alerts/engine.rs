@@ -286,6 +286,7 @@ impl AlertEngine {
             // Checks run in their own task: one slow check must not hold the sends back.
             let checks = self.clone();
             let checking = tokio::spawn(async move { checks.check_round(now).await });
+            let stop_checks = checking.abort_handle();
             let work = async {
                 if let Err(e) = self.evaluate_round(now).await {
                     tracing::warn!(error = %e, "alerts: evaluation round failed");
@@ -300,7 +301,11 @@ impl AlertEngine {
                 }
             };
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
+                _ = stop.wait_for(|s| *s) => {
+                    // A check in flight is dropped; its round comes again next interval.
+                    stop_checks.abort();
+                    return;
+                }
                 () = work => {}
             }
         }
