@@ -3,6 +3,8 @@
 //! server that requires TLS answer; paraphrased), and a
 //! webhook receiver (hyper) that records each JSON body and can be told to fail.
 
+#![allow(dead_code)] // each test binary uses its own subset
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
