@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::{AlertSettings, Destination, evidence, rules, send};
 use crate::checks::CheckRunner;
-use crate::scheduler::next_due;
+use crate::scheduler::{next_due, tick_or_stop, ticker};
 use crate::serve::Clock;
 
 /// How often new domains get their rounds, in seconds of the clock.
@@ -268,14 +268,9 @@ impl AlertEngine {
         if !self.settings.enabled {
             return;
         }
-        let mut tick = tokio::time::interval(self.settings.tick);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(self.settings.tick);
         let mut next_seed = i64::MIN;
-        loop {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                _ = tick.tick() => {}
-            }
+        while tick_or_stop(&mut tick, &mut stop).await {
             let now = self.setup.clock.now();
             if now >= next_seed {
                 if let Err(e) = self.seed(now).await {
@@ -283,7 +278,8 @@ impl AlertEngine {
                 }
                 next_seed = now.saturating_add(SEED_EVERY);
             }
-            // Checks run in their own task: one slow check must not hold the sends back.
+            // Checks run in their own task, beside this tick's evaluations and sends; the next
+            // tick waits for them (a check ends within its deadline).
             let checks = self.clone();
             let checking = tokio::spawn(async move { checks.check_round(now).await });
             let stop_checks = checking.abort_handle();
