@@ -86,6 +86,17 @@ async fn report(store: &Store, id: &str, at: i64, ok: u64, failed: u64, result_t
     assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
 }
 
+/// `(event, rule)` of a headline: "[stsward] alert: <domain> <rule>" or "[stsward] resolved: …".
+fn headline(line: &str) -> (String, String) {
+    let event = if line.contains("] resolved:") {
+        "resolved"
+    } else {
+        "opened"
+    };
+    let rule = line.rsplit(' ').next().unwrap_or_default();
+    (event.to_owned(), rule.to_owned())
+}
+
 /// The receivers, and the `[alerts]` section that points at them.
 struct Sinks {
     smtp: SmtpSink,
@@ -141,20 +152,8 @@ impl Sinks {
             .map(|m| {
                 assert!(m.tls, "mail only after STARTTLS");
                 assert_eq!(m.rcpt, ["<ops@provider.test>"], "{m:?}");
-                let subject = m
-                    .data
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Subject: "))
-                    .unwrap_or_default()
-                    .to_owned();
-                // "[stsward] alert: <domain> <rule>" or "[stsward] resolved: …"
-                let event = if subject.contains("] resolved:") {
-                    "resolved"
-                } else {
-                    "opened"
-                };
-                let rule = subject.rsplit(' ').next().unwrap_or_default().to_owned();
-                (event.to_owned(), rule)
+                let subject = m.data.lines().find_map(|l| l.strip_prefix("Subject: "));
+                headline(subject.unwrap_or_default())
             })
             .collect();
         let json = self
@@ -174,15 +173,8 @@ impl Sinks {
             .bodies()
             .into_iter()
             .map(|b| {
-                let text = b["text"].as_str().unwrap_or_default().to_owned();
-                let first = text.lines().next().unwrap_or_default().to_owned();
-                let event = if first.contains("] resolved:") {
-                    "resolved"
-                } else {
-                    "opened"
-                };
-                let rule = first.rsplit(' ').next().unwrap_or_default().to_owned();
-                (event.to_owned(), rule)
+                let text = b["text"].as_str().unwrap_or_default();
+                headline(text.lines().next().unwrap_or_default())
             })
             .collect();
         [mails, json, slack]
