@@ -992,3 +992,39 @@ async fn the_last_checks_mx_findings_open_and_resolve_alerts() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_mail_goes_to_a_relay_without_starttls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("alerts.db").display());
+    let store = Store::open(&url).await.expect("open");
+    let relay = SmtpSink::start_offering(false).await;
+    let section = AlertsSection {
+        smtp: Some(AlertSmtpSection {
+            relay: "localhost".into(),
+            port: relay.port,
+            from: "alerts@provider.test".into(),
+            to: vec!["ops@provider.test".into()],
+            user: None,
+            password_file: None,
+            ca_file: Some(relay.ca_file.clone()),
+            timeout: 10,
+        }),
+        ..webhook_only(None)
+    };
+    let e = engine(&store, &section, "replica-a");
+    let (tenant, _) = hosted(&store, None, DOMAIN).await;
+    e.seed(T0).await.expect("seed");
+    fail_renewal(&store, DOMAIN, T0).await;
+    e.evaluate_round(T0 + STEP).await.expect("evaluate");
+    let r = e.deliver_round(T0 + STEP).await.expect("deliver");
+    assert_eq!((r.sent, r.failed), (0, 1), "refused without STARTTLS");
+    assert!(relay.mails().is_empty(), "nothing was sent in the clear");
+    let alert = &store.alert_list(tenant, None, true, 1).await.expect("list")[0];
+    let kept = store
+        .alert_deliveries_of(alert.id)
+        .await
+        .expect("deliveries");
+    assert_eq!(kept[0].2, "pending", "kept for a retry: {kept:?}");
+    assert!(kept[0].4.is_some(), "with its error: {kept:?}");
+}
