@@ -1028,3 +1028,46 @@ async fn no_mail_goes_to_a_relay_without_starttls() {
     assert_eq!(kept[0].2, "pending", "kept for a retry: {kept:?}");
     assert!(kept[0].4.is_some(), "with its error: {kept:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_never_answers_fails_at_its_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("alerts.db").display());
+    let store = Store::open(&url).await.expect("open");
+    // Accepts connections and reads nothing, answers nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((tcp, _)) = silent.accept().await {
+            open.push(tcp);
+        }
+    });
+    let section = AlertsSection {
+        webhook_timeout: 1,
+        ..webhook_only(Some(format!("http://{addr}/hook")))
+    };
+    let e = engine(&store, &section, "replica-a");
+    let (tenant, _) = hosted(&store, None, DOMAIN).await;
+    e.seed(T0).await.expect("seed");
+    fail_renewal(&store, DOMAIN, T0).await;
+    e.evaluate_round(T0 + STEP).await.expect("evaluate");
+    let started = std::time::Instant::now();
+    let r = e.deliver_round(T0 + STEP).await.expect("deliver");
+    assert_eq!((r.sent, r.failed), (0, 1));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let alert = &store.alert_list(tenant, None, true, 1).await.expect("list")[0];
+    let kept = store
+        .alert_deliveries_of(alert.id)
+        .await
+        .expect("deliveries");
+    let error = kept[0].4.clone().unwrap_or_default();
+    assert!(error.contains("no answer within"), "{error}");
+    held.abort();
+}
