@@ -102,7 +102,8 @@ pub enum WebhookFormat {
     /// stsward's own JSON object (docs/alerts.md).
     #[default]
     Json,
-    /// `{"text": "…"}`, the body of Slack's incoming webhooks and the services compatible with them.
+    /// `{"text": "…"}`, the body of Slack's incoming webhooks and of the services
+    /// compatible with them.
     Slack,
 }
 
