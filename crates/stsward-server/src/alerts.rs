@@ -31,6 +31,7 @@ use serde::Serialize;
 use stsward_store::{AlertEvent, DueDelivery, SendBudget};
 
 use crate::config::{AlertsSection, WebhookFormat};
+use crate::domains::format_time;
 pub use engine::{AlertEngine, AlertSetup, RoundReport};
 
 /// The longest delay between two attempts of one send.
@@ -186,25 +187,14 @@ impl<'a> Notice<'a> {
         text.push_str(&format!(
             "alert {} opened {}",
             self.alert_id,
-            utc(self.opened_at)
+            format_time(self.opened_at)
         ));
         if let Some(at) = self.resolved_at {
-            text.push_str(&format!(", resolved {}", utc(at)));
+            text.push_str(&format!(", resolved {}", format_time(at)));
         }
         text.push('\n');
         text
     }
-}
-
-/// Epoch seconds as RFC 3339 UTC, for people; the number itself if out of range.
-fn utc(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| at.to_string())
 }
 
 /// Sends `d` to `to`.

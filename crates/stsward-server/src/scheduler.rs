@@ -233,13 +233,11 @@ impl Scheduler {
         if !self.settings.enabled {
             return;
         }
-        let mut tick = tokio::time::interval(self.settings.tick);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(self.settings.tick);
         let mut next_seed = i64::MIN;
         loop {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                _ = tick.tick() => {}
+            if !tick_or_stop(&mut tick, &mut stop).await {
+                return;
             }
             let now = self.setup.clock.now();
             if now >= next_seed {
@@ -264,15 +262,13 @@ impl Scheduler {
     }
 
     async fn flush_loop(self, mut stop: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(self.settings.tick);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(self.settings.tick);
         let now = self.setup.clock.now();
         let mut next_flush = now.saturating_add(self.settings.flush_every);
         let mut next_prune = now;
         loop {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                _ = tick.tick() => {}
+            if !tick_or_stop(&mut tick, &mut stop).await {
+                return;
             }
             let now = self.setup.clock.now();
             if now >= next_flush {
@@ -289,6 +285,25 @@ impl Scheduler {
                 next_prune = now.saturating_add(PRUNE_EVERY);
             }
         }
+    }
+}
+
+/// An interval timer for a loop of rounds: a late tick delays the next ones rather than
+/// bunching them up.
+pub fn ticker(every: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+/// Waits for the next tick; `false` when `stop` turned true first.
+pub async fn tick_or_stop(
+    tick: &mut tokio::time::Interval,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => false,
+        _ = tick.tick() => true,
     }
 }
 

@@ -86,6 +86,17 @@ async fn report(store: &Store, id: &str, at: i64, ok: u64, failed: u64, result_t
     assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
 }
 
+/// `(event, rule)` of a headline: "[stsward] alert: <domain> <rule>" or "[stsward] resolved: …".
+fn headline(line: &str) -> (String, String) {
+    let event = if line.contains("] resolved:") {
+        "resolved"
+    } else {
+        "opened"
+    };
+    let rule = line.rsplit(' ').next().unwrap_or_default();
+    (event.to_owned(), rule.to_owned())
+}
+
 /// The receivers, and the `[alerts]` section that points at them.
 struct Sinks {
     smtp: SmtpSink,
@@ -141,20 +152,8 @@ impl Sinks {
             .map(|m| {
                 assert!(m.tls, "mail only after STARTTLS");
                 assert_eq!(m.rcpt, ["<ops@provider.test>"], "{m:?}");
-                let subject = m
-                    .data
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Subject: "))
-                    .unwrap_or_default()
-                    .to_owned();
-                // "[stsward] alert: <domain> <rule>" or "[stsward] resolved: …"
-                let event = if subject.contains("] resolved:") {
-                    "resolved"
-                } else {
-                    "opened"
-                };
-                let rule = subject.rsplit(' ').next().unwrap_or_default().to_owned();
-                (event.to_owned(), rule)
+                let subject = m.data.lines().find_map(|l| l.strip_prefix("Subject: "));
+                headline(subject.unwrap_or_default())
             })
             .collect();
         let json = self
@@ -174,15 +173,8 @@ impl Sinks {
             .bodies()
             .into_iter()
             .map(|b| {
-                let text = b["text"].as_str().unwrap_or_default().to_owned();
-                let first = text.lines().next().unwrap_or_default().to_owned();
-                let event = if first.contains("] resolved:") {
-                    "resolved"
-                } else {
-                    "opened"
-                };
-                let rule = first.rsplit(' ').next().unwrap_or_default().to_owned();
-                (event.to_owned(), rule)
+                let text = b["text"].as_str().unwrap_or_default();
+                headline(text.lines().next().unwrap_or_default())
             })
             .collect();
         [mails, json, slack]
@@ -418,6 +410,8 @@ async fn each_trigger_fires_once_and_again_only_after_it_resolved() {
                 .domain_set_own_sts_txt(tenant, DOMAIN, true, now)
                 .await
                 .expect("own txt");
+            e.seed(now).await.expect("seed");
+            now += STEP;
             step(&e, now).await;
             assert!(
                 sinks.notices().iter().all(Vec::is_empty),
@@ -534,7 +528,7 @@ async fn two_engines_on_one_database_send_each_alert_once() {
             let a = engine(&store_a, &section, "replica-a");
             let b = engine(&store_b, &section, "replica-b");
             let (tenant, domain_id) = hosted(&store_a, None, DOMAIN).await;
-            a.evaluate_round(T0).await.expect("seed");
+            a.seed(T0).await.expect("seed");
             let mut now = T0;
             for round in 0..3 {
                 let cause = if round % 2 == 0 {
@@ -587,7 +581,7 @@ async fn failed_sends_are_retried_with_backoff_and_never_dropped_silently() {
             };
             let e = engine(&store, &section, "replica-a");
             let (tenant, _) = hosted(&store, None, DOMAIN).await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             let mut now = T0;
             fail_renewal(&store, DOMAIN, now).await;
             hook.fail.store(2, Ordering::SeqCst);
@@ -659,7 +653,7 @@ async fn sends_are_rate_limited_per_destination() {
             };
             let e = engine(&store, &section, "replica-a");
             let (tenant, domain_id) = hosted(&store, None, DOMAIN).await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             let now = T0 + STEP;
             store
                 .domain_set_own_sts_txt(tenant, DOMAIN, true, T0)
@@ -693,7 +687,7 @@ async fn tenants_see_only_their_own_alerts() {
             let e = engine(&store, &section, "replica-a");
             let (mine, _) = hosted(&store, None, DOMAIN).await;
             let (theirs, _) = hosted(&store, Some("other"), "other.test").await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             fail_renewal(&store, DOMAIN, T0).await;
             fail_renewal(&store, "other.test", T0).await;
             e.evaluate_round(T0 + STEP).await.expect("evaluate");
@@ -762,7 +756,7 @@ async fn scheduled_checks_run_once_per_interval_across_replicas() {
             };
             // Seeded within the interval: by its end the domain is due once.
             let now = T0 + 600;
-            a.check_round(T0).await.expect("seed");
+            a.seed(T0).await.expect("seed");
             let before = runs().await;
             let (ra, rb) = tokio::join!(a.check_round(now), b.check_round(now));
             let (ra, rb) = (ra.expect("a"), rb.expect("b"));
@@ -791,7 +785,7 @@ async fn the_api_lists_a_tenants_alerts_and_nothing_of_others() {
             let e = engine(&store, &section, "replica-a");
             hosted(&store, None, DOMAIN).await;
             let (beta, _) = hosted(&store, Some("beta"), "beta.test").await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             for name in [DOMAIN, "beta.test"] {
                 fail_renewal(&store, name, T0).await;
             }
@@ -947,7 +941,7 @@ async fn the_last_checks_mx_findings_open_and_resolve_alerts() {
             let store = Store::open(&url).await.expect("open");
             let e = engine(&store, &webhook_only(None), "replica-a");
             let (tenant, _) = hosted(&store, None, DOMAIN).await;
-            e.evaluate_round(T0).await.expect("seed");
+            e.seed(T0).await.expect("seed");
             const FOUND: &[(&str, &str)] = &[
                 ("mx.cert.expiring", "mx1.alerted.test"),
                 ("sts.mx.uncovered", "mx2.alerted.test"),
@@ -997,4 +991,83 @@ async fn the_last_checks_mx_findings_open_and_resolve_alerts() {
         })
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_mail_goes_to_a_relay_without_starttls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("alerts.db").display());
+    let store = Store::open(&url).await.expect("open");
+    let relay = SmtpSink::start_offering(false).await;
+    let section = AlertsSection {
+        smtp: Some(AlertSmtpSection {
+            relay: "localhost".into(),
+            port: relay.port,
+            from: "alerts@provider.test".into(),
+            to: vec!["ops@provider.test".into()],
+            user: None,
+            password_file: None,
+            ca_file: Some(relay.ca_file.clone()),
+            timeout: 10,
+        }),
+        ..webhook_only(None)
+    };
+    let e = engine(&store, &section, "replica-a");
+    let (tenant, _) = hosted(&store, None, DOMAIN).await;
+    e.seed(T0).await.expect("seed");
+    fail_renewal(&store, DOMAIN, T0).await;
+    e.evaluate_round(T0 + STEP).await.expect("evaluate");
+    let r = e.deliver_round(T0 + STEP).await.expect("deliver");
+    assert_eq!((r.sent, r.failed), (0, 1), "refused without STARTTLS");
+    assert!(relay.mails().is_empty(), "nothing was sent in the clear");
+    let alert = &store.alert_list(tenant, None, true, 1).await.expect("list")[0];
+    let kept = store
+        .alert_deliveries_of(alert.id)
+        .await
+        .expect("deliveries");
+    assert_eq!(kept[0].2, "pending", "kept for a retry: {kept:?}");
+    assert!(kept[0].4.is_some(), "with its error: {kept:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_never_answers_fails_at_its_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("alerts.db").display());
+    let store = Store::open(&url).await.expect("open");
+    // Accepts connections and reads nothing, answers nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((tcp, _)) = silent.accept().await {
+            open.push(tcp);
+        }
+    });
+    let section = AlertsSection {
+        webhook_timeout: 1,
+        ..webhook_only(Some(format!("http://{addr}/hook")))
+    };
+    let e = engine(&store, &section, "replica-a");
+    let (tenant, _) = hosted(&store, None, DOMAIN).await;
+    e.seed(T0).await.expect("seed");
+    fail_renewal(&store, DOMAIN, T0).await;
+    e.evaluate_round(T0 + STEP).await.expect("evaluate");
+    let started = std::time::Instant::now();
+    let r = e.deliver_round(T0 + STEP).await.expect("deliver");
+    assert_eq!((r.sent, r.failed), (0, 1));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let alert = &store.alert_list(tenant, None, true, 1).await.expect("list")[0];
+    let kept = store
+        .alert_deliveries_of(alert.id)
+        .await
+        .expect("deliveries");
+    let error = kept[0].4.clone().unwrap_or_default();
+    assert!(error.contains("no answer within"), "{error}");
+    held.abort();
 }

@@ -533,7 +533,7 @@ impl Store {
     ) -> Result<Vec<(String, String, String, i64, Option<String>)>, StoreError> {
         const SQL: &str = "SELECT destination, event, state, attempts, last_error \
              FROM alert_deliveries WHERE alert_id = $1 ORDER BY id";
-        self.run(Operation::AlertDeliveriesDue, async {
+        self.run(Operation::AlertDeliveriesOf, async {
             with_pool!(self, pool => {
                 sqlx::query_as::<_, (String, String, String, i64, Option<String>)>(SQL)
                     .bind(alert_id)

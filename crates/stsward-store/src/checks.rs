@@ -148,7 +148,7 @@ impl Store {
              WHERE d.tenant_id = $1 AND d.domain = $2 AND d.state <> 'gone' \
              ORDER BY r.id DESC LIMIT $3";
         let rows = self
-            .run(Operation::CheckRunList, async {
+            .run(Operation::CheckRunVerdicts, async {
                 with_pool!(self, pool => {
                     sqlx::query_as::<_, (i64, String)>(SQL)
                         .bind(tenant.0)

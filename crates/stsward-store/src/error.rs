@@ -295,12 +295,16 @@ pub enum Operation {
     CheckRunList,
     /// [`Store::metrics_snapshot`](crate::Store::metrics_snapshot).
     MetricsSnapshot,
+    /// [`Store::check_run_verdicts`](crate::Store::check_run_verdicts).
+    CheckRunVerdicts,
     /// [`Store::alerts_sync`](crate::Store::alerts_sync).
     AlertsSync,
     /// [`Store::alert_list`](crate::Store::alert_list).
     AlertList,
     /// [`Store::alert_deliveries_due`](crate::Store::alert_deliveries_due).
     AlertDeliveriesDue,
+    /// [`Store::alert_deliveries_of`](crate::Store::alert_deliveries_of).
+    AlertDeliveriesOf,
     /// [`Store::alert_delivery_claim`](crate::Store::alert_delivery_claim).
     AlertDeliveryClaim,
     /// [`Store::alert_delivery_done`](crate::Store::alert_delivery_done).
@@ -406,9 +410,11 @@ impl Operation {
             Self::CheckRunAdd => "check_run_add",
             Self::CheckRunList => "check_run_list",
             Self::MetricsSnapshot => "metrics_snapshot",
+            Self::CheckRunVerdicts => "check_run_verdicts",
             Self::AlertsSync => "alerts_sync",
             Self::AlertList => "alert_list",
             Self::AlertDeliveriesDue => "alert_deliveries_due",
+            Self::AlertDeliveriesOf => "alert_deliveries_of",
             Self::AlertDeliveryClaim => "alert_delivery_claim",
             Self::AlertDeliveryDone => "alert_delivery_done",
             Self::AlertDeliveryFailed => "alert_delivery_failed",

@@ -11,9 +11,11 @@ use tokio::sync::watch;
 
 use super::{AlertSettings, Destination, evidence, rules, send};
 use crate::checks::CheckRunner;
-use crate::scheduler::next_due;
+use crate::scheduler::{next_due, tick_or_stop, ticker};
 use crate::serve::Clock;
 
+/// How often new domains get their rounds, in seconds of the clock.
+pub const SEED_EVERY: i64 = 30;
 /// Seconds a claimed send stays this replica's before another may take it over: longer
 /// than any send may take (the SMTP and webhook deadlines are shorter).
 pub const SEND_CLAIM: i64 = 600;
@@ -72,16 +74,27 @@ impl AlertEngine {
             .collect()
     }
 
-    /// Seeds the rounds of `kind` and lists those due at `now`.
-    async fn due(
-        &self,
-        kind: RoundKind,
-        interval: i64,
-        now: i64,
-    ) -> Result<Vec<DueRound>, StoreError> {
+    /// Gives every active domain without them its check and evaluation rounds, each due
+    /// within one interval of `now` (spread by row id). Returns how many rows were made.
+    pub async fn seed(&self, now: i64) -> Result<u64, StoreError> {
         let store = &self.setup.store;
-        store.alert_rounds_seed(kind, now, interval).await?;
-        store.alert_rounds_due(kind, now, self.settings.batch).await
+        let mut made = store
+            .alert_rounds_seed(RoundKind::Evaluate, now, self.settings.evaluate_interval)
+            .await?;
+        if self.settings.check_interval > 0 && self.setup.runner.is_some() {
+            made += store
+                .alert_rounds_seed(RoundKind::Check, now, self.settings.check_interval)
+                .await?;
+        }
+        Ok(made)
+    }
+
+    /// The domains whose `kind` round is due at `now`.
+    async fn due(&self, kind: RoundKind, now: i64) -> Result<Vec<DueRound>, StoreError> {
+        self.setup
+            .store
+            .alert_rounds_due(kind, now, self.settings.batch)
+            .await
     }
 
     /// One round of scheduled checks at `now`: each due domain this replica claims is
@@ -94,7 +107,7 @@ impl AlertEngine {
         };
         let store = &self.setup.store;
         let mut claimed = Vec::new();
-        for d in self.due(RoundKind::Check, interval, now).await? {
+        for d in self.due(RoundKind::Check, now).await? {
             let Ok(slot) = runner.try_start(d.tenant) else {
                 continue;
             };
@@ -130,7 +143,7 @@ impl AlertEngine {
     pub async fn evaluate_round(&self, now: i64) -> Result<RoundReport, StoreError> {
         let interval = self.settings.evaluate_interval;
         let mut report = RoundReport::default();
-        for d in self.due(RoundKind::Evaluate, interval, now).await? {
+        for d in self.due(RoundKind::Evaluate, now).await? {
             let next = next_due(now, interval, d.domain_id);
             if !self
                 .setup
@@ -249,22 +262,27 @@ impl AlertEngine {
     }
 
     /// Runs until `stop` turns true: every tick, a check round, an evaluation round and a
-    /// send round, each at the clock's time.
+    /// send round, each at the clock's time; new domains get their rounds every
+    /// [`SEED_EVERY`] seconds.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         if !self.settings.enabled {
             return;
         }
-        let mut tick = tokio::time::interval(self.settings.tick);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                _ = tick.tick() => {}
-            }
+        let mut tick = ticker(self.settings.tick);
+        let mut next_seed = i64::MIN;
+        while tick_or_stop(&mut tick, &mut stop).await {
             let now = self.setup.clock.now();
-            // Checks run in their own task: one slow check must not hold the sends back.
+            if now >= next_seed {
+                if let Err(e) = self.seed(now).await {
+                    tracing::warn!(error = %e, "alerts: seeding rounds failed");
+                }
+                next_seed = now.saturating_add(SEED_EVERY);
+            }
+            // Checks run in their own task, beside this tick's evaluations and sends; the next
+            // tick waits for them (a check ends within its deadline).
             let checks = self.clone();
             let checking = tokio::spawn(async move { checks.check_round(now).await });
+            let stop_checks = checking.abort_handle();
             let work = async {
                 if let Err(e) = self.evaluate_round(now).await {
                     tracing::warn!(error = %e, "alerts: evaluation round failed");
@@ -279,7 +297,11 @@ impl AlertEngine {
                 }
             };
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
+                _ = stop.wait_for(|s| *s) => {
+                    // A check in flight is dropped; its round comes again next interval.
+                    stop_checks.abort();
+                    return;
+                }
                 () = work => {}
             }
         }

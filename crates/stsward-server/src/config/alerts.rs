@@ -102,7 +102,8 @@ pub enum WebhookFormat {
     /// stsward's own JSON object (docs/alerts.md).
     #[default]
     Json,
-    /// `{"text": "…"}`, which Slack's incoming webhooks (and Mattermost, Rocket.Chat) take.
+    /// `{"text": "…"}`, the body of Slack's incoming webhooks and of the services
+    /// compatible with them.
     Slack,
 }
 

@@ -3,6 +3,8 @@
 //! server that requires TLS answer; paraphrased), and a
 //! webhook receiver (hyper) that records each JSON body and can be told to fail.
 
+#![allow(dead_code)] // each test binary uses its own subset
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,6 +60,11 @@ impl Drop for SmtpSink {
 impl SmtpSink {
     /// Starts the sink.
     pub async fn start() -> SmtpSink {
+        SmtpSink::start_offering(true).await
+    }
+
+    /// Starts a sink that offers STARTTLS, or (`false`) one that does not.
+    pub async fn start_offering(starttls: bool) -> SmtpSink {
         let ca = LabCa::new(time::OffsetDateTime::now_utc()).expect("lab CA");
         let dir = tempfile::tempdir().expect("tempdir");
         let ca_file = ca.write_ca_file(dir.path()).expect("CA file");
@@ -80,7 +87,8 @@ impl SmtpSink {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (acceptor, taken) = (acceptor.clone(), taken.clone());
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(SESSION, session(tcp, acceptor, taken)).await;
+                    let talk = session(tcp, acceptor, taken, starttls);
+                    let _ = tokio::time::timeout(SESSION, talk).await;
                 });
             }
         });
@@ -114,7 +122,12 @@ async fn line<S: AsyncRead + Unpin>(r: &mut BufReader<S>) -> Option<String> {
     Some(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-async fn session(tcp: TcpStream, acceptor: TlsAcceptor, mails: Arc<Mutex<Vec<Mail>>>) {
+async fn session(
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    mails: Arc<Mutex<Vec<Mail>>>,
+    starttls: bool,
+) {
     let mut plain = BufReader::new(tcp);
     if plain
         .get_mut()
@@ -130,9 +143,11 @@ async fn session(tcp: TcpStream, acceptor: TlsAcceptor, mails: Arc<Mutex<Vec<Mai
             return;
         };
         let verb = cmd.to_ascii_uppercase();
-        let reply: &[u8] = if verb.starts_with("EHLO") {
+        let reply: &[u8] = if verb.starts_with("EHLO") && !starttls {
+            b"250 sink\r\n"
+        } else if verb.starts_with("EHLO") {
             b"250-sink\r\n250 STARTTLS\r\n"
-        } else if verb == "STARTTLS" {
+        } else if verb == "STARTTLS" && starttls {
             if plain
                 .get_mut()
                 .write_all(b"220 go ahead\r\n")
