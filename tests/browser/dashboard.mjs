@@ -178,6 +178,14 @@ try {
   await Promise.all([page.waitForURL(`${base}/domains/${domain}`), page.click("#save")]);
   result.editor.saved_id = (await page.textContent("#policy-id"))?.trim();
   result.editor.saved_mode = (await page.textContent("#mode"))?.trim();
+  await page.goto(`${base}/domains/${domain}/policy`);
+  result.editor.history = await page.$$eval("details.version", (items) =>
+    items.map((d) => ({
+      summary: d.querySelector("summary").textContent.trim(),
+      added: Array.from(d.querySelectorAll(".d.add")).map((l) => l.textContent.trim()),
+      removed: Array.from(d.querySelectorAll(".d.del")).map((l) => l.textContent.trim()),
+    })),
+  );
   result.steps.push("editor");
 
   // 6. Another tenant's domain, by page: refused. Its 404 is logged by the browser as a

@@ -13,6 +13,7 @@
 //! POST /domains/{d}/mode       csrf, mode -> a new policy version, 303 back
 //! GET  /domains/{d}/policy     the policy editor: lint findings, the id a change would get
 //! POST /domains/{d}/policy     csrf, text, action=preview|save (save: a new version)
+//! POST /domains/{d}/sync-mx    csrf -> the mx lines from DNS, 303 to the editor
 //! GET  /reports                received reports, filtered by domain, organisation, DKIM, dates
 //! GET  /reports/{id}/raw       one report's raw input (?download=1: as a file)
 //! GET  /tokens                REST API tokens; POST /tokens, /tokens/{id}/revoke (admins)
@@ -133,6 +134,8 @@ pub(crate) enum WebError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{method} is not allowed here")]
     MethodNotAllowed { method: Method },
     #[error("the request body is larger than {0} bytes")]
@@ -154,6 +157,10 @@ impl From<DomainError> for WebError {
             ) => WebError::Conflict(e.to_string()),
             DomainError::Store(stsward_store::StoreError::DomainNotFound { .. }) => {
                 WebError::NotFound
+            }
+            DomainError::NoMx { .. } => WebError::BadRequest(e.to_string()),
+            DomainError::NoDns { .. } | DomainError::Dns { .. } => {
+                WebError::Unavailable(e.to_string())
             }
             other => WebError::Internal(other.to_string()),
         }
@@ -185,6 +192,7 @@ impl WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -438,6 +446,12 @@ async fn post(
     }
     if let Some(rest) = path.strip_prefix("/tokens") {
         return tokens::post(rest, form, session, web, now).await;
+    }
+    if let Some(domain) = path
+        .strip_prefix("/domains/")
+        .and_then(|r| r.strip_suffix("/sync-mx"))
+    {
+        return editor::sync_mx(&pages::decode(domain)?, form, session, web, now).await;
     }
     if let Some(domain) = path
         .strip_prefix("/domains/")

@@ -567,6 +567,24 @@ async fn a_tenant_user_is_refused_another_tenants_pages(d: Dash) {
         )
         .await;
     assert_eq!(r.status, 403, "an editor save without a token: {r:?}");
+    let r = d
+        .post(
+            "/domains/beta.test/sync-mx",
+            Some(&ann),
+            None,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, 404, "another tenant's MX sync: {r:?}");
+    let r = d
+        .post(
+            "/domains/alpha.test/sync-mx",
+            Some(&ann),
+            None,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, 503, "this dashboard has no DNS client: {r:?}");
     let add = |tenant: &str, domain: &str| {
         format!("csrf={csrf}&domain={domain}&mx=mx1.{domain}&mode=testing&tenant={tenant}")
     };

@@ -341,6 +341,21 @@ async fn the_dashboard_in_chromium() {
         "version 2: {editor}"
     );
     assert!(preview <= saved && preview.len() == saved.len(), "{editor}");
+    let history = editor["history"].as_array().expect("history");
+    assert_eq!(history.len(), 2, "two versions: {editor}");
+    assert!(
+        history[0]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains(saved))
+    );
+    assert_eq!(
+        history[0]["added"],
+        serde_json::json!(["+ mode: enforce", "+ max_age: 86400"])
+    );
+    assert_eq!(
+        history[0]["removed"],
+        serde_json::json!(["- mode: testing", "- max_age: 604800"])
+    );
     let dns = dns_addr;
     let in_dns = serve_support::within(Duration::from_secs(10), || async move {
         serve_support::sts_id(dns, "alpha.test").await.as_deref() == Ok(saved)

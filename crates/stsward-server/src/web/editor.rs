@@ -7,7 +7,11 @@
 //! GET  /domains/{d}/policy                  the served policy in the editor, linted
 //! POST /domains/{d}/policy  action=preview  the text's findings and the id it would get
 //! POST /domains/{d}/policy  action=save     the same checks, then a new version; 303 back
+//! POST /domains/{d}/sync-mx                 the mx lines from the MX records in DNS
 //! ```
+//!
+//! Below the editor, the history: each version with who made it, when and why, and its
+//! line diff from the version before.
 //!
 //! The editor changes what the service lets a change set: `mode`, `mx` and `max_age`. The
 //! `version` line is fixed (`STSv1`), and extension fields are kept from the served policy,
@@ -20,10 +24,10 @@ use stsward_proto::finding::Severity;
 use stsward_proto::mta_sts::lint;
 
 use super::sessions::Session;
-use super::templates::{self, EditorPage, FindingRow};
+use super::templates::{self, DiffLine, EditorPage, FindingRow, VersionRow};
 use super::{Form, Web, WebError, html, pages, redirect};
 use crate::domains::id::policy_id;
-use crate::domains::{MxInput, PolicyChange};
+use crate::domains::{MxInput, PolicyChange, format_time};
 
 /// The longest text the editor takes: the policy size limit of RFC 8461 §3.3 plus room for
 /// the findings to say so.
@@ -152,6 +156,58 @@ pub(crate) async fn post(
     }
 }
 
+/// The line diff from `old` to `new`.
+fn diff(old: &str, new: &str) -> Vec<DiffLine> {
+    similar::TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .map(|c| DiffLine {
+            tag: match c.tag() {
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Equal => ' ',
+            },
+            text: c.value().trim_end_matches('\n').to_owned(),
+        })
+        .collect()
+}
+
+/// The versions of `history` (newest first), each with its diff from the one before it.
+fn history_rows(history: &[stsward_store::PolicyVersion]) -> Vec<VersionRow> {
+    history
+        .iter()
+        .enumerate()
+        .map(|(i, v)| VersionRow {
+            version: v.version,
+            id: v.sts_id.clone(),
+            mode: v.mode.clone(),
+            changed_by: v.changed_by.clone(),
+            changed_at: format_time(v.changed_at),
+            note: v.note.clone().unwrap_or_default(),
+            diff: diff(
+                history.get(i + 1).map_or("", |p| p.policy.as_str()),
+                &v.policy,
+            ),
+        })
+        .collect()
+}
+
+/// `POST /domains/{d}/sync-mx`: the `mx` lines rebuilt from the domain's MX records.
+pub(crate) async fn sync_mx(
+    domain: &str,
+    form: &Form,
+    session: &Session,
+    web: &Web,
+    now: i64,
+) -> Result<Response<Full<Bytes>>, WebError> {
+    let tenant = pages::tenant_of(web, session, form.get("tenant")).await?;
+    let actor = format!("{}:{}", super::ACTOR, session.user.name);
+    web.service.sync_mx(tenant.id, domain, &actor, now).await?;
+    Ok(redirect(&format!(
+        "/domains/{domain}/policy{}",
+        pages::tenant_query(&tenant, session)
+    )))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn page(
     web: &Web,
@@ -190,6 +246,7 @@ async fn page(
         ignored_extensions: checked.ignored_extensions,
         findings: checked.findings,
         message: message.to_owned(),
+        history: history_rows(&detail.history),
     };
     Ok(html(status, templates::render(&editor)))
 }
@@ -197,6 +254,28 @@ async fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diffs_mark_removed_and_added_lines() {
+        let d = diff(
+            "version: STSv1\nmode: testing\nmax_age: 86400\n",
+            "version: STSv1\nmode: enforce\nmax_age: 86400\n",
+        );
+        let lines: Vec<(char, &str)> = d.iter().map(|l| (l.tag, l.text.as_str())).collect();
+        assert_eq!(
+            lines,
+            vec![
+                (' ', "version: STSv1"),
+                ('-', "mode: testing"),
+                ('+', "mode: enforce"),
+                (' ', "max_age: 86400"),
+            ]
+        );
+        assert!(
+            diff("", "a\n").iter().all(|l| l.tag == '+'),
+            "the first version is all new"
+        );
+    }
 
     #[test]
     fn a_valid_policy_becomes_a_change() {

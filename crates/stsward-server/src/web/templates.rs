@@ -171,6 +171,25 @@ pub(crate) struct DomainPage {
     pub checks: Vec<CheckRow>,
 }
 
+/// One line of a diff: `+`, `-` or ` `, and the line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DiffLine {
+    pub tag: char,
+    pub text: String,
+}
+
+/// One policy version in the editor's history, with its diff from the version before.
+#[derive(Clone, Debug)]
+pub(crate) struct VersionRow {
+    pub version: i64,
+    pub id: String,
+    pub mode: String,
+    pub changed_by: String,
+    pub changed_at: String,
+    pub note: String,
+    pub diff: Vec<DiffLine>,
+}
+
 #[derive(Template)]
 #[template(path = "web/editor.html")]
 pub(crate) struct EditorPage {
@@ -189,6 +208,7 @@ pub(crate) struct EditorPage {
     pub ignored_extensions: bool,
     pub findings: Vec<FindingRow>,
     pub message: String,
+    pub history: Vec<VersionRow>,
 }
 
 /// One API token.
