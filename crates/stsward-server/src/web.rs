@@ -16,6 +16,7 @@
 //! POST /domains/{d}/sync-mx    csrf -> the mx lines from DNS, 303 to the editor
 //! GET  /reports                received reports, filtered by domain, organisation, DKIM, dates
 //! GET  /reports/{id}/raw       one report's raw input (?download=1: as a file)
+//! GET  /quarantine            refused report inputs (install admins); POST …/{id}/release
 //! GET  /tokens                REST API tokens; POST /tokens, /tokens/{id}/revoke (admins)
 //! GET  /assets/{name}          embedded CSS, JavaScript and uPlot (no session needed)
 //! ```
@@ -35,6 +36,7 @@ pub mod assets;
 pub mod csrf;
 mod editor;
 mod pages;
+mod quarantine;
 pub mod sessions;
 mod templates;
 mod tokens;
@@ -443,6 +445,9 @@ async fn post(
     }
     if path == "/domains" {
         return add_domain(form, session, web, now).await;
+    }
+    if let Some(rest) = path.strip_prefix("/quarantine/") {
+        return quarantine::release(rest, session, web, now).await;
     }
     if let Some(rest) = path.strip_prefix("/tokens") {
         return tokens::post(rest, form, session, web, now).await;

@@ -53,6 +53,9 @@ const CASES: &[(&str, Case)] = &[
     ("tokens_are_shown_once_and_managed_by_admins", |d| {
         Box::pin(tokens_are_shown_once_and_managed_by_admins(d))
     }),
+    ("the_quarantine_is_for_install_admins", |d| {
+        Box::pin(the_quarantine_is_for_install_admins(d))
+    }),
     ("the_readiness_panel_follows_the_clock", |d| {
         Box::pin(the_readiness_panel_follows_the_clock(d))
     }),
@@ -758,5 +761,69 @@ async fn tokens_are_shown_once_and_managed_by_admins(d: Dash) {
         )
         .await;
     assert_eq!(api.status, 401, "a revoked token: {api:?}");
+    d.shutdown().await;
+}
+
+async fn the_quarantine_is_for_install_admins(d: Dash) {
+    use stsward_server::intake::{Channel, Outcome, ReportSink, Submission, SubmissionKind};
+    let outcome = StoreSink::new(d.store.clone())
+        .submit(Submission {
+            channel: Channel::File,
+            kind: SubmissionKind::Json,
+            raw: b"{\"organization-name\": <not json>".to_vec().into(),
+            received_at: d.clock.now(),
+            peer: None,
+            origin: "web test <garbage>".into(),
+            require_dkim: false,
+        })
+        .await
+        .expect("submit");
+    assert!(
+        matches!(outcome, Outcome::Quarantined { .. }),
+        "{outcome:?}"
+    );
+    let ann = d.login("ann").await;
+    assert_eq!(
+        d.get("/quarantine", Some(&ann)).await.status,
+        404,
+        "a tenant's user"
+    );
+    let root = d.login("root").await;
+    let page = d.get("/quarantine", Some(&root)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("quarantine-row"), "the entry is listed");
+    assert!(
+        page.body.contains("web test &#60;garbage&#62;"),
+        "its origin, escaped"
+    );
+    let id = d
+        .store
+        .quarantine_list(false, None, 10)
+        .await
+        .expect("list")[0]
+        .id;
+    let csrf = page.csrf();
+    let r = d
+        .post(
+            &format!("/quarantine/{id}/release"),
+            Some(&ann),
+            None,
+            &format!("csrf={}", d.get("/", Some(&ann)).await.csrf()),
+        )
+        .await;
+    assert_eq!(r.status, 404, "a tenant's user releases nothing: {r:?}");
+    let r = d
+        .post(
+            &format!("/quarantine/{id}/release"),
+            Some(&root),
+            None,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{r:?}");
+    let back = d
+        .get(r.header("location").expect("location"), Some(&root))
+        .await;
+    assert!(back.body.contains("still refused"), "garbage stays refused");
     d.shutdown().await;
 }

@@ -46,6 +46,9 @@ pub(crate) async fn get(
     if path == "/reports" {
         return reports(q, session, web).await;
     }
+    if path == "/quarantine" {
+        return super::quarantine::show(q, session, web).await;
+    }
     if path == "/tokens" {
         return super::tokens::show(q, session, web).await;
     }
@@ -157,6 +160,7 @@ pub(crate) fn domain_link(domain: &str, tenant: &TenantRef, session: &Session) -
 }
 
 pub(crate) async fn header(web: &Web, session: &Session) -> Result<Header, WebError> {
+    let admin = session.user.is_install_admin();
     let scope = match session.user.tenant {
         Some(_) => tenant_of(web, session, None).await?.name,
         None => "all tenants".into(),
@@ -165,6 +169,7 @@ pub(crate) async fn header(web: &Web, session: &Session) -> Result<Header, WebEr
         user: session.user.name.clone(),
         scope,
         csrf: session.csrf_token.clone(),
+        admin,
     })
 }
 

@@ -14,6 +14,8 @@ pub(crate) struct Header {
     /// The tenant's name, or "all tenants" for an install admin.
     pub scope: String,
     pub csrf: String,
+    /// An install admin (sees the quarantine).
+    pub admin: bool,
 }
 
 #[derive(Template)]
@@ -233,6 +235,30 @@ pub(crate) struct TokensPage {
     pub tokens: Vec<TokenRow>,
     /// A token just issued, shown once.
     pub new_token: String,
+    pub message: String,
+}
+
+/// One quarantined input.
+#[derive(Clone, Debug)]
+pub(crate) struct QuarantineRow {
+    pub id: i64,
+    pub received: String,
+    pub channel: String,
+    pub kind: String,
+    pub origin: String,
+    pub reason: String,
+    pub size: u64,
+    pub released: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/quarantine.html")]
+pub(crate) struct QuarantinePage {
+    pub header: Header,
+    pub entries: Vec<QuarantineRow>,
+    /// Released entries are listed too.
+    pub all: bool,
+    /// What the last release did.
     pub message: String,
 }
 
