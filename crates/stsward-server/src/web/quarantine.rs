@@ -8,9 +8,12 @@
 //! ```
 //!
 //! A quarantined input belongs to no tenant yet (it could not be read, or its reports were
-//! not trusted), so only an install admin sees the quarantine. A release accepts the input
-//! without asking for a DKIM signature (RFC 8460 §3 makes DKIM a sender's SHOULD): releasing
-//! is the operator's decision that the input is genuine.
+//! not trusted), so only an install admin sees the quarantine. A release does not ask for a
+//! DKIM signature, as `stsward reports release` without `--require-dkim`: it is the
+//! operator's override of RFC 8460 §3 ("Reports sent via SMTP MUST contain a valid
+//! DomainKeys Identified Mail (DKIM) [RFC6376] signature by the reporting domain. Reports
+//! lacking such a signature MUST be ignored by the recipient."), for an input the operator
+//! has checked by other means.
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
