@@ -243,6 +243,12 @@ impl Dash {
         self.request("POST", path, &headers, body).await
     }
 
+    /// A POST whose form holds only the CSRF token, from this site.
+    async fn post_csrf(&self, path: &str, cookie: &str, csrf: &str) -> Reply {
+        self.post(path, Some(cookie), None, &format!("csrf={csrf}"))
+            .await
+    }
+
     /// Logs `name` in; the session id from the cookie.
     async fn login(&self, name: &str) -> String {
         let r = self
@@ -333,9 +339,7 @@ async fn login_sets_a_strict_cookie_and_stores_only_its_digest(d: Dash) {
         "the overview lists the tenant's domain"
     );
     let csrf = page.csrf();
-    let r = d
-        .post("/logout", Some(&id), None, &format!("csrf={csrf}"))
-        .await;
+    let r = d.post_csrf("/logout", &id, &csrf).await;
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/login"));
     assert!(
@@ -570,22 +574,10 @@ async fn a_tenant_user_is_refused_another_tenants_pages(d: Dash) {
         )
         .await;
     assert_eq!(r.status, 403, "an editor save without a token: {r:?}");
-    let r = d
-        .post(
-            "/domains/beta.test/sync-mx",
-            Some(&ann),
-            None,
-            &format!("csrf={csrf}"),
-        )
-        .await;
+    let r = d.post_csrf("/domains/beta.test/sync-mx", &ann, &csrf).await;
     assert_eq!(r.status, 404, "another tenant's MX sync: {r:?}");
     let r = d
-        .post(
-            "/domains/alpha.test/sync-mx",
-            Some(&ann),
-            None,
-            &format!("csrf={csrf}"),
-        )
+        .post_csrf("/domains/alpha.test/sync-mx", &ann, &csrf)
         .await;
     assert_eq!(r.status, 503, "this dashboard has no DNS client: {r:?}");
     let add = |tenant: &str, domain: &str| {
@@ -735,21 +727,11 @@ async fn tokens_are_shown_once_and_managed_by_admins(d: Dash) {
         .0
         .id;
     let r = d
-        .post(
-            &format!("/tokens/{beta_token}/revoke"),
-            Some(&ada),
-            None,
-            &format!("csrf={csrf}"),
-        )
+        .post_csrf(&format!("/tokens/{beta_token}/revoke"), &ada, &csrf)
         .await;
     assert_eq!(r.status, 404, "another tenant's token: {r:?}");
     let r = d
-        .post(
-            &format!("/tokens/{id}/revoke"),
-            Some(&ada),
-            None,
-            &format!("csrf={csrf}"),
-        )
+        .post_csrf(&format!("/tokens/{id}/revoke"), &ada, &csrf)
         .await;
     assert_eq!(r.status, 303, "{r:?}");
     let api = d
@@ -813,12 +795,7 @@ async fn the_quarantine_is_for_install_admins(d: Dash) {
         .await;
     assert_eq!(r.status, 404, "a tenant's user releases nothing: {r:?}");
     let r = d
-        .post(
-            &format!("/quarantine/{id}/release"),
-            Some(&root),
-            None,
-            &format!("csrf={csrf}"),
-        )
+        .post_csrf(&format!("/quarantine/{id}/release"), &root, &csrf)
         .await;
     assert_eq!(r.status, 303, "{r:?}");
     let back = d

@@ -33,6 +33,25 @@ use crate::domains::{MxInput, PolicyChange, format_time};
 /// the findings to say so.
 const MAX_TEXT_BYTES: usize = 2 * stsward_proto::mta_sts::MAX_POLICY_BYTES;
 
+/// How the editor page answers: its status and a message above the editor.
+#[derive(Clone, Copy)]
+struct Answer {
+    status: StatusCode,
+    message: &'static str,
+}
+
+/// The editor as asked for.
+const SHOWN: Answer = Answer {
+    status: StatusCode::OK,
+    message: "",
+};
+
+/// A save refused: the text has errors.
+const NOT_SAVED: Answer = Answer {
+    status: StatusCode::UNPROCESSABLE_ENTITY,
+    message: "Not saved: the policy has errors.",
+};
+
 /// What the text would change, once it lints without errors.
 struct Checked {
     findings: Vec<FindingRow>,
@@ -83,17 +102,7 @@ pub(crate) async fn show(
     let tenant = pages::tenant_of(web, session, q.get("tenant")).await?;
     let detail = web.service.show(tenant.id, domain, now).await?;
     let text = detail.current.policy.clone();
-    page(
-        web,
-        session,
-        &tenant,
-        domain,
-        &text,
-        now,
-        StatusCode::OK,
-        "",
-    )
-    .await
+    page(web, session, &tenant, domain, &text, now, SHOWN).await
 }
 
 /// `POST /domains/{d}/policy`.
@@ -117,17 +126,7 @@ pub(crate) async fn post(
         Some("save") => {
             let checked = check(&text);
             let Some(mut change) = checked.change else {
-                return page(
-                    web,
-                    session,
-                    &tenant,
-                    domain,
-                    &text,
-                    now,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Not saved: the policy has errors.",
-                )
-                .await;
+                return page(web, session, &tenant, domain, &text, now, NOT_SAVED).await;
             };
             change.note = Some(format!("edited in the dashboard by {}", session.user.name));
             let actor = format!("{}:{}", super::ACTOR, session.user.name);
@@ -136,19 +135,7 @@ pub(crate) async fn post(
                 .await?;
             Ok(redirect(&pages::domain_link(domain, &tenant, session)))
         }
-        Some("preview") | None => {
-            page(
-                web,
-                session,
-                &tenant,
-                domain,
-                &text,
-                now,
-                StatusCode::OK,
-                "",
-            )
-            .await
-        }
+        Some("preview") | None => page(web, session, &tenant, domain, &text, now, SHOWN).await,
         Some(other) => Err(WebError::BadRequest(format!(
             "action {:?} is neither preview nor save",
             other.chars().take(20).collect::<String>()
@@ -208,7 +195,6 @@ pub(crate) async fn sync_mx(
     )))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn page(
     web: &Web,
     session: &Session,
@@ -216,8 +202,7 @@ async fn page(
     domain: &str,
     text: &str,
     now: i64,
-    status: StatusCode,
-    message: &str,
+    answer: Answer,
 ) -> Result<Response<Full<Bytes>>, WebError> {
     let detail = web.service.show(tenant.id, domain, now).await?;
     let checked = check(text);
@@ -245,10 +230,10 @@ async fn page(
         new_id,
         ignored_extensions: checked.ignored_extensions,
         findings: checked.findings,
-        message: message.to_owned(),
+        message: answer.message.to_owned(),
         history: history_rows(&detail.history),
     };
-    Ok(html(status, templates::render(&editor)))
+    Ok(html(answer.status, templates::render(&editor)))
 }
 
 #[cfg(test)]
