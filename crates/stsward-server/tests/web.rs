@@ -243,6 +243,12 @@ impl Dash {
         self.request("POST", path, &headers, body).await
     }
 
+    /// `GET /api/v1/domains` with a bearer token.
+    async fn api_domains(&self, token: &str) -> Reply {
+        let auth = format!("Authorization: Bearer {token}");
+        self.request("GET", "/api/v1/domains", &[auth], "").await
+    }
+
     /// A POST whose form holds only the CSRF token, from this site.
     async fn post_csrf(&self, path: &str, cookie: &str, csrf: &str) -> Reply {
         self.post(path, Some(cookie), None, &format!("csrf={csrf}"))
@@ -710,14 +716,7 @@ async fn tokens_are_shown_once_and_managed_by_admins(d: Dash) {
     assert!(token.starts_with("stw_"), "{token}");
     let again = d.get("/tokens", Some(&ada)).await;
     assert!(!again.body.contains(&token), "the token is shown once only");
-    let api = d
-        .request(
-            "GET",
-            "/api/v1/domains",
-            &[format!("Authorization: Bearer {token}")],
-            "",
-        )
-        .await;
+    let api = d.api_domains(&token).await;
     assert_eq!(api.status, 200, "{api:?}");
     assert!(api.body.contains("alpha.test") && !api.body.contains("beta.test"));
     let id = d.store.api_token_list(d.alpha).await.expect("list")[0].id;
@@ -734,14 +733,7 @@ async fn tokens_are_shown_once_and_managed_by_admins(d: Dash) {
         .post_csrf(&format!("/tokens/{id}/revoke"), &ada, &csrf)
         .await;
     assert_eq!(r.status, 303, "{r:?}");
-    let api = d
-        .request(
-            "GET",
-            "/api/v1/domains",
-            &[format!("Authorization: Bearer {token}")],
-            "",
-        )
-        .await;
+    let api = d.api_domains(&token).await;
     assert_eq!(api.status, 401, "a revoked token: {api:?}");
     d.shutdown().await;
 }
