@@ -550,3 +550,24 @@ pub(crate) struct TenantRef {
     pub id: TenantId,
     pub name: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::owns;
+
+    #[test]
+    fn the_rest_api_keeps_api_and_everything_below() {
+        for (path, web) in [
+            ("/", true),
+            ("/login", true),
+            ("/domains/a.example", true),
+            ("/apis", true),
+            ("/api", false),
+            ("/api/", false),
+            ("/api/v1/domains", false),
+            ("/api/v1/health", false),
+        ] {
+            assert_eq!(owns(path), web, "{path}");
+        }
+    }
+}
