@@ -175,6 +175,7 @@ try {
     return line && line.textContent.includes("new version");
   });
   result.editor.preview_id = (await page.textContent("#new-id"))?.trim();
+  result.editor.served_preview = await page.textContent("#served-preview");
   await Promise.all([page.waitForURL(`${base}/domains/${domain}`), page.click("#save")]);
   result.editor.saved_id = (await page.textContent("#policy-id"))?.trim();
   result.editor.saved_mode = (await page.textContent("#mode"))?.trim();

@@ -340,6 +340,11 @@ async fn the_dashboard_in_chromium() {
         "version 2: {editor}"
     );
     assert!(preview <= saved && preview.len() == saved.len(), "{editor}");
+    assert_eq!(
+        editor["served_preview"],
+        "version: STSv1\nmode: enforce\nmx: mx1.alpha.test\nmax_age: 86400\n",
+        "the served file's preview"
+    );
     let history = editor["history"].as_array().expect("history");
     assert_eq!(history.len(), 2, "two versions: {editor}");
     assert!(

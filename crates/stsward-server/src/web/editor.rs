@@ -55,6 +55,8 @@ const NOT_SAVED: Answer = Answer {
 /// What the text would change, once it lints without errors.
 struct Checked {
     findings: Vec<FindingRow>,
+    /// The file the policy host would serve for the text (its canonical form).
+    served: String,
     change: Option<PolicyChange>,
     ignored_extensions: bool,
 }
@@ -79,6 +81,7 @@ fn check(text: &str) -> Checked {
     let policy = linted.policy.filter(|_| !errors);
     Checked {
         findings,
+        served: policy.as_ref().map(ToString::to_string).unwrap_or_default(),
         ignored_extensions: policy.as_ref().is_some_and(|p| !p.extensions().is_empty()),
         change: policy.map(|p| PolicyChange {
             mode: Some(p.mode().to_string()),
@@ -231,6 +234,7 @@ async fn page(
         ignored_extensions: checked.ignored_extensions,
         findings: checked.findings,
         message: answer.message.to_owned(),
+        served: checked.served.clone(),
         history: history_rows(&detail.history),
     };
     Ok(html(answer.status, templates::render(&editor)))

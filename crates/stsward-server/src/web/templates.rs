@@ -210,6 +210,8 @@ pub(crate) struct EditorPage {
     pub ignored_extensions: bool,
     pub findings: Vec<FindingRow>,
     pub message: String,
+    /// The file a save would serve.
+    pub served: String,
     pub history: Vec<VersionRow>,
 }
 
