@@ -37,6 +37,7 @@ pub mod csrf;
 mod editor;
 mod pages;
 mod quarantine;
+mod reports;
 pub mod sessions;
 mod templates;
 mod tokens;
