@@ -105,6 +105,14 @@ try {
     who: (await page.textContent("#who"))?.trim(),
   };
   await shoot(page, "overview");
+  // The page follows the system's colour scheme.
+  const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await page.emulateMedia({ colorScheme: "light" });
+  result.overview.light = await background();
+  await page.emulateMedia({ colorScheme: "dark" });
+  result.overview.dark = await background();
+  await page.screenshot({ path: join(artifacts, "overview-dark-1280.png") });
+  await page.emulateMedia({ colorScheme: "light" });
   result.steps.push("overview");
 
   // 2b. Add a domain from the overview; its page lists the records to publish.

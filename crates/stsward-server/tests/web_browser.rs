@@ -291,6 +291,11 @@ async fn the_dashboard_in_chromium() {
         seen["overview"]["domains"],
         serde_json::json!(["alpha.test"])
     );
+    assert_eq!(
+        seen["overview"]["light"], "rgb(255, 255, 255)",
+        "light scheme"
+    );
+    assert_eq!(seen["overview"]["dark"], "rgb(15, 19, 24)", "dark scheme");
     // 2b. A domain added in the page, with the records to publish (not looked up yet).
     let added = &seen["added"];
     assert_eq!(added["name"], "new-alpha.test");
