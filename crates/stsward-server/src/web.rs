@@ -67,6 +67,11 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 /// Who the policy history says made a change through the dashboard (followed by the user).
 pub const ACTOR: &str = "web";
 
+/// The actor of `session`'s changes in the policy history: `web:<user>`.
+pub(crate) fn actor(session: &Session) -> String {
+    format!("{ACTOR}:{}", session.user.name)
+}
+
 /// What every dashboard request shares.
 pub struct Web {
     /// The domain service (and its store).
@@ -483,7 +488,7 @@ async fn post(
                 session.user.name
             )),
         };
-        let actor = format!("{ACTOR}:{}", session.user.name);
+        let actor = actor(session);
         web.service
             .set(tenant.id, &domain, &change, &actor, now)
             .await?;
@@ -520,7 +525,7 @@ async fn add_domain(
         max_age: None,
         follow_mx: false,
     };
-    let actor = format!("{ACTOR}:{}", session.user.name);
+    let actor = actor(session);
     let change = web.service.add(tenant.id, &add, &actor, now).await?;
     Ok(redirect(&pages::domain_link(
         &change.domain,

@@ -132,7 +132,7 @@ pub(crate) async fn post(
                 return page(web, session, &tenant, domain, &text, now, NOT_SAVED).await;
             };
             change.note = Some(format!("edited in the dashboard by {}", session.user.name));
-            let actor = format!("{}:{}", super::ACTOR, session.user.name);
+            let actor = super::actor(session);
             web.service
                 .set(tenant.id, domain, &change, &actor, now)
                 .await?;
@@ -190,7 +190,7 @@ pub(crate) async fn sync_mx(
     now: i64,
 ) -> Result<Response<Full<Bytes>>, WebError> {
     let tenant = pages::tenant_of(web, session, form.get("tenant")).await?;
-    let actor = format!("{}:{}", super::ACTOR, session.user.name);
+    let actor = super::actor(session);
     web.service.sync_mx(tenant.id, domain, &actor, now).await?;
     Ok(redirect(&format!(
         "/domains/{domain}/policy{}",
