@@ -324,7 +324,14 @@ where
     let body = Limited::new(request.into_body(), max);
     let bytes = match tokio::time::timeout(limits.body_read_timeout, body.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(_)) => return Err(WebError::TooLarge(max)),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(WebError::TooLarge(max));
+        }
+        Ok(Err(e)) => {
+            return Err(WebError::BadRequest(format!(
+                "the form could not be read: {e}"
+            )));
+        }
         Err(_) => {
             return Err(WebError::BadRequest(
                 "the form did not arrive in time".into(),
