@@ -56,6 +56,9 @@ const CASES: &[(&str, Case)] = &[
     ("the_quarantine_is_for_install_admins", |d| {
         Box::pin(the_quarantine_is_for_install_admins(d))
     }),
+    ("the_overview_is_paged", |d| {
+        Box::pin(the_overview_is_paged(d))
+    }),
     ("the_readiness_panel_follows_the_clock", |d| {
         Box::pin(the_readiness_panel_follows_the_clock(d))
     }),
@@ -89,6 +92,7 @@ async fn postgres_behaviours() {
 /// ann) and `beta` (beta.test, user bob), and an install admin `root`.
 struct Dash {
     addr: SocketAddr,
+    service: DomainService,
     url: String,
     store: Store,
     clock: Clock,
@@ -171,13 +175,15 @@ impl Dash {
             .parse()
             .expect("config");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(
-            server.run(service, token.api_token().expect("token"), async {
-                let _ = stopped.await;
-            }),
-        );
+        let task =
+            tokio::spawn(
+                server.run(service.clone(), token.api_token().expect("token"), async {
+                    let _ = stopped.await;
+                }),
+            );
         let dash = Dash {
             addr,
+            service: service.clone(),
             url: url.to_owned(),
             store,
             clock,
@@ -794,5 +800,52 @@ async fn the_quarantine_is_for_install_admins(d: Dash) {
         .get(r.header("location").expect("location"), Some(&root))
         .await;
     assert!(back.body.contains("still refused"), "garbage stays refused");
+    d.shutdown().await;
+}
+
+/// The domains an overview page lists, and its link to the next page.
+fn overview_page(page: &Reply) -> (usize, Option<String>) {
+    let rows = page.body.matches("class=\"domain-row\"").count();
+    let next = page.body.find("id=\"next-page\"").map(|_| {
+        let at = page.body.find("href=\"/?after=").expect("the next link") + 6;
+        page.body[at..at + page.body[at..].find('"').expect("end")].replace("&#38;", "&")
+    });
+    (rows, next)
+}
+
+async fn the_overview_is_paged(d: Dash) {
+    let now = d.clock.now();
+    for n in 0..50 {
+        let domain = format!("d{n:02}.example");
+        let add = stsward_server::domains::AddDomain {
+            domain: domain.clone(),
+            mode: None,
+            mx: Some(stsward_server::domains::MxInput::Patterns(vec![format!(
+                "mx.{domain}"
+            )])),
+            max_age: None,
+            follow_mx: false,
+        };
+        d.service
+            .add(d.alpha, &add, "test", now)
+            .await
+            .expect("add");
+    }
+    let ann = d.login("ann").await;
+    let first = d.get("/", Some(&ann)).await;
+    let (rows, next) = overview_page(&first);
+    assert_eq!(rows, 50, "one page");
+    let next = next.expect("a next page");
+    assert_eq!(next, "/?after=alpha/d48.example");
+    let (rows, next) = overview_page(&d.get(&next, Some(&ann)).await);
+    assert_eq!((rows, next), (1, None), "d49.example is left");
+    // An install admin pages over every tenant in turn.
+    let root = d.login("root").await;
+    let (rows, next) = overview_page(&d.get("/", Some(&root)).await);
+    assert_eq!(rows, 50);
+    let second = d.get(&next.expect("a next page"), Some(&root)).await;
+    let (rows, next) = overview_page(&second);
+    assert_eq!((rows, next), (2, None), "d49.example of alpha, beta.test");
+    assert!(second.body.contains("beta.test"));
     d.shutdown().await;
 }

@@ -22,6 +22,8 @@ use crate::readiness::{self, CheckFinding, Verdict};
 const DAY: i64 = 86_400;
 /// Days of reports the charts and the overview's success rate cover.
 pub(crate) const CHART_DAYS: i64 = 30;
+/// Domains on one overview page.
+pub(crate) const OVERVIEW_PAGE: u32 = 50;
 /// Days of policy fetches the overview counts.
 const FETCH_DAYS: i64 = 7;
 /// Reports in a domain page's table.
@@ -40,7 +42,7 @@ pub(crate) async fn get(
     now: i64,
 ) -> Result<Response<Full<Bytes>>, WebError> {
     if path == "/" {
-        return overview(session, web, now).await;
+        return overview(q, session, web, now).await;
     }
     if path == "/reports" {
         return super::reports::reports(q, session, web).await;
@@ -259,7 +261,15 @@ async fn overview_row(
     })
 }
 
+/// Where an overview page starts: after this tenant's domain (`?after=TENANT/DOMAIN`).
+fn overview_cursor(q: &Form) -> Option<(String, String)> {
+    let after = q.get("after")?;
+    let (tenant, domain) = after.split_once('/')?;
+    Some((tenant.to_owned(), domain.to_owned()))
+}
+
 async fn overview(
+    q: &Form,
     session: &Session,
     web: &Web,
     now: i64,
@@ -277,12 +287,31 @@ async fn overview(
             })
             .collect(),
     };
+    // One page of OVERVIEW_PAGE domains, in (tenant, domain) order from the cursor: each
+    // row costs a few store queries, so a page, not the install, bounds the work.
+    let cursor = overview_cursor(q);
     let mut rows = Vec::new();
     for tenant in &tenants {
-        for d in web.service.list(tenant.id, now).await? {
+        let after = match &cursor {
+            Some((t, _)) if tenant.name < *t => continue,
+            Some((t, d)) if tenant.name == *t => Some(d.as_str()),
+            _ => None,
+        };
+        let want = OVERVIEW_PAGE.saturating_sub(rows.len() as u32);
+        if want == 0 {
+            break;
+        }
+        for d in web.service.list_page(tenant.id, after, want, now).await? {
             rows.push(overview_row(web, session, tenant, &d.domain, now).await?);
         }
     }
+    let next = if rows.len() as u32 == OVERVIEW_PAGE {
+        rows.last()
+            .map(|r| format!("/?after={}/{}", encode(&r.tenant), encode(&r.domain)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     let page = OverviewPage {
         header: header(web, session).await?,
         rows,
@@ -292,6 +321,7 @@ async fn overview(
         } else {
             Vec::new()
         },
+        next,
     };
     Ok(html(StatusCode::OK, templates::render(&page)))
 }

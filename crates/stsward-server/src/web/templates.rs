@@ -58,6 +58,8 @@ pub(crate) struct OverviewPage {
     pub show_tenant: bool,
     /// The tenants an install admin may add a domain to (empty for a tenant's user).
     pub tenants: Vec<String>,
+    /// The link to the next page, when there may be one.
+    pub next: String,
 }
 
 /// One record to publish, with its live status when it was looked up.
