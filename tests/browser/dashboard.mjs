@@ -9,12 +9,14 @@
 //   STSWARD_OTHER_DOMAIN   a domain of another tenant; STSWARD_OTHER_TENANT that tenant
 //   STSWARD_ARTIFACTS      where the screenshots go
 //   STSWARD_CHROMIUM       the browser (default /usr/bin/chromium)
+//   STSWARD_SIGNAL_DIR     where this script asks the test to move the clock (file "move")
+//                          and learns that it did (file "moved")
 //
 // Every wait has a deadline; the browser gets a fresh profile and flags that keep it off
 // the network (this machine, like CI, reaches no other host).
 
 import { chromium } from "playwright-core";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -32,6 +34,7 @@ const otherDomain = env("STSWARD_OTHER_DOMAIN");
 const otherTenant = env("STSWARD_OTHER_TENANT");
 const artifacts = env("STSWARD_ARTIFACTS");
 const executablePath = env("STSWARD_CHROMIUM", "/usr/bin/chromium");
+const signals = env("STSWARD_SIGNAL_DIR");
 const WAIT_MS = 15000;
 
 const FLAGS = [
@@ -49,6 +52,19 @@ const result = { steps: [], page_errors: [] };
 const profile = mkdtempSync(join(tmpdir(), "stsward-chromium-"));
 mkdirSync(artifacts, { recursive: true });
 let context;
+
+async function readiness(page) {
+  return {
+    verdict: (await page.textContent("#verdict"))?.trim(),
+    passed: await page.$$eval("li.criterion.pass", (items) => items.map((i) => i.dataset.code)),
+  };
+}
+
+async function login(page) {
+  await page.fill("#user", user);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForURL(`${base}/`), page.click("#login")]);
+}
 
 async function shoot(page, name) {
   for (const width of [1280, 390]) {
@@ -80,9 +96,7 @@ try {
   // 1. Log in (the overview first redirects to the login form).
   await page.goto(`${base}/`);
   result.before_login_url = new URL(page.url()).pathname;
-  await page.fill("#user", user);
-  await page.fill("#password", password);
-  await Promise.all([page.waitForURL(`${base}/`), page.click("#login")]);
+  await login(page);
   result.steps.push("login");
 
   // 2. The overview.
@@ -91,6 +105,14 @@ try {
     who: (await page.textContent("#who"))?.trim(),
   };
   await shoot(page, "overview");
+  // The page follows the system's colour scheme.
+  const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await page.emulateMedia({ colorScheme: "light" });
+  result.overview.light = await background();
+  await page.emulateMedia({ colorScheme: "dark" });
+  result.overview.dark = await background();
+  await page.screenshot({ path: join(artifacts, "overview-dark-1280.png") });
+  await page.emulateMedia({ colorScheme: "light" });
   result.steps.push("overview");
 
   // 2b. Add a domain from the overview; its page lists the records to publish.
@@ -147,6 +169,21 @@ try {
   await shoot(page, "domain");
   result.steps.push("charts");
 
+  // 4b. The readiness verdict as the test moves the clock 31 days and adds fresh reports,
+  // a good check and policy fetches. The session idles out meanwhile: log in again.
+  result.readiness_before = await readiness(page);
+  writeFileSync(join(signals, "move"), "");
+  for (let waited = 0; !existsSync(join(signals, "moved")); waited += 100) {
+    if (waited > WAIT_MS) throw new Error("the test did not move the clock");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.goto(`${base}/domains/${domain}`);
+  result.readiness_relogin = new URL(page.url()).pathname;
+  await login(page);
+  await page.goto(`${base}/domains/${domain}`);
+  result.readiness_after = await readiness(page);
+  result.steps.push("readiness");
+
   // 5. A report's raw view.
   await Promise.all([page.waitForURL(/\/reports\/\d+\/raw/), page.click("a.raw-link >> nth=0")]);
   await page.waitForSelector("#raw, #raw-binary");
@@ -175,9 +212,18 @@ try {
     return line && line.textContent.includes("new version");
   });
   result.editor.preview_id = (await page.textContent("#new-id"))?.trim();
+  result.editor.served_preview = await page.textContent("#served-preview");
   await Promise.all([page.waitForURL(`${base}/domains/${domain}`), page.click("#save")]);
   result.editor.saved_id = (await page.textContent("#policy-id"))?.trim();
   result.editor.saved_mode = (await page.textContent("#mode"))?.trim();
+  await page.goto(`${base}/domains/${domain}/policy`);
+  result.editor.history = await page.$$eval("details.version", (items) =>
+    items.map((d) => ({
+      summary: d.querySelector("summary").textContent.trim(),
+      added: Array.from(d.querySelectorAll(".d.add")).map((l) => l.textContent.trim()),
+      removed: Array.from(d.querySelectorAll(".d.del")).map((l) => l.textContent.trim()),
+    })),
+  );
   result.steps.push("editor");
 
   // 6. Another tenant's domain, by page: refused. Its 404 is logged by the browser as a

@@ -33,6 +33,9 @@
 //! DELETE /api/v1/tokens/{id}                  revoke one of the caller's tenant's tokens
 //! ```
 //!
+//! Every path outside `/api/` belongs to the web dashboard ([`crate::web`]) when `[web]` is
+//! on ([`ApiServer::with_web`]): the same listeners, limits and shutdown serve both.
+//!
 //! It speaks plain HTTP: keep it on loopback (the default, `127.0.0.1:8480`) or behind a
 //! TLS-terminating proxy. The connection rules are the policy host's (see `host`):
 //! at most [`ApiLimits::max_connections`] at once (the rest wait in the listen backlog), each

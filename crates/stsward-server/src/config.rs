@@ -57,6 +57,8 @@
 //! retention_days = 400                  # prune raw reports and failure details after this
 //! [checks]                              # checks tenants run over the API
 //! allow_ranges = ["127.0.0.0/8"]        # non-global ranges they may connect to (labs)
+//! [web]                                 # the dashboard on the API's listener
+//! secure_cookies = true                 # Secure __Host- cookie (false: loopback labs only)
 //! [alerts]                              # scheduled checks and alerts (docs/alerts.md)
 //! check_interval = 21600                # seconds between two scheduled checks of a domain
 //! [[alerts.webhooks]]
@@ -1494,6 +1496,57 @@ mod tests {
             .nth(1)
             .and_then(|b| b.split("```").next())
             .expect("a toml block in the Configuration section")
+    }
+
+    #[test]
+    fn web_settings_good_and_bad() {
+        let loopback = [SocketAddr::from(([127, 0, 0, 1], 8480))];
+        let public = [SocketAddr::from(([192, 0, 2, 1], 8480))];
+        assert!(
+            WebSection::default().validate(&public).is_ok(),
+            "the defaults"
+        );
+        let plain = WebSection {
+            secure_cookies: false,
+            ..WebSection::default()
+        };
+        assert!(
+            plain.validate(&loopback).is_ok(),
+            "plain cookies on loopback"
+        );
+        let bad: &[(WebSection, &[SocketAddr], &str)] = &[
+            (plain.clone(), &public, "web.secure_cookies"),
+            (
+                WebSection {
+                    session_lifetime: 0,
+                    ..WebSection::default()
+                },
+                &loopback,
+                "web.session_lifetime",
+            ),
+            (
+                WebSection {
+                    session_idle: 50_000,
+                    ..WebSection::default()
+                },
+                &loopback,
+                "web.session_idle",
+            ),
+            (
+                WebSection {
+                    session_idle: 0,
+                    ..WebSection::default()
+                },
+                &loopback,
+                "web.session_idle",
+            ),
+        ];
+        for (section, listen, key) in bad {
+            match section.validate(listen) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, *key),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
     }
 
     /// docs/serve.md lists every key with its default: the block parses to exactly the

@@ -13,8 +13,10 @@
 //! POST /domains/{d}/mode       csrf, mode -> a new policy version, 303 back
 //! GET  /domains/{d}/policy     the policy editor: lint findings, the id a change would get
 //! POST /domains/{d}/policy     csrf, text, action=preview|save (save: a new version)
+//! POST /domains/{d}/sync-mx    csrf -> the mx lines from DNS, 303 to the editor
 //! GET  /reports                received reports, filtered by domain, organisation, DKIM, dates
 //! GET  /reports/{id}/raw       one report's raw input (?download=1: as a file)
+//! GET  /quarantine            refused report inputs (install admins); POST …/{id}/release
 //! GET  /tokens                REST API tokens; POST /tokens, /tokens/{id}/revoke (admins)
 //! GET  /assets/{name}          embedded CSS, JavaScript and uPlot (no session needed)
 //! ```
@@ -34,6 +36,8 @@ pub mod assets;
 pub mod csrf;
 mod editor;
 mod pages;
+mod quarantine;
+mod reports;
 pub mod sessions;
 mod templates;
 mod tokens;
@@ -62,6 +66,11 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 
 /// Who the policy history says made a change through the dashboard (followed by the user).
 pub const ACTOR: &str = "web";
+
+/// The actor of `session`'s changes in the policy history: `web:<user>`.
+pub(crate) fn actor(session: &Session) -> String {
+    format!("{ACTOR}:{}", session.user.name)
+}
 
 /// What every dashboard request shares.
 pub struct Web {
@@ -133,6 +142,8 @@ pub(crate) enum WebError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{method} is not allowed here")]
     MethodNotAllowed { method: Method },
     #[error("the request body is larger than {0} bytes")]
@@ -154,6 +165,10 @@ impl From<DomainError> for WebError {
             ) => WebError::Conflict(e.to_string()),
             DomainError::Store(stsward_store::StoreError::DomainNotFound { .. }) => {
                 WebError::NotFound
+            }
+            DomainError::NoMx { .. } => WebError::BadRequest(e.to_string()),
+            DomainError::NoDns { .. } | DomainError::Dns { .. } => {
+                WebError::Unavailable(e.to_string())
             }
             other => WebError::Internal(other.to_string()),
         }
@@ -185,6 +200,7 @@ impl WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -308,7 +324,14 @@ where
     let body = Limited::new(request.into_body(), max);
     let bytes = match tokio::time::timeout(limits.body_read_timeout, body.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(_)) => return Err(WebError::TooLarge(max)),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(WebError::TooLarge(max));
+        }
+        Ok(Err(e)) => {
+            return Err(WebError::BadRequest(format!(
+                "the form could not be read: {e}"
+            )));
+        }
         Err(_) => {
             return Err(WebError::BadRequest(
                 "the form did not arrive in time".into(),
@@ -436,8 +459,17 @@ async fn post(
     if path == "/domains" {
         return add_domain(form, session, web, now).await;
     }
+    if let Some(rest) = path.strip_prefix("/quarantine/") {
+        return quarantine::release(rest, session, web, now).await;
+    }
     if let Some(rest) = path.strip_prefix("/tokens") {
         return tokens::post(rest, form, session, web, now).await;
+    }
+    if let Some(domain) = path
+        .strip_prefix("/domains/")
+        .and_then(|r| r.strip_suffix("/sync-mx"))
+    {
+        return editor::sync_mx(&pages::decode(domain)?, form, session, web, now).await;
     }
     if let Some(domain) = path
         .strip_prefix("/domains/")
@@ -463,7 +495,7 @@ async fn post(
                 session.user.name
             )),
         };
-        let actor = format!("{ACTOR}:{}", session.user.name);
+        let actor = actor(session);
         web.service
             .set(tenant.id, &domain, &change, &actor, now)
             .await?;
@@ -500,7 +532,7 @@ async fn add_domain(
         max_age: None,
         follow_mx: false,
     };
-    let actor = format!("{ACTOR}:{}", session.user.name);
+    let actor = actor(session);
     let change = web.service.add(tenant.id, &add, &actor, now).await?;
     Ok(redirect(&pages::domain_link(
         &change.domain,
@@ -530,4 +562,25 @@ fn asset(name: &str) -> Result<Response<Full<Bytes>>, WebError> {
 pub(crate) struct TenantRef {
     pub id: TenantId,
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owns;
+
+    #[test]
+    fn the_rest_api_keeps_api_and_everything_below() {
+        for (path, web) in [
+            ("/", true),
+            ("/login", true),
+            ("/domains/a.example", true),
+            ("/apis", true),
+            ("/api", false),
+            ("/api/", false),
+            ("/api/v1/domains", false),
+            ("/api/v1/health", false),
+        ] {
+            assert_eq!(owns(path), web, "{path}");
+        }
+    }
 }

@@ -53,6 +53,12 @@ const CASES: &[(&str, Case)] = &[
     ("tokens_are_shown_once_and_managed_by_admins", |d| {
         Box::pin(tokens_are_shown_once_and_managed_by_admins(d))
     }),
+    ("the_quarantine_is_for_install_admins", |d| {
+        Box::pin(the_quarantine_is_for_install_admins(d))
+    }),
+    ("the_overview_is_paged", |d| {
+        Box::pin(the_overview_is_paged(d))
+    }),
     ("the_readiness_panel_follows_the_clock", |d| {
         Box::pin(the_readiness_panel_follows_the_clock(d))
     }),
@@ -86,6 +92,7 @@ async fn postgres_behaviours() {
 /// ann) and `beta` (beta.test, user bob), and an install admin `root`.
 struct Dash {
     addr: SocketAddr,
+    service: DomainService,
     url: String,
     store: Store,
     clock: Clock,
@@ -168,13 +175,15 @@ impl Dash {
             .parse()
             .expect("config");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(
-            server.run(service, token.api_token().expect("token"), async {
-                let _ = stopped.await;
-            }),
-        );
+        let task =
+            tokio::spawn(
+                server.run(service.clone(), token.api_token().expect("token"), async {
+                    let _ = stopped.await;
+                }),
+            );
         let dash = Dash {
             addr,
+            service: service.clone(),
             url: url.to_owned(),
             store,
             clock,
@@ -238,6 +247,18 @@ impl Dash {
             headers.push(format!("Origin: {o}"));
         }
         self.request("POST", path, &headers, body).await
+    }
+
+    /// `GET /api/v1/domains` with a bearer token.
+    async fn api_domains(&self, token: &str) -> Reply {
+        let auth = format!("Authorization: Bearer {token}");
+        self.request("GET", "/api/v1/domains", &[auth], "").await
+    }
+
+    /// A POST whose form holds only the CSRF token, from this site.
+    async fn post_csrf(&self, path: &str, cookie: &str, csrf: &str) -> Reply {
+        self.post(path, Some(cookie), None, &format!("csrf={csrf}"))
+            .await
     }
 
     /// Logs `name` in; the session id from the cookie.
@@ -330,9 +351,7 @@ async fn login_sets_a_strict_cookie_and_stores_only_its_digest(d: Dash) {
         "the overview lists the tenant's domain"
     );
     let csrf = page.csrf();
-    let r = d
-        .post("/logout", Some(&id), None, &format!("csrf={csrf}"))
-        .await;
+    let r = d.post_csrf("/logout", &id, &csrf).await;
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/login"));
     assert!(
@@ -567,6 +586,12 @@ async fn a_tenant_user_is_refused_another_tenants_pages(d: Dash) {
         )
         .await;
     assert_eq!(r.status, 403, "an editor save without a token: {r:?}");
+    let r = d.post_csrf("/domains/beta.test/sync-mx", &ann, &csrf).await;
+    assert_eq!(r.status, 404, "another tenant's MX sync: {r:?}");
+    let r = d
+        .post_csrf("/domains/alpha.test/sync-mx", &ann, &csrf)
+        .await;
+    assert_eq!(r.status, 503, "this dashboard has no DNS client: {r:?}");
     let add = |tenant: &str, domain: &str| {
         format!("csrf={csrf}&domain={domain}&mx=mx1.{domain}&mode=testing&tenant={tenant}")
     };
@@ -697,14 +722,7 @@ async fn tokens_are_shown_once_and_managed_by_admins(d: Dash) {
     assert!(token.starts_with("stw_"), "{token}");
     let again = d.get("/tokens", Some(&ada)).await;
     assert!(!again.body.contains(&token), "the token is shown once only");
-    let api = d
-        .request(
-            "GET",
-            "/api/v1/domains",
-            &[format!("Authorization: Bearer {token}")],
-            "",
-        )
-        .await;
+    let api = d.api_domains(&token).await;
     assert_eq!(api.status, 200, "{api:?}");
     assert!(api.body.contains("alpha.test") && !api.body.contains("beta.test"));
     let id = d.store.api_token_list(d.alpha).await.expect("list")[0].id;
@@ -714,31 +732,120 @@ async fn tokens_are_shown_once_and_managed_by_admins(d: Dash) {
         .0
         .id;
     let r = d
-        .post(
-            &format!("/tokens/{beta_token}/revoke"),
-            Some(&ada),
-            None,
-            &format!("csrf={csrf}"),
-        )
+        .post_csrf(&format!("/tokens/{beta_token}/revoke"), &ada, &csrf)
         .await;
     assert_eq!(r.status, 404, "another tenant's token: {r:?}");
     let r = d
-        .post(
-            &format!("/tokens/{id}/revoke"),
-            Some(&ada),
-            None,
-            &format!("csrf={csrf}"),
-        )
+        .post_csrf(&format!("/tokens/{id}/revoke"), &ada, &csrf)
         .await;
     assert_eq!(r.status, 303, "{r:?}");
-    let api = d
-        .request(
-            "GET",
-            "/api/v1/domains",
-            &[format!("Authorization: Bearer {token}")],
-            "",
+    let api = d.api_domains(&token).await;
+    assert_eq!(api.status, 401, "a revoked token: {api:?}");
+    d.shutdown().await;
+}
+
+async fn the_quarantine_is_for_install_admins(d: Dash) {
+    use stsward_server::intake::{Channel, Outcome, ReportSink, Submission, SubmissionKind};
+    let outcome = StoreSink::new(d.store.clone())
+        .submit(Submission {
+            channel: Channel::File,
+            kind: SubmissionKind::Json,
+            raw: b"{\"organization-name\": <not json>".to_vec().into(),
+            received_at: d.clock.now(),
+            peer: None,
+            origin: "web test <garbage>".into(),
+            require_dkim: false,
+        })
+        .await
+        .expect("submit");
+    assert!(
+        matches!(outcome, Outcome::Quarantined { .. }),
+        "{outcome:?}"
+    );
+    let ann = d.login("ann").await;
+    assert_eq!(
+        d.get("/quarantine", Some(&ann)).await.status,
+        404,
+        "a tenant's user"
+    );
+    let root = d.login("root").await;
+    let page = d.get("/quarantine", Some(&root)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("quarantine-row"), "the entry is listed");
+    assert!(
+        page.body.contains("web test &#60;garbage&#62;"),
+        "its origin, escaped"
+    );
+    let id = d
+        .store
+        .quarantine_list(false, None, 10)
+        .await
+        .expect("list")[0]
+        .id;
+    let csrf = page.csrf();
+    let r = d
+        .post(
+            &format!("/quarantine/{id}/release"),
+            Some(&ann),
+            None,
+            &format!("csrf={}", d.get("/", Some(&ann)).await.csrf()),
         )
         .await;
-    assert_eq!(api.status, 401, "a revoked token: {api:?}");
+    assert_eq!(r.status, 404, "a tenant's user releases nothing: {r:?}");
+    let r = d
+        .post_csrf(&format!("/quarantine/{id}/release"), &root, &csrf)
+        .await;
+    assert_eq!(r.status, 303, "{r:?}");
+    let back = d
+        .get(r.header("location").expect("location"), Some(&root))
+        .await;
+    assert!(back.body.contains("still refused"), "garbage stays refused");
+    d.shutdown().await;
+}
+
+/// The domains an overview page lists, and its link to the next page.
+fn overview_page(page: &Reply) -> (usize, Option<String>) {
+    let rows = page.body.matches("class=\"domain-row\"").count();
+    let next = page.body.find("id=\"next-page\"").map(|_| {
+        let at = page.body.find("href=\"/?after=").expect("the next link") + 6;
+        page.body[at..at + page.body[at..].find('"').expect("end")].replace("&#38;", "&")
+    });
+    (rows, next)
+}
+
+async fn the_overview_is_paged(d: Dash) {
+    let now = d.clock.now();
+    for n in 0..50 {
+        let domain = format!("d{n:02}.example");
+        let add = stsward_server::domains::AddDomain {
+            domain: domain.clone(),
+            mode: None,
+            mx: Some(stsward_server::domains::MxInput::Patterns(vec![format!(
+                "mx.{domain}"
+            )])),
+            max_age: None,
+            follow_mx: false,
+        };
+        d.service
+            .add(d.alpha, &add, "test", now)
+            .await
+            .expect("add");
+    }
+    let ann = d.login("ann").await;
+    let first = d.get("/", Some(&ann)).await;
+    let (rows, next) = overview_page(&first);
+    assert_eq!(rows, 50, "one page");
+    let next = next.expect("a next page");
+    assert_eq!(next, "/?after=alpha/d48.example");
+    let (rows, next) = overview_page(&d.get(&next, Some(&ann)).await);
+    assert_eq!((rows, next), (1, None), "d49.example is left");
+    // An install admin pages over every tenant in turn.
+    let root = d.login("root").await;
+    let (rows, next) = overview_page(&d.get("/", Some(&root)).await);
+    assert_eq!(rows, 50);
+    let second = d.get(&next.expect("a next page"), Some(&root)).await;
+    let (rows, next) = overview_page(&second);
+    assert_eq!((rows, next), (2, None), "d49.example of alpha, beta.test");
+    assert!(second.body.contains("beta.test"));
     d.shutdown().await;
 }

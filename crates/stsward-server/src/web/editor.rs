@@ -7,7 +7,11 @@
 //! GET  /domains/{d}/policy                  the served policy in the editor, linted
 //! POST /domains/{d}/policy  action=preview  the text's findings and the id it would get
 //! POST /domains/{d}/policy  action=save     the same checks, then a new version; 303 back
+//! POST /domains/{d}/sync-mx                 the mx lines from the MX records in DNS
 //! ```
+//!
+//! Below the editor, the history: each version with who made it, when and why, and its
+//! line diff from the version before.
 //!
 //! The editor changes what the service lets a change set: `mode`, `mx` and `max_age`. The
 //! `version` line is fixed (`STSv1`), and extension fields are kept from the served policy,
@@ -20,18 +24,39 @@ use stsward_proto::finding::Severity;
 use stsward_proto::mta_sts::lint;
 
 use super::sessions::Session;
-use super::templates::{self, EditorPage, FindingRow};
+use super::templates::{self, DiffLine, EditorPage, FindingRow, VersionRow};
 use super::{Form, Web, WebError, html, pages, redirect};
 use crate::domains::id::policy_id;
-use crate::domains::{MxInput, PolicyChange};
+use crate::domains::{MxInput, PolicyChange, format_time};
 
 /// The longest text the editor takes: the policy size limit of RFC 8461 §3.3 plus room for
 /// the findings to say so.
 const MAX_TEXT_BYTES: usize = 2 * stsward_proto::mta_sts::MAX_POLICY_BYTES;
 
+/// How the editor page answers: its status and a message above the editor.
+#[derive(Clone, Copy)]
+struct Answer {
+    status: StatusCode,
+    message: &'static str,
+}
+
+/// The editor as asked for.
+const SHOWN: Answer = Answer {
+    status: StatusCode::OK,
+    message: "",
+};
+
+/// A save refused: the text has errors.
+const NOT_SAVED: Answer = Answer {
+    status: StatusCode::UNPROCESSABLE_ENTITY,
+    message: "Not saved: the policy has errors.",
+};
+
 /// What the text would change, once it lints without errors.
 struct Checked {
     findings: Vec<FindingRow>,
+    /// The file the policy host would serve for the text (its canonical form).
+    served: String,
     change: Option<PolicyChange>,
     ignored_extensions: bool,
 }
@@ -56,6 +81,7 @@ fn check(text: &str) -> Checked {
     let policy = linted.policy.filter(|_| !errors);
     Checked {
         findings,
+        served: policy.as_ref().map(ToString::to_string).unwrap_or_default(),
         ignored_extensions: policy.as_ref().is_some_and(|p| !p.extensions().is_empty()),
         change: policy.map(|p| PolicyChange {
             mode: Some(p.mode().to_string()),
@@ -79,17 +105,7 @@ pub(crate) async fn show(
     let tenant = pages::tenant_of(web, session, q.get("tenant")).await?;
     let detail = web.service.show(tenant.id, domain, now).await?;
     let text = detail.current.policy.clone();
-    page(
-        web,
-        session,
-        &tenant,
-        domain,
-        &text,
-        now,
-        StatusCode::OK,
-        "",
-    )
-    .await
+    page(web, session, &tenant, domain, &text, now, SHOWN).await
 }
 
 /// `POST /domains/{d}/policy`.
@@ -113,38 +129,16 @@ pub(crate) async fn post(
         Some("save") => {
             let checked = check(&text);
             let Some(mut change) = checked.change else {
-                return page(
-                    web,
-                    session,
-                    &tenant,
-                    domain,
-                    &text,
-                    now,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Not saved: the policy has errors.",
-                )
-                .await;
+                return page(web, session, &tenant, domain, &text, now, NOT_SAVED).await;
             };
             change.note = Some(format!("edited in the dashboard by {}", session.user.name));
-            let actor = format!("{}:{}", super::ACTOR, session.user.name);
+            let actor = super::actor(session);
             web.service
                 .set(tenant.id, domain, &change, &actor, now)
                 .await?;
             Ok(redirect(&pages::domain_link(domain, &tenant, session)))
         }
-        Some("preview") | None => {
-            page(
-                web,
-                session,
-                &tenant,
-                domain,
-                &text,
-                now,
-                StatusCode::OK,
-                "",
-            )
-            .await
-        }
+        Some("preview") | None => page(web, session, &tenant, domain, &text, now, SHOWN).await,
         Some(other) => Err(WebError::BadRequest(format!(
             "action {:?} is neither preview nor save",
             other.chars().take(20).collect::<String>()
@@ -152,7 +146,58 @@ pub(crate) async fn post(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The line diff from `old` to `new`.
+fn diff(old: &str, new: &str) -> Vec<DiffLine> {
+    similar::TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .map(|c| DiffLine {
+            tag: match c.tag() {
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Equal => ' ',
+            },
+            text: c.value().trim_end_matches('\n').to_owned(),
+        })
+        .collect()
+}
+
+/// The versions of `history` (newest first), each with its diff from the one before it.
+fn history_rows(history: &[stsward_store::PolicyVersion]) -> Vec<VersionRow> {
+    history
+        .iter()
+        .enumerate()
+        .map(|(i, v)| VersionRow {
+            version: v.version,
+            id: v.sts_id.clone(),
+            mode: v.mode.clone(),
+            changed_by: v.changed_by.clone(),
+            changed_at: format_time(v.changed_at),
+            note: v.note.clone().unwrap_or_default(),
+            diff: diff(
+                history.get(i + 1).map_or("", |p| p.policy.as_str()),
+                &v.policy,
+            ),
+        })
+        .collect()
+}
+
+/// `POST /domains/{d}/sync-mx`: the `mx` lines rebuilt from the domain's MX records.
+pub(crate) async fn sync_mx(
+    domain: &str,
+    form: &Form,
+    session: &Session,
+    web: &Web,
+    now: i64,
+) -> Result<Response<Full<Bytes>>, WebError> {
+    let tenant = pages::tenant_of(web, session, form.get("tenant")).await?;
+    let actor = super::actor(session);
+    web.service.sync_mx(tenant.id, domain, &actor, now).await?;
+    Ok(redirect(&format!(
+        "/domains/{domain}/policy{}",
+        pages::tenant_query(&tenant, session)
+    )))
+}
+
 async fn page(
     web: &Web,
     session: &Session,
@@ -160,8 +205,7 @@ async fn page(
     domain: &str,
     text: &str,
     now: i64,
-    status: StatusCode,
-    message: &str,
+    answer: Answer,
 ) -> Result<Response<Full<Bytes>>, WebError> {
     let detail = web.service.show(tenant.id, domain, now).await?;
     let checked = check(text);
@@ -189,14 +233,38 @@ async fn page(
         new_id,
         ignored_extensions: checked.ignored_extensions,
         findings: checked.findings,
-        message: message.to_owned(),
+        message: answer.message.to_owned(),
+        served: checked.served.clone(),
+        history: history_rows(&detail.history),
     };
-    Ok(html(status, templates::render(&editor)))
+    Ok(html(answer.status, templates::render(&editor)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diffs_mark_removed_and_added_lines() {
+        let d = diff(
+            "version: STSv1\nmode: testing\nmax_age: 86400\n",
+            "version: STSv1\nmode: enforce\nmax_age: 86400\n",
+        );
+        let lines: Vec<(char, &str)> = d.iter().map(|l| (l.tag, l.text.as_str())).collect();
+        assert_eq!(
+            lines,
+            vec![
+                (' ', "version: STSv1"),
+                ('-', "mode: testing"),
+                ('+', "mode: enforce"),
+                (' ', "max_age: 86400"),
+            ]
+        );
+        assert!(
+            diff("", "a\n").iter().all(|l| l.tag == '+'),
+            "the first version is all new"
+        );
+    }
 
     #[test]
     fn a_valid_policy_becomes_a_change() {

@@ -1,32 +1,33 @@
-//! The dashboard's GET pages: what each one reads from the domain service and the store,
-//! always for the tenant the session acts for, turned into the views of `templates`.
+//! The dashboard's overview and domain pages, and the routing of GETs: what each page reads
+//! from the domain service and the store, always for the tenant the session acts for, turned
+//! into the views of `templates`.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{Response, StatusCode};
 use http_body_util::Full;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::json;
 use stsward_proto::tlsrpt::ResultType;
-use stsward_store::{ReportListQuery, ReportListing, ReportScope, ReportSummary, SummaryQuery};
+use stsward_store::{ReportListQuery, ReportScope, ReportSummary, SummaryQuery};
 
 use super::sessions::Session;
 use super::templates::{
     self, CheckRow, CriterionRow, DomainPage, ExplanationRow, FindingRow, Header, OverviewPage,
-    OverviewRow, PolicyRow, RawPage, RecordRow, ReportRow, ReportsPage,
+    OverviewRow, PolicyRow, RecordRow,
 };
 use super::{Form, TenantRef, Web, WebError, html};
-use crate::domains::{DomainError, RecordState, epoch_day, format_time};
+use crate::domains::{RecordState, epoch_day, format_time};
 use crate::readiness::{self, CheckFinding, Verdict};
 
 const DAY: i64 = 86_400;
 /// Days of reports the charts and the overview's success rate cover.
 pub(crate) const CHART_DAYS: i64 = 30;
+/// Domains on one overview page.
+pub(crate) const OVERVIEW_PAGE: u32 = 50;
 /// Days of policy fetches the overview counts.
 const FETCH_DAYS: i64 = 7;
 /// Reports in a domain page's table.
 const DOMAIN_REPORTS: u32 = 100;
-/// Reports on the reports page unless `limit` says otherwise.
-const DEFAULT_REPORTS: u32 = 200;
 /// Rows in a domain page's tables of reported policies and failure details.
 const DETAIL_ROWS: u32 = 200;
 /// Check runs in a domain page's history.
@@ -41,10 +42,13 @@ pub(crate) async fn get(
     now: i64,
 ) -> Result<Response<Full<Bytes>>, WebError> {
     if path == "/" {
-        return overview(session, web, now).await;
+        return overview(q, session, web, now).await;
     }
     if path == "/reports" {
-        return reports(q, session, web).await;
+        return super::reports::reports(q, session, web).await;
+    }
+    if path == "/quarantine" {
+        return super::quarantine::show(q, session, web).await;
     }
     if path == "/tokens" {
         return super::tokens::show(q, session, web).await;
@@ -54,7 +58,7 @@ pub(crate) async fn get(
             .strip_suffix("/raw")
             .and_then(|id| id.parse::<i64>().ok())
             .ok_or(WebError::NotFound)?;
-        return raw(id, q, session, web).await;
+        return super::reports::raw(id, q, session, web).await;
     }
     if let Some(rest) = path.strip_prefix("/domains/") {
         if let Some(domain) = rest.strip_suffix("/policy") {
@@ -157,6 +161,7 @@ pub(crate) fn domain_link(domain: &str, tenant: &TenantRef, session: &Session) -
 }
 
 pub(crate) async fn header(web: &Web, session: &Session) -> Result<Header, WebError> {
+    let admin = session.user.is_install_admin();
     let scope = match session.user.tenant {
         Some(_) => tenant_of(web, session, None).await?.name,
         None => "all tenants".into(),
@@ -165,6 +170,7 @@ pub(crate) async fn header(web: &Web, session: &Session) -> Result<Header, WebEr
         user: session.user.name.clone(),
         scope,
         csrf: session.csrf_token.clone(),
+        admin,
     })
 }
 
@@ -255,7 +261,15 @@ async fn overview_row(
     })
 }
 
+/// Where an overview page starts: after this tenant's domain (`?after=TENANT/DOMAIN`).
+fn overview_cursor(q: &Form) -> Option<(String, String)> {
+    let after = q.get("after")?;
+    let (tenant, domain) = after.split_once('/')?;
+    Some((tenant.to_owned(), domain.to_owned()))
+}
+
 async fn overview(
+    q: &Form,
     session: &Session,
     web: &Web,
     now: i64,
@@ -273,12 +287,31 @@ async fn overview(
             })
             .collect(),
     };
+    // One page of OVERVIEW_PAGE domains, in (tenant, domain) order from the cursor: each
+    // row costs a few store queries, so a page, not the install, bounds the work.
+    let cursor = overview_cursor(q);
     let mut rows = Vec::new();
     for tenant in &tenants {
-        for d in web.service.list(tenant.id, now).await? {
+        let after = match &cursor {
+            Some((t, _)) if tenant.name < *t => continue,
+            Some((t, d)) if tenant.name == *t => Some(d.as_str()),
+            _ => None,
+        };
+        let want = OVERVIEW_PAGE.saturating_sub(rows.len() as u32);
+        if want == 0 {
+            break;
+        }
+        for d in web.service.list_page(tenant.id, after, want, now).await? {
             rows.push(overview_row(web, session, tenant, &d.domain, now).await?);
         }
     }
+    let next = if rows.len() as u32 == OVERVIEW_PAGE {
+        rows.last()
+            .map(|r| format!("/?after={}/{}", encode(&r.tenant), encode(&r.domain)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     let page = OverviewPage {
         header: header(web, session).await?,
         rows,
@@ -288,6 +321,7 @@ async fn overview(
         } else {
             Vec::new()
         },
+        next,
     };
     Ok(html(StatusCode::OK, templates::render(&page)))
 }
@@ -332,24 +366,6 @@ fn record_rows(
         push(t, "TLS-RPT");
     }
     rows
-}
-
-fn report_row(r: ReportListing, tenant_query: &str) -> ReportRow {
-    ReportRow {
-        raw_link: format!("/reports/{}/raw{tenant_query}", r.id),
-        id: r.id,
-        organization: r.organization,
-        report_id: r.report_id,
-        begin: format_time(r.begin_at),
-        begin_at: r.begin_at,
-        end: format_time(r.end_at),
-        domains: r.policy_domains,
-        channel: r.channel,
-        dkim: r.dkim,
-        successful: r.successful,
-        failed: r.failed,
-        has_raw: r.has_raw,
-    }
 }
 
 /// The chart data of a domain page: what the uPlot charts draw, and what tests read.
@@ -406,9 +422,9 @@ async fn domain_page(
     let records = web.service.records(tenant.id, &name).await?;
     // Live DNS lookups only when asked: a page load does not wait on other people's DNS.
     let (live, live_error) = if q.get("live") == Some("1") {
+        // A failed lookup (or no DNS client) is said on the page, not an error page.
         match web.service.verify(tenant.id, &name).await {
             Ok(v) => (Some(v), String::new()),
-            Err(e @ DomainError::NoDns { .. }) => (None, e.to_string()),
             Err(e) => (None, e.to_string()),
         }
     } else {
@@ -432,7 +448,7 @@ async fn domain_page(
         })
         .await?
         .into_iter()
-        .map(|r| report_row(r, &tq))
+        .map(|r| super::reports::report_row(r, &tq))
         .collect();
     let since = (epoch_day(now) - (CHART_DAYS - 1)) * DAY;
     let policies = store
@@ -517,124 +533,6 @@ async fn domain_page(
     Ok(html(StatusCode::OK, templates::render(&page)))
 }
 
-/// A `YYYY-MM-DD` date as the epoch second its UTC day starts.
-fn parse_date(field: &str, raw: &str) -> Result<Option<i64>, WebError> {
-    if raw.trim().is_empty() {
-        return Ok(None);
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(raw.trim(), &format)
-        .map(|d| Some(d.midnight().assume_utc().unix_timestamp()))
-        .map_err(|_| WebError::BadRequest(format!("{field} is not a date (YYYY-MM-DD)")))
-}
-
-/// The scope of the reports pages: the session's tenant, or for an install admin every
-/// tenant unless one is named.
-async fn report_scope(
-    q: &Form,
-    session: &Session,
-    web: &Web,
-) -> Result<(ReportScope, String), WebError> {
-    if session.user.tenant.is_none() && q.get("tenant").is_none_or(str::is_empty) {
-        return Ok((ReportScope::Install, String::new()));
-    }
-    let tenant = tenant_of(web, session, q.get("tenant")).await?;
-    let tq = tenant_query(&tenant, session);
-    Ok((ReportScope::Tenant(tenant.id), tq))
-}
-
-async fn reports(
-    q: &Form,
-    session: &Session,
-    web: &Web,
-) -> Result<Response<Full<Bytes>>, WebError> {
-    let (scope, tq) = report_scope(q, session, web).await?;
-    let text = |k: &str| q.get(k).unwrap_or("").trim().to_owned();
-    let since = parse_date("since", &text("since"))?;
-    let until = parse_date("until", &text("until"))?.map(|d| d + DAY);
-    let limit = match q.get("limit").filter(|l| !l.is_empty()) {
-        Some(l) => l
-            .parse::<u32>()
-            .map_err(|_| WebError::BadRequest("limit is not a number".into()))?,
-        None => DEFAULT_REPORTS,
-    };
-    let some = |s: String| (!s.is_empty()).then_some(s);
-    let list = web
-        .store()
-        .reports_list(&ReportListQuery {
-            scope,
-            domain: some(text("domain")),
-            organization: some(text("organization")),
-            dkim: some(text("dkim")),
-            since,
-            until,
-            limit,
-        })
-        .await?;
-    let page = ReportsPage {
-        header: header(web, session).await?,
-        domain: text("domain"),
-        organization: text("organization"),
-        dkim: text("dkim"),
-        since: text("since"),
-        until: text("until"),
-        tenant: text("tenant"),
-        reports: list.into_iter().map(|r| report_row(r, &tq)).collect(),
-        limit: limit.min(stsward_store::reports::listing::MAX_REPORT_LIST),
-    };
-    Ok(html(StatusCode::OK, templates::render(&page)))
-}
-
-async fn raw(
-    id: i64,
-    q: &Form,
-    session: &Session,
-    web: &Web,
-) -> Result<Response<Full<Bytes>>, WebError> {
-    let (scope, tq) = report_scope(q, session, web).await?;
-    let (listing, raw) = web
-        .store()
-        .report_raw(scope, id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let raw = raw.ok_or_else(|| {
-        WebError::BadRequest("the raw input of this report was pruned by retention".into())
-    })?;
-    let bytes = raw
-        .decompress()
-        .map_err(|e| WebError::Internal(format!("report {id} raw input: {e}")))?;
-    if q.get("download") == Some("1") {
-        let size = bytes.len();
-        let mut r = Response::new(Full::new(Bytes::from(bytes)));
-        let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"report-{id}.raw\"")) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        tracing::debug!(id, size, "raw report downloaded");
-        return Ok(r);
-    }
-    let size = bytes.len();
-    let text = String::from_utf8(bytes).ok();
-    let sep = if tq.is_empty() { '?' } else { '&' };
-    let page = RawPage {
-        header: header(web, session).await?,
-        download_link: format!("/reports/{id}/raw{tq}{sep}download=1"),
-        report: report_row(listing, &tq),
-        size,
-        text,
-    };
-    Ok(html(StatusCode::OK, templates::render(&page)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,17 +564,5 @@ mod tests {
         };
         assert_eq!(sparkline(&summary, now), "0.0,0.0 100.0,10.0");
         assert_eq!(sparkline(&ReportSummary::default(), now), "");
-    }
-
-    #[test]
-    fn dates_good_and_bad() {
-        assert_eq!(parse_date("since", "").ok(), Some(None));
-        assert_eq!(
-            parse_date("since", "2024-01-02").ok(),
-            Some(Some(1_704_153_600))
-        );
-        for bad in ["2024-13-01", "yesterday", "2024-1-2x"] {
-            assert!(parse_date("since", bad).is_err(), "{bad}");
-        }
     }
 }

@@ -14,6 +14,8 @@ pub(crate) struct Header {
     /// The tenant's name, or "all tenants" for an install admin.
     pub scope: String,
     pub csrf: String,
+    /// An install admin (sees the quarantine).
+    pub admin: bool,
 }
 
 #[derive(Template)]
@@ -56,6 +58,8 @@ pub(crate) struct OverviewPage {
     pub show_tenant: bool,
     /// The tenants an install admin may add a domain to (empty for a tenant's user).
     pub tenants: Vec<String>,
+    /// The link to the next page, when there may be one.
+    pub next: String,
 }
 
 /// One record to publish, with its live status when it was looked up.
@@ -171,6 +175,25 @@ pub(crate) struct DomainPage {
     pub checks: Vec<CheckRow>,
 }
 
+/// One line of a diff: `+`, `-` or ` `, and the line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DiffLine {
+    pub tag: char,
+    pub text: String,
+}
+
+/// One policy version in the editor's history, with its diff from the version before.
+#[derive(Clone, Debug)]
+pub(crate) struct VersionRow {
+    pub version: i64,
+    pub id: String,
+    pub mode: String,
+    pub changed_by: String,
+    pub changed_at: String,
+    pub note: String,
+    pub diff: Vec<DiffLine>,
+}
+
 #[derive(Template)]
 #[template(path = "web/editor.html")]
 pub(crate) struct EditorPage {
@@ -189,6 +212,9 @@ pub(crate) struct EditorPage {
     pub ignored_extensions: bool,
     pub findings: Vec<FindingRow>,
     pub message: String,
+    /// The file a save would serve.
+    pub served: String,
+    pub history: Vec<VersionRow>,
 }
 
 /// One API token.
@@ -213,6 +239,30 @@ pub(crate) struct TokensPage {
     pub tokens: Vec<TokenRow>,
     /// A token just issued, shown once.
     pub new_token: String,
+    pub message: String,
+}
+
+/// One quarantined input.
+#[derive(Clone, Debug)]
+pub(crate) struct QuarantineRow {
+    pub id: i64,
+    pub received: String,
+    pub channel: String,
+    pub kind: String,
+    pub origin: String,
+    pub reason: String,
+    pub size: u64,
+    pub released: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/quarantine.html")]
+pub(crate) struct QuarantinePage {
+    pub header: Header,
+    pub entries: Vec<QuarantineRow>,
+    /// Released entries are listed too.
+    pub all: bool,
+    /// What the last release did.
     pub message: String,
 }
 

@@ -62,6 +62,38 @@ pub struct FailureDetail {
 }
 
 impl Store {
+    /// Runs `sql` (tenant `$1`, domain `$2`, since `$3`, limit `$4`) for rows of `R`.
+    async fn detail_rows<R>(
+        &self,
+        op: Operation,
+        sql: &str,
+        tenant: TenantId,
+        domain: &str,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let domain = normalise_domain(domain);
+        let limit = i64::from(limit.min(MAX_DETAIL_ROWS));
+        self.run(op, async {
+            with_pool!(self, pool => {
+                sqlx::query_as::<_, R>(sql)
+                    .bind(tenant.0)
+                    .bind(&domain)
+                    .bind(since)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await
+            })
+        })
+        .await
+    }
+
     /// The policies `tenant`'s reports stated for `domain` in ranges ending at or after
     /// `since`, newest first, at most `limit` (capped at [`MAX_DETAIL_ROWS`]).
     pub async fn reported_policies(
@@ -79,18 +111,15 @@ impl Store {
              ORDER BY r.begin_at DESC, r.id DESC, p.idx LIMIT $4"
         );
         type Row = (String, i64, i64, String, String, String, i64, i64);
-        let rows = self
-            .run(Operation::ReportedPolicies, async {
-                with_pool!(self, pool => {
-                    sqlx::query_as::<_, Row>(&sql)
-                        .bind(tenant.0)
-                        .bind(normalise_domain(domain))
-                        .bind(since)
-                        .bind(i64::from(limit.min(MAX_DETAIL_ROWS)))
-                        .fetch_all(pool)
-                        .await
-                })
-            })
+        let rows: Vec<Row> = self
+            .detail_rows(
+                Operation::ReportedPolicies,
+                &sql,
+                tenant,
+                domain,
+                since,
+                limit,
+            )
             .await?;
         Ok(rows
             .into_iter()
@@ -141,18 +170,15 @@ impl Store {
              GROUP BY {COLUMNS} ORDER BY n DESC, 1, 2 LIMIT $4"
         );
         type Row = (String, String, String, String, String, String, String, i64);
-        let rows = self
-            .run(Operation::FailureDetails, async {
-                with_pool!(self, pool => {
-                    sqlx::query_as::<_, Row>(&sql)
-                        .bind(tenant.0)
-                        .bind(normalise_domain(domain))
-                        .bind(since)
-                        .bind(i64::from(limit.min(MAX_DETAIL_ROWS)))
-                        .fetch_all(pool)
-                        .await
-                })
-            })
+        let rows: Vec<Row> = self
+            .detail_rows(
+                Operation::FailureDetails,
+                &sql,
+                tenant,
+                domain,
+                since,
+                limit,
+            )
             .await?;
         Ok(rows
             .into_iter()
