@@ -62,6 +62,9 @@ const CASES: &[(&str, Case)] = &[
     ("the_readiness_panel_follows_the_clock", |d| {
         Box::pin(the_readiness_panel_follows_the_clock(d))
     }),
+    ("alerts_show_on_the_overview_and_the_domain_page", |d| {
+        Box::pin(alerts_show_on_the_overview_and_the_domain_page(d))
+    }),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -671,6 +674,70 @@ async fn the_readiness_panel_follows_the_clock(d: Dash) {
         criterion_passed(&page, "success-rate"),
         "a fresh report, all successful"
     );
+    d.shutdown().await;
+}
+
+/// Alerts (docs/alerts.md) in the dashboard: the overview counts a domain's open alerts, and
+/// its page lists them, open first, then resolved ones.
+async fn alerts_show_on_the_overview_and_the_domain_page(d: Dash) {
+    let ann = d.login("ann").await;
+    let page = d.get("/", Some(&ann)).await;
+    assert!(
+        page.body.contains("class=\"open-alerts\">0<"),
+        "{}",
+        page.body
+    );
+    let domain = d
+        .store
+        .hosted_domain_get(d.alpha, "alpha.test")
+        .await
+        .expect("read")
+        .expect("hosted")
+        .id;
+    let cause = |rule: &str, key: &str| stsward_store::OpenCause {
+        rule: rule.into(),
+        key: key.into(),
+        summary: format!("{rule} because of {key}"),
+    };
+    let now = d.clock.now();
+    let rules = ["cert-expiring", "verdict-worse"];
+    let open = [
+        cause("cert-expiring", "mx:mx1.alpha.test"),
+        cause("verdict-worse", "v"),
+    ];
+    d.store
+        .alerts_sync(domain, &rules, &open, &[], now)
+        .await
+        .expect("open two");
+    // The verdict came back: that alert resolves, the certificate one stays open.
+    d.store
+        .alerts_sync(domain, &rules, &open[..1], &[], now + 60)
+        .await
+        .expect("resolve one");
+    let page = d.get("/", Some(&ann)).await;
+    assert!(
+        page.body
+            .contains("<span class=\"verdict verdict-error\">1</span>"),
+        "{}",
+        page.body
+    );
+    let page = d.get("/domains/alpha.test", Some(&ann)).await;
+    let table = page
+        .body
+        .split("id=\"alert-table\"")
+        .nth(1)
+        .unwrap_or_default();
+    let open_at = table.find("cert-expiring because of mx:mx1.alpha.test");
+    let resolved_at = table.find("verdict-worse because of v");
+    assert!(
+        open_at.is_some() && resolved_at.is_some() && open_at < resolved_at,
+        "open first, then resolved: {table}"
+    );
+    assert_eq!(table.matches("alert-row open").count(), 1, "{table}");
+    // Another tenant's user sees none of it.
+    let bob = d.login("bob").await;
+    let page = d.get("/", Some(&bob)).await;
+    assert!(!page.body.contains("alpha.test"), "{}", page.body);
     d.shutdown().await;
 }
 

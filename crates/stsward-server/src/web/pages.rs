@@ -12,8 +12,8 @@ use stsward_store::{ReportListQuery, ReportScope, ReportSummary, SummaryQuery};
 
 use super::sessions::Session;
 use super::templates::{
-    self, CheckRow, CriterionRow, DomainPage, ExplanationRow, FindingRow, Header, OverviewPage,
-    OverviewRow, PolicyRow, RecordRow,
+    self, AlertRow, CheckRow, CriterionRow, DomainPage, ExplanationRow, FindingRow, Header,
+    OverviewPage, OverviewRow, PolicyRow, RecordRow,
 };
 use super::{Form, TenantRef, Web, WebError, html};
 use crate::domains::{RecordState, epoch_day, format_time};
@@ -26,6 +26,10 @@ pub(crate) const CHART_DAYS: i64 = 30;
 pub(crate) const OVERVIEW_PAGE: u32 = 50;
 /// Days of policy fetches the overview counts.
 const FETCH_DAYS: i64 = 7;
+/// Open alerts counted on the overview, at most (more show as this many).
+const MAX_OPEN_ALERTS: u32 = 1000;
+/// Alerts in a domain page's list.
+const ALERT_ROWS: u32 = 50;
 /// Reports in a domain page's table.
 const DOMAIN_REPORTS: u32 = 100;
 /// Rows in a domain page's tables of reported policies and failure details.
@@ -231,6 +235,10 @@ async fn overview_row(
         .policy_fetches_since(tenant.id, domain, epoch_day(now) - (FETCH_DAYS - 1))
         .await?;
     let detail = web.service.show(tenant.id, domain, now).await?;
+    let open_alerts = store
+        .alert_list(tenant.id, Some(domain), true, MAX_OPEN_ALERTS)
+        .await?
+        .len();
     let cert_days = detail
         .certificate_live
         .as_ref()
@@ -258,6 +266,7 @@ async fn overview_row(
         readiness: verdict_name(verdict.verdict).into(),
         cert_days: cert_days.map_or_else(|| "—".into(), |d| d.to_string()),
         fetches_7d: fetches.fetches,
+        open_alerts,
     })
 }
 
@@ -480,6 +489,20 @@ async fn domain_page(
             findings: finding_rows(&run.findings),
         })
         .collect();
+    let mut alerts = store
+        .alert_list(tenant.id, Some(&name), false, ALERT_ROWS)
+        .await?;
+    // Open ones first (stable: newest first within each group).
+    alerts.sort_by_key(|a| a.resolved_at.is_some());
+    let alerts = alerts
+        .into_iter()
+        .map(|a| AlertRow {
+            rule: a.rule,
+            summary: a.summary,
+            opened: format_time(a.opened_at),
+            resolved: a.resolved_at.map(format_time).unwrap_or_default(),
+        })
+        .collect();
     let explanations = ResultType::KNOWN
         .iter()
         .map(|t| ExplanationRow {
@@ -528,6 +551,7 @@ async fn domain_page(
         policies,
         failures,
         checks,
+        alerts,
         domain: name,
     };
     Ok(html(StatusCode::OK, templates::render(&page)))

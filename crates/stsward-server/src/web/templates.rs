@@ -48,6 +48,8 @@ pub(crate) struct OverviewRow {
     pub readiness: String,
     pub cert_days: String,
     pub fetches_7d: i64,
+    /// Open alerts of the domain (`docs/alerts.md`).
+    pub open_alerts: usize,
 }
 
 #[derive(Template)]
@@ -129,6 +131,16 @@ pub(crate) struct PolicyRow {
 
 /// One check run with its findings.
 #[derive(Clone, Debug)]
+pub(crate) struct AlertRow {
+    pub rule: String,
+    pub summary: String,
+    pub opened: String,
+    /// When it resolved, or empty while open.
+    pub resolved: String,
+}
+
+/// One check run of a domain page's history.
+#[derive(Clone, Debug)]
 pub(crate) struct CheckRow {
     pub finished: String,
     pub verdict: String,
@@ -173,6 +185,8 @@ pub(crate) struct DomainPage {
     pub policies: Vec<PolicyRow>,
     pub failures: Vec<stsward_store::reports::details::FailureDetail>,
     pub checks: Vec<CheckRow>,
+    /// The domain's alerts, open first then newest first.
+    pub alerts: Vec<AlertRow>,
 }
 
 /// One line of a diff: `+`, `-` or ` `, and the line.
