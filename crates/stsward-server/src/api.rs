@@ -296,13 +296,16 @@ impl ApiServer {
         });
         let metrics_on_api = self.metrics.as_ref().is_some_and(|m| m.on_api);
         let web = self.web.map(|(section, clock)| {
-            Arc::new(crate::web::Web::new(
-                service.clone(),
-                clock,
-                &section,
-                self.readiness.clone(),
-                limits.clone(),
-            ))
+            Arc::new(
+                crate::web::Web::new(
+                    service.clone(),
+                    clock,
+                    &section,
+                    self.readiness.clone(),
+                    limits.clone(),
+                )
+                .with_checks(checks.as_ref().ok().cloned()),
+            )
         });
         let api = Arc::new(routes::Api {
             metrics,

@@ -11,6 +11,8 @@
 //! GET  /domains/{d}            one domain: records, readiness, charts, reports, checks
 //! POST /domains                csrf, domain, mode, mx (, tenant) -> hosted, 303 to its page
 //! POST /domains/{d}/mode       csrf, mode -> a new policy version, 303 back
+//! POST /domains/{d}/checks     csrf -> a check now (the API's limits and address filter),
+//!                              303 to the page's check history
 //! GET  /domains/{d}/policy     the policy editor: lint findings, the id a change would get
 //! POST /domains/{d}/policy     csrf, text, action=preview|save (save: a new version)
 //! POST /domains/{d}/sync-mx    csrf -> the mx lines from DNS, 303 to the editor
@@ -86,6 +88,9 @@ pub struct Web {
     pub readiness: ReadinessSection,
     /// Body size and request time bounds (the API's).
     pub limits: Arc<ApiLimits>,
+    /// The checks a user starts from a domain page (the API's runner: the same address
+    /// filter against server-side request forgery, and the same limits); `None`: none.
+    pub checks: Option<Arc<crate::checks::CheckRunner>>,
 }
 
 impl std::fmt::Debug for Web {
@@ -117,7 +122,14 @@ impl Web {
             login: LoginLimits::default(),
             readiness,
             limits,
+            checks: None,
         }
+    }
+
+    /// Lets users start checks from a domain page with `runner`.
+    pub fn with_checks(mut self, runner: Option<Arc<crate::checks::CheckRunner>>) -> Web {
+        self.checks = runner;
+        self
     }
 
     fn store(&self) -> &Store {
@@ -144,6 +156,8 @@ pub(crate) enum WebError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    TooMany(String),
     #[error("{method} is not allowed here")]
     MethodNotAllowed { method: Method },
     #[error("the request body is larger than {0} bytes")]
@@ -201,6 +215,7 @@ impl WebError {
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -479,6 +494,12 @@ async fn post(
     }
     if let Some(domain) = path
         .strip_prefix("/domains/")
+        .and_then(|r| r.strip_suffix("/checks"))
+    {
+        return run_check(&pages::decode(domain)?, form, session, web).await;
+    }
+    if let Some(domain) = path
+        .strip_prefix("/domains/")
         .and_then(|r| r.strip_suffix("/mode"))
     {
         let domain = pages::decode(domain)?;
@@ -502,6 +523,44 @@ async fn post(
         return Ok(redirect(&pages::domain_link(&domain, &tenant, session)));
     }
     Err(WebError::NotFound)
+}
+
+/// `POST /domains/{d}/checks`: checks the domain now, as `POST /api/v1/domains/{d}/checks`
+/// does (the tenant's and the server's limits: 429 and 503), and shows the domain page, whose
+/// check history starts with this run.
+async fn run_check(
+    domain: &str,
+    form: &Form,
+    session: &Session,
+    web: &Web,
+) -> Result<Response<Full<Bytes>>, WebError> {
+    let tenant = pages::tenant_of(web, session, form.get("tenant")).await?;
+    let name = crate::domains::names::domain_name(domain)
+        .map_err(|e| WebError::BadRequest(e.to_string()))?;
+    if web
+        .store()
+        .hosted_domain_get(tenant.id, &name)
+        .await?
+        .is_none()
+    {
+        return Err(WebError::NotFound);
+    }
+    let runner = web
+        .checks
+        .as_ref()
+        .ok_or_else(|| WebError::Unavailable("checks cannot run on this server".into()))?;
+    let slot = runner.try_start(tenant.id).map_err(|busy| match busy {
+        crate::checks::Busy::Tenant { .. } => WebError::TooMany(busy.to_string()),
+        crate::checks::Busy::Overall { .. } => WebError::Unavailable(busy.to_string()),
+    })?;
+    runner
+        .run(slot, web.store(), tenant.id, &name)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    Ok(redirect(&format!(
+        "{}#checks",
+        pages::domain_link(&name, &tenant, session)
+    )))
 }
 
 /// `POST /domains`: hosts a new domain for the session's tenant (an install admin names

@@ -62,6 +62,9 @@ const CASES: &[(&str, Case)] = &[
     ("the_readiness_panel_follows_the_clock", |d| {
         Box::pin(the_readiness_panel_follows_the_clock(d))
     }),
+    ("a_check_runs_from_the_domain_page", |d| {
+        Box::pin(a_check_runs_from_the_domain_page(d))
+    }),
     ("alerts_show_on_the_overview_and_the_domain_page", |d| {
         Box::pin(alerts_show_on_the_overview_and_the_domain_page(d))
     }),
@@ -172,7 +175,14 @@ impl Dash {
         };
         let server = ApiServer::bind(&["127.0.0.1:0".parse().expect("addr")], limits)
             .expect("bind")
-            .with_web(web, clock.clone());
+            .with_web(web, clock.clone())
+            // Checks from a domain page: a resolver that answers nothing, so a run ends
+            // quickly with what it could not learn (no network is reached).
+            .with_checks(stsward_server::config::ChecksSection {
+                resolver: Some("127.0.0.1:9".parse().expect("addr")),
+                timeout: 2,
+                ..Default::default()
+            });
         let addr = server.addrs()[0];
         let token: ServeConfig = "[api]\ntoken = \"web-test-admin-token\"\n"
             .parse()
@@ -673,6 +683,53 @@ async fn the_readiness_panel_follows_the_clock(d: Dash) {
     assert!(
         criterion_passed(&page, "success-rate"),
         "a fresh report, all successful"
+    );
+    d.shutdown().await;
+}
+
+/// "Run a check now" on a domain page: a run is stored and heads the check history; without
+/// the CSRF token it is refused, and another tenant's domain is not found.
+async fn a_check_runs_from_the_domain_page(d: Dash) {
+    let ann = d.login("ann").await;
+    let page = d.get("/domains/alpha.test", Some(&ann)).await;
+    assert!(page.body.contains("id=\"run-check\""), "{}", page.body);
+    assert!(page.body.contains("No checks yet."));
+    let csrf = page.csrf();
+    let r = d
+        .post("/domains/alpha.test/checks", Some(&ann), None, "csrf=wrong")
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = d.post_csrf("/domains/beta.test/checks", &ann, &csrf).await;
+    assert_eq!(r.status, 404, "another tenant's domain: {r:?}");
+    let r = d.post_csrf("/domains/alpha.test/checks", &ann, &csrf).await;
+    assert_eq!(r.status, 303, "{r:?}");
+    assert!(
+        r.header("location")
+            .is_some_and(|l| l.starts_with("/domains/alpha.test") && l.ends_with("#checks")),
+        "{r:?}"
+    );
+    let runs = d
+        .store
+        .check_run_list(d.alpha, "alpha.test", 10)
+        .await
+        .expect("runs");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let page = d.get("/domains/alpha.test", Some(&ann)).await;
+    assert!(!page.body.contains("No checks yet."), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "verdict-{}\">{}<",
+            runs[0].verdict, runs[0].verdict
+        )),
+        "{}",
+        page.body
+    );
+    assert!(
+        d.store
+            .check_run_list(d.beta, "beta.test", 10)
+            .await
+            .expect("runs")
+            .is_empty()
     );
     d.shutdown().await;
 }
