@@ -194,6 +194,29 @@ try {
   };
   result.steps.push("raw");
 
+  // 5c. The corpus's reports: the charts of their domain over their years.
+  const corpusPage = env("STSWARD_CORPUS_PAGE", "");
+  if (corpusPage) {
+    await page.goto(base + corpusPage);
+    await page.waitForFunction(() => window.stswardCharts && window.stswardCharts.sessions);
+    result.corpus = await page.evaluate(() => {
+      const json = JSON.parse(document.getElementById("chart-data").textContent);
+      const sum = (a) => a.reduce((t, v) => t + v, 0);
+      const drawn = window.stswardCharts.sessions.data;
+      return {
+        window: document.getElementById("chart-window").textContent.trim(),
+        successful: sum(json.sessions.successful),
+        failed: sum(json.sessions.failed),
+        points: json.sessions.x.length,
+        drawn_points: drawn[0].length,
+      };
+    });
+    if (result.corpus.drawn_points !== result.corpus.points) {
+      throw new Error(`uPlot drew ${result.corpus.drawn_points} of ${result.corpus.points} days`);
+    }
+    result.steps.push("corpus");
+  }
+
   // 5b. The policy editor: an invalid edit shows its error as it is typed; a valid one shows
   // the id it would publish, and saving publishes a new version.
   await page.goto(`${base}/domains/${domain}/policy`);

@@ -25,6 +25,82 @@ mod web_support;
 use web_support::{PASSWORD, ingest, two_tenants};
 
 const DAY: i64 = 86_400;
+/// The corpus's policy domain with the most distinct reports: hosted, its reports imported,
+/// and its charts read over the window below.
+const CORPUS_DOMAIN: &str = "example.com";
+/// The charts' window for the corpus (its example.com reports run from 2020 to 2026).
+const CORPUS_FROM: &str = "2017-01-01";
+const CORPUS_TO: &str = "2026-12-31";
+
+/// Imports every TLS-RPT sample of the corpus (JSON, gzip and e-mail) through the intake,
+/// as `stsward reports import` would, and returns the sessions the files state for
+/// [`CORPUS_DOMAIN`] (successful, failed), counted independently of the store:
+/// stsward-mail extracts, stsward-proto parses, a repeated (organisation, report id) counts
+/// once. `None` when the corpus is absent (skipped visibly outside CI).
+async fn import_the_corpus(sink: &StoreSink, now: i64) -> Option<(u64, u64)> {
+    use stsward_mail::{Limits, extract_from_file, extract_from_message};
+    use stsward_server::intake::{Channel, ReportSink, Submission, SubmissionKind};
+    let root = stsward_testkit::corpus("stsward-server/web_browser_corpus")?.join("tlsrpt");
+    let mut seen = std::collections::HashSet::new();
+    let (mut successful, mut failed) = (0u64, 0u64);
+    for sub in ["json", "gz", "eml"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(sub))
+            .expect("corpus dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        for path in files {
+            let bytes = std::fs::read(&path).expect("read");
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            let kind = if sub == "eml" {
+                SubmissionKind::Message
+            } else {
+                SubmissionKind::File { name: name.clone() }
+            };
+            sink.submit(Submission {
+                channel: Channel::File,
+                kind,
+                raw: bytes.clone().into(),
+                received_at: now,
+                peer: None,
+                origin: name.clone(),
+                require_dkim: false,
+            })
+            .await
+            .expect("the intake answers");
+            let extracted = if sub == "eml" {
+                extract_from_message(&bytes, &Limits::default())
+            } else {
+                extract_from_file(&name, &bytes, &Limits::default())
+            };
+            let Ok(extracted) = extracted else { continue };
+            for part in extracted.reports {
+                let Ok(parsed) = stsward_proto::tlsrpt::parse_report(&part.json) else {
+                    continue;
+                };
+                let r = parsed.report;
+                let key = stsward_store::reports::dedup_key(&r.organization_name, &r.report_id)
+                    .expect("key");
+                if !seen.insert(key) {
+                    continue;
+                }
+                for p in r
+                    .policies
+                    .iter()
+                    .filter(|p| p.policy.policy_domain.as_deref() == Some(CORPUS_DOMAIN))
+                {
+                    successful += p.summary.total_successful_session_count;
+                    failed += p.summary.failure_count(&p.failure_details).sessions;
+                }
+            }
+        }
+    }
+    Some((successful, failed))
+}
 /// What the last check saw when the domain is ready: every MX covered with a valid
 /// certificate, and the TLS-RPT record in place (spec/findings.md codes).
 const GOOD_FINDINGS: &str = r#"[
@@ -216,6 +292,20 @@ async fn the_dashboard_in_chromium() {
         }
     }
     expected_days.sort();
+    let add = stsward_server::domains::AddDomain {
+        domain: CORPUS_DOMAIN.into(),
+        mode: Some("testing".into()),
+        mx: Some(stsward_server::domains::MxInput::Patterns(vec![
+            "mx1.example.com".into(),
+        ])),
+        max_age: None,
+        follow_mx: false,
+    };
+    service
+        .add(alpha, &add, "test", now)
+        .await
+        .expect("host the corpus domain");
+    let corpus = import_the_corpus(&sink, now).await;
 
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -250,6 +340,14 @@ async fn the_dashboard_in_chromium() {
         .env("STSWARD_ARTIFACTS", &artifacts)
         .env("STSWARD_CHROMIUM", chromium())
         .env("STSWARD_SIGNAL_DIR", &signals)
+        .env(
+            "STSWARD_CORPUS_PAGE",
+            if corpus.is_some() {
+                format!("/domains/{CORPUS_DOMAIN}?from={CORPUS_FROM}&to={CORPUS_TO}")
+            } else {
+                String::new()
+            },
+        )
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_file).expect("stdout file"))
         .stderr(std::fs::File::create(&err_file).expect("stderr file"));
@@ -286,10 +384,10 @@ async fn the_dashboard_in_chromium() {
 
     // 1. Login: the overview first sent the browser to the login form.
     assert_eq!(seen["before_login_url"], "/login");
-    // 2. The overview shows the tenant's domain, not the other tenant's.
+    // 2. The overview shows the tenant's domains, not the other tenant's.
     assert_eq!(
         seen["overview"]["domains"],
-        serde_json::json!(["alpha.test"])
+        serde_json::json!(["alpha.test", CORPUS_DOMAIN])
     );
     assert_eq!(
         seen["overview"]["light"], "rgb(255, 255, 255)",
@@ -315,7 +413,7 @@ async fn the_dashboard_in_chromium() {
     );
     assert_eq!(
         added["overview"],
-        serde_json::json!(["alpha.test", "new-alpha.test"])
+        serde_json::json!(["alpha.test", CORPUS_DOMAIN, "new-alpha.test"])
     );
     // 3. The domain and its records.
     assert_eq!(seen["domain"]["name"], "alpha.test");
@@ -335,6 +433,25 @@ async fn the_dashboard_in_chromium() {
         seen["domain"]["reports"], 10,
         "five days from two organisations"
     );
+    // 5. The corpus's reports, imported: the charts over their years hold exactly the
+    // sessions the files state for the domain.
+    if let Some((successful, failed)) = corpus {
+        assert!(
+            successful + failed > 0,
+            "the corpus has {CORPUS_DOMAIN} sessions"
+        );
+        assert_eq!(
+            (&seen["corpus"]["successful"], &seen["corpus"]["failed"]),
+            (&Value::from(successful), &Value::from(failed)),
+            "{}",
+            seen["corpus"]
+        );
+        assert!(
+            seen["corpus"]["points"].as_u64().is_some_and(|n| n >= 3),
+            "several days drawn: {}",
+            seen["corpus"]
+        );
+    }
     // 4. The charts carry the ingested reports: the JSON and what uPlot drew.
     let json = &seen["charts"]["json"];
     let days: Vec<i64> = json["sessions"]["x"]

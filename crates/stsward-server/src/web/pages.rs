@@ -187,6 +187,43 @@ fn summary_query(tenant: &TenantRef, domain: &str, now: i64, days: i64) -> Summa
     }
 }
 
+/// The longest chart window a domain page takes (`?from=&to=`), in days.
+const MAX_WINDOW_DAYS: i64 = 3660;
+
+/// A domain page's chart window: the last [`CHART_DAYS`] days, or `?from=YYYY-MM-DD` to
+/// `?to=YYYY-MM-DD` (both UTC days, inclusive; `to` defaults to today). Returns the summary
+/// query's `since` and `until` (exclusive) and the window in words.
+fn chart_window(q: &Form, now: i64) -> Result<(i64, Option<i64>, String), WebError> {
+    let today = epoch_day(now);
+    let day = |key: &str| -> Result<Option<i64>, WebError> {
+        let Some(text) = q.get(key).filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        time::Date::parse(text, &format)
+            .map(|d| Some(i64::from(d.to_julian_day()) - 2_440_588))
+            .map_err(|_| WebError::BadRequest(format!("{key} is not a date YYYY-MM-DD: {text:?}")))
+    };
+    let (from, to) = (day("from")?, day("to")?);
+    if from.is_none() && to.is_none() {
+        let since = (today - (CHART_DAYS - 1)) * DAY;
+        return Ok((since, None, format!("last {CHART_DAYS} days")));
+    }
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or(to - (CHART_DAYS - 1));
+    if from > to || to - from >= MAX_WINDOW_DAYS {
+        return Err(WebError::BadRequest(format!(
+            "from must not be after to, and the window at most {MAX_WINDOW_DAYS} days"
+        )));
+    }
+    let words = format!(
+        "{} to {}",
+        format_time(from * DAY).chars().take(10).collect::<String>(),
+        format_time(to * DAY).chars().take(10).collect::<String>()
+    );
+    Ok((from * DAY, Some((to + 1) * DAY), words))
+}
+
 fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "—".into(), |r| format!("{:.1}%", r * 100.0))
 }
@@ -441,8 +478,13 @@ async fn domain_page(
     };
     let readiness =
         readiness::gather::readiness(store, tenant.id, &name, now, &web.readiness).await?;
+    let (since, until, window) = chart_window(q, now)?;
     let summary = store
-        .reports_summary(&summary_query(&tenant, &name, now, CHART_DAYS))
+        .reports_summary(&SummaryQuery {
+            since,
+            until,
+            ..summary_query(&tenant, &name, now, CHART_DAYS)
+        })
         .await?;
     let tq = tenant_query(&tenant, session);
     let reports = store
@@ -553,6 +595,7 @@ async fn domain_page(
         checks,
         alerts,
         domain: name,
+        window,
     };
     Ok(html(StatusCode::OK, templates::render(&page)))
 }
@@ -561,6 +604,44 @@ async fn domain_page(
 mod tests {
     use super::*;
     use stsward_store::reports::summary::DaySessions;
+
+    fn form(pairs: &[(&str, &str)]) -> Form {
+        Form(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_chart_window_is_the_last_30_days_or_the_dates_given() {
+        // 2026-12-03 12:00 UTC.
+        let now = 1_796_299_200;
+        let today = epoch_day(now);
+        let (since, until, words) = chart_window(&form(&[]), now).expect("default");
+        assert_eq!((since, until), ((today - 29) * DAY, None));
+        assert_eq!(words, "last 30 days");
+        let q = form(&[("from", "2016-04-01"), ("to", "2016-04-02")]);
+        let (since, until, words) = chart_window(&q, now).expect("dates");
+        // 2016-04-01 00:00 UTC is 1459468800.
+        assert_eq!(
+            (since, until),
+            (1_459_468_800, Some(1_459_468_800 + 2 * DAY))
+        );
+        assert_eq!(words, "2016-04-01 to 2016-04-02");
+        for bad in [
+            &[("from", "2016-13-01")][..],
+            &[("from", "2016-04-02"), ("to", "2016-04-01")],
+            &[("from", "1990-01-01"), ("to", "2026-01-01")],
+            &[("to", "yesterday")],
+        ] {
+            assert!(
+                matches!(chart_window(&form(bad), now), Err(WebError::BadRequest(_))),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn sparklines_plot_daily_success_in_a_100_by_20_box() {

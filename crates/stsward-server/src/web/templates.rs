@@ -178,6 +178,8 @@ pub(crate) struct DomainPage {
     pub criteria: Vec<CriterionRow>,
     pub modes: Vec<&'static str>,
     pub chart_json: String,
+    /// The charts' window in words (`last 30 days`, or `?from=` to `?to=`).
+    pub window: String,
     pub successful: u64,
     pub failed: u64,
     pub explanations: Vec<ExplanationRow>,
