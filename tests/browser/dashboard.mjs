@@ -262,6 +262,16 @@ try {
       leaked: (await page.content()).includes("chart-data"),
     });
   }
+  // ... and by API: the session does not open the API (it takes bearer tokens), and the
+  // tenant user's own token reaches its domain but not the other tenant's.
+  const apiToken = env("STSWARD_API_TOKEN");
+  const api = async (path, headers) => (await page.request.get(`${base}${path}`, { headers })).status();
+  const bearer = { Authorization: `Bearer ${apiToken}` };
+  result.cross_tenant_api = {
+    with_session: await api(`/api/v1/domains/${otherDomain}`, {}),
+    own_domain: await api(`/api/v1/domains/${domain}`, bearer),
+    other_domain: await api(`/api/v1/domains/${otherDomain}`, bearer),
+  };
   result.steps.push("cross-tenant");
 
   // 7. Log out; the pages then redirect to the login.

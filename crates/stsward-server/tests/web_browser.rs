@@ -306,6 +306,12 @@ async fn the_dashboard_in_chromium() {
         .await
         .expect("host the corpus domain");
     let corpus = import_the_corpus(&sink, now).await;
+    // The tenant user's own REST API token, for the refusal by API.
+    let api_token = stsward_server::auth::issue(&store, alpha, "name", "ann's", now)
+        .await
+        .expect("alpha's token")
+        .1
+        .token;
 
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -335,6 +341,7 @@ async fn the_dashboard_in_chromium() {
         .env("STSWARD_USER", "ann")
         .env("STSWARD_PASSWORD", PASSWORD)
         .env("STSWARD_DOMAIN", "alpha.test")
+        .env("STSWARD_API_TOKEN", &api_token)
         .env("STSWARD_OTHER_DOMAIN", "beta.test")
         .env("STSWARD_OTHER_TENANT", "beta")
         .env("STSWARD_ARTIFACTS", &artifacts)
@@ -576,6 +583,11 @@ async fn the_dashboard_in_chromium() {
         "the DNS answer carries the saved id {saved}"
     );
     // 6. Another tenant's domain is refused by page.
+    // 8. ... and by API: 401 with the session alone, 404 with the tenant's own token.
+    assert_eq!(
+        seen["cross_tenant_api"],
+        serde_json::json!({"with_session": 401, "own_domain": 200, "other_domain": 404})
+    );
     for c in seen["cross_tenant"].as_array().expect("cross tenant") {
         assert_eq!(c["status"], 404, "{c}");
         assert_eq!(c["leaked"], false, "{c}");
