@@ -51,6 +51,7 @@ pub(crate) const SQLITE: &[Embedded] = &[
     embed!("sqlite", "0008_checks.sql"),
     embed!("sqlite", "0009_web_sessions.sql"),
     embed!("sqlite", "0010_alerts.sql"),
+    embed!("sqlite", "0011_report_indexes.sql"),
 ];
 
 /// PostgreSQL's migrations, in order.
@@ -65,6 +66,7 @@ pub(crate) const POSTGRES: &[Embedded] = &[
     embed!("postgres", "0008_checks.sql"),
     embed!("postgres", "0009_web_sessions.sql"),
     embed!("postgres", "0010_alerts.sql"),
+    embed!("postgres", "0011_report_indexes.sql"),
 ];
 
 /// The migrations of `backend`.
