@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Write TLS-RPT reports spread over domains, organisations and days, for bench/ingest --million.
+"""Write TLS-RPT reports spread over domains, organisations and days (bench/ingest, bench/dashboard).
 
 Report number i (FIRST <= i < FIRST + COUNT) is the report organisation i % ORGS sends about
-policy domain (i // ORGS) % DOMAINS for day (i // (ORGS * DOMAINS)): what a hosted domain
+policy domain (i // ORGS) % DOMAINS for day START + (i // (ORGS * DOMAINS)): what a hosted domain
 receives when every sending organisation reports on it every day (RFC 8460 §4.1: one report
 per policy domain per day). Each report takes the policies and failure details of one of the
 TEMPLATES in turn, with its policy domain, organisation, date range and report id replaced;
 so the rollups the store builds are as many as a real install of that size would hold.
 
-Usage: ingest-spread.py --out DIR --first N --count N [--domains N] [--orgs N] TEMPLATE...
+Usage: ingest-spread.py --out DIR --first N --count N [--domains N] [--orgs N]
+                        [--start YYYY-MM-DD] TEMPLATE...
 """
 
 import argparse
@@ -32,6 +33,7 @@ def main():
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--domains", type=int, default=2000)
     ap.add_argument("--orgs", type=int, default=10)
+    ap.add_argument("--start", default="2026-01-01", help="the first report day (UTC)")
     ap.add_argument("templates", nargs="+")
     args = ap.parse_args()
     if not 1 <= args.orgs <= len(ORG_NAMES):
@@ -55,7 +57,10 @@ def main():
     if os.path.isdir(args.out):
         shutil.rmtree(args.out)
     os.makedirs(args.out)
-    day0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    try:
+        day0 = datetime.strptime(args.start, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError as e:
+        sys.exit(f"ingest-spread: --start: {e}")
     for i in range(args.first, args.first + args.count):
         org = ORG_NAMES[i % args.orgs]
         domain = f"d{(i // args.orgs) % args.domains:05d}.example"
