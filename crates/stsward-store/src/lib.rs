@@ -73,7 +73,7 @@ pub use replicas::HostingChange;
 pub use reports::listing::{ReportListQuery, ReportListing};
 pub use reports::{
     DkimRecord, Intake, IntakeContent, IntakeResult, QuarantinedInput, RawInput, RecordError,
-    ReportRecord, ReportScope, ReportSummary, SummaryQuery,
+    ReportRecord, ReportScope, ReportSummary, SummaryParts, SummaryQuery,
 };
 pub use resolver_policy::CachedPolicy;
 pub use scheduler::{DomainChecks, DueDomain, FetchRow, FetchTotals, TxtFlag};

@@ -53,8 +53,8 @@ use stsward_proto::tlsrpt::Report;
 
 pub use quarantine::QuarantinedInput;
 pub use summary::{
-    DaySessions, MxFailures, OrganizationSessions, ReportScope, ReportSummary, SummaryQuery,
-    TypeFailures,
+    DaySessions, MxFailures, OrganizationSessions, ReportScope, ReportSummary, SummaryParts,
+    SummaryQuery, TypeFailures,
 };
 
 /// Longest organisation name or report id accepted, in bytes: they form the unique key,

@@ -3,7 +3,7 @@
 //! the daily rollups of RFC 8460 §4 reports), the newest check run and the policy fetch
 //! counts. Another tenant's domain is "not found", as everywhere.
 
-use stsward_store::{PolicyVersion, ReportScope, Store, SummaryQuery, TenantId};
+use stsward_store::{PolicyVersion, ReportScope, Store, SummaryParts, SummaryQuery, TenantId};
 
 use super::{CheckFinding, DAY, Evidence, LastCheck, Readiness, judge};
 use crate::config::ReadinessSection;
@@ -79,14 +79,32 @@ pub async fn evidence(
         since: window_start(now, days),
         until: None,
     };
+    // Only the parts the criteria read (and the window's totals and days, which the
+    // dashboard's overview shows from this evidence).
+    let parts = |totals, types, organizations, days| SummaryParts {
+        totals,
+        types,
+        organizations,
+        receiving_mx: false,
+        days,
+    };
     let window = store
-        .reports_summary(&summary(settings.window_days))
+        .reports_summary_parts(
+            &summary(settings.window_days),
+            parts(true, false, true, true),
+        )
         .await?;
     let success = store
-        .reports_summary(&summary(settings.success_days))
+        .reports_summary_parts(
+            &summary(settings.success_days),
+            parts(true, true, false, false),
+        )
         .await?;
     let failures = store
-        .reports_summary(&summary(settings.failure_days))
+        .reports_summary_parts(
+            &summary(settings.failure_days),
+            parts(false, true, false, false),
+        )
         .await?;
     let last_check = store
         .check_run_list(tenant, &name, 1)

@@ -113,9 +113,53 @@ fn n(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// Which parts of a [`ReportSummary`] to read; the others stay empty (zero totals, empty
+/// lists). Each part is one statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SummaryParts {
+    /// `successful` and `failed`.
+    pub totals: bool,
+    /// `by_result_type`.
+    pub types: bool,
+    /// `by_organization`.
+    pub organizations: bool,
+    /// `by_receiving_mx`.
+    pub receiving_mx: bool,
+    /// `days`.
+    pub days: bool,
+}
+
+impl SummaryParts {
+    /// Every part.
+    pub const ALL: SummaryParts = SummaryParts {
+        totals: true,
+        types: true,
+        organizations: true,
+        receiving_mx: true,
+        days: true,
+    };
+    /// No part (a base to name the parts wanted from).
+    pub const NONE: SummaryParts = SummaryParts {
+        totals: false,
+        types: false,
+        organizations: false,
+        receiving_mx: false,
+        days: false,
+    };
+}
+
 impl Store {
     /// Summarises the reports `query` covers, from the rollups alone.
     pub async fn reports_summary(&self, query: &SummaryQuery) -> Result<ReportSummary, StoreError> {
+        self.reports_summary_parts(query, SummaryParts::ALL).await
+    }
+
+    /// [`Store::reports_summary`], reading only `parts`.
+    pub async fn reports_summary_parts(
+        &self,
+        query: &SummaryQuery,
+        parts: SummaryParts,
+    ) -> Result<ReportSummary, StoreError> {
         // $1 since, $2 until, $3 domain ('' = all), $4 tenant (unused for Install). A
         // parameter that does not narrow is compared with itself, so that the planner sees
         // only the conditions that apply (`$3 = '' OR policy_domain = $3` would keep it from
@@ -182,21 +226,41 @@ impl Store {
         let (totals, types, orgs, mxs, days) = self
             .run(Operation::ReportsSummary, async {
                 with_pool!(self, pool => {
-                    let totals = sqlx::query_as::<_, (i64, i64)>(&totals_sql)
-                        .bind(since).bind(until).bind(&domain).bind(tenant)
-                        .fetch_one(pool).await?;
-                    let types = sqlx::query_as::<_, (String, i64)>(&types_sql)
-                        .bind(since).bind(until).bind(&domain).bind(tenant)
-                        .fetch_all(pool).await?;
-                    let orgs = sqlx::query_as::<_, (String, i64, i64)>(&orgs_sql)
-                        .bind(since).bind(until).bind(&domain).bind(tenant)
-                        .fetch_all(pool).await?;
-                    let mxs = sqlx::query_as::<_, (String, i64)>(&mx_sql)
-                        .bind(since).bind(until).bind(&domain).bind(tenant)
-                        .fetch_all(pool).await?;
-                    let days = sqlx::query_as::<_, (i64, i64, i64)>(&days_sql)
-                        .bind(since).bind(until).bind(&domain).bind(tenant)
-                        .fetch_all(pool).await?;
+                    let totals = if parts.totals {
+                        sqlx::query_as::<_, (i64, i64)>(&totals_sql)
+                            .bind(since).bind(until).bind(&domain).bind(tenant)
+                            .fetch_one(pool).await?
+                    } else {
+                        (0, 0)
+                    };
+                    let types = if parts.types {
+                        sqlx::query_as::<_, (String, i64)>(&types_sql)
+                            .bind(since).bind(until).bind(&domain).bind(tenant)
+                            .fetch_all(pool).await?
+                    } else {
+                        Vec::new()
+                    };
+                    let orgs = if parts.organizations {
+                        sqlx::query_as::<_, (String, i64, i64)>(&orgs_sql)
+                            .bind(since).bind(until).bind(&domain).bind(tenant)
+                            .fetch_all(pool).await?
+                    } else {
+                        Vec::new()
+                    };
+                    let mxs = if parts.receiving_mx {
+                        sqlx::query_as::<_, (String, i64)>(&mx_sql)
+                            .bind(since).bind(until).bind(&domain).bind(tenant)
+                            .fetch_all(pool).await?
+                    } else {
+                        Vec::new()
+                    };
+                    let days = if parts.days {
+                        sqlx::query_as::<_, (i64, i64, i64)>(&days_sql)
+                            .bind(since).bind(until).bind(&domain).bind(tenant)
+                            .fetch_all(pool).await?
+                    } else {
+                        Vec::new()
+                    };
                     Ok::<_, sqlx::Error>((totals, types, orgs, mxs, days))
                 })
             })
