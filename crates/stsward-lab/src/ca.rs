@@ -127,6 +127,19 @@ impl IssuedCert {
         self.key.secret_pkcs8_der()
     }
 
+    /// The chain as PEM `CERTIFICATE` blocks, leaf first (a server's certificate file).
+    pub fn chain_pem(&self) -> String {
+        self.chain
+            .iter()
+            .map(|c| pem_block("CERTIFICATE", c.as_ref()))
+            .collect()
+    }
+
+    /// The private key as a PEM `PRIVATE KEY` block (PKCS #8, RFC 5958).
+    pub fn key_pem(&self) -> String {
+        pem_block("PRIVATE KEY", self.key.secret_pkcs8_der())
+    }
+
     /// When the leaf expires.
     pub fn not_after(&self) -> OffsetDateTime {
         self.not_after
@@ -178,6 +191,19 @@ impl Root {
             issuer: Issuer::new(params, key),
         })
     }
+}
+
+/// One PEM block (RFC 7468 §2): base64 in lines of 64 characters.
+fn pem_block(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 /// The lab CA: a trusted root and an untrusted one.
@@ -318,6 +344,23 @@ mod tests {
             x.validity().not_before.timestamp(),
             x.validity().not_after.timestamp(),
         )
+    }
+
+    #[test]
+    fn pem_output_reads_back_as_the_same_chain_and_key() {
+        use rustls_pki_types::pem::PemObject;
+        let ca = LabCa::new(now()).unwrap();
+        let cert = ca
+            .issue(&["mta-sts.a.test".to_owned()], CertVariant::Good)
+            .unwrap();
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(cert.chain_pem().as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
+        assert_eq!(chain, cert.chain);
+        let key = PrivatePkcs8KeyDer::from_pem_slice(cert.key_pem().as_bytes()).unwrap();
+        assert_eq!(key.secret_pkcs8_der(), cert.private_key_pkcs8());
+        assert!(cert.chain_pem().lines().all(|l| l.len() <= 64));
     }
 
     #[test]

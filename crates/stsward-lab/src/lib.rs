@@ -30,7 +30,7 @@ pub mod scenario;
 pub mod smtp;
 mod world;
 
-pub use ca::{CaError, CertVariant, LabCa};
+pub use ca::{CaError, CertVariant, IssuedCert, LabCa};
 pub use plan::AddressSpaceExhausted;
 pub use scenario::{Scenario, ScenarioError};
 pub use world::{

@@ -308,6 +308,14 @@ pub(crate) fn zones(
                 target: cname.target.clone(),
             });
         }
+        for record in &domain.addresses {
+            for addr in &record.addrs {
+                add(LabRecord::A {
+                    name: record.name.clone(),
+                    addr: *addr,
+                });
+            }
+        }
         for delegation in &domain.delegations {
             add(LabRecord::Ns {
                 name: delegation.zone.clone(),

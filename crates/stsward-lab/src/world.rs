@@ -171,6 +171,7 @@ pub struct RunningLab {
     dns: Option<DnsServer>,
     tasks: Vec<JoinHandle<()>>,
     resolver_addr: SocketAddr,
+    ca: LabCa,
     ca_file: PathBuf,
     trust_anchor_file: Option<PathBuf>,
     smtp_port: u16,
@@ -331,6 +332,7 @@ impl Lab {
             dns: Some(dns),
             tasks,
             resolver_addr,
+            ca,
             ca_file,
             trust_anchor_file,
             smtp_port,
@@ -442,6 +444,12 @@ impl RunningLab {
     /// Where the lab's DNS server answers (UDP and TCP): the checker's `--resolver`.
     pub fn resolver_addr(&self) -> SocketAddr {
         self.resolver_addr
+    }
+
+    /// A valid certificate from the lab's trusted root for `names`: for servers outside the
+    /// lab that its clients (and the checker with [`RunningLab::ca_file`]) must trust.
+    pub fn issue(&self, names: &[String]) -> Result<crate::IssuedCert, CaError> {
+        self.ca.issue(names, CertVariant::Good)
     }
 
     /// The PEM file of the lab root CA: the checker's `--ca-file`.
@@ -557,6 +565,7 @@ pub fn generate_bulk(n: usize, base: &Scenario) -> Scenario {
             mx,
             cnames: Vec::new(),
             delegations: Vec::new(),
+            addresses: Vec::new(),
             policy: Some(PolicyHost {
                 behaviour: PolicyBehaviour::Good,
                 text,

@@ -22,6 +22,9 @@
 //! delegation = [{ zone = "sub.perfect.test", ns = "ns1.sub.perfect.test", glue = ["127.1.0.53"] }]
 //!                           ; NS records handing a zone below the domain to another server
 //!                           ; (RFC 1034 §4.2.1), with the name server's glue addresses
+//! address = [{ name = "mta-sts.perfect.test", addrs = ["127.0.0.2"] }]
+//!                           ; A records for names of the zone that point outside the lab
+//!                           ; (a `stsward serve` hosting the domain's policy, say)
 //!
 //! [[mx_host]]                 ; MX hosts not declared here are "good"
 //! name = "mx.perfect.test"
@@ -166,6 +169,8 @@ pub struct Domain {
     pub cnames: Vec<Cname>,
     /// Zones below this one that are delegated to other name servers.
     pub delegations: Vec<Delegation>,
+    /// A records for names of this zone served by something outside the lab.
+    pub addresses: Vec<AddressRecord>,
     /// The policy host `mta-sts.<name>`, if any.
     pub policy: Option<PolicyHost>,
     /// Whether and how the zone is DNSSEC-signed.
@@ -210,6 +215,15 @@ pub struct Cname {
     pub name: String,
     /// Canonical name.
     pub target: String,
+}
+
+/// A records for one name, pointing outside the lab (RFC 1035 §3.4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRecord {
+    /// Owner name, inside the domain.
+    pub name: String,
+    /// Its IPv4 addresses.
+    pub addrs: Vec<std::net::Ipv4Addr>,
 }
 
 /// A zone cut (RFC 1034 §4.2.1): `zone` is served by `ns`, whose address is the glue.

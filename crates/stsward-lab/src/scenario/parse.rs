@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::smtp::Stall;
 
 use super::{
-    Cname, DEFAULT_EXPIRING_DAYS, DEFAULT_SLOW_DELAY, Delegation, Dnssec, Domain, LAB_TLD,
+    AddressRecord, Cname, DEFAULT_EXPIRING_DAYS, DEFAULT_SLOW_DELAY, Delegation, Dnssec, Domain, LAB_TLD,
     MAX_LABEL_LEN, MAX_NAME_LEN, MxBehaviour, MxHost, MxRecord, PolicyBehaviour, PolicyHost,
     Scenario, ScenarioError, TlsaRecord, TlsaSpec, generated_policy, generated_sts_txt,
     generated_tlsrpt_txt, in_zone,
@@ -50,6 +50,8 @@ struct RawDomain {
     cname: Vec<RawCname>,
     #[serde(default)]
     delegation: Vec<RawDelegation>,
+    #[serde(default)]
+    address: Vec<RawAddress>,
     policy: Option<RawPolicy>,
     dnssec: Option<RawDnssec>,
 }
@@ -85,6 +87,13 @@ enum RawTxt {
 struct RawCname {
     name: String,
     target: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAddress {
+    name: String,
+    addrs: Vec<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -359,6 +368,41 @@ fn validate_domain(raw: RawDomain, field: &str) -> Result<Domain, ScenarioError>
         });
     }
 
+    let mut addresses = Vec::with_capacity(raw.address.len());
+    for (j, a) in raw.address.into_iter().enumerate() {
+        let owner_field = format!("{field}.address[{j}].name");
+        let owner = lab_name(&a.name, &owner_field, false)?;
+        if !in_zone(&owner, &name) {
+            return Err(ScenarioError::BadName {
+                field: owner_field,
+                name: owner,
+                reason: "an address record's owner must lie inside its domain",
+            });
+        }
+        // The lab gives its own hosts their addresses; a name it serves itself, or one with
+        // a CNAME (RFC 1034 §3.6.2), cannot have others.
+        let clashes = (policy.is_some() && owner == format!("mta-sts.{name}"))
+            || mx_names.contains(&owner)
+            || cnames.iter().any(|c| c.name == owner)
+            || addresses.iter().any(|r: &AddressRecord| r.name == owner);
+        if clashes {
+            return Err(ScenarioError::CnameConflict {
+                field: owner_field,
+                name: owner,
+            });
+        }
+        if a.addrs.is_empty() {
+            return Err(ScenarioError::OutOfRange {
+                field: format!("{field}.address[{j}].addrs"),
+                reason: "at least one address",
+            });
+        }
+        addresses.push(AddressRecord {
+            name: owner,
+            addrs: a.addrs,
+        });
+    }
+
     let dnssec = match raw.dnssec {
         None | Some(RawDnssec::Flag(false)) => Dnssec::Off,
         Some(RawDnssec::Flag(true)) => Dnssec::Signed,
@@ -380,6 +424,7 @@ fn validate_domain(raw: RawDomain, field: &str) -> Result<Domain, ScenarioError>
         tlsrpt_txt,
         cnames,
         delegations,
+        addresses,
         policy,
         dnssec,
     })
@@ -638,6 +683,46 @@ mod tests {
                 },
             ])
         );
+    }
+
+    #[test]
+    fn address_records_parse_and_conflicts_are_refused() {
+        let s: Scenario = "[[domain]]\nname = \"hosted.test\"\naddress = [{ name = \"MTA-STS.hosted.test.\", addrs = [\"127.0.0.2\", \"127.0.0.3\"] }]\n"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.domains[0].addresses,
+            vec![AddressRecord {
+                name: "mta-sts.hosted.test".into(),
+                addrs: vec![
+                    std::net::Ipv4Addr::new(127, 0, 0, 2),
+                    std::net::Ipv4Addr::new(127, 0, 0, 3)
+                ],
+            }]
+        );
+        // (scenario, field named in the error)
+        let bad = [
+            (
+                "[[domain]]\nname = \"a.test\"\naddress = [{ name = \"x.b.test\", addrs = [\"127.0.0.2\"] }]\n",
+                "domain[0].address[0].name",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\npolicy = { behaviour = \"good\" }\naddress = [{ name = \"mta-sts.a.test\", addrs = [\"127.0.0.2\"] }]\n",
+                "domain[0].address[0].name",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\nmx = [{ host = \"mx.a.test\" }]\naddress = [{ name = \"mx.a.test\", addrs = [\"127.0.0.2\"] }]\n",
+                "domain[0].address[0].name",
+            ),
+            (
+                "[[domain]]\nname = \"a.test\"\naddress = [{ name = \"w.a.test\", addrs = [] }]\n",
+                "domain[0].address[0].addrs",
+            ),
+        ];
+        for (text, field) in bad {
+            let err = text.parse::<Scenario>().unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]
