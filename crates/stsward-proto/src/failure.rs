@@ -191,6 +191,36 @@ impl Failure {
         })
     }
 
+    /// The failure that stands for a finding code when only the code is known (a stored
+    /// check run): the most general failure with that code. `None` for codes that are not
+    /// failures of delivery (a missing record, a warning, an `ok`).
+    pub fn for_code(code: Code) -> Option<Failure> {
+        Some(match code {
+            Code::MxAddress => Failure::MxNoAddress,
+            Code::MxUnreachable => Failure::MxUnreachable,
+            Code::MxStarttlsMissing => Failure::StarttlsNotSupported,
+            Code::MxTlsHandshake => Failure::TlsHandshake,
+            Code::MxTlsVersion => Failure::TlsVersion,
+            // The stored code carries no date, so the failure without one stands for it.
+            Code::MxCertExpired => Failure::ChainCertificateExpired,
+            Code::MxCertName => Failure::CertificateHostMismatch,
+            Code::MxCertUntrusted => Failure::CertificateNotTrusted,
+            Code::DaneTlsaMismatch => Failure::TlsaInvalid,
+            Code::DaneDnssecBogus => Failure::DnssecInvalid,
+            Code::DaneTlsaMissing => Failure::DaneRequired,
+            Code::StsPolicyHost => Failure::StsPolicyHostNoAddress,
+            Code::StsPolicyUnreachable => Failure::StsPolicyUnreachable,
+            Code::StsPolicyRedirect => Failure::StsPolicyRedirect,
+            Code::StsPolicyStatus => Failure::StsPolicyStatus,
+            Code::StsPolicyContentType => Failure::StsPolicyContentType,
+            Code::StsPolicySize => Failure::StsPolicyTooLarge,
+            Code::StsPolicyTimeout => Failure::StsPolicyTimeout,
+            Code::StsPolicyWebpki => Failure::StsWebpkiInvalid,
+            Code::StsPolicySyntax => Failure::StsPolicyInvalid,
+            _ => return None,
+        })
+    }
+
     /// `"; senders report certificate-expired"`, or empty when there is no result type: the
     /// tail the checker appends to a message so that it names the word a report will use.
     pub fn senders_report(&self) -> String {
@@ -414,6 +444,30 @@ mod tests {
 
     /// The words each pairing rests on appear in RFC 8460 as written (checked against
     /// `shared/reference/rfc8460.txt` when it is there).
+    #[test]
+    fn every_failure_code_maps_back_to_a_failure_of_that_code_and_result_type() {
+        for failure in every_variant() {
+            let back = Failure::for_code(failure.code()).expect("a failure's code maps back");
+            assert_eq!(back.code(), failure.code(), "{failure:?}");
+            // `mx.cert.expired` also stands for a leaf not valid yet (certificate-not-trusted);
+            // the code alone stands for the expired one, whose result type is among them.
+            let types: Vec<_> = every_variant()
+                .iter()
+                .filter(|f| f.code() == failure.code())
+                .map(Failure::result_type)
+                .collect();
+            assert!(types.contains(&back.result_type()), "{failure:?}");
+        }
+        let codes: Vec<Code> = every_variant().iter().map(Failure::code).collect();
+        for code in Code::ALL {
+            assert_eq!(
+                Failure::for_code(*code).is_some(),
+                codes.contains(code),
+                "{code:?}: only failure codes map to a failure"
+            );
+        }
+    }
+
     #[test]
     fn rfc8460_4_3_pairings_quote_the_rfc() {
         let path = concat!(
