@@ -112,6 +112,36 @@ Runs until SIGTERM or SIGINT. Exit status: 0 after a clean stop, 2 when it canno
     #[cfg(feature = "lab")]
     #[command(subcommand)]
     Lab(LabCommand),
+
+    /// See all of stsward work on this machine, without the internet (`scripts/run`).
+    ///
+    /// Starts a lab world of .test domains in different states, `stsward serve` hosting their
+    /// policies on a temporary SQLite store, a month of TLS-RPT reports from four sending
+    /// organisations made from the lab's delivery results, and the checks; then prints the
+    /// dashboard's address and a one-time login and runs until Ctrl-C. Only in builds with
+    /// the `lab` feature.
+    #[cfg(feature = "lab")]
+    Demo(DemoArgs),
+}
+
+/// `stsward demo`.
+#[cfg(feature = "lab")]
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Print a summary and exit instead of serving the dashboard until Ctrl-C (for scripts:
+    /// exit 1 when a domain is not as the demo expects it).
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: print the summary as JSON.
+    #[arg(long, requires = "headless")]
+    pub json: bool,
+    /// The dashboard's (and REST API's) address.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8480")]
+    pub listen: std::net::SocketAddr,
+    /// Keep the store, certificates and configuration in DIR (default: a temporary directory
+    /// deleted at the end).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

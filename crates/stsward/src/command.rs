@@ -124,6 +124,16 @@ pub struct LabUp {
     pub bulk: Option<usize>,
 }
 
+/// `stsward demo` (feature `lab`).
+#[cfg(feature = "lab")]
+#[derive(Debug)]
+pub struct Demo {
+    pub headless: bool,
+    pub json: bool,
+    pub listen: std::net::SocketAddr,
+    pub dir: Option<PathBuf>,
+}
+
 /// `stsward resolve test`.
 #[derive(Debug)]
 pub struct ResolveTest {
@@ -218,6 +228,8 @@ pub enum Command {
     Check(Check),
     #[cfg(feature = "lab")]
     LabUp(LabUp),
+    #[cfg(feature = "lab")]
+    Demo(Demo),
 }
 
 impl Command {
@@ -366,6 +378,13 @@ impl Command {
                 smtp_port,
                 https_port,
                 bulk,
+            }),
+            #[cfg(feature = "lab")]
+            CliCommand::Demo(a) => Command::Demo(Demo {
+                headless: a.headless,
+                json: a.json,
+                listen: a.listen,
+                dir: a.dir,
             }),
         })
     }

@@ -78,5 +78,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Check(c) => cmd::check::run(c),
         #[cfg(feature = "lab")]
         Command::LabUp(c) => cmd::lab::up(c),
+        #[cfg(feature = "lab")]
+        Command::Demo(c) => cmd::demo::run(c),
     }
 }

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use crate::smtp::Stall;
 
 use super::{
-    AddressRecord, Cname, DEFAULT_EXPIRING_DAYS, DEFAULT_SLOW_DELAY, Delegation, Dnssec, Domain, LAB_TLD,
-    MAX_LABEL_LEN, MAX_NAME_LEN, MxBehaviour, MxHost, MxRecord, PolicyBehaviour, PolicyHost,
-    Scenario, ScenarioError, TlsaRecord, TlsaSpec, generated_policy, generated_sts_txt,
+    AddressRecord, Cname, DEFAULT_EXPIRING_DAYS, DEFAULT_SLOW_DELAY, Delegation, Dnssec, Domain,
+    LAB_TLD, MAX_LABEL_LEN, MAX_NAME_LEN, MxBehaviour, MxHost, MxRecord, PolicyBehaviour,
+    PolicyHost, Scenario, ScenarioError, TlsaRecord, TlsaSpec, generated_policy, generated_sts_txt,
     generated_tlsrpt_txt, in_zone,
 };
 

@@ -2,6 +2,8 @@
 
 pub mod access;
 pub mod check;
+#[cfg(feature = "lab")]
+pub mod demo;
 pub mod domain;
 #[cfg(feature = "lab")]
 pub mod lab;
