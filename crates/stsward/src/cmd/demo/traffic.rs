@@ -176,7 +176,11 @@ pub fn sessions(t: &DomainTraffic, org: &Org, day: i64) -> u64 {
 /// (a busy network): on about one day in twenty per organisation, 1 to 3 sessions.
 fn transient(t: &DomainTraffic, org: &Org, day: i64) -> u64 {
     let h = seed(&[org.domain, &t.domain, "transient"], day);
-    if h % 20 == 0 { 1 + (h >> 8) % 3 } else { 0 }
+    if h.is_multiple_of(20) {
+        1 + (h >> 8) % 3
+    } else {
+        0
+    }
 }
 
 fn active<T>(items: &[T], day: i64, from: impl Fn(&T) -> i64) -> Option<&T> {

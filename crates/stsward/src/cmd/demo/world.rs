@@ -239,6 +239,7 @@ pub struct ServePoints<'a> {
 /// from the lab's CA, checks that reach the lab, plain cookies on loopback.
 pub fn config(lab: &LabPoints<'_>, serve: &ServePoints<'_>) -> String {
     let q = |p: &Path| format!("{:?}", p.display().to_string());
+    let db = format!("{:?}", format!("sqlite://{}", serve.db.display()));
     format!(
         r#"[listen]
 https = ["{ip}:{https}"]
@@ -281,7 +282,6 @@ secure_cookies = false
         https = lab.https_port,
         cert = q(serve.cert_file),
         key = q(serve.key_file),
-        db = format!("{:?}", format!("sqlite://{}", serve.db.display())),
         api = serve.api,
         token = serve.token,
         resolver = lab.resolver,
