@@ -51,6 +51,9 @@ const DASHBOARD_DEADLINE: Duration = Duration::from_secs(30);
 const INGEST_CONCURRENCY: usize = 16;
 /// The dashboard user.
 const USER: &str = "demo";
+/// How long the demo waits for the alerts its stories imply (`[alerts] evaluate_interval`
+/// is 5 s in the demo).
+const ALERTS_WAIT: Duration = Duration::from_secs(20);
 
 /// Runs the demo.
 pub fn run(c: Demo) -> anyhow::Result<Outcome> {
@@ -74,6 +77,7 @@ struct DomainResult {
     verdict: String,
     findings: Vec<CheckFinding>,
     readiness: Value,
+    alerts: Vec<String>,
     generated: (usize, u64, u64),
     stored: (u64, u64),
 }
@@ -249,6 +253,7 @@ async fn demo(c: Demo) -> anyhow::Result<Outcome> {
             verdict: check.verdict.clone(),
             findings,
             readiness: Value::Null,
+            alerts: Vec::new(),
             generated,
             stored: (0, 0),
         });
@@ -269,6 +274,8 @@ async fn demo(c: Demo) -> anyhow::Result<Outcome> {
         })
         .await
         .context("creating the dashboard user")?;
+    say(&c, "waiting for the alert rules' first evaluation");
+    let mut alerts = open_alerts(&store, tenant).await?;
     let answered = dashboard_answers(c.listen, started).await;
 
     // 7. What it all came to.
@@ -291,6 +298,7 @@ async fn demo(c: Demo) -> anyhow::Result<Outcome> {
             })
             .await?;
         r.stored = (summary.successful, summary.failed);
+        r.alerts = alerts.remove(r.domain.name).unwrap_or_default();
     }
     let url = format!("http://{}/", c.listen);
     let summary = summary_json(
@@ -507,6 +515,36 @@ async fn record_fetches(store: &Store, now: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits, at most [`ALERTS_WAIT`], until every alert rule the domains' stories imply is open
+/// (the engine in `stsward serve` evaluates them on its own schedule); returns the open
+/// rules by domain, whatever they are by then.
+async fn open_alerts(
+    store: &Store,
+    tenant: TenantId,
+) -> anyhow::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let deadline = Instant::now() + ALERTS_WAIT;
+    loop {
+        let mut open: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for a in store.alert_list(tenant, None, true, 500).await? {
+            open.entry(a.domain).or_default().push(a.rule);
+        }
+        let complete = DOMAINS.iter().all(|d| {
+            d.expected.alerts.iter().all(|rule| {
+                open.get(d.name)
+                    .is_some_and(|r| r.iter().any(|x| x == rule))
+            })
+        });
+        if complete || Instant::now() >= deadline {
+            for rules in open.values_mut() {
+                rules.sort();
+                rules.dedup();
+            }
+            return Ok(open);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// 24 hex digits from the system's CSPRNG.
 fn one_time_password() -> anyhow::Result<String> {
     let token = stsward_server::auth::token::generate().context("the system random source")?;
@@ -589,12 +627,15 @@ fn summary_json(
                     "failing": failing,
                     "next_step": r.readiness["next_step"],
                 },
+                "alerts": r.alerts,
                 "expected": {
                     "verdict": r.domain.expected.verdict,
                     "readiness": r.domain.expected.readiness,
+                    "alerts": r.domain.expected.alerts,
                 },
                 "as_expected": r.verdict == r.domain.expected.verdict
-                    && readiness_verdict(r) == r.domain.expected.readiness,
+                    && readiness_verdict(r) == r.domain.expected.readiness
+                    && r.domain.expected.alerts.iter().all(|a| r.alerts.iter().any(|x| x == a)),
                 "reports": {
                     "generated": r.generated.0,
                     "generated_successful": r.generated.1,
@@ -641,6 +682,9 @@ fn print_text(results: &[DomainResult], url: &str, password: &str, answered: Opt
             readiness_verdict(r),
             r.domain.story
         );
+        if !r.alerts.is_empty() {
+            println!("  {:<15} open alerts: {}", "", r.alerts.join(", "));
+        }
     }
     println!();
     match answered {

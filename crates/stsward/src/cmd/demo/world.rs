@@ -28,6 +28,8 @@ pub struct Expected {
     pub verdict: &'static str,
     /// The readiness verdict (`ready`, `not-ready`, `enforcing`).
     pub readiness: &'static str,
+    /// Alert rules that must open (docs/alerts.md).
+    pub alerts: &'static [&'static str],
 }
 
 /// The MX host a domain's mail goes to, and its fault in the lab.
@@ -85,6 +87,7 @@ pub const DOMAINS: [DemoDomain; 5] = [
         expected: Expected {
             verdict: "info",
             readiness: "enforcing",
+            alerts: &[],
         },
     },
     DemoDomain {
@@ -104,6 +107,7 @@ pub const DOMAINS: [DemoDomain; 5] = [
         expected: Expected {
             verdict: "warning",
             readiness: "not-ready",
+            alerts: &["cert-expiring"],
         },
     },
     DemoDomain {
@@ -127,6 +131,7 @@ pub const DOMAINS: [DemoDomain; 5] = [
         expected: Expected {
             verdict: "warning",
             readiness: "not-ready",
+            alerts: &["mx-drift", "success-rate"],
         },
     },
     DemoDomain {
@@ -146,6 +151,7 @@ pub const DOMAINS: [DemoDomain; 5] = [
         expected: Expected {
             verdict: "warning",
             readiness: "not-ready",
+            alerts: &[],
         },
     },
     DemoDomain {
@@ -165,6 +171,7 @@ pub const DOMAINS: [DemoDomain; 5] = [
         expected: Expected {
             verdict: "info",
             readiness: "ready",
+            alerts: &[],
         },
     },
 ];
@@ -277,6 +284,9 @@ max_per_tenant = 8
 
 [web]
 secure_cookies = false
+
+[alerts]
+evaluate_interval = 5
 "#,
         ip = serve.policy_ip,
         https = lab.https_port,
