@@ -313,11 +313,21 @@ fn a_fresh_clone_runs_the_readme_command_and_the_demo_holds_its_stories() {
     check_summary(&summary);
 }
 
+/// (domain, check verdict, readiness, reports expected, failures expected, alerts open)
+type Story = (
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    bool,
+    &'static [&'static str],
+);
+
 /// Each demo domain's verdict and readiness as its story implies them (the test's own
 /// table, not the demo's), and report totals that agree with the generated traffic.
 fn check_summary(summary: &Value) {
     // (domain, check verdict, readiness, reports expected, failures expected, alerts open)
-    let expected: [(&str, &str, &str, bool, bool, &[&str]); 5] = [
+    let expected: [Story; 5] = [
         ("perfect.test", "info", "enforcing", true, false, &[]),
         (
             "expiring.test",
