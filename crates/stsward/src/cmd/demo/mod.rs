@@ -7,6 +7,7 @@
 //!
 //! Built only with the `lab` feature (the lab's test CA never ships).
 
+mod senders;
 mod traffic;
 mod world;
 
@@ -25,10 +26,6 @@ use stsward_proto::finding::Code;
 use stsward_server::checks::CheckRunner;
 use stsward_server::config::ServeConfig;
 use stsward_server::domains::{AddDomain, DomainService, MxInput, PolicyChange};
-use stsward_server::intake::sink::{
-    Channel, Outcome as Intake, ReportSink, Submission, SubmissionKind,
-};
-use stsward_server::intake::store_sink::StoreSink;
 use stsward_server::readiness::CheckFinding;
 use stsward_server::serve::{Runtime, ServeOptions};
 use stsward_store::{FetchRow, NewUser, ReportScope, Role, Store, SummaryQuery, TenantId};
@@ -47,7 +44,7 @@ const POLICY_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const REPORT_DAYS: i64 = 30;
 /// How long the dashboard may take to answer after the start.
 const DASHBOARD_DEADLINE: Duration = Duration::from_secs(30);
-/// Reports stored at once (the intake commits them in groups).
+/// Reports POSTed at once (the intake commits them in groups).
 const INGEST_CONCURRENCY: usize = 16;
 /// The dashboard user.
 const USER: &str = "demo";
@@ -226,7 +223,6 @@ async fn demo(c: Demo) -> anyhow::Result<Outcome> {
         "feeding a month of TLS-RPT reports from four sending organisations",
     );
     let today = at.div_euclid(DAY);
-    let sink = StoreSink::new(store.clone());
     let mut results = Vec::new();
     let mut generated_all = Vec::new();
     for (d, check) in DOMAINS.iter().zip(checks) {
@@ -258,7 +254,12 @@ async fn demo(c: Demo) -> anyhow::Result<Outcome> {
             stored: (0, 0),
         });
     }
-    let stored = ingest(&sink, &generated_all).await?;
+    let poster = senders::Poster::new(
+        SocketAddr::from((POLICY_IP, lab.https_port())),
+        &config.intake_https.path,
+        &std::fs::read(lab.ca_file()).context("the lab's root CA")?,
+    )?;
+    let stored = deliver(&poster, &generated_all).await?;
     record_fetches(&store, at).await?;
 
     // 6. The dashboard and its one-time login.
@@ -463,26 +464,27 @@ fn domain_traffic(
     }
 }
 
-/// Stores every generated report through the intake's sink; returns how many were stored.
-async fn ingest(sink: &StoreSink, reports: &[traffic::Generated]) -> anyhow::Result<usize> {
+/// Every generated report POSTed to stsward's HTTPS intake by its sender (RFC 8460 §5.4);
+/// returns how many were stored (201) — a 200 is a duplicate, anything else an error.
+async fn deliver(
+    poster: &senders::Poster,
+    reports: &[traffic::Generated],
+) -> anyhow::Result<usize> {
     let outcomes: Vec<anyhow::Result<usize>> = futures::stream::iter(reports)
         .map(|g| async move {
-            let raw = serde_json::to_vec(&g.json)?;
-            let outcome = sink
-                .submit(Submission {
-                    channel: Channel::File,
-                    kind: SubmissionKind::Json,
-                    raw: raw.into(),
-                    received_at: g.received_at,
-                    peer: None,
-                    origin: format!("stsward demo: {} for {}", g.org, g.domain),
-                    require_dkim: false,
-                })
+            let json = serde_json::to_vec(&g.json)?;
+            let status = poster
+                .post(&format!("mta-sts.{}", g.domain), &json)
                 .await
-                .map_err(|e| anyhow::anyhow!("storing a generated report: {e}"))?;
-            match outcome {
-                Intake::Stored { stored, .. } => Ok(stored),
-                other => anyhow::bail!("a generated report was not stored: {other:?}"),
+                .with_context(|| format!("{}'s report for {}", g.org, g.domain))?;
+            match status.as_u16() {
+                201 => Ok(1),
+                200 => Ok(0),
+                other => anyhow::bail!(
+                    "{}'s report for {}: the intake answered {other}",
+                    g.org,
+                    g.domain
+                ),
             }
         })
         .buffer_unordered(INGEST_CONCURRENCY)

@@ -122,8 +122,6 @@ pub struct Generated {
     pub domain: String,
     /// The day it covers (epoch days).
     pub day: i64,
-    /// When it arrives: six hours after its day ends, as senders batch them.
-    pub received_at: i64,
     /// The report (RFC 8460 §4.4 JSON).
     pub json: Value,
     /// Successful sessions.
@@ -257,7 +255,6 @@ pub fn report(t: &DomainTraffic, org: &Org, day: i64) -> Option<Generated> {
         org: org.name,
         domain: t.domain.clone(),
         day,
-        received_at: (day + 1) * DAY + 6 * 3600,
         json,
         successful,
         failed,
@@ -311,7 +308,6 @@ mod tests {
                 g.failed
             );
             assert!(g.successful + g.failed > 0);
-            assert_eq!(g.received_at, (g.day + 1) * DAY + 6 * 3600);
         }
         // Ids are unique per organisation, as deduplication needs (RFC 8460 §4.4).
         let mut ids: Vec<String> = all

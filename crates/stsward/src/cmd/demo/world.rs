@@ -17,8 +17,11 @@ use super::traffic::DAY;
 pub const ZONE: &str = "sts.demo-provider.test";
 /// The policy host's name.
 pub const POLICY_HOST: &str = "mta-sts.sts.demo-provider.test";
-/// Where the domains' `_smtp._tls` records send reports (RFC 8460 §3).
-pub const RUA: &str = "mailto:tlsrpt@demo-provider.test";
+/// Where a domain's `_smtp._tls` record sends reports (RFC 8460 §3): stsward's HTTPS intake
+/// on the domain's policy host (`[intake_https] path`, default `/tlsrpt`).
+pub fn rua(domain: &str) -> String {
+    format!("https://mta-sts.{domain}/tlsrpt")
+}
 
 /// What the demo's check and readiness verdict must say about a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +202,7 @@ pub fn scenario(ids: &[String], policy_ip: std::net::Ipv4Addr) -> String {
             mx = d.mx.host,
         );
         if d.tlsrpt {
-            let _ = writeln!(s, "tlsrpt_txt = [\"v=TLSRPTv1; rua={RUA}\"]");
+            let _ = writeln!(s, "tlsrpt_txt = [\"v=TLSRPTv1; rua={}\"]", rua(d.name));
         }
     }
     for d in &DOMAINS {
@@ -257,7 +260,6 @@ dns = ["{ip}:0"]
 zone = "{ZONE}"
 policy_host = "{POLICY_HOST}"
 policy_host_addrs = ["{ip}"]
-tlsrpt_rua = "{RUA}"
 [[hosting.nameservers]]
 name = "ns1.{ZONE}"
 addrs = ["{ip}"]
@@ -284,6 +286,9 @@ max_per_tenant = 8
 
 [web]
 secure_cookies = false
+
+[intake_https]
+enabled = true
 
 [alerts]
 evaluate_interval = 5
@@ -342,6 +347,12 @@ mod tests {
         assert_eq!(cfg.checks.https_port, 8443);
         assert_eq!(cfg.listen.https[0].port(), 8443);
         assert!(!cfg.web.secure_cookies);
+        // The senders POST to the intake on the policy host (RFC 8460 §5.4).
+        assert!(cfg.intake_https.enabled);
+        assert_eq!(
+            rua("a.test"),
+            format!("https://mta-sts.a.test{}", cfg.intake_https.path)
+        );
     }
 
     #[test]
