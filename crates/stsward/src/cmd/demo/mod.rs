@@ -14,6 +14,8 @@ mod world;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -58,7 +60,32 @@ pub fn run(c: Demo) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(demo(c))
+    // Ctrl-C at any moment ends the demo with its temporary directory removed: while it
+    // serves, `demo` stops stsward serve and the lab in order; before that, dropping its
+    // future drops them and the directory.
+    rt.block_on(async {
+        let (tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+        let serving = Arc::new(AtomicBool::new(false));
+        let mut early = stop.clone();
+        let orderly = serving.clone();
+        tokio::select! {
+            outcome = demo(c, stop, serving) => outcome,
+            _ = async move {
+                let _ = early.wait_for(|s| *s).await;
+                if orderly.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                eprintln!("stsward demo: interrupted while starting");
+                Ok(Outcome::Success)
+            }
+        }
+    })
 }
 
 fn say(c: &Demo, line: &str) {
@@ -79,7 +106,11 @@ struct DomainResult {
     stored: (u64, u64),
 }
 
-async fn demo(c: Demo) -> anyhow::Result<Outcome> {
+async fn demo(
+    c: Demo,
+    mut interrupt: tokio::sync::watch::Receiver<bool>,
+    waiting: Arc<AtomicBool>,
+) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     say(
         &c,
@@ -220,7 +251,7 @@ async fn demo(c: Demo) -> anyhow::Result<Outcome> {
     // 5. A month of reports from four senders, from what those deliveries gave.
     say(
         &c,
-        "feeding a month of TLS-RPT reports from four sending organisations",
+        "four sending organisations POST a month of TLS-RPT reports to the HTTPS intake",
     );
     let today = at.div_euclid(DAY);
     let mut results = Vec::new();
@@ -324,9 +355,8 @@ async fn demo(c: Demo) -> anyhow::Result<Outcome> {
             "\nEverything lives in {} and is deleted when the demo stops.\nPress Ctrl-C to stop.",
             dir.display()
         );
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
+        waiting.store(true, Ordering::SeqCst);
+        let _ = interrupt.wait_for(|s| *s).await;
         eprintln!("stsward demo: stopping");
     }
     let _ = stop.send(());
