@@ -218,6 +218,8 @@ pub enum Command {
     Check(Check),
     #[cfg(feature = "lab")]
     LabUp(LabUp),
+    Completions(crate::cmd::completions::CompletionsArgs),
+    Man(crate::cmd::completions::ManArgs),
 }
 
 impl Command {
@@ -367,6 +369,8 @@ impl Command {
                 https_port,
                 bulk,
             }),
+            CliCommand::Completions(a) => Command::Completions(a),
+            CliCommand::Man(a) => Command::Man(a),
         })
     }
 }

@@ -78,5 +78,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Check(c) => cmd::check::run(c),
         #[cfg(feature = "lab")]
         Command::LabUp(c) => cmd::lab::up(c),
+        Command::Completions(c) => cmd::completions::completions(&c),
+        Command::Man(c) => cmd::completions::man(&c),
     }
 }
