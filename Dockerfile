@@ -16,7 +16,8 @@
 # The default config's API listens on 127.0.0.1 inside the container: to publish it, set
 # api.listen = ["0.0.0.0:8480"] in the mounted config and put a TLS proxy in front of it.
 
-# Builder: the release binary with the default features (legacy-tls), without the lab.
+# Builder: the release binary with the default features (legacy-tls), without the lab,
+# stripped (the release profile keeps line tables).
 FROM rust:1.95.0-bookworm AS builder
 RUN apt-get update \
     && apt-get install -y --no-install-recommends pkg-config libssl-dev \
@@ -24,7 +25,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p stsward \
-    && install -m 0755 target/release/stsward /stsward
+    && install -s -m 0755 target/release/stsward /stsward
 
 # Runtime: what `ldd stsward` needs beyond the base image (libssl3 for the legacy TLS 1.0/1.1
 # probe), CA certificates, and the binary with CAP_NET_BIND_SERVICE as a file capability.

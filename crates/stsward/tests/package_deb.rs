@@ -606,6 +606,8 @@ fn dockerfile_command_serves_as_non_root_with_only_cap_net_bind_service() {
         .lines()
         .filter_map(|l| l.strip_prefix("PROBE "))
         .collect();
+    // Shown with --nocapture: what the image's command answered.
+    eprintln!("probes of the image's command: {probes:#?}");
     let has = |want: &str| probes.iter().any(|p| p.starts_with(want));
     assert!(has("up yes"), "it listens on 443:\n{shown}");
     let uid = format!("Uid: {0} {0} {0} {0}", stage.uid);
