@@ -113,6 +113,21 @@ Runs until SIGTERM or SIGINT. Exit status: 0 after a clean stop, 2 when it canno
     #[command(subcommand)]
     Lab(LabCommand),
 
+    /// Print a shell completion script (bash, zsh or fish) on standard output.
+    #[command(after_help = "\
+Examples:
+  stsward completions bash > /usr/share/bash-completion/completions/stsward
+  stsward completions zsh > /usr/share/zsh/vendor-completions/_stsward
+  stsward completions fish > ~/.config/fish/completions/stsward.fish")]
+    Completions(crate::cmd::completions::CompletionsArgs),
+
+    /// Print the man page (roff) on standard output, or write one page per command.
+    #[command(after_help = "\
+Examples:
+  stsward man | man -l -
+  stsward man --out-dir /usr/local/share/man/man1")]
+    Man(crate::cmd::completions::ManArgs),
+
     /// See all of stsward work on this machine, without the internet (`scripts/run`).
     ///
     /// Starts a lab world of .test domains in different states, `stsward serve` hosting their

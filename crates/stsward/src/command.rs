@@ -230,6 +230,8 @@ pub enum Command {
     LabUp(LabUp),
     #[cfg(feature = "lab")]
     Demo(Demo),
+    Completions(crate::cmd::completions::CompletionsArgs),
+    Man(crate::cmd::completions::ManArgs),
 }
 
 impl Command {
@@ -386,6 +388,8 @@ impl Command {
                 listen: a.listen,
                 dir: a.dir,
             }),
+            CliCommand::Completions(a) => Command::Completions(a),
+            CliCommand::Man(a) => Command::Man(a),
         })
     }
 }

@@ -80,5 +80,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::LabUp(c) => cmd::lab::up(c),
         #[cfg(feature = "lab")]
         Command::Demo(c) => cmd::demo::run(c),
+        Command::Completions(c) => cmd::completions::completions(&c),
+        Command::Man(c) => cmd::completions::man(&c),
     }
 }

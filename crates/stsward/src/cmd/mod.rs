@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod check;
+pub mod completions;
 #[cfg(feature = "lab")]
 pub mod demo;
 pub mod domain;
