@@ -135,10 +135,11 @@ impl Keys {
     }
 
     /// Each overridable key with its variable.
-    pub fn env_vars<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (String, &'a Key)> {
+    pub fn env_vars(&self, prefix: &str) -> Vec<(String, &Key)> {
         self.keys
             .iter()
-            .filter_map(move |k| Self::env_var(prefix, k).map(|v| (v, k)))
+            .filter_map(|k| Self::env_var(prefix, k).map(|v| (v, k)))
+            .collect()
     }
 }
 

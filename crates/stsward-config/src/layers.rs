@@ -196,25 +196,59 @@ impl<'a> Layers<'a> {
                     reason: e.message().trim().to_owned(),
                 }
             })?;
-        validate(&mut value).map_err(|Invalid { key, reason }| {
-            let overridden = pending
-                .iter()
-                .find(|p| p.key == key || p.key.starts_with(&format!("{key}.")));
-            let origin = match overridden {
-                Some(p) => Origin::Env { var: p.var.clone() },
-                None => at_file(span_of(&located, &key)),
-            };
-            Problem {
-                origin,
-                key: (!key.is_empty()).then_some(key),
-                reason,
-            }
-        })?;
+        validate(&mut value).map_err(|invalid| locate(file, &applied, invalid))?;
         Ok(Loaded {
             value,
             applied,
             unknown,
         })
+    }
+
+    /// The variables of `env` that override a key (each with the key), without reading their
+    /// values, and those with the prefix that match no key.
+    pub fn applicable(
+        &self,
+        keys: &Keys,
+        env: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> (Vec<Override>, Vec<String>) {
+        let (found, unknown) = self.scan(keys, env);
+        let applied = found
+            .into_iter()
+            .map(|(var, key, _)| Override {
+                var,
+                key: key.path.clone(),
+            })
+            .collect();
+        (applied, unknown)
+    }
+
+    /// The overriding variables of `env` (sorted by name, with their keys and raw values) and
+    /// the unknown ones.
+    #[allow(clippy::type_complexity)]
+    fn scan<'k>(
+        &self,
+        keys: &'k Keys,
+        env: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> (Vec<(String, &'k crate::Key, OsString)>, Vec<String>) {
+        let by_var: std::collections::BTreeMap<String, &crate::Key> =
+            keys.env_vars(self.prefix).into_iter().collect();
+        let mut found = Vec::new();
+        let mut unknown = Vec::new();
+        for (name, value) in env {
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with(self.prefix) {
+                continue;
+            }
+            match by_var.get(name) {
+                Some(key) => found.push((name.to_owned(), *key, value)),
+                None if self.allowed.contains(&name)
+                    || self.others.iter().any(|o| name.starts_with(o)) => {}
+                None => unknown.push(name.to_owned()),
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        unknown.sort();
+        (found, unknown)
     }
 
     /// The overrides in `env`, as a TOML document of their values (`v0 = …`, one per line)
@@ -226,36 +260,17 @@ impl<'a> Layers<'a> {
         offset: usize,
         env: impl IntoIterator<Item = (OsString, OsString)>,
     ) -> Result<(Vec<Pending>, String, Vec<String>), Problem> {
-        let by_var: std::collections::BTreeMap<String, &crate::Key> =
-            keys.env_vars(self.prefix).collect();
-        let mut found = Vec::new();
-        let mut unknown = Vec::new();
-        for (name, value) in env {
-            let Some(name) = name.to_str() else { continue };
-            if !name.starts_with(self.prefix) {
-                continue;
-            }
-            match by_var.get(name) {
-                Some(key) => {
-                    let value = value.into_string().map_err(|_| Problem {
-                        origin: Origin::Env { var: name.into() },
-                        key: Some(key.path.clone()),
-                        reason: "the value is not UTF-8".into(),
-                    })?;
-                    found.push((name.to_owned(), *key, value));
-                }
-                None if self.allowed.contains(&name)
-                    || self.others.iter().any(|o| name.starts_with(o)) => {}
-                None => unknown.push(name.to_owned()),
-            }
-        }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        unknown.sort();
+        let (found, unknown) = self.scan(keys, env);
         // Spaces up to past the file's end, then one line per override.
         let mut doc = " ".repeat(offset);
         doc.push('\n');
         let mut pending = Vec::new();
         for (i, (var, key, value)) in found.into_iter().enumerate() {
+            let value = value.into_string().map_err(|_| Problem {
+                origin: Origin::Env { var: var.clone() },
+                key: Some(key.path.clone()),
+                reason: "the value is not UTF-8".into(),
+            })?;
             let as_toml = DeValue::parse(&value).ok().map(Spanned::into_inner);
             let raw = match as_toml {
                 Some(DeValue::Datetime(_)) | None => quoted(&value),
@@ -272,6 +287,31 @@ impl<'a> Layers<'a> {
             });
         }
         Ok((pending, doc, unknown))
+    }
+}
+
+/// Where the value of a refused key came from: the variable in `applied` that set it (or set a
+/// key of the section it names), else its line in `file`.
+pub fn locate(file: Option<(&Path, &str)>, applied: &[Override], invalid: Invalid) -> Problem {
+    let Invalid { key, reason } = invalid;
+    let overridden = applied
+        .iter()
+        .find(|o| !key.is_empty() && (o.key == key || o.key.starts_with(&format!("{key}."))));
+    let origin = match (overridden, file) {
+        (Some(o), _) => Origin::Env { var: o.var.clone() },
+        (None, Some((path, text))) => Origin::File {
+            path: path.to_owned(),
+            line: DeTable::parse(text)
+                .ok()
+                .and_then(|t| span_of(t.get_ref(), &key))
+                .map(|s| line_of(text, s.start)),
+        },
+        (None, None) => Origin::Defaults,
+    };
+    Problem {
+        origin,
+        key: (!key.is_empty()).then_some(key),
+        reason,
     }
 }
 
@@ -465,7 +505,7 @@ mod tests {
             ]
         );
         assert!(keys.is_table("net") && keys.is_table("opt") && !keys.is_table("items"));
-        let vars: Vec<String> = keys.env_vars("T_").map(|(v, _)| v).collect();
+        let vars: Vec<String> = keys.env_vars("T_").into_iter().map(|(v, _)| v).collect();
         assert!(vars.contains(&"T_NET_PORT".to_owned()));
         assert!(vars.contains(&"T_ITEMS".to_owned()));
         assert!(!vars.iter().any(|v| v == "T_ITEMS_ID"), "no variable inside arrays");

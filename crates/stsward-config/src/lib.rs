@@ -10,4 +10,4 @@ pub mod keys;
 pub mod layers;
 
 pub use keys::{Key, KeyKind, Keys, TraceError};
-pub use layers::{Invalid, Layers, Loaded, Origin, Override, Problem};
+pub use layers::{Invalid, Layers, Loaded, Origin, Override, Problem, locate};

@@ -218,6 +218,7 @@ pub enum Command {
     Check(Check),
     #[cfg(feature = "lab")]
     LabUp(LabUp),
+    Config(crate::cli::ConfigCommand),
 }
 
 impl Command {
@@ -367,6 +368,7 @@ impl Command {
                 https_port,
                 bulk,
             }),
+            CliCommand::Config(c) => Command::Config(c),
         })
     }
 }

@@ -78,5 +78,6 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Check(c) => cmd::check::run(c),
         #[cfg(feature = "lab")]
         Command::LabUp(c) => cmd::lab::up(c),
+        Command::Config(c) => cmd::config::run(c),
     }
 }

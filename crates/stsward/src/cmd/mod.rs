@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod check;
+pub mod config;
 pub mod domain;
 #[cfg(feature = "lab")]
 pub mod lab;
