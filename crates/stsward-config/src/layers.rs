@@ -296,7 +296,7 @@ pub fn locate(file: Option<(&Path, &str)>, applied: &[Override], invalid: Invali
     let Invalid { key, reason } = invalid;
     let overridden = applied
         .iter()
-        .find(|o| !key.is_empty() && (o.key == key || o.key.starts_with(&format!("{key}."))));
+        .find(|o| !key.is_empty() && (o.key == key || within(&o.key, &key) || within(&key, &o.key)));
     let origin = match (overridden, file) {
         (Some(o), _) => Origin::Env { var: o.var.clone() },
         (None, Some((path, text))) => Origin::File {
@@ -313,6 +313,13 @@ pub fn locate(file: Option<(&Path, &str)>, applied: &[Override], invalid: Invali
         key: (!key.is_empty()).then_some(key),
         reason,
     }
+}
+
+/// Whether dotted `inner` is a key of section `outer`.
+fn within(inner: &str, outer: &str) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// The key of the `i`-th override in the overrides' document.
@@ -578,6 +585,23 @@ mod tests {
         let e = load("", &[("T_OPT_PATH", "/x")]).expect_err("missing need");
         assert!(e.to_string().starts_with("T_OPT_PATH: opt"), "{e}");
         assert!(e.reason.contains("need"), "{e}");
+
+        // A key inside an array of tables set by a variable is the variable's.
+        let e = LAYERS
+            .load(
+                &Keys::trace::<Conf>().expect("traces"),
+                Some((Path::new("c.toml"), "[[items]]\nid = \"a\"\n")),
+                env(&[("T_ITEMS", "[{id = \"\"}]")]),
+                |c: &mut Conf| match c.items.first() {
+                    Some(i) if i.id.is_empty() => Err(Invalid {
+                        key: "items.id".into(),
+                        reason: "is empty".into(),
+                    }),
+                    _ => Ok(()),
+                },
+            )
+            .expect_err("empty id");
+        assert_eq!(e.to_string(), "T_ITEMS: items.id: is empty");
 
         // The file holds a value where a section is needed.
         let e = load("net = 5\n", &[("T_NET_PORT", "3")]).expect_err("not a table");

@@ -986,10 +986,10 @@ pub enum ConfigError {
     Toml(#[from] toml::de::Error),
     /// A value of the file or of an environment override is refused: where it came from (the
     /// file's line, or the variable), the key and why.
-    #[error("{0}")]
+    #[error(transparent)]
     Layered(#[from] stsward_config::Problem),
     /// The keys could not be traced from the structs (a bug, caught by the tests).
-    #[error("{0}")]
+    #[error(transparent)]
     Keys(#[from] stsward_config::TraceError),
     /// A value is not allowed.
     #[error("{key}: {reason}")]
