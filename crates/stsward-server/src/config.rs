@@ -1612,6 +1612,108 @@ mod tests {
         }
     }
 
+    /// The template's value of each key, as written (commented out or not): `(value,
+    /// commented)`.
+    fn template_values() -> std::collections::BTreeMap<String, (String, bool)> {
+        let mut values = std::collections::BTreeMap::new();
+        let mut section = String::new();
+        for raw in TEMPLATE.lines() {
+            let (line, commented) = match raw.strip_prefix("# ") {
+                Some(l) => (l, true),
+                None => (raw, false),
+            };
+            if let Some(header) = line.strip_prefix('[') {
+                section = header
+                    .trim_start_matches('[')
+                    .split(']')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                continue;
+            }
+            let Some((key, rest)) = line.split_once(" = ") else {
+                continue;
+            };
+            if key.starts_with('#') || key.contains(' ') {
+                continue;
+            }
+            let value = rest.split(" # ").next().unwrap_or_default().trim_end();
+            values.insert(format!("{section}.{key}"), (value.to_owned(), commented));
+        }
+        values
+    }
+
+    /// docs/configuration.md has one row per key of `stsward.toml` (until its resolver part):
+    /// `| key | type | default | variable | what it does |`.
+    fn documented_rows() -> Vec<Vec<String>> {
+        let doc = include_str!("../../../docs/configuration.md");
+        let serve = doc.split("\n# ").next().unwrap_or_default();
+        serve
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                l.trim()
+                    .trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().to_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// docs/configuration.md documents every key and no other, each with its variable, and
+    /// its default as the template has it.
+    #[test]
+    fn the_configuration_doc_has_every_key_its_variable_and_default() {
+        let keys = ServeConfig::keys().expect("traced");
+        let template = template_values();
+        let as_written: toml::Table = toml::from_str(TEMPLATE).expect("parses");
+        let present = |path: &str| {
+            let mut t = &as_written;
+            for part in path.split('.') {
+                match t.get(part) {
+                    Some(toml::Value::Table(inner)) => t = inner,
+                    _ => return false,
+                }
+            }
+            true
+        };
+        let rows = documented_rows();
+        let mut documented = std::collections::BTreeSet::new();
+        for row in &rows {
+            assert_eq!(row.len(), 5, "a row of five cells: {row:?}");
+            let path = row[0].trim_matches('`');
+            assert!(documented.insert(path.to_owned()), "{path} is documented twice");
+            let Some(key) = keys.get(path) else {
+                panic!("docs/configuration.md documents {path}, which is no key");
+            };
+            let var = Keys::env_var(ENV_PREFIX, key).map_or("—".to_owned(), |v| format!("`{v}`"));
+            assert_eq!(row[3], var, "{path}: the variable");
+            let default = &row[2];
+            let section = path.rsplit_once('.').map_or("", |(s, _)| s);
+            match (default.strip_prefix('`').and_then(|d| d.strip_suffix('`')), template.get(path)) {
+                (Some(value), Some((written, _))) => {
+                    assert_eq!(value, written, "{path}: the default is not the template's")
+                }
+                (Some(_), None) => panic!("{path}: a default, but no line in the template"),
+                (None, Some((_, false))) => {
+                    panic!("{path}: the template writes a default the doc does not give")
+                }
+                (None, _) => assert!(
+                    !present(section) || default == "none",
+                    "{path}: {default:?} in a section that is always there"
+                ),
+            }
+        }
+        for key in keys.iter() {
+            assert!(
+                documented.contains(&key.path),
+                "{} is not in docs/configuration.md",
+                key.path
+            );
+        }
+    }
+
     /// One variable per key, all distinct, none taken by the command line, the allow-list or
     /// the resolver's prefix.
     #[test]
