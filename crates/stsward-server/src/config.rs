@@ -1714,6 +1714,20 @@ mod tests {
         }
     }
 
+    /// The short example of docs/serve.md is a file `stsward serve` accepts.
+    #[test]
+    fn the_serve_doc_example_is_complete_for_serving() {
+        let doc = include_str!("../../../docs/serve.md");
+        let example = doc
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|s| s.split("```toml\n").nth(1))
+            .and_then(|b| b.split("```").next())
+            .expect("a toml block in the Configuration section");
+        let cfg: ServeConfig = example.parse().expect("the example parses");
+        cfg.validate_for_serving().expect("the example can serve");
+    }
+
     /// One variable per key, all distinct, none taken by the command line, the allow-list or
     /// the resolver's prefix.
     #[test]
