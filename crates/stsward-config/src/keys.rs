@@ -72,7 +72,11 @@ impl Keys {
     }
 
     fn walk(&mut self, registry: &Registry, prefix: &str, fields: &[Named], in_array: bool) {
-        for Named { name, value: format } in fields {
+        for Named {
+            name,
+            value: format,
+        } in fields
+        {
             let path = if prefix.is_empty() {
                 name.clone()
             } else {

@@ -294,9 +294,9 @@ impl<'a> Layers<'a> {
 /// key of the section it names), else its line in `file`.
 pub fn locate(file: Option<(&Path, &str)>, applied: &[Override], invalid: Invalid) -> Problem {
     let Invalid { key, reason } = invalid;
-    let overridden = applied
-        .iter()
-        .find(|o| !key.is_empty() && (o.key == key || within(&o.key, &key) || within(&key, &o.key)));
+    let overridden = applied.iter().find(|o| {
+        !key.is_empty() && (o.key == key || within(&o.key, &key) || within(&key, &o.key))
+    });
     let origin = match (overridden, file) {
         (Some(o), _) => Origin::Env { var: o.var.clone() },
         (None, Some((path, text))) => Origin::File {
@@ -335,7 +335,11 @@ fn quoted(text: &str) -> String {
 /// The 1-based line of byte `at` in `text`.
 fn line_of(text: &str, at: usize) -> usize {
     let end = at.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Sets `path` (dotted) in `root` to `value`, creating the tables on the way.
@@ -469,7 +473,9 @@ mod tests {
     };
 
     fn env(vars: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
-        vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        vars.iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     fn load(text: &str, vars: &[(&str, &str)]) -> Result<Loaded<Conf>, Problem> {
@@ -515,7 +521,10 @@ mod tests {
         let vars: Vec<String> = keys.env_vars("T_").into_iter().map(|(v, _)| v).collect();
         assert!(vars.contains(&"T_NET_PORT".to_owned()));
         assert!(vars.contains(&"T_ITEMS".to_owned()));
-        assert!(!vars.iter().any(|v| v == "T_ITEMS_ID"), "no variable inside arrays");
+        assert!(
+            !vars.iter().any(|v| v == "T_ITEMS_ID"),
+            "no variable inside arrays"
+        );
     }
 
     #[test]
@@ -547,7 +556,13 @@ mod tests {
         let vars: Vec<&str> = loaded.applied.iter().map(|o| o.var.as_str()).collect();
         assert_eq!(
             vars,
-            ["T_ITEMS", "T_NET_LIST", "T_NET_NAME", "T_NET_PORT", "T_OPT_NEED"]
+            [
+                "T_ITEMS",
+                "T_NET_LIST",
+                "T_NET_NAME",
+                "T_NET_PORT",
+                "T_OPT_NEED"
+            ]
         );
     }
 
@@ -556,10 +571,16 @@ mod tests {
         let file = "top = 1\n[net]\nname = \"a\"\nport = \"x\"\n";
         let e = load(file, &[]).expect_err("wrong type");
         assert_eq!(e.key.as_deref(), Some("net.port"), "{e}");
-        assert!(e.to_string().starts_with("c.toml: line 4: net.port: "), "{e}");
+        assert!(
+            e.to_string().starts_with("c.toml: line 4: net.port: "),
+            "{e}"
+        );
 
         let e = load("[net]\nbogus = 1\n", &[]).expect_err("unknown key");
-        assert!(e.to_string().starts_with("c.toml: line 2: net.bogus: "), "{e}");
+        assert!(
+            e.to_string().starts_with("c.toml: line 2: net.bogus: "),
+            "{e}"
+        );
         assert!(e.reason.contains("unknown field"), "{e}");
 
         let e = load("[net\n", &[]).expect_err("syntax");

@@ -436,7 +436,9 @@ mod tests {
     use super::*;
 
     fn env(vars: &[(&str, &str)]) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
-        vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        vars.iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     /// One variable per key, all distinct, none taken by the command line's.
@@ -446,7 +448,11 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for (var, key) in keys.env_vars(ENV_PREFIX) {
             assert!(seen.insert(var.clone()), "{var} names two keys");
-            assert!(!ENV_LAYERS.allowed.contains(&var.as_str()), "{var}: {}", key.path);
+            assert!(
+                !ENV_LAYERS.allowed.contains(&var.as_str()),
+                "{var}: {}",
+                key.path
+            );
         }
         assert!(seen.contains("STSWARD_RESOLVE_CACHE_STORE"));
         assert_eq!(seen.len(), keys.iter().count());
@@ -480,12 +486,9 @@ mod tests {
         assert_eq!(cfg.listen.tcp[0].port(), 9461);
         assert_eq!(cfg.cache.store, None, "the flag's variable is no key");
         assert_eq!(loaded.unknown, ["STSWARD_RESOLVE_NOPE"]);
-        let err = ResolverConfig::load_layered(
-            None,
-            env(&[("STSWARD_RESOLVE_DNS_ATTEMPTS", "0")]),
-        )
-        .expect_err("no attempt")
-        .to_string();
+        let err = ResolverConfig::load_layered(None, env(&[("STSWARD_RESOLVE_DNS_ATTEMPTS", "0")]))
+            .expect_err("no attempt")
+            .to_string();
         assert_eq!(
             err,
             "STSWARD_RESOLVE_DNS_ATTEMPTS: dns.attempts: must be at least 1"
@@ -504,7 +507,12 @@ mod tests {
         let keys = ResolverConfig::keys().expect("traced");
         let mut documented = std::collections::BTreeSet::new();
         for line in part.lines().filter(|l| l.starts_with("| `")) {
-            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let cells: Vec<&str> = line
+                .trim()
+                .trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect();
             assert_eq!(cells.len(), 5, "{line}");
             let path = cells[0].trim_matches('`');
             let key = keys.get(path).unwrap_or_else(|| panic!("{path} is no key"));
@@ -513,18 +521,26 @@ mod tests {
             assert_eq!(Some(cells[3].to_owned()), var, "{path}");
             if let Some(value) = cells[2].strip_prefix('`').and_then(|d| d.strip_suffix('`')) {
                 let (section, name) = path.split_once('.').expect("section.key");
-                let alone: ResolverConfig = toml::from_str(&format!("[{section}]\n{name} = {value}\n"))
-                    .unwrap_or_else(|e| panic!("{path} = {value}: {e}"));
-                assert_eq!(alone, ResolverConfig::default(), "{path}: {value} is not the default");
+                let alone: ResolverConfig =
+                    toml::from_str(&format!("[{section}]\n{name} = {value}\n"))
+                        .unwrap_or_else(|e| panic!("{path} = {value}: {e}"));
+                assert_eq!(
+                    alone,
+                    ResolverConfig::default(),
+                    "{path}: {value} is not the default"
+                );
             } else {
                 assert_eq!(cells[2], "none", "{path}");
             }
         }
         for key in keys.iter() {
-            assert!(documented.contains(&key.path), "{} is not documented", key.path);
+            assert!(
+                documented.contains(&key.path),
+                "{} is not documented",
+                key.path
+            );
         }
     }
-
 
     #[test]
     fn empty_file_gives_documented_defaults() {

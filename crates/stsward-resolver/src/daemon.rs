@@ -117,25 +117,28 @@ impl ConfigSource {
     /// validates the configuration.
     pub fn load(&self) -> Result<ResolverConfig, DaemonError> {
         let text = match &self.path {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|source| {
-                DaemonError::Read {
-                    key: "--config",
-                    path: path.clone(),
-                    source,
-                }
-            })?),
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| DaemonError::Read {
+                        key: "--config",
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
             None => None,
         };
         let file = self.path.as_deref().zip(text.as_deref());
-        let loaded = ResolverConfig::load_layered(file, self.env.iter().cloned()).map_err(
-            |source| match source {
-                ConfigError::Layered(problem) => DaemonError::Layered(problem),
-                source => DaemonError::Config {
-                    path: self.path.clone().unwrap_or_default(),
-                    source,
-                },
-            },
-        )?;
+        let loaded =
+            ResolverConfig::load_layered(file, self.env.iter().cloned()).map_err(|source| {
+                match source {
+                    ConfigError::Layered(problem) => DaemonError::Layered(problem),
+                    source => DaemonError::Config {
+                        path: self.path.clone().unwrap_or_default(),
+                        source,
+                    },
+                }
+            })?;
         for o in &loaded.applied {
             info!(variable = %o.var, key = %o.key, "configuration overridden by the environment");
         }

@@ -1049,9 +1049,11 @@ impl ServeConfig {
             None => None,
         };
         let file = path.zip(text.as_deref());
-        Ok(ENV_LAYERS.load(&Self::keys()?, file, env, |cfg: &mut ServeConfig| {
-            cfg.validate().map_err(invalid)
-        })?)
+        Ok(
+            ENV_LAYERS.load(&Self::keys()?, file, env, |cfg: &mut ServeConfig| {
+                cfg.validate().map_err(invalid)
+            })?,
+        )
     }
 
     /// Every key of the file, traced from these structs.
@@ -1570,9 +1572,10 @@ mod tests {
             };
             match value {
                 toml::Value::Table(t) if keys.is_table(&path) => keys_in(t, &path, keys, out),
-                toml::Value::Array(items) if keys.get(&path).is_some_and(|k| {
-                    k.kind == stsward_config::KeyKind::ArrayOfTables
-                }) =>
+                toml::Value::Array(items)
+                    if keys
+                        .get(&path)
+                        .is_some_and(|k| k.kind == stsward_config::KeyKind::ArrayOfTables) =>
                 {
                     out.push(path.clone());
                     if let Some(toml::Value::Table(t)) = items.first() {
@@ -1590,7 +1593,11 @@ mod tests {
     #[test]
     fn the_template_is_the_defaults_and_has_every_key() {
         let cfg: ServeConfig = TEMPLATE.parse().expect("the template parses");
-        assert_eq!(cfg, ServeConfig::default(), "the template's defaults drifted");
+        assert_eq!(
+            cfg,
+            ServeConfig::default(),
+            "the template's defaults drifted"
+        );
         let uncommented = uncommented_template();
         // Raw parse: the template shows [acme] and [tls] side by side, which validate refuses.
         let all: ServeConfig = toml::from_str(&uncommented).expect("every commented key is real");
@@ -1608,7 +1615,10 @@ mod tests {
             if line.starts_with('#') || line.starts_with('[') || line.is_empty() {
                 continue;
             }
-            assert!(line.contains(" # "), "no comment on the template's line {line:?}");
+            assert!(
+                line.contains(" # "),
+                "no comment on the template's line {line:?}"
+            );
         }
     }
 
@@ -1683,7 +1693,10 @@ mod tests {
         for row in &rows {
             assert_eq!(row.len(), 5, "a row of five cells: {row:?}");
             let path = row[0].trim_matches('`');
-            assert!(documented.insert(path.to_owned()), "{path} is documented twice");
+            assert!(
+                documented.insert(path.to_owned()),
+                "{path} is documented twice"
+            );
             let Some(key) = keys.get(path) else {
                 panic!("docs/configuration.md documents {path}, which is no key");
             };
@@ -1691,7 +1704,10 @@ mod tests {
             assert_eq!(row[3], var, "{path}: the variable");
             let default = &row[2];
             let section = path.rsplit_once('.').map_or("", |(s, _)| s);
-            match (default.strip_prefix('`').and_then(|d| d.strip_suffix('`')), template.get(path)) {
+            match (
+                default.strip_prefix('`').and_then(|d| d.strip_suffix('`')),
+                template.get(path),
+            ) {
                 (Some(value), Some((written, _))) => {
                     assert_eq!(value, written, "{path}: the default is not the template's")
                 }
@@ -1738,16 +1754,26 @@ mod tests {
             if let Some(other) = seen.insert(var.clone(), key.path.clone()) {
                 panic!("{var} would override both {other} and {}", key.path);
             }
-            assert!(!ENV_LAYERS.allowed.contains(&var.as_str()), "{var} is allowed");
+            assert!(
+                !ENV_LAYERS.allowed.contains(&var.as_str()),
+                "{var} is allowed"
+            );
             assert!(
                 !ENV_LAYERS.others.iter().any(|o| var.starts_with(o)),
                 "{var} has another file's prefix"
             );
         }
-        assert_eq!(seen.get("STSWARD_STORE_URL").map(String::as_str), Some("store.url"));
-        assert_eq!(seen.get("STSWARD_API_TOKEN").map(String::as_str), Some("api.token"));
         assert_eq!(
-            seen.get("STSWARD_INTAKE_SMTP_REPORT_ADDRESSES").map(String::as_str),
+            seen.get("STSWARD_STORE_URL").map(String::as_str),
+            Some("store.url")
+        );
+        assert_eq!(
+            seen.get("STSWARD_API_TOKEN").map(String::as_str),
+            Some("api.token")
+        );
+        assert_eq!(
+            seen.get("STSWARD_INTAKE_SMTP_REPORT_ADDRESSES")
+                .map(String::as_str),
             Some("intake_smtp.report_addresses")
         );
         assert_eq!(
@@ -1761,7 +1787,9 @@ mod tests {
     #[test]
     fn overrides_apply_before_validation() {
         let env = |vars: &[(&str, &str)]| -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
-            vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+            vars.iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect()
         };
         let loaded = ServeConfig::load_layered(
             None,
@@ -1788,7 +1816,11 @@ mod tests {
         assert_eq!(c.api.token.as_ref().map(Secret::expose), Some("12345"));
         assert_eq!(c.hosting.txt_ttl, 60);
         assert_eq!(c.readiness.min_success_rate.hundredths(), 9990);
-        assert_eq!(c.hosting.zone.as_deref(), Some("sts.provider.test"), "normalised");
+        assert_eq!(
+            c.hosting.zone.as_deref(),
+            Some("sts.provider.test"),
+            "normalised"
+        );
         assert_eq!(c.hosting.nameservers[0].addrs.len(), 1);
         assert_eq!(c.listen.dns[0].port(), 5353);
         assert_eq!(c.checks.resolver.map(|r| r.port()), Some(53));

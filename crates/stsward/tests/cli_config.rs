@@ -119,7 +119,12 @@ fn errors_name_the_line_the_key_and_the_reason() {
     );
 
     // An unknown key, with its line.
-    let unknown = variant(&path, "unknown.toml", "txt_ttl = 60", "txt_ttl = 60\nttl = 5");
+    let unknown = variant(
+        &path,
+        "unknown.toml",
+        "txt_ttl = 60",
+        "txt_ttl = 60\nttl = 5",
+    );
     let (code, text) = check(&unknown, &[]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
@@ -229,7 +234,10 @@ fn domain_commands_read_the_overrides_too() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(db.exists(), "the store named by STSWARD_STORE_URL was opened");
+    assert!(
+        db.exists(),
+        "the store named by STSWARD_STORE_URL was opened"
+    );
 
     let out = stsward(&["domain", "list"], &[("STSWARD_HOSTING_TXT_TTL", "0")]);
     assert_eq!(out.status.code(), Some(2));

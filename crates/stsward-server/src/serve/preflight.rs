@@ -163,7 +163,10 @@ pub fn preflight(config: &ServeConfig, now: i64) -> Preflight {
     if let Err(e) = crate::checks::CheckRunner::new(&config.checks) {
         p.warning(
             "checks",
-            format!("scheduled and tenant checks will be unavailable: {}", chain(&e)),
+            format!(
+                "scheduled and tenant checks will be unavailable: {}",
+                chain(&e)
+            ),
         );
     }
     if let Err(e) = crate::intake::mail_dkim::MailDkim::new(

@@ -149,7 +149,8 @@ fn check(path: &Path, json: bool) -> anyhow::Result<Outcome> {
 /// The file, bounded like `serve` reads it.
 fn read(path: &Path) -> anyhow::Result<String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut text = String::new();
     file.take(MAX_CONFIG_BYTES + 1)
         .read_to_string(&mut text)
