@@ -505,39 +505,23 @@ mod tests {
             .nth(1)
             .expect("docs/configuration.md has a part on the resolver's file");
         let keys = ResolverConfig::keys().expect("traced");
-        let mut documented = std::collections::BTreeSet::new();
-        for line in part.lines().filter(|l| l.starts_with("| `")) {
-            let cells: Vec<&str> = line
-                .trim()
-                .trim_matches('|')
-                .split('|')
-                .map(str::trim)
-                .collect();
-            assert_eq!(cells.len(), 5, "{line}");
-            let path = cells[0].trim_matches('`');
-            let key = keys.get(path).unwrap_or_else(|| panic!("{path} is no key"));
-            assert!(documented.insert(path.to_owned()), "{path} twice");
-            let var = Keys::env_var(ENV_PREFIX, key).map(|v| format!("`{v}`"));
-            assert_eq!(Some(cells[3].to_owned()), var, "{path}");
-            if let Some(value) = cells[2].strip_prefix('`').and_then(|d| d.strip_suffix('`')) {
-                let (section, name) = path.split_once('.').expect("section.key");
-                let alone: ResolverConfig =
-                    toml::from_str(&format!("[{section}]\n{name} = {value}\n"))
-                        .unwrap_or_else(|e| panic!("{path} = {value}: {e}"));
-                assert_eq!(
-                    alone,
-                    ResolverConfig::default(),
-                    "{path}: {value} is not the default"
-                );
-            } else {
-                assert_eq!(cells[2], "none", "{path}");
-            }
+        let rows = stsward_config::doc::rows(part).expect("rows");
+        if let Err(e) = stsward_config::doc::check(&keys, ENV_PREFIX, &rows) {
+            panic!("docs/configuration.md: {e}");
         }
-        for key in keys.iter() {
-            assert!(
-                documented.contains(&key.path),
-                "{} is not documented",
-                key.path
+        for row in &rows {
+            let path = &row.key;
+            let Some(value) = row.default_value() else {
+                assert_eq!(row.default, "none", "{path}");
+                continue;
+            };
+            let (section, name) = path.split_once('.').expect("section.key");
+            let alone: ResolverConfig = toml::from_str(&format!("[{section}]\n{name} = {value}\n"))
+                .unwrap_or_else(|e| panic!("{path} = {value}: {e}"));
+            assert_eq!(
+                alone,
+                ResolverConfig::default(),
+                "{path}: {value} is not the default"
             );
         }
     }
