@@ -142,11 +142,7 @@ impl<'a> Layers<'a> {
             None => Origin::Defaults,
         };
         let mut root = DeTable::parse(text)
-            .map_err(|e| Problem {
-                origin: at_file(e.span()),
-                key: None,
-                reason: e.message().trim().to_owned(),
-            })?
+            .map_err(|e| syntax(at_file(e.span()), &e))?
             .into_inner();
 
         let (pending, doc, unknown) = self.overrides(keys, text.len(), env)?;
@@ -160,11 +156,7 @@ impl<'a> Layers<'a> {
         };
         if !pending.is_empty() {
             let mut values = DeTable::parse(&doc)
-                .map_err(|e| Problem {
-                    origin: origin_of(e.span()),
-                    key: None,
-                    reason: e.message().trim().to_owned(),
-                })?
+                .map_err(|e| syntax(origin_of(e.span()), &e))?
                 .into_inner();
             for (i, p) in pending.iter().enumerate() {
                 let Some(value) = values.remove(slot(i).as_str()) else {
@@ -312,6 +304,15 @@ pub fn locate(file: Option<(&Path, &str)>, applied: &[Override], invalid: Invali
         origin,
         key: (!key.is_empty()).then_some(key),
         reason,
+    }
+}
+
+/// A TOML syntax error at `origin` (no key is to blame).
+fn syntax(origin: Origin, e: &toml::de::Error) -> Problem {
+    Problem {
+        origin,
+        key: None,
+        reason: e.message().trim().to_owned(),
     }
 }
 

@@ -1709,6 +1709,33 @@ mod tests {
         cfg.validate_for_serving().expect("the example can serve");
     }
 
+    /// The custom `Deserialize` impls trace as the values they read: a percentage is a
+    /// number, a secret and a path are text, addresses are values (not tables).
+    #[test]
+    fn custom_deserialize_impls_trace_as_values() {
+        let keys = ServeConfig::keys().expect("traced");
+        let key = |path: &str| keys.get(path).unwrap_or_else(|| panic!("{path} traced"));
+        for (path, text) in [
+            ("readiness.min_success_rate", false),
+            ("alerts.min_success_rate", false),
+            ("api.token", true),
+            ("intake_imap.password", true),
+            ("keys.secret_file", true),
+            ("api.listen", false),
+            ("checks.resolver", false),
+            ("hosting.policy_host_addrs", false),
+            ("acme.challenge", false),
+        ] {
+            assert_eq!(key(path).kind, stsward_config::KeyKind::Value, "{path}");
+            assert_eq!(key(path).text, text, "{path}");
+        }
+        assert_eq!(
+            key("hosting.nameservers.addrs").kind,
+            stsward_config::KeyKind::InArray
+        );
+        assert!(keys.is_table("alerts.smtp") && keys.is_table("intake_imap"));
+    }
+
     /// One variable per key, all distinct, none taken by the command line, the allow-list or
     /// the resolver's prefix.
     #[test]
