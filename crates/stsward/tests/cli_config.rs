@@ -223,7 +223,7 @@ fn check_json_for_machines() {
 }
 
 #[test]
-fn domain_commands_read_the_overrides_too() {
+fn serve_and_domain_read_the_overrides_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("from-env.db");
     let url = format!("sqlite://{}", db.display());
@@ -244,6 +244,19 @@ fn domain_commands_read_the_overrides_too() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("STSWARD_HOSTING_TXT_TTL: hosting.txt_ttl"),
+        "{err}"
+    );
+
+    // serve refuses the same override before it binds anything.
+    let config = good_config(dir.path());
+    let out = stsward(
+        &["serve", "--config", config.to_str().expect("UTF-8")],
+        &[("STSWARD_HOSTING_TXT_TTL", "0")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("STSWARD_HOSTING_TXT_TTL: hosting.txt_ttl: must be at least 1 second"),
         "{err}"
     );
 }
