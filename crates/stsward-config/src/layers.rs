@@ -253,6 +253,9 @@ impl<'a> Layers<'a> {
         env: impl IntoIterator<Item = (OsString, OsString)>,
     ) -> Result<(Vec<Pending>, String, Vec<String>), Problem> {
         let (found, unknown) = self.scan(keys, env);
+        if found.is_empty() {
+            return Ok((Vec::new(), String::new(), unknown));
+        }
         // Spaces up to past the file's end, then one line per override.
         let mut doc = " ".repeat(offset);
         doc.push('\n');
