@@ -42,16 +42,32 @@
 //!
 //! Unknown keys are errors; every error names the key (`toml`'s messages carry the key and
 //! the line; range checks here name `section.key`).
+//!
+//! Every key can be overridden by an environment variable (see [`stsward_config::layers`]):
+//! [`ENV_PREFIX`] + the key's path upper-cased with `.` → `_` (`cache.store` →
+//! `STSWARD_RESOLVE_CACHE_STORE`), applied over the file before validation;
+//! `docs/configuration.md` lists them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use stsward_config::{Invalid, Keys, Layers, Loaded};
 use thiserror::Error;
 
 use crate::answer::{AnswerConfig, FailureAnswer};
 use crate::dane::DaneLevel;
+
+/// The prefix of the variables that override keys of this file.
+pub const ENV_PREFIX: &str = "STSWARD_RESOLVE_";
+
+/// Variables with [`ENV_PREFIX`] that are no key: the command line's `--config` and `--store`.
+pub const ENV_LAYERS: Layers<'static> = Layers {
+    prefix: ENV_PREFIX,
+    allowed: &["STSWARD_RESOLVE_CONFIG", "STSWARD_RESOLVE_STORE"],
+    others: &[],
+};
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -244,6 +260,13 @@ pub enum ConfigError {
     /// The TOML does not parse or has an unknown key or a wrong type.
     #[error("{0}")]
     Toml(#[from] toml::de::Error),
+    /// A value of the file or of an environment override is refused: where it came from (the
+    /// file's line, or the variable), the key and why.
+    #[error(transparent)]
+    Layered(#[from] stsward_config::Problem),
+    /// The keys could not be traced from the structs (a bug, caught by the tests).
+    #[error(transparent)]
+    Keys(#[from] stsward_config::TraceError),
     /// A value out of range.
     #[error("{key}: {reason}")]
     Invalid {
@@ -265,6 +288,33 @@ impl std::str::FromStr for ResolverConfig {
 }
 
 impl ResolverConfig {
+    /// Every key of the file, traced from these structs.
+    pub fn keys() -> Result<Keys, ConfigError> {
+        Ok(Keys::trace::<ResolverConfig>()?)
+    }
+
+    /// The file (its path and text; `None`: the defaults) with the overrides found in `env`
+    /// (see [`ENV_LAYERS`]), validated. Errors name where the refused value came from (the
+    /// file's line, or the variable), the key and why.
+    pub fn load_layered(
+        file: Option<(&std::path::Path, &str)>,
+        env: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<Loaded<ResolverConfig>, ConfigError> {
+        let validate = |cfg: &mut ResolverConfig| {
+            cfg.validate().map_err(|e| match e {
+                ConfigError::Invalid { key, reason } => Invalid {
+                    key: key.into(),
+                    reason: reason.into(),
+                },
+                other => Invalid {
+                    key: String::new(),
+                    reason: other.to_string(),
+                },
+            })
+        };
+        Ok(ENV_LAYERS.load(&Self::keys()?, file, env, validate)?)
+    }
+
     /// Range checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key, reason| Err(ConfigError::Invalid { key, reason });
@@ -384,6 +434,97 @@ impl Default for EngineSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        vars.iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    /// One variable per key, all distinct, none taken by the command line's.
+    #[test]
+    fn every_key_has_its_own_variable() {
+        let keys = ResolverConfig::keys().expect("traced");
+        let mut seen = std::collections::BTreeSet::new();
+        for (var, key) in keys.env_vars(ENV_PREFIX) {
+            assert!(seen.insert(var.clone()), "{var} names two keys");
+            assert!(
+                !ENV_LAYERS.allowed.contains(&var.as_str()),
+                "{var}: {}",
+                key.path
+            );
+        }
+        assert!(seen.contains("STSWARD_RESOLVE_CACHE_STORE"));
+        assert_eq!(seen.len(), keys.iter().count());
+    }
+
+    #[test]
+    fn environment_overrides_apply_before_validation() {
+        let path = std::path::Path::new("resolve.toml");
+        let text = "[cache]\nfetch_retry_secs = 100\n";
+        let err = ResolverConfig::load_layered(Some((path, text)), env(&[]))
+            .expect_err("below RFC 8461's five minutes")
+            .to_string();
+        assert!(
+            err.starts_with("resolve.toml: line 2: cache.fetch_retry_secs: "),
+            "{err}"
+        );
+        let loaded = ResolverConfig::load_layered(
+            Some((path, text)),
+            env(&[
+                ("STSWARD_RESOLVE_CACHE_FETCH_RETRY_SECS", "600"),
+                ("STSWARD_RESOLVE_ADMIN_LISTEN", ""),
+                ("STSWARD_RESOLVE_LISTEN_TCP", "[\"127.0.0.1:9461\"]"),
+                ("STSWARD_RESOLVE_STORE", "sqlite://flag.db"),
+                ("STSWARD_RESOLVE_NOPE", "1"),
+            ]),
+        )
+        .expect("fixed by the variable");
+        let cfg = &loaded.value;
+        assert_eq!(cfg.cache.fetch_retry_secs, 600);
+        assert_eq!(cfg.admin.listen, None, "\"\" turns it off");
+        assert_eq!(cfg.listen.tcp[0].port(), 9461);
+        assert_eq!(cfg.cache.store, None, "the flag's variable is no key");
+        assert_eq!(loaded.unknown, ["STSWARD_RESOLVE_NOPE"]);
+        let err = ResolverConfig::load_layered(None, env(&[("STSWARD_RESOLVE_DNS_ATTEMPTS", "0")]))
+            .expect_err("no attempt")
+            .to_string();
+        assert_eq!(
+            err,
+            "STSWARD_RESOLVE_DNS_ATTEMPTS: dns.attempts: must be at least 1"
+        );
+    }
+
+    /// docs/configuration.md's resolver part has every key and no other, each with its
+    /// variable; a default it gives, set alone in a file, gives the defaults.
+    #[test]
+    fn the_configuration_doc_has_every_resolver_key() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let part = doc
+            .split("\n# The resolver's file")
+            .nth(1)
+            .expect("docs/configuration.md has a part on the resolver's file");
+        let keys = ResolverConfig::keys().expect("traced");
+        let rows = stsward_config::doc::rows(part).expect("rows");
+        if let Err(e) = stsward_config::doc::check(&keys, ENV_PREFIX, &rows) {
+            panic!("docs/configuration.md: {e}");
+        }
+        for row in &rows {
+            let path = &row.key;
+            let Some(value) = row.default_value() else {
+                assert_eq!(row.default, "none", "{path}");
+                continue;
+            };
+            let (section, name) = path.split_once('.').expect("section.key");
+            let alone: ResolverConfig = toml::from_str(&format!("[{section}]\n{name} = {value}\n"))
+                .unwrap_or_else(|e| panic!("{path} = {value}: {e}"));
+            assert_eq!(
+                alone,
+                ResolverConfig::default(),
+                "{path}: {value} is not the default"
+            );
+        }
+    }
 
     #[test]
     fn empty_file_gives_documented_defaults() {

@@ -61,6 +61,10 @@ pub enum DaemonError {
         /// Why.
         source: std::io::Error,
     },
+    /// A value of the file or of an environment override is refused (names where, the key
+    /// and why).
+    #[error(transparent)]
+    Layered(stsward_config::Problem),
     /// The configuration is invalid.
     #[error("{path}: {source}")]
     Config {
@@ -95,6 +99,9 @@ pub struct ConfigSource {
     pub path: Option<PathBuf>,
     /// Applied after every read of the file: the command line's overrides.
     pub overrides: Arc<dyn Fn(&mut ResolverConfig) + Send + Sync>,
+    /// The environment whose `STSWARD_RESOLVE_` variables override the file's keys (before the
+    /// command line's), kept as at start so that SIGHUP applies the same ones.
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
 impl std::fmt::Debug for ConfigSource {
@@ -106,23 +113,39 @@ impl std::fmt::Debug for ConfigSource {
 }
 
 impl ConfigSource {
-    /// Reads, overrides and validates the configuration.
+    /// Reads the file, applies the environment's overrides, then the command line's, and
+    /// validates the configuration.
     pub fn load(&self) -> Result<ResolverConfig, DaemonError> {
-        let mut cfg = match &self.path {
+        let text = match &self.path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| DaemonError::Read {
-                    key: "--config",
-                    path: path.clone(),
-                    source,
-                })?;
-                text.parse::<ResolverConfig>()
-                    .map_err(|source| DaemonError::Config {
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| DaemonError::Read {
+                        key: "--config",
                         path: path.clone(),
                         source,
-                    })?
+                    })?,
+                )
             }
-            None => ResolverConfig::default(),
+            None => None,
         };
+        let file = self.path.as_deref().zip(text.as_deref());
+        let loaded =
+            ResolverConfig::load_layered(file, self.env.iter().cloned()).map_err(|source| {
+                match source {
+                    ConfigError::Layered(problem) => DaemonError::Layered(problem),
+                    source => DaemonError::Config {
+                        path: self.path.clone().unwrap_or_default(),
+                        source,
+                    },
+                }
+            })?;
+        for o in &loaded.applied {
+            info!(variable = %o.var, key = %o.key, "configuration overridden by the environment");
+        }
+        for var in &loaded.unknown {
+            warn!(variable = %var, "no such configuration key; the variable is ignored");
+        }
+        let mut cfg = loaded.value;
         (self.overrides)(&mut cfg);
         cfg.validate().map_err(|source| DaemonError::Config {
             path: self

@@ -77,6 +77,7 @@ async fn start_daemon(lab: &RunningLab, store: Option<String>, dir: &Path) -> Ru
     let daemon = Daemon::bind(ConfigSource {
         path: Some(path),
         overrides: Arc::new(overrides),
+        env: Vec::new(),
     })
     .await
     .expect("the daemon starts");

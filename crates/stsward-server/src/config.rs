@@ -1,76 +1,20 @@
-//! The `stsward.toml` that `stsward serve` and `stsward domain` read (TOML, parsed once).
+//! The `stsward.toml` that `stsward serve` and `stsward domain` read (TOML, parsed once),
+//! and the environment variables that override its keys.
 //!
-//! Every key has a default (`docs/serve.md` lists them all, and a test holds the two
-//! together); unknown keys are errors, and every error names the key.
+//! Every key has a default. `docs/configuration.md` documents each key with its default and
+//! its variable, and [`TEMPLATE`] (what `stsward config init` writes) lists them all; tests
+//! hold both to the structs here. Unknown keys are errors, and every error names the key.
 //!
-//! ```toml
-//! [listen]
-//! https = ["0.0.0.0:443", "[::]:443"]   # the policy host (RFC 8461 §3.3)
-//! http = ["0.0.0.0:80", "[::]:80"]      # ACME HTTP-01 only
-//! dns = ["0.0.0.0:53", "[::]:53"]       # the delegated zone, UDP and TCP
-//!
-//! [hosting]
-//! zone = "sts.provider.example"         # delegated to stsward (NS records at the parent)
-//! policy_host = "mta-sts.provider.example"  # customers' mta-sts.<domain> CNAME here
-//! policy_host_addrs = ["192.0.2.10"]    # A/AAAA of this service
-//! txt_ttl = 300                         # seconds, the _mta-sts and _smtp._tls TXT TTL
-//! tlsrpt_rua = "mailto:tlsrpt@provider.example"  # published at _smtp._tls
-//! [[hosting.nameservers]]
-//! name = "ns1.provider.example"
-//! addrs = ["192.0.2.53"]
-//!
-//! [acme]                                # either this ...
-//! directory = "https://acme.example/directory"
-//! contact = ["mailto:ops@provider.example"]
-//! challenge = "http-01"                 # or "tls-alpn-01"
-//! [tls]                                 # ... or this, for self-hosters
-//! cert_file = "/etc/stsward/cert.pem"
-//! key_file = "/etc/stsward/key.pem"
-//!
-//! [store]
-//! url = "sqlite://stsward.db"
-//! [api]
-//! listen = ["127.0.0.1:8480"]          # the REST API, plain HTTP: loopback or behind TLS
-//! token_file = "/etc/stsward/api-token"  # or token = "…"
-//! [keys]
-//! secret_file = "/etc/stsward/secret.key"  # encrypts private keys at rest
-//! dnssec_key_file = "/etc/stsward/zone.key"  # signs the zone (created when missing)
-//! [replicas]
-//! poll_interval_ms = 200                # how often the store is checked for changes
-//! heartbeat_expiry = 10                 # seconds until a silent replica stops counting
-//! [intake_smtp]                         # TLS-RPT reports by mail (RFC 8460 §5.3)
-//! listen = ["0.0.0.0:25", "[::]:25"]
-//! report_addresses = ["tlsrpt@provider.example"]
-//! starttls = "files"                    # or "off", or "store"
-//! cert_file = "/etc/stsward/mx.pem"
-//! key_file = "/etc/stsward/mx.key"
-//! [scheduler]
-//! check_interval = 3600                 # seconds between two rounds of one domain
-//! [intake_https]                        # RFC 8460 §5.4 reports by POST on the policy host
-//! enabled = true
-//! path = "/tlsrpt"
-//! [intake_imap]                         # reports read from a mailbox
-//! host = "imap.provider.example"
-//! user = "tlsrpt"
-//! password_file = "/etc/stsward/imap-password"
-//! [reports]
-//! retention_days = 400                  # prune raw reports and failure details after this
-//! [checks]                              # checks tenants run over the API
-//! allow_ranges = ["127.0.0.0/8"]        # non-global ranges they may connect to (labs)
-//! [web]                                 # the dashboard on the API's listener
-//! secure_cookies = true                 # Secure __Host- cookie (false: loopback labs only)
-//! [alerts]                              # scheduled checks and alerts (docs/alerts.md)
-//! check_interval = 21600                # seconds between two scheduled checks of a domain
-//! [[alerts.webhooks]]
-//! name = "ops"
-//! url = "https://hooks.provider.example/stsward"
-//! ```
+//! Environment overrides (see [`stsward_config::layers`]): one variable per key,
+//! [`ENV_PREFIX`] + the key's path upper-cased with `.` → `_` (`store.url` →
+//! `STSWARD_STORE_URL`), applied over the file before validation.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use stsward_config::{Invalid, Keys, Layers, Loaded};
 use stsward_proto::tlsrpt::RuaUri;
 use thiserror::Error;
 
@@ -82,6 +26,33 @@ pub use alerts::{AlertSmtpSection, AlertsSection, WebhookFormat, WebhookSection}
 
 /// Longest configuration file read, in bytes: a config is a few kilobytes.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The commented `stsward.toml` that `stsward config init` writes: every key with a one-line
+/// comment and its default, commented out where the default is no value.
+pub const TEMPLATE: &str = include_str!("config/stsward.toml");
+
+/// The prefix of the variables that override keys.
+pub const ENV_PREFIX: &str = "STSWARD_";
+
+/// Variables with [`ENV_PREFIX`] that are no key of `stsward.toml`, and are never reported as
+/// unknown: the command line's (`--config`, `--store`), and those of the test and benchmark
+/// harnesses (`STSWARD_BIN` and so on). The resolver's file has its own prefix,
+/// `STSWARD_RESOLVE_`.
+pub const ENV_LAYERS: Layers<'static> = Layers {
+    prefix: ENV_PREFIX,
+    allowed: &[
+        "STSWARD_CONFIG",
+        "STSWARD_STORE",
+        "STSWARD_BIN",
+        "STSWARD_ADDR",
+        "STSWARD_CORPUS",
+        "STSWARD_PG_BINDIR",
+        "STSWARD_PEBBLE",
+        "STSWARD_UNBOUND",
+        "STSWARD_CHROMIUM",
+    ],
+    others: &["STSWARD_RESOLVE_"],
+};
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -1013,6 +984,13 @@ pub enum ConfigError {
     /// and the line).
     #[error("{0}")]
     Toml(#[from] toml::de::Error),
+    /// A value of the file or of an environment override is refused: where it came from (the
+    /// file's line, or the variable), the key and why.
+    #[error(transparent)]
+    Layered(#[from] stsward_config::Problem),
+    /// The keys could not be traced from the structs (a bug, caught by the tests).
+    #[error(transparent)]
+    Keys(#[from] stsward_config::TraceError),
     /// A value is not allowed.
     #[error("{key}: {reason}")]
     Invalid {
@@ -1053,10 +1031,34 @@ fn read_bounded(path: &Path, max: u64) -> Result<String, ConfigError> {
 }
 
 impl ServeConfig {
-    /// Reads, parses and validates the file at `path`. TOML errors keep the key and line;
-    /// they are wrapped by the caller with the path.
+    /// Reads, parses and validates the file at `path`, without environment overrides. Errors
+    /// name the file, the line and the key.
     pub fn load(path: &Path) -> Result<ServeConfig, ConfigError> {
-        read_bounded(path, MAX_CONFIG_BYTES)?.parse()
+        Ok(Self::load_layered(Some(path), std::iter::empty())?.value)
+    }
+
+    /// Reads the file at `path` (`None`: the defaults), applies the overrides found in `env`
+    /// (see [`ENV_LAYERS`]), and validates the result. Errors name where the refused value
+    /// came from (the file's line, or the variable), the key and why.
+    pub fn load_layered(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<Loaded<ServeConfig>, ConfigError> {
+        let text = match path {
+            Some(p) => Some(read_bounded(p, MAX_CONFIG_BYTES)?),
+            None => None,
+        };
+        let file = path.zip(text.as_deref());
+        Ok(
+            ENV_LAYERS.load(&Self::keys()?, file, env, |cfg: &mut ServeConfig| {
+                cfg.validate().map_err(invalid)
+            })?,
+        )
+    }
+
+    /// Every key of the file, traced from these structs.
+    pub fn keys() -> Result<Keys, ConfigError> {
+        Ok(Keys::trace::<ServeConfig>()?)
     }
 
     /// Checks what serde cannot, and normalises host names to lowercase A-labels without the
@@ -1445,6 +1447,20 @@ impl ServeConfig {
     }
 }
 
+/// A validation error as [`stsward_config`] locates it.
+pub fn invalid(e: ConfigError) -> Invalid {
+    match e {
+        ConfigError::Invalid { key, reason } => Invalid {
+            key: key.into(),
+            reason,
+        },
+        other => Invalid {
+            key: String::new(),
+            reason: other.to_string(),
+        },
+    }
+}
+
 /// A `rua` list as RFC 8460 §3 writes it: one or more URIs separated by commas.
 pub(crate) fn check_rua(rua: &str) -> Result<(), String> {
     if rua.trim().is_empty() {
@@ -1483,19 +1499,6 @@ mod tests {
         assert!(cfg.acme.is_none() && cfg.tls.is_none());
         // Defaults are enough for `stsward domain`, not for serving.
         assert!(cfg.validate_for_serving().is_err());
-    }
-
-    fn documented_block() -> &'static str {
-        let doc = include_str!("../../../docs/serve.md");
-        let section = doc
-            .split("## Configuration")
-            .nth(1)
-            .expect("docs/serve.md has a Configuration section");
-        section
-            .split("```toml\n")
-            .nth(1)
-            .and_then(|b| b.split("```").next())
-            .expect("a toml block in the Configuration section")
     }
 
     #[test]
@@ -1549,69 +1552,280 @@ mod tests {
         }
     }
 
-    /// docs/serve.md lists every key with its default: the block parses to exactly the
-    /// defaults, and uncommenting its commented keys gives no unknown key.
-    #[test]
-    fn the_documented_configuration_block_is_the_defaults() {
-        let block = documented_block();
-        let cfg: ServeConfig = block.parse().expect("the documented block parses");
-        assert_eq!(cfg, ServeConfig::default(), "documented defaults drifted");
-        let uncommented: String = block
+    /// [`TEMPLATE`] with its commented-out keys uncommented (`## ` lines stay comments).
+    fn uncommented_template() -> String {
+        TEMPLATE
             .lines()
             .map(|l| l.strip_prefix("# ").unwrap_or(l))
             .map(|l| format!("{l}\n"))
-            .collect();
-        // Raw parse: the example shows [acme] and [tls] side by side, which validate refuses.
-        let all: ServeConfig = toml::from_str(&uncommented).expect("every commented key is real");
-        assert!(all.hosting.zone.is_some() && all.hosting.policy_host.is_some());
-        assert!(!all.hosting.nameservers.is_empty() && !all.hosting.policy_host_addrs.is_empty());
-        assert!(all.acme.is_some() && all.tls.is_some());
-        assert!(all.api.token_file.is_some() && all.keys.secret_file.is_some());
-        assert!(all.hosting.tlsrpt_rua.is_some());
-        assert!(!all.checks.allow_ranges.is_empty() && all.checks.resolver.is_some());
-        assert!(all.checks.ca_file.is_some());
-        assert!(!all.metrics.listen.is_empty());
-        assert!(all.keys.dnssec_key_file.is_some());
-        assert!(all.intake_smtp.hostname.is_some());
-        assert!(!all.intake_smtp.report_addresses.is_empty());
-        assert!(!all.intake_smtp.report_domains.is_empty());
-        assert!(all.intake_smtp.cert_file.is_some() && all.intake_smtp.key_file.is_some());
-        let imap = all
-            .intake_imap
-            .as_ref()
-            .expect("[intake_imap] is documented");
-        assert!(imap.password_file.is_some() && imap.ca_file.is_some() && imap.port.is_some());
-        let smtp = all
-            .alerts
-            .smtp
-            .as_ref()
-            .expect("[alerts.smtp] is documented");
-        assert!(smtp.user.is_some() && smtp.password_file.is_some() && smtp.ca_file.is_some());
-        assert!(
-            !all.alerts.webhooks.is_empty(),
-            "[[alerts.webhooks]] is documented"
-        );
-        for section in [
-            "[listen]",
-            "[hosting]",
-            "[acme]",
-            "[tls]",
-            "[store]",
-            "[api]",
-            "[keys]",
-            "[replicas]",
-            "[intake_smtp]",
-            "[scheduler]",
-            "[intake_https]",
-            "[intake_imap]",
-            "[reports]",
-            "[checks]",
-            "[readiness]",
-            "[alerts]",
-            "[web]",
-        ] {
-            assert!(block.contains(section), "{section} is not documented");
+            .collect()
+    }
+
+    /// The dotted keys of a parsed file: through sections and the first table of each array
+    /// of tables, as [`ServeConfig::keys`] names them.
+    fn keys_in(table: &toml::Table, prefix: &str, keys: &Keys, out: &mut Vec<String>) {
+        for (name, value) in table {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            match value {
+                toml::Value::Table(t) if keys.is_table(&path) => keys_in(t, &path, keys, out),
+                toml::Value::Array(items)
+                    if keys
+                        .get(&path)
+                        .is_some_and(|k| k.kind == stsward_config::KeyKind::ArrayOfTables) =>
+                {
+                    out.push(path.clone());
+                    if let Some(toml::Value::Table(t)) = items.first() {
+                        keys_in(t, &path, keys, out);
+                    }
+                }
+                _ => out.push(path),
+            }
         }
+    }
+
+    /// The template lists every key with its default: as written it parses to exactly the
+    /// defaults; uncommented, it has every key of the structs and no other, each line with its
+    /// comment.
+    #[test]
+    fn the_template_is_the_defaults_and_has_every_key() {
+        let cfg: ServeConfig = TEMPLATE.parse().expect("the template parses");
+        assert_eq!(
+            cfg,
+            ServeConfig::default(),
+            "the template's defaults drifted"
+        );
+        let uncommented = uncommented_template();
+        // Raw parse: the template shows [acme] and [tls] side by side, which validate refuses.
+        let all: ServeConfig = toml::from_str(&uncommented).expect("every commented key is real");
+        assert!(all.acme.is_some() && all.tls.is_some() && all.intake_imap.is_some());
+        let table: toml::Table = toml::from_str(&uncommented).expect("parses");
+        let keys = ServeConfig::keys().expect("traced");
+        let mut found = Vec::new();
+        keys_in(&table, "", &keys, &mut found);
+        let mut code: Vec<String> = keys.iter().map(|k| k.path.clone()).collect();
+        found.sort();
+        code.sort();
+        assert_eq!(found, code, "the template's keys are not the structs' keys");
+        for line in uncommented.lines() {
+            let line = line.trim_start();
+            if line.starts_with('#') || line.starts_with('[') || line.is_empty() {
+                continue;
+            }
+            assert!(
+                line.contains(" # "),
+                "no comment on the template's line {line:?}"
+            );
+        }
+    }
+
+    /// The template's value of each key, as written (commented out or not): `(value,
+    /// commented)`.
+    fn template_values() -> std::collections::BTreeMap<String, (String, bool)> {
+        let mut values = std::collections::BTreeMap::new();
+        let mut section = String::new();
+        for raw in TEMPLATE.lines() {
+            let (line, commented) = match raw.strip_prefix("# ") {
+                Some(l) => (l, true),
+                None => (raw, false),
+            };
+            if let Some(header) = line.strip_prefix('[') {
+                section = header
+                    .trim_start_matches('[')
+                    .split(']')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                continue;
+            }
+            let Some((key, rest)) = line.split_once(" = ") else {
+                continue;
+            };
+            if key.starts_with('#') || key.contains(' ') {
+                continue;
+            }
+            let value = rest.split(" # ").next().unwrap_or_default().trim_end();
+            values.insert(format!("{section}.{key}"), (value.to_owned(), commented));
+        }
+        values
+    }
+
+    /// docs/configuration.md documents every key and no other, each with its variable, and
+    /// its default as the template has it (until its part on the resolver's file).
+    #[test]
+    fn the_configuration_doc_has_every_key_its_variable_and_default() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let serve = doc.split("\n# ").next().unwrap_or_default();
+        let rows = stsward_config::doc::rows(serve).expect("rows");
+        let keys = ServeConfig::keys().expect("traced");
+        if let Err(e) = stsward_config::doc::check(&keys, ENV_PREFIX, &rows) {
+            panic!("docs/configuration.md: {e}");
+        }
+        let template = template_values();
+        let as_written: toml::Table = toml::from_str(TEMPLATE).expect("parses");
+        let present = |path: &str| {
+            let mut t = &as_written;
+            for part in path.split('.') {
+                match t.get(part) {
+                    Some(toml::Value::Table(inner)) => t = inner,
+                    _ => return false,
+                }
+            }
+            true
+        };
+        for row in &rows {
+            let (path, default) = (&row.key, &row.default);
+            let section = path.rsplit_once('.').map_or("", |(s, _)| s);
+            match (row.default_value(), template.get(path)) {
+                (Some(value), Some((written, _))) => {
+                    assert_eq!(value, written, "{path}: the default is not the template's")
+                }
+                (Some(_), None) => panic!("{path}: a default, but no line in the template"),
+                (None, Some((_, false))) => {
+                    panic!("{path}: the template writes a default the doc does not give")
+                }
+                (None, _) => assert!(
+                    !present(section) || default == "none",
+                    "{path}: {default:?} in a section that is always there"
+                ),
+            }
+        }
+    }
+
+    /// The short example of docs/serve.md is a file `stsward serve` accepts.
+    #[test]
+    fn the_serve_doc_example_is_complete_for_serving() {
+        let doc = include_str!("../../../docs/serve.md");
+        let example = doc
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|s| s.split("```toml\n").nth(1))
+            .and_then(|b| b.split("```").next())
+            .expect("a toml block in the Configuration section");
+        let cfg: ServeConfig = example.parse().expect("the example parses");
+        cfg.validate_for_serving().expect("the example can serve");
+    }
+
+    /// The custom `Deserialize` impls trace as the values they read: a percentage is a
+    /// number, a secret and a path are text, addresses are values (not tables).
+    #[test]
+    fn custom_deserialize_impls_trace_as_values() {
+        let keys = ServeConfig::keys().expect("traced");
+        let key = |path: &str| keys.get(path).unwrap_or_else(|| panic!("{path} traced"));
+        for (path, text) in [
+            ("readiness.min_success_rate", false),
+            ("alerts.min_success_rate", false),
+            ("api.token", true),
+            ("intake_imap.password", true),
+            ("keys.secret_file", true),
+            ("api.listen", false),
+            ("checks.resolver", false),
+            ("hosting.policy_host_addrs", false),
+            ("acme.challenge", false),
+        ] {
+            assert_eq!(key(path).kind, stsward_config::KeyKind::Value, "{path}");
+            assert_eq!(key(path).text, text, "{path}");
+        }
+        assert_eq!(
+            key("hosting.nameservers.addrs").kind,
+            stsward_config::KeyKind::InArray
+        );
+        assert!(keys.is_table("alerts.smtp") && keys.is_table("intake_imap"));
+    }
+
+    /// One variable per key, all distinct, none taken by the command line, the allow-list or
+    /// the resolver's prefix.
+    #[test]
+    fn every_key_has_its_own_variable() {
+        let keys = ServeConfig::keys().expect("traced");
+        let mut seen = std::collections::BTreeMap::new();
+        for (var, key) in keys.env_vars(ENV_PREFIX) {
+            if let Some(other) = seen.insert(var.clone(), key.path.clone()) {
+                panic!("{var} would override both {other} and {}", key.path);
+            }
+            assert!(
+                !ENV_LAYERS.allowed.contains(&var.as_str()),
+                "{var} is allowed"
+            );
+            assert!(
+                !ENV_LAYERS.others.iter().any(|o| var.starts_with(o)),
+                "{var} has another file's prefix"
+            );
+        }
+        assert_eq!(
+            seen.get("STSWARD_STORE_URL").map(String::as_str),
+            Some("store.url")
+        );
+        assert_eq!(
+            seen.get("STSWARD_API_TOKEN").map(String::as_str),
+            Some("api.token")
+        );
+        assert_eq!(
+            seen.get("STSWARD_INTAKE_SMTP_REPORT_ADDRESSES")
+                .map(String::as_str),
+            Some("intake_smtp.report_addresses")
+        );
+        assert_eq!(
+            seen.get("STSWARD_HOSTING_NAMESERVERS").map(String::as_str),
+            Some("hosting.nameservers")
+        );
+        assert!(!seen.contains_key("STSWARD_HOSTING_NAMESERVERS_NAME"));
+        assert!(seen.len() > 100, "{} variables", seen.len());
+    }
+
+    #[test]
+    fn overrides_apply_before_validation() {
+        let env = |vars: &[(&str, &str)]| -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+            vars.iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect()
+        };
+        let loaded = ServeConfig::load_layered(
+            None,
+            env(&[
+                ("STSWARD_STORE_URL", "postgres://db.test/stsward"),
+                ("STSWARD_API_TOKEN", "12345"),
+                ("STSWARD_HOSTING_TXT_TTL", "60"),
+                ("STSWARD_READINESS_MIN_SUCCESS_RATE", "99.9"),
+                ("STSWARD_HOSTING_ZONE", "STS.Provider.Test"),
+                (
+                    "STSWARD_HOSTING_NAMESERVERS",
+                    r#"[{name = "ns1.provider.test", addrs = ["192.0.2.53"]}]"#,
+                ),
+                ("STSWARD_LISTEN_DNS", r#"["127.0.0.1:5353"]"#),
+                ("STSWARD_CHECKS_RESOLVER", "127.0.0.1:53"),
+                ("STSWARD_BIN", "/x"),
+                ("STSWARD_RESOLVE_CACHE_STORE", "sqlite://r.db"),
+                ("STSWARD_NOPE", "1"),
+            ]),
+        )
+        .expect("loads");
+        let c = &loaded.value;
+        assert_eq!(c.store.url, "postgres://db.test/stsward");
+        assert_eq!(c.api.token.as_ref().map(Secret::expose), Some("12345"));
+        assert_eq!(c.hosting.txt_ttl, 60);
+        assert_eq!(c.readiness.min_success_rate.hundredths(), 9990);
+        assert_eq!(
+            c.hosting.zone.as_deref(),
+            Some("sts.provider.test"),
+            "normalised"
+        );
+        assert_eq!(c.hosting.nameservers[0].addrs.len(), 1);
+        assert_eq!(c.listen.dns[0].port(), 5353);
+        assert_eq!(c.checks.resolver.map(|r| r.port()), Some(53));
+        assert_eq!(loaded.unknown, ["STSWARD_NOPE"]);
+        assert_eq!(loaded.applied.len(), 8);
+
+        let err = ServeConfig::load_layered(None, env(&[("STSWARD_HOSTING_TXT_TTL", "0")]))
+            .expect_err("zero TTL")
+            .to_string();
+        assert_eq!(
+            err,
+            "STSWARD_HOSTING_TXT_TTL: hosting.txt_ttl: must be at least 1 second"
+        );
     }
 
     #[test]

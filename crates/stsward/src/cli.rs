@@ -137,6 +137,11 @@ Examples:
     /// the `lab` feature.
     #[cfg(feature = "lab")]
     Demo(DemoArgs),
+
+    /// The configuration file of `serve` and `domain`: write a commented one, or check one
+    /// (docs/configuration.md).
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 /// `stsward demo`.
@@ -969,5 +974,40 @@ Examples:
         tenant: String,
         #[command(flatten)]
         common: AccessCommon,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a commented stsward.toml with every key and its default.
+    #[command(after_help = "\
+Examples:
+  stsward config init                      # print it
+  stsward config init --out /etc/stsward/stsward.toml
+
+Exit status: 0 written, 2 when FILE exists (without --force) or cannot be written.")]
+    Init {
+        /// Write it to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Overwrite FILE when it exists.
+        #[arg(long, requires = "out")]
+        force: bool,
+    },
+    /// Check a stsward.toml, with the environment's overrides, as `stsward serve` would.
+    #[command(after_help = "\
+Examples:
+  stsward config check /etc/stsward/stsward.toml
+  STSWARD_STORE_URL=postgres://db/stsward stsward config check stsward.toml --json
+
+Exit status: 0 valid, 1 invalid (each error names the key and the reason), 2 when FILE cannot
+be read.")]
+    Check {
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

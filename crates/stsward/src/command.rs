@@ -232,6 +232,7 @@ pub enum Command {
     Demo(Demo),
     Completions(crate::cmd::completions::CompletionsArgs),
     Man(crate::cmd::completions::ManArgs),
+    Config(crate::cli::ConfigCommand),
 }
 
 impl Command {
@@ -390,6 +391,7 @@ impl Command {
             }),
             CliCommand::Completions(a) => Command::Completions(a),
             CliCommand::Man(a) => Command::Man(a),
+            CliCommand::Config(c) => Command::Config(c),
         })
     }
 }
@@ -547,22 +549,22 @@ pub fn validate_domain(raw: &str) -> anyhow::Result<String> {
 fn resolve_admin(a: crate::cli::ResolveAdminArgs, purge: bool) -> anyhow::Result<ResolveAdmin> {
     let admin = match (a.admin, &a.config) {
         (Some(addr), _) => addr,
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--config {}", path.display()))?;
-            let cfg: stsward_resolver::ResolverConfig = text
-                .parse()
-                .with_context(|| format!("--config {}", path.display()))?;
-            cfg.admin.listen.with_context(|| {
-                format!(
-                    "{}: admin.listen is off; the daemon has no admin endpoint",
-                    path.display()
-                )
-            })?
+        (None, path) => {
+            let text = match path {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("--config {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let file = path.as_deref().zip(text.as_deref());
+            let cfg =
+                stsward_resolver::ResolverConfig::load_layered(file, std::env::vars_os())?.value;
+            cfg.admin.listen.context(
+                "admin.listen is off (in --config or STSWARD_RESOLVE_ADMIN_LISTEN); the daemon \
+                 has no admin endpoint",
+            )?
         }
-        (None, None) => stsward_resolver::config::AdminSection::default()
-            .listen
-            .context("no default admin address")?,
     };
     Ok(ResolveAdmin {
         domain: a.domain,

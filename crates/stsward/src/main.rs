@@ -82,5 +82,6 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Demo(c) => cmd::demo::run(c),
         Command::Completions(c) => cmd::completions::completions(&c),
         Command::Man(c) => cmd::completions::man(&c),
+        Command::Config(c) => cmd::config::run(c),
     }
 }

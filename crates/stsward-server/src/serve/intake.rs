@@ -11,7 +11,7 @@ use stsward_store::Store;
 use tokio::sync::watch;
 
 use super::{ServeError, setup};
-use crate::config::{ServeConfig, StartTlsSource};
+use crate::config::{IntakeSmtpSection, ServeConfig, StartTlsSource};
 use crate::host::Sites;
 use crate::intake::https::HttpsIntake;
 use crate::intake::imap::{self, ImapSettings};
@@ -52,6 +52,30 @@ impl ResolvesServerCert for StoredCertificate {
     }
 }
 
+/// The SMTP listener's STARTTLS certificate with `starttls = "files"`: `intake_smtp.cert_file`
+/// and `intake_smtp.key_file`, read like `[tls]`'s.
+pub(super) fn smtp_certificate(section: &IntakeSmtpSection) -> Result<CertifiedKey, ServeError> {
+    let (Some(cert), Some(key)) = (&section.cert_file, &section.key_file) else {
+        return Err(crate::config::ConfigError::Invalid {
+            key: "intake_smtp.cert_file",
+            reason: "starttls = \"files\" needs cert_file and key_file".into(),
+        }
+        .into());
+    };
+    setup::static_certificate(cert, key).map_err(|e| match e {
+        ServeError::Tls { key, path, reason } => ServeError::Tls {
+            key: if key == "tls.cert_file" {
+                "intake_smtp.cert_file"
+            } else {
+                "intake_smtp.key_file"
+            },
+            path,
+            reason,
+        },
+        other => other,
+    })
+}
+
 /// Builds the sink and binds the channels that `config` enables.
 pub(super) fn prepare(
     config: &ServeConfig,
@@ -75,25 +99,7 @@ pub(super) fn prepare(
             let tls = match section.starttls {
                 StartTlsSource::Off => None,
                 StartTlsSource::Files => {
-                    let (Some(cert), Some(key)) = (&section.cert_file, &section.key_file) else {
-                        return Err(crate::config::ConfigError::Invalid {
-                            key: "intake_smtp.cert_file",
-                            reason: "starttls = \"files\" needs cert_file and key_file".into(),
-                        }
-                        .into());
-                    };
-                    let certified = setup::static_certificate(cert, key).map_err(|e| match e {
-                        ServeError::Tls { key, path, reason } => ServeError::Tls {
-                            key: if key == "tls.cert_file" {
-                                "intake_smtp.cert_file"
-                            } else {
-                                "intake_smtp.key_file"
-                            },
-                            path,
-                            reason,
-                        },
-                        other => other,
-                    })?;
+                    let certified = smtp_certificate(section)?;
                     let resolver = rustls::sign::SingleCertAndKey::from(certified);
                     Some(smtp_tls(Arc::new(resolver))?)
                 }

@@ -25,6 +25,7 @@
 //! §8.3 removals end when a time has passed).
 
 mod intake;
+pub mod preflight;
 mod propagate;
 mod setup;
 

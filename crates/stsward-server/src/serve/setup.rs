@@ -98,49 +98,59 @@ pub(super) fn zone_settings(
 /// Reads the DNSSEC key at `path` (PKCS#8, PEM or DER), or creates it with mode 0600 when the
 /// file does not exist. Returns the key and whether it was created.
 pub(super) fn dnssec_key(path: &Path) -> Result<(ZoneKey, bool), ServeError> {
+    if let Some(key) = read_dnssec_key(path)? {
+        return Ok((key, false));
+    }
+    let fail = |reason: String| ServeError::DnssecKey {
+        path: path.to_owned(),
+        reason,
+    };
+    let key = ZoneKey::generate().map_err(|e| fail(e.to_string()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| fail(format!("cannot create: {e}")))?;
+    file.write_all(key.pkcs8_der())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| fail(format!("cannot write: {e}")))?;
+    Ok((key, true))
+}
+
+/// The DNSSEC key in `path`; `None` when the file does not exist.
+pub(super) fn read_dnssec_key(path: &Path) -> Result<Option<ZoneKey>, ServeError> {
     use std::io::Read;
     let fail = |reason: String| ServeError::DnssecKey {
         path: path.to_owned(),
         reason,
     };
-    match std::fs::File::open(path) {
-        Ok(file) => {
-            let mut bytes = Vec::new();
-            file.take(MAX_KEY_FILE + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| fail(e.to_string()))?;
-            if bytes.len() as u64 > MAX_KEY_FILE {
-                return Err(fail(format!("larger than {MAX_KEY_FILE} bytes")));
-            }
-            let der = if bytes.starts_with(b"-----BEGIN") {
-                let pem = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(&bytes)
-                    .map_err(|e| fail(format!("not a PEM PKCS#8 private key: {e}")))?;
-                pem.secret_pkcs8_der().to_vec()
-            } else {
-                bytes
-            };
-            let key = ZoneKey::from_pkcs8_der(der).map_err(|e| fail(e.to_string()))?;
-            Ok((key, false))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = ZoneKey::generate().map_err(|e| fail(e.to_string()))?;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options
-                .open(path)
-                .map_err(|e| fail(format!("cannot create: {e}")))?;
-            file.write_all(key.pkcs8_der())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| fail(format!("cannot write: {e}")))?;
-            Ok((key, true))
-        }
-        Err(e) => Err(fail(e.to_string())),
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(fail(format!("larger than {MAX_KEY_FILE} bytes")));
     }
+    let der = if bytes.starts_with(b"-----BEGIN") {
+        let pem = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(&bytes)
+            .map_err(|e| fail(format!("not a PEM PKCS#8 private key: {e}")))?;
+        pem.secret_pkcs8_der().to_vec()
+    } else {
+        bytes
+    };
+    ZoneKey::from_pkcs8_der(der)
+        .map(Some)
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// The `[tls]` certificate chain and key, ready to present.

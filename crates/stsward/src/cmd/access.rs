@@ -5,7 +5,6 @@
 use std::future::Future;
 
 use anyhow::Context;
-use stsward_server::config::ServeConfig;
 use stsward_store::hosting::DEFAULT_TENANT;
 use stsward_store::{Store, StoreError, TenantId};
 
@@ -59,12 +58,7 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = Result<(), Failure>>,
 {
-    let mut config = match &common.config {
-        Some(path) => {
-            ServeConfig::load(path).with_context(|| format!("--config {}", path.display()))?
-        }
-        None => ServeConfig::default(),
-    };
+    let mut config = crate::cmd::config::load(common.config.as_deref())?.value;
     if let Some(url) = &common.store {
         config.store.url = url.clone();
     }

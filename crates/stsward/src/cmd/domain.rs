@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stsward_net::dns::{Dns, DnsConfig};
-use stsward_server::config::{ReadinessSection, ServeConfig};
+use stsward_server::config::ReadinessSection;
 use stsward_server::domains::import::ImportDefaults;
 use stsward_server::domains::{
     CertificateLive, Change, DomainDetail, DomainError, DomainService, DomainSummary,
@@ -26,12 +26,7 @@ use crate::command::{Domain, DomainAction, Input};
 const ACTOR: &str = "cli";
 
 pub fn run(c: &Domain) -> anyhow::Result<Outcome> {
-    let mut config = match &c.config {
-        Some(path) => {
-            ServeConfig::load(path).with_context(|| format!("--config {}", path.display()))?
-        }
-        None => ServeConfig::default(),
-    };
+    let mut config = crate::cmd::config::load(c.config.as_deref())?.value;
     if let Some(url) = &c.store {
         config.store.url = url.clone();
     }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod check;
 pub mod completions;
+pub mod config;
 #[cfg(feature = "lab")]
 pub mod demo;
 pub mod domain;

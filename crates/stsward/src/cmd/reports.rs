@@ -13,7 +13,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use stsward_server::config::ServeConfig;
 use stsward_server::intake::{
     Channel, Outcome as SinkOutcome, StoreSink, Submission, SubmissionKind,
 };
@@ -105,12 +104,7 @@ pub fn parse_age(s: &str) -> Result<i64, String> {
 }
 
 pub fn run(c: Reports) -> anyhow::Result<Outcome> {
-    let mut config = match &c.config {
-        Some(path) => {
-            ServeConfig::load(path).with_context(|| format!("--config {}", path.display()))?
-        }
-        None => ServeConfig::default(),
-    };
+    let mut config = crate::cmd::config::load(c.config.as_deref())?.value;
     if let Some(url) = &c.store {
         config.store.url = url.clone();
     }

@@ -138,6 +138,7 @@ pub fn serve(c: ResolveServe) -> anyhow::Result<Outcome> {
     let source = ConfigSource {
         path,
         overrides: Arc::new(overrides),
+        env: std::env::vars_os().collect(),
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stsward_net::dns::{Dns, DnsConfig};
-use stsward_server::config::ServeConfig;
 use stsward_server::serve::{Runtime, ServeOptions};
 
 use crate::Outcome;
@@ -22,8 +21,9 @@ pub fn run(c: Serve) -> anyhow::Result<Outcome> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut config =
-        ServeConfig::load(&c.config).with_context(|| format!("--config {}", c.config.display()))?;
+    let loaded = crate::cmd::config::load(Some(&c.config))?;
+    crate::cmd::config::log_overrides(&loaded);
+    let mut config = loaded.value;
     if !c.https.is_empty() {
         config.listen.https = c.https;
     }
