@@ -347,13 +347,18 @@ async fn demo(
         if c.json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
-            print_text(&results, &url, &password, answered);
+            print_text(&results, &url, &password, answered, temp.is_some());
         }
     } else {
-        print_text(&results, &url, &password, answered);
+        print_text(&results, &url, &password, answered, temp.is_some());
         println!(
-            "\nEverything lives in {} and is deleted when the demo stops.\nPress Ctrl-C to stop.",
-            dir.display()
+            "\nEverything lives in {}{}.\nPress Ctrl-C to stop.",
+            dir.display(),
+            if temp.is_some() {
+                " and is deleted when the demo stops"
+            } else {
+                " (kept: --dir)"
+            }
         );
         waiting.store(true, Ordering::SeqCst);
         let _ = interrupt.wait_for(|s| *s).await;
@@ -703,7 +708,13 @@ fn summary_json(
     })
 }
 
-fn print_text(results: &[DomainResult], url: &str, password: &str, answered: Option<Duration>) {
+fn print_text(
+    results: &[DomainResult],
+    url: &str,
+    password: &str,
+    answered: Option<Duration>,
+    temporary: bool,
+) {
     println!();
     for r in results {
         println!(
@@ -727,5 +738,9 @@ fn print_text(results: &[DomainResult], url: &str, password: &str, answered: Opt
         None => println!("Dashboard: {url}  (it did not answer within 30 s)"),
     }
     println!("Log in as: {USER}");
-    println!("Password:  {password}  (one-time: the demo's store is deleted when it stops)");
+    if temporary {
+        println!("Password:  {password}  (one-time: the demo's store is deleted when it stops)");
+    } else {
+        println!("Password:  {password}");
+    }
 }
