@@ -411,7 +411,7 @@ pub struct ResolveTestArgs {
 /// `stsward serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The configuration file (TOML; see docs/serve.md).
+    /// The configuration file (TOML; every key in docs/configuration.md).
     #[arg(long, value_name = "FILE", env = "STSWARD_CONFIG")]
     pub config: PathBuf,
 
@@ -440,7 +440,7 @@ pub struct ServeArgs {
 /// What every `stsward domain` command takes.
 #[derive(Debug, Args)]
 pub struct DomainCommon {
-    /// The configuration file (TOML; see docs/serve.md). Without it, the defaults apply.
+    /// The configuration file (TOML; every key in docs/configuration.md). Without it, the defaults apply.
     #[arg(long, value_name = "FILE", env = "STSWARD_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -719,7 +719,7 @@ pub enum LabCommand {
 /// What every `stsward reports` command takes.
 #[derive(Debug, Args)]
 pub struct ReportsCommon {
-    /// The configuration file (TOML; see docs/serve.md), for `store.url`.
+    /// The configuration file (TOML; every key in docs/configuration.md), for `store.url`.
     #[arg(long, value_name = "FILE", env = "STSWARD_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -851,7 +851,7 @@ pub fn reports_command(r: ReportsCommand) -> anyhow::Result<crate::cmd::reports:
 /// What every `stsward tenant|user|token` command takes.
 #[derive(Debug, Args)]
 pub struct AccessCommon {
-    /// The configuration file (TOML; see docs/serve.md), for `store.url`.
+    /// The configuration file (TOML; every key in docs/configuration.md), for `store.url`.
     #[arg(long, value_name = "FILE", env = "STSWARD_CONFIG")]
     pub config: Option<PathBuf>,
 
