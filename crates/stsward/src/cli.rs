@@ -440,7 +440,8 @@ pub struct ServeArgs {
 /// What every `stsward domain` command takes.
 #[derive(Debug, Args)]
 pub struct DomainCommon {
-    /// The configuration file (TOML; every key in docs/configuration.md). Without it, the defaults apply.
+    /// The configuration file (TOML; every key in docs/configuration.md). Without it, the
+    /// defaults apply.
     #[arg(long, value_name = "FILE", env = "STSWARD_CONFIG")]
     pub config: Option<PathBuf>,
 
