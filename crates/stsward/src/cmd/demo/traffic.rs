@@ -229,14 +229,22 @@ pub fn report(t: &DomainTraffic, org: &Org, day: i64) -> Option<Generated> {
         .map(str::trim)
         .collect();
     let lines: Vec<&str> = policy.text.lines().collect();
+    let start = date(day, false);
+    // Unique per organisation (RFC 8460 §4.4 `report-id`), as deduplication needs.
+    let report_id = format!(
+        "{}_{}@{}",
+        start.get(..10).unwrap_or(""),
+        t.domain,
+        org.domain
+    );
     let json = json!({
         "organization-name": org.name,
         "date-range": {
-            "start-datetime": date(day, false),
+            "start-datetime": start,
             "end-datetime": date(day, true),
         },
         "contact-info": format!("tlsrpt-noreply@{}", org.domain),
-        "report-id": format!("{}_{}_{}@{}", date(day, false).get(..10).unwrap_or(""), t.domain, day, org.domain),
+        "report-id": report_id,
         "policies": [{
             "policy": {
                 "policy-type": "sts",
