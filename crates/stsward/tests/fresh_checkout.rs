@@ -65,19 +65,11 @@ fn lines(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<(Instant, 
 
 /// The status of `GET /login` on the demo's dashboard, if it answers within 2 s.
 fn dashboard_status(addr: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let addr: std::net::SocketAddr = addr.parse().ok()?;
-    let mut sock = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    sock.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    sock.write_all(b"GET /login HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut head = [0u8; 32];
-    let n = sock.read(&mut head).ok()?;
-    String::from_utf8_lossy(&head[..n])
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    let answer = exchange(
+        addr,
+        "GET /login HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n",
+    )?;
+    answer.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// One HTTP/1.1 exchange on a fresh connection (`Connection: close`): the whole answer, or

@@ -42,6 +42,9 @@ use crate::command::Demo;
 /// The address stsward's policy host and DNS listen on: loopback, outside the lab's
 /// 127.x.0.0/16 subnets (their second octet is never 0).
 const POLICY_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// The address reports give for an MX host the lab no longer has (one a domain moved away
+/// from): a documentation address.
+const FORMER_MX_IP: &str = "203.0.113.25";
 /// Days of reports fed in.
 const REPORT_DAYS: i64 = 30;
 /// How long the dashboard may take to answer after the start.
@@ -428,7 +431,7 @@ fn delivery(findings: &[CheckFinding], domain: &str, host: &str) -> Delivery {
         .iter()
         .filter(|f| f.severity == "error" || f.severity == "warning")
     {
-        let about = f.subject == host || f.subject == domain || f.subject.contains(domain);
+        let about = f.subject == host || f.subject.contains(domain);
         if !about {
             continue;
         }
@@ -466,19 +469,20 @@ fn domain_traffic(
         .map(|v| ServedPolicy {
             from_day: v.changed_at.div_euclid(DAY),
             text: v.policy.clone(),
+            mx: v.mx.clone(),
         })
         .collect();
     policies.sort_by_key(|p| p.from_day);
     let added_day = d.added_at(now).div_euclid(DAY);
     let ip = |host: &str| {
         lab.host_addr(host)
-            .map_or_else(|| "203.0.113.25".to_owned(), |a| a.to_string())
+            .map_or_else(|| FORMER_MX_IP.to_owned(), |a| a.to_string())
     };
     let mut routes = Vec::new();
     if let Some(old) = &d.old_mx {
         routes.push(Route {
             host: old.host.into(),
-            ip: "203.0.113.25".into(),
+            ip: FORMER_MX_IP.into(),
             from_day: added_day,
             delivery: Delivery::Ok,
         });
@@ -585,8 +589,8 @@ async fn open_alerts(
 /// 24 hex digits from the system's CSPRNG.
 fn one_time_password() -> anyhow::Result<String> {
     let token = stsward_server::auth::token::generate().context("the system random source")?;
-    let hex: String = token.token.chars().rev().take(24).collect();
-    Ok(hex)
+    let t = &token.token;
+    Ok(t.get(t.len().saturating_sub(24)..).unwrap_or(t).to_owned())
 }
 
 /// Waits until `GET /login` on the dashboard answers 200; returns the time since the demo

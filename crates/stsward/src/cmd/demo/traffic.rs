@@ -3,9 +3,9 @@
 //!
 //! Pure: no clock, no I/O, no randomness beyond a seeded hash, so that the same plan gives
 //! the same reports and tests can add them up. Each report covers one UTC day of one
-//! organisation's sessions to one policy domain (RFC 8460 §4.1 `date-range`), with the
-//! policy the domain served that day (§4.2 `policy-string`, `mx-host`) and a summary and
-//! failure details by result type (§4.3) and receiving MX (§4.4).
+//! organisation's sessions to one policy domain (RFC 8460 §4.1, `date-range`), with the
+//! policy the domain served that day (§4.4 `policy-string`, `mx-host`), a summary (§4.2)
+//! and failure details by result type (§4.3) and receiving MX (§4.4).
 
 use serde_json::{Value, json};
 
@@ -97,6 +97,8 @@ pub struct ServedPolicy {
     pub from_day: i64,
     /// Its text, exactly as served (RFC 8461 §3.2).
     pub text: String,
+    /// Its `mx` patterns, as stored with the version.
+    pub mx: Vec<String>,
 }
 
 /// One domain's mail.
@@ -222,12 +224,6 @@ pub fn report(t: &DomainTraffic, org: &Org, day: i64) -> Option<Generated> {
         }
     }
     let successful = total - failed;
-    let mx_hosts: Vec<&str> = policy
-        .text
-        .lines()
-        .filter_map(|l| l.strip_prefix("mx:"))
-        .map(str::trim)
-        .collect();
     let lines: Vec<&str> = policy.text.lines().collect();
     let start = date(day, false);
     // Unique per organisation (RFC 8460 §4.4 `report-id`), as deduplication needs.
@@ -250,7 +246,7 @@ pub fn report(t: &DomainTraffic, org: &Org, day: i64) -> Option<Generated> {
                 "policy-type": "sts",
                 "policy-string": lines,
                 "policy-domain": t.domain,
-                "mx-host": mx_hosts,
+                "mx-host": policy.mx,
             },
             "summary": {
                 "total-successful-session-count": successful,
@@ -289,6 +285,7 @@ mod tests {
             policies: vec![ServedPolicy {
                 from_day: 100,
                 text: POLICY.into(),
+                mx: vec!["mx1.a.test".into()],
             }],
             routes: vec![Route {
                 host: "mx1.a.test".into(),
